@@ -1,0 +1,479 @@
+//! The CRDT of one key: a set of *versions*, each tagged with the dot of the
+//! write that created it, joined like a delta-state "dot function".
+//!
+//! A write's delta names the dots it observed and supersedes (`removes`) and
+//! the versions it adds. Applying a delta removes those dots and adds the new
+//! versions unless the causal context has already seen their dots (they were
+//! removed before they arrived). Because a version only disappears when a
+//! write that *observed* it removes it, concurrent unobserved writes survive:
+//! that one mechanism gives add-wins deletes, multi-value registers, counter
+//! resets that keep concurrent increments, and the TTL rule.
+//!
+//! Payload kinds and how a key reads:
+//! - [`StrWrite`]: a SET-like base value (or a delete marker). Concurrent
+//!   ones all stay; the largest `(hlc, dot)` is the value (LWW).
+//! - [`IncrRun`]: one replica's running total of increments. Concurrent
+//!   increments from different replicas all count. A base write records the
+//!   totals it observed ([`RunMark`]), so it resets exactly what it saw.
+//! - `Ttl`: an absolute deadline (ms) or `None` = persist. Live TTL versions
+//!   combine as: any persist wins, else the latest deadline.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::causal::{CausalContext, Dot, ReplicaId};
+use super::clock::Hlc;
+use super::number::{parse_decimal, parse_i64_strict, Amount};
+
+/// A base write of a string key; `value: None` is a delete marker, written
+/// only when the delete must remember counter totals it observed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrWrite {
+    pub ts: Hlc,
+    pub value: Option<Bytes>,
+    pub observed: Box<[RunMark]>,
+}
+
+/// "Replica `replica`'s increment run started at `start` had reached `total`
+/// when this base write happened."
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMark {
+    pub replica: ReplicaId,
+    pub start: u64,
+    pub total: Amount,
+}
+
+/// A replica's running total of increments on a key since `start` (the seq
+/// of the run's first increment). The replica is the version's dot origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrRun {
+    pub start: u64,
+    pub total: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    Str(StrWrite),
+    Incr(IncrRun),
+    /// Absolute deadline in Unix ms; `None` = PERSIST.
+    Ttl(Option<u64>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub dot: Dot,
+    pub payload: Payload,
+}
+
+/// What a write changes on one key: the dots it supersedes and the versions
+/// it adds. The same value is applied locally and shipped to peers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyDelta {
+    pub removes: SmallVec<[Dot; 2]>,
+    pub adds: SmallVec<[Version; 1]>,
+}
+
+impl KeyDelta {
+    pub fn is_empty(&self) -> bool {
+        self.removes.is_empty() && self.adds.is_empty()
+    }
+
+    /// This delta followed by `next`, as one delta. Valid when `next` was
+    /// computed on the state this delta produces.
+    pub fn then(mut self, next: KeyDelta) -> KeyDelta {
+        self.removes.extend(next.removes);
+        self.adds.extend(next.adds);
+        self
+    }
+}
+
+/// How a write treats the key's time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TtlChange {
+    /// Leave the TTL versions alone (KEEPTTL, APPEND, INCR…).
+    Keep,
+    /// Remove the observed TTL (plain SET).
+    Clear,
+    /// Replace the observed TTL with this absolute deadline.
+    Deadline(u64),
+    /// Replace the observed TTL with "persist", which beats concurrent TTLs.
+    Persist,
+}
+
+/// The value a string key reads as.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrValue<'a> {
+    /// Bytes as written (no increments on top).
+    Raw(&'a Bytes),
+    /// A number: base plus increments.
+    Number(Amount),
+}
+
+impl StrValue<'_> {
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            StrValue::Raw(b) => (*b).clone(),
+            StrValue::Number(n) => Bytes::from(n.to_bytes()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Raw(b) => b.len(),
+            StrValue::Number(n) => n.to_bytes().len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// All live versions of one key, sorted by dot.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyState {
+    versions: SmallVec<[Version; 1]>,
+}
+
+impl KeyState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    fn position(&self, dot: Dot) -> Result<usize, usize> {
+        self.versions.binary_search_by(|v| v.dot.cmp(&dot))
+    }
+
+    fn insert(&mut self, version: Version) {
+        if let Err(i) = self.position(version.dot) {
+            self.versions.insert(i, version);
+        }
+    }
+
+    fn remove(&mut self, dot: Dot) -> bool {
+        match self.position(dot) {
+            Ok(i) => {
+                self.versions.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Applies a delta (local or remote), recording its dots in `ctx`.
+    /// Idempotent: a dot already in `ctx` is never added again.
+    pub fn apply(&mut self, delta: &KeyDelta, ctx: &mut CausalContext) {
+        for &dot in &delta.removes {
+            self.remove(dot);
+            ctx.insert(dot);
+        }
+        for version in &delta.adds {
+            if !ctx.contains(version.dot) {
+                self.insert(version.clone());
+                ctx.insert(version.dot);
+            }
+        }
+    }
+
+    /// State-based join of two replicas' versions of this key, each with its
+    /// replica's causal context: a version survives if both sides have it, or
+    /// if the side lacking it has not seen its dot (so did not remove it).
+    pub fn join(&self, self_ctx: &CausalContext, other: &KeyState, other_ctx: &CausalContext) -> KeyState {
+        let mut out = KeyState::new();
+        for v in &self.versions {
+            if other.position(v.dot).is_ok() || !other_ctx.contains(v.dot) {
+                out.versions.push(v.clone());
+            }
+        }
+        for v in &other.versions {
+            if self.position(v.dot).is_err() && !self_ctx.contains(v.dot) {
+                out.insert(v.clone());
+            }
+        }
+        out
+    }
+
+    // ----- reading -----
+
+    /// The winning base write: largest (timestamp, dot).
+    fn winning_base(&self) -> Option<&StrWrite> {
+        self.versions
+            .iter()
+            .filter_map(|v| match &v.payload {
+                Payload::Str(w) => Some((w, v.dot)),
+                _ => None,
+            })
+            .max_by(|a, b| (a.0.ts, a.1).cmp(&(b.0.ts, b.1)))
+            .map(|(w, _)| w)
+    }
+
+    /// Increment runs with the part of each that `base` has not observed.
+    fn unobserved_runs<'a>(&'a self, base: Option<&'a StrWrite>) -> impl Iterator<Item = (Dot, Amount)> + 'a {
+        self.versions.iter().filter_map(move |v| match &v.payload {
+            Payload::Incr(run) => {
+                let seen = base
+                    .and_then(|b| {
+                        b.observed
+                            .iter()
+                            .find(|m| m.replica == v.dot.replica && m.start == run.start)
+                    })
+                    .map(|m| m.total);
+                match seen {
+                    Some(total) if total == run.total => None,
+                    Some(total) => Some((v.dot, run.total.saturating_sub(total))),
+                    None => Some((v.dot, run.total)),
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// True when the key holds a value (ignoring expiry).
+    pub fn has_value(&self) -> bool {
+        let base = self.winning_base();
+        if base.is_some_and(|b| b.value.is_some()) {
+            return true;
+        }
+        self.unobserved_runs(base).next().is_some()
+    }
+
+    /// The string value, or `None` when the key holds none.
+    pub fn string_value(&self) -> Option<StrValue<'_>> {
+        let base = self.winning_base();
+        let mut runs = self.unobserved_runs(base).peekable();
+        let base_value = base.and_then(|b| b.value.as_ref());
+        if runs.peek().is_none() {
+            return base_value.map(StrValue::Raw);
+        }
+        let start = match base_value {
+            None => Amount::ZERO,
+            Some(bytes) => match numeric_value(bytes) {
+                Some(n) => n,
+                // Increments concurrent with a non-numeric SET cannot apply:
+                // the SET's value stands.
+                None => return Some(StrValue::Raw(bytes)),
+            },
+        };
+        Some(StrValue::Number(runs.fold(start, |acc, (_, amount)| acc.saturating_add(amount))))
+    }
+
+    /// The effective deadline: any live persist wins, else the latest
+    /// deadline; `None` means no expiry.
+    pub fn deadline(&self) -> Option<u64> {
+        let mut latest = None;
+        for v in &self.versions {
+            if let Payload::Ttl(ttl) = v.payload {
+                match ttl {
+                    None => return None,
+                    Some(t) => latest = Some(latest.map_or(t, |l: u64| l.max(t))),
+                }
+            }
+        }
+        latest
+    }
+
+    /// Whether the key is visible at `now_ms` (has a value, not expired;
+    /// like Redis, a key expires when now is past its deadline).
+    pub fn is_visible(&self, now_ms: u64) -> bool {
+        self.has_value() && self.deadline().is_none_or(|d| now_ms <= d)
+    }
+
+    /// Dots of the live versions selected by `pick`.
+    fn dots_where(&self, pick: impl Fn(&Payload) -> bool) -> SmallVec<[Dot; 2]> {
+        self.versions.iter().filter(|v| pick(&v.payload)).map(|v| v.dot).collect()
+    }
+
+    /// The counter totals a base write made now would observe: every live
+    /// run, plus the marks of the live base writes it supersedes (their runs
+    /// may still be live elsewhere).
+    fn observed_marks(&self) -> Box<[RunMark]> {
+        let mut marks: Vec<RunMark> = Vec::new();
+        let mut note = |mark: RunMark| match marks
+            .iter_mut()
+            .find(|m| m.replica == mark.replica && m.start == mark.start)
+        {
+            Some(m) => m.total = m.total.max(mark.total),
+            None => marks.push(mark),
+        };
+        for v in &self.versions {
+            match &v.payload {
+                Payload::Incr(run) => note(RunMark {
+                    replica: v.dot.replica,
+                    start: run.start,
+                    total: run.total,
+                }),
+                Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),
+                Payload::Ttl(_) => {}
+            }
+        }
+        marks.sort_by_key(|m| (m.replica, m.start));
+        marks.into_boxed_slice()
+    }
+
+    fn ttl_delta(&self, change: TtlChange, next_dot: &mut impl FnMut() -> Dot, delta: &mut KeyDelta) {
+        let new_ttl = match change {
+            TtlChange::Keep => return,
+            TtlChange::Clear => None,
+            TtlChange::Deadline(t) => Some(Some(t)),
+            TtlChange::Persist => Some(None),
+        };
+        delta
+            .removes
+            .extend(self.dots_where(|p| matches!(p, Payload::Ttl(_))));
+        if let Some(ttl) = new_ttl {
+            delta.adds.push(Version {
+                dot: next_dot(),
+                payload: Payload::Ttl(ttl),
+            });
+        }
+    }
+
+    // ----- mutators: each returns the delta of one local write -----
+
+    /// Removes every version (used before writing to a key that is not
+    /// visible, so an expired key's leftovers do not leak into the new one).
+    pub fn delta_purge(&self) -> KeyDelta {
+        KeyDelta {
+            removes: self.versions.iter().map(|v| v.dot).collect(),
+            adds: SmallVec::new(),
+        }
+    }
+
+    /// SET: replaces the value (and the counter state it observed).
+    pub fn delta_set(&self, value: Bytes, ts: Hlc, ttl: TtlChange, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        let mut delta = KeyDelta {
+            removes: self.dots_where(|p| matches!(p, Payload::Str(_) | Payload::Incr(_))),
+            adds: SmallVec::new(),
+        };
+        delta.adds.push(Version {
+            dot: next_dot(),
+            payload: Payload::Str(StrWrite {
+                ts,
+                value: Some(value),
+                observed: self.observed_marks(),
+            }),
+        });
+        self.ttl_delta(ttl, next_dot, &mut delta);
+        delta
+    }
+
+    /// INCRBY / INCRBYFLOAT by `amount` at replica `me`: continues this
+    /// replica's live run or starts a new one. Never removes other replicas'
+    /// runs, so concurrent increments all count.
+    pub fn delta_incr(&self, me: ReplicaId, amount: Amount, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        let mut delta = KeyDelta::default();
+        let own = self.versions.iter().find_map(|v| match &v.payload {
+            Payload::Incr(run) if v.dot.replica == me => Some((v.dot, *run)),
+            _ => None,
+        });
+        let dot = next_dot();
+        let run = match own {
+            Some((old, run)) => {
+                delta.removes.push(old);
+                IncrRun {
+                    start: run.start,
+                    total: run.total.saturating_add(amount),
+                }
+            }
+            None => IncrRun {
+                start: dot.seq,
+                total: amount,
+            },
+        };
+        delta.adds.push(Version {
+            dot,
+            payload: Payload::Incr(run),
+        });
+        delta
+    }
+
+    /// DEL: removes everything observed. Leaves a delete marker only when
+    /// counter totals must be remembered so that concurrent increments count
+    /// from the right place.
+    pub fn delta_delete(&self, ts: Hlc, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        let mut delta = self.delta_purge();
+        let observed = self.observed_marks();
+        if !observed.is_empty() {
+            delta.adds.push(Version {
+                dot: next_dot(),
+                payload: Payload::Str(StrWrite { ts, value: None, observed }),
+            });
+        }
+        delta
+    }
+
+    /// EXPIRE / PERSIST / GETEX: replaces the observed TTL.
+    pub fn delta_ttl(&self, change: TtlChange, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        let mut delta = KeyDelta::default();
+        self.ttl_delta(change, next_dot, &mut delta);
+        delta
+    }
+
+    // ----- local housekeeping (not replicated) -----
+
+    /// Drops the value versions of an expired key, keeping its TTL versions
+    /// as a tombstone so that concurrent writes arriving later expire too.
+    pub fn expire_locally(&mut self) {
+        self.versions.retain(|v| matches!(v.payload, Payload::Ttl(_)));
+    }
+
+    /// Drops versions no replica can still need, given that every dot
+    /// covered by `stable` has been seen by every replica: TTL-only leftovers
+    /// of expired or deleted keys, delete markers whose observed runs are
+    /// all gone, and a lone PERSIST. Returns true when the key is now empty.
+    pub fn collect_garbage(&mut self, stable: &crate::crdt::VersionVector) -> bool {
+        let all_stable = self.versions.iter().all(|v| stable.covers(v.dot));
+        if !self.has_value() && all_stable {
+            let live_runs: SmallVec<[(ReplicaId, u64); 2]> = self
+                .versions
+                .iter()
+                .filter_map(|v| match &v.payload {
+                    Payload::Incr(run) => Some((v.dot.replica, run.start)),
+                    _ => None,
+                })
+                .collect();
+            if live_runs.is_empty() {
+                self.versions.clear();
+                return true;
+            }
+        }
+        let persists = self.dots_where(|p| matches!(p, Payload::Ttl(None)));
+        let ttl_count = self.dots_where(|p| matches!(p, Payload::Ttl(_))).len();
+        if ttl_count == 1 && persists.len() == 1 && stable.covers(persists[0]) {
+            self.remove(persists[0]);
+        }
+        // Stable delete markers whose runs are all gone.
+        let runs: SmallVec<[(ReplicaId, u64); 2]> = self
+            .versions
+            .iter()
+            .filter_map(|v| match &v.payload {
+                Payload::Incr(run) => Some((v.dot.replica, run.start)),
+                _ => None,
+            })
+            .collect();
+        self.versions.retain(|v| match &v.payload {
+            Payload::Str(StrWrite { value: None, observed, .. }) if stable.covers(v.dot) => observed
+                .iter()
+                .any(|m| runs.contains(&(m.replica, m.start))),
+            _ => true,
+        });
+        self.versions.is_empty()
+    }
+}
+
+/// The numeric reading of a base value, if it is a number.
+fn numeric_value(bytes: &[u8]) -> Option<Amount> {
+    match parse_i64_strict(bytes) {
+        Some(i) => Some(Amount::from_int(i)),
+        None => parse_decimal(bytes).ok(),
+    }
+}

@@ -1,0 +1,20 @@
+//! Pure replicated data types: the hybrid logical clock, dots and version
+//! vectors, exact counter numbers, and the per-key CRDT every value is stored
+//! as. No I/O, no clocks, no randomness: callers pass time and dots in.
+//!
+//! - [`clock`]: HLC timestamps (`Hlc`) and the clock state.
+//! - [`causal`]: replica ids, dots, version vectors, causal contexts.
+//! - [`number`]: fixed-point decimals for INCRBY/INCRBYFLOAT.
+//! - [`key`]: the key CRDT (versions + deltas) with its mutators and reads.
+//!
+//! The merge laws are property tests in `tests/crdt_laws.rs`.
+
+pub mod causal;
+pub mod clock;
+pub mod key;
+pub mod number;
+
+pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
+pub use clock::{Hlc, HlcClock};
+pub use key::{KeyDelta, KeyState, Payload, StrValue, TtlChange, Version};
+pub use number::Amount;

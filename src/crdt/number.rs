@@ -1,0 +1,283 @@
+//! Exact decimal numbers for counters: `INCRBY` and `INCRBYFLOAT` amounts,
+//! and the numeric reading of a string value.
+//!
+//! Redis computes `INCRBYFLOAT` in `long double` and prints 17 fractional
+//! digits with trailing zeros trimmed, so `0.1 + 0.2` reads back as `0.3`.
+//! We get the same answers exactly, and without float rounding differences
+//! between replicas, by holding every amount as a fixed-point decimal: an
+//! `i128` counting units of 10^-17. That covers integers far beyond `i64` and
+//! magnitudes up to about 1.7 × 10^21; larger float results are refused like
+//! an overflow (documented in docs/semantics.md).
+
+use serde::{Deserialize, Serialize};
+
+/// Fractional digits kept.
+pub const FRACTION_DIGITS: u32 = 17;
+const SCALE: i128 = 100_000_000_000_000_000; // 10^17
+
+/// A fixed-point decimal amount (units of 10^-17).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Amount(pub i128);
+
+impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
+    pub fn from_int(value: i64) -> Amount {
+        Amount(value as i128 * SCALE)
+    }
+
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// Addition used when merging concurrent contributions: saturates instead
+    /// of failing, so every replica computes the same (clamped) value.
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
+    pub fn saturating_sub(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_sub(other.0))
+    }
+
+    pub fn is_integral(self) -> bool {
+        self.0 % SCALE == 0
+    }
+
+    /// The value as an `i64` when it is a whole number in range.
+    pub fn to_i64(self) -> Option<i64> {
+        if self.is_integral() {
+            i64::try_from(self.0 / SCALE).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Renders like Redis's human-friendly number output: an integer when the
+    /// value is whole, else the decimal with trailing zeros trimmed.
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        let negative = self.0 < 0;
+        let magnitude = self.0.unsigned_abs();
+        let scale = SCALE as u128;
+        let whole = magnitude / scale;
+        let mut fraction = magnitude % scale;
+        if negative {
+            out.push(b'-');
+        }
+        out.extend_from_slice(whole.to_string().as_bytes());
+        if fraction != 0 {
+            let mut digits = [b'0'; FRACTION_DIGITS as usize];
+            for slot in digits.iter_mut().rev() {
+                *slot = b'0' + (fraction % 10) as u8;
+                fraction /= 10;
+            }
+            let used = digits.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1);
+            out.push(b'.');
+            out.extend_from_slice(&digits[..used]);
+        }
+    }
+
+    pub fn to_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24);
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// Parses an integer the way Redis's `string2ll` does: optional `-`, no `+`,
+/// no leading zeros, no spaces, must fit in `i64`.
+pub fn parse_i64_strict(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some(_) => (false, bytes),
+        None => return None,
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    if digits[0] == b'0' {
+        // "0" alone is fine; "-0" and "01" are not.
+        return (digits.len() == 1 && !negative).then_some(0);
+    }
+    let mut value: i128 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + (d - b'0') as i128;
+    }
+    if negative {
+        value = -value;
+    }
+    i64::try_from(value).ok()
+}
+
+/// Why a decimal did not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not a number at all (or NaN).
+    Invalid,
+    /// A number, but infinite or beyond the representable range.
+    OutOfRange,
+}
+
+/// Parses a decimal number in the forms Redis accepts for floats
+/// (`strtold`): optional sign, digits with an optional point, optional
+/// exponent, or `inf`/`infinity`. Rounds to 17 fractional digits.
+pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| DecimalError::Invalid)?;
+    let (negative, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        Some(_) => (false, text),
+        None => return Err(DecimalError::Invalid),
+    };
+    let lower = body.to_ascii_lowercase();
+    if lower == "inf" || lower == "infinity" {
+        return Err(DecimalError::OutOfRange);
+    }
+    let bytes = body.as_bytes();
+    let mut index = 0;
+    // Significant digits collected into `mantissa`, with `exponent` the power
+    // of ten to apply; digits past 38 only shift the exponent.
+    let mut mantissa: i128 = 0;
+    let mut exponent: i64 = 0;
+    let mut digit_count = 0usize;
+    let mut saw_digit = false;
+    let mut significant = 0usize;
+    while index < bytes.len() && bytes[index].is_ascii_digit() {
+        saw_digit = true;
+        push_digit(&mut mantissa, &mut exponent, &mut significant, bytes[index], false);
+        digit_count += 1;
+        index += 1;
+    }
+    if index < bytes.len() && bytes[index] == b'.' {
+        index += 1;
+        while index < bytes.len() && bytes[index].is_ascii_digit() {
+            saw_digit = true;
+            push_digit(&mut mantissa, &mut exponent, &mut significant, bytes[index], true);
+            digit_count += 1;
+            index += 1;
+        }
+    }
+    if !saw_digit || digit_count == 0 {
+        return Err(DecimalError::Invalid);
+    }
+    if index < bytes.len() && (bytes[index] == b'e' || bytes[index] == b'E') {
+        index += 1;
+        let mut exp_negative = false;
+        if index < bytes.len() && (bytes[index] == b'+' || bytes[index] == b'-') {
+            exp_negative = bytes[index] == b'-';
+            index += 1;
+        }
+        let start = index;
+        let mut value: i64 = 0;
+        while index < bytes.len() && bytes[index].is_ascii_digit() {
+            value = (value * 10 + (bytes[index] - b'0') as i64).min(1_000_000);
+            index += 1;
+        }
+        if index == start {
+            return Err(DecimalError::Invalid);
+        }
+        exponent += if exp_negative { -value } else { value };
+    }
+    if index != bytes.len() {
+        return Err(DecimalError::Invalid);
+    }
+    let shift = exponent + FRACTION_DIGITS as i64;
+    let scaled = if mantissa == 0 {
+        0
+    } else if shift >= 0 {
+        let mut value = mantissa;
+        for _ in 0..shift {
+            value = value.checked_mul(10).ok_or(DecimalError::OutOfRange)?;
+        }
+        value
+    } else {
+        let mut value = mantissa;
+        let mut remainder_digit = 0;
+        for _ in 0..(-shift).min(40) {
+            remainder_digit = value % 10;
+            value /= 10;
+        }
+        // Round half away from zero on the last dropped digit.
+        if remainder_digit >= 5 {
+            value += 1;
+        }
+        value
+    };
+    Ok(Amount(if negative { -scaled } else { scaled }))
+}
+
+fn push_digit(mantissa: &mut i128, exponent: &mut i64, significant: &mut usize, digit: u8, fractional: bool) {
+    let d = (digit - b'0') as i128;
+    if *significant < 37 {
+        *mantissa = *mantissa * 10 + d;
+        if *mantissa != 0 {
+            *significant += 1;
+        }
+        if fractional {
+            *exponent -= 1;
+        }
+    } else if !fractional {
+        *exponent += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(a: Amount) -> String {
+        String::from_utf8(a.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn strict_integers_follow_redis_rules() {
+        assert_eq!(parse_i64_strict(b"0"), Some(0));
+        assert_eq!(parse_i64_strict(b"-15"), Some(-15));
+        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b"9223372036854775808"[..], b"01", b"-0", b"+1", b" 1", b"1 ", b"", b"-", b"1.0", b"abc"] {
+            assert_eq!(parse_i64_strict(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn decimals_add_exactly_like_redis_long_double_output() {
+        let a = parse_decimal(b"0.1").unwrap();
+        let b = parse_decimal(b"0.2").unwrap();
+        assert_eq!(render(a.checked_add(b).unwrap()), "0.3");
+        assert_eq!(render(parse_decimal(b"10.50").unwrap()), "10.5");
+        assert_eq!(render(parse_decimal(b"3.0e3").unwrap()), "3000");
+        assert_eq!(render(parse_decimal(b"-5.0E-1").unwrap()), "-0.5");
+        assert_eq!(render(parse_decimal(b"1e20").unwrap()), "100000000000000000000");
+        assert_eq!(render(parse_decimal(b".5").unwrap()), "0.5");
+        assert_eq!(render(parse_decimal(b"5.").unwrap()), "5");
+        assert_eq!(render(Amount::from_int(-42)), "-42");
+    }
+
+    #[test]
+    fn invalid_and_infinite_decimals_are_told_apart() {
+        assert_eq!(parse_decimal(b"abc"), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(b"nan"), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(b"1e"), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(b" 1"), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(b""), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(b"inf"), Err(DecimalError::OutOfRange));
+        assert_eq!(parse_decimal(b"-Infinity"), Err(DecimalError::OutOfRange));
+        assert_eq!(parse_decimal(b"1e300"), Err(DecimalError::OutOfRange));
+    }
+
+    #[test]
+    fn tiny_fractions_round_to_seventeen_digits() {
+        assert_eq!(render(parse_decimal(b"1e-20").unwrap()), "0");
+        assert_eq!(render(parse_decimal(b"0.000000000000000015").unwrap()), "0.00000000000000002");
+    }
+
+    #[test]
+    fn integral_amounts_convert_back_to_i64() {
+        assert_eq!(Amount::from_int(7).to_i64(), Some(7));
+        assert_eq!(parse_decimal(b"7.5").unwrap().to_i64(), None);
+    }
+}
