@@ -1,1 +1,2 @@
 pub mod crdt;
+pub mod store;

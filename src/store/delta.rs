@@ -1,0 +1,195 @@
+//! What a node ships to its peers: a [`Batch`] of per-key deltas for one
+//! command (or one MULTI/EXEC block), and the bounded outgoing [`DeltaLog`]
+//! that holds batches until replication has sent them.
+//!
+//! A batch consumes the contiguous local sequence numbers
+//! `first_seq..=last_seq` (at least one), so a peer applies batches in order
+//! and exactly once by comparing with its version vector.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::crdt::{Hlc, KeyDelta, Payload, ReplicaId, VersionVector};
+
+/// One replicated effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// A delta on one key of database `db`.
+    Key { db: u8, key: Bytes, delta: KeyDelta },
+    /// FLUSHDB: remove every version of database `db` whose dot `seen`
+    /// covers (an observed-remove of everything the flushing node had seen).
+    Flush { db: u8, seen: VersionVector },
+}
+
+/// The deltas of one command, applied atomically at every peer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub origin: ReplicaId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// The command's HLC timestamp (peers advance their clocks past it).
+    pub hlc: Hlc,
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    /// Rough in-memory size, used to bound the log by bytes.
+    pub fn approximate_bytes(&self) -> usize {
+        64 + self
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Key { key, delta, .. } => {
+                    48 + key.len()
+                        + delta.removes.len() * 16
+                        + delta
+                            .adds
+                            .iter()
+                            .map(|v| match &v.payload {
+                                Payload::Str(w) => 64 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 40,
+                                _ => 48,
+                            })
+                            .sum::<usize>()
+                }
+                Op::Flush { .. } => 128,
+            })
+            .sum::<usize>()
+    }
+}
+
+/// The outgoing replication log: batches in sequence order, bounded by
+/// bytes. When full, the oldest batches are dropped and `dropped_through`
+/// records the last sequence number lost, so a peer that still needs them
+/// is known to require a full sync instead.
+#[derive(Debug)]
+pub struct DeltaLog {
+    batches: VecDeque<Arc<Batch>>,
+    bytes: usize,
+    cap_bytes: usize,
+    dropped_through: u64,
+}
+
+impl DeltaLog {
+    pub fn new(cap_bytes: usize) -> Self {
+        DeltaLog {
+            batches: VecDeque::new(),
+            bytes: 0,
+            cap_bytes,
+            dropped_through: 0,
+        }
+    }
+
+    pub fn push(&mut self, batch: Arc<Batch>) {
+        self.bytes += batch.approximate_bytes();
+        self.batches.push_back(batch);
+        while self.bytes > self.cap_bytes {
+            match self.batches.pop_front() {
+                Some(old) => {
+                    self.bytes -= old.approximate_bytes();
+                    self.dropped_through = old.last_seq;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets batches up to `seq` (every peer has acknowledged them).
+    pub fn trim_through(&mut self, seq: u64) {
+        while self.batches.front().is_some_and(|b| b.last_seq <= seq) {
+            let old = self.batches.pop_front().expect("front exists");
+            self.bytes -= old.approximate_bytes();
+        }
+    }
+
+    /// Batches after `seq`, or `None` when some of them were dropped (the
+    /// caller must fall back to a full sync).
+    pub fn since(&self, seq: u64) -> Option<impl Iterator<Item = &Arc<Batch>>> {
+        if seq < self.dropped_through {
+            return None;
+        }
+        Some(self.batches.iter().filter(move |b| b.last_seq > seq))
+    }
+
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn cap_bytes(&self) -> usize {
+        self.cap_bytes
+    }
+
+    pub fn set_cap_bytes(&mut self, cap: usize) {
+        self.cap_bytes = cap;
+    }
+
+    pub fn dropped_through(&self) -> u64 {
+        self.dropped_through
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(seq: u64, value_len: usize) -> Arc<Batch> {
+        let state = crate::crdt::KeyState::new();
+        let mut n = seq;
+        let delta = state.delta_set(
+            Bytes::from(vec![b'x'; value_len]),
+            Hlc(1),
+            crate::crdt::TtlChange::Keep,
+            &mut || {
+                let d = crate::crdt::Dot::new(ReplicaId(1), n);
+                n += 1;
+                d
+            },
+        );
+        Arc::new(Batch {
+            origin: ReplicaId(1),
+            first_seq: seq,
+            last_seq: seq,
+            hlc: Hlc(seq),
+            ops: vec![Op::Key {
+                db: 0,
+                key: Bytes::from_static(b"k"),
+                delta,
+            }],
+        })
+    }
+
+    #[test]
+    fn log_never_exceeds_its_byte_cap_and_reports_what_it_dropped() {
+        let mut log = DeltaLog::new(10_000);
+        for seq in 1..=1000 {
+            log.push(batch(seq, 100));
+            assert!(log.bytes() <= 10_000);
+        }
+        assert!(log.len() < 1000);
+        assert!(log.dropped_through() > 0);
+        assert!(log.since(0).is_none(), "a peer at 0 needs a full sync");
+        let tail: Vec<u64> = log.since(999).unwrap().map(|b| b.last_seq).collect();
+        assert_eq!(tail, vec![1000]);
+    }
+
+    #[test]
+    fn trimming_forgets_acknowledged_batches() {
+        let mut log = DeltaLog::new(1 << 20);
+        for seq in 1..=10 {
+            log.push(batch(seq, 10));
+        }
+        log.trim_through(7);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.since(7).unwrap().count(), 3);
+    }
+}

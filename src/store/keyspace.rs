@@ -1,0 +1,303 @@
+//! One database's key table: keys to [`KeyState`]s in stable slots.
+//!
+//! Entries live in a slot vector indexed by a hash table of slot numbers, so
+//! a key is stored once, SCAN cursors are slot positions (an entry never
+//! moves while it exists, so a scan returns every key present for its whole
+//! duration), and random sampling (RANDOMKEY, active expiry) picks slots.
+//! Keys with a deadline are also listed in `volatile` for expiry sampling.
+
+use bytes::Bytes;
+use hashbrown::HashTable;
+use rand::Rng;
+
+use crate::crdt::KeyState;
+
+/// Marks a slot that is not in the volatile list.
+const NOT_VOLATILE: u32 = u32::MAX;
+
+struct Occupied {
+    key: Bytes,
+    state: KeyState,
+    volatile_at: u32,
+}
+
+/// A slot number in the table (stable while its key exists).
+pub type SlotId = u32;
+
+pub struct Keyspace {
+    index: HashTable<SlotId>,
+    slots: Vec<Option<Occupied>>,
+    free: Vec<SlotId>,
+    hasher: foldhash::fast::RandomState,
+    len: usize,
+    volatile: Vec<SlotId>,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Self {
+        Keyspace {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            len: 0,
+            volatile: Vec::new(),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of keys that carry a deadline.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    pub fn find(&self, key: &[u8]) -> Option<SlotId> {
+        let hash = self.hash(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&slot| slots[slot as usize].as_ref().is_some_and(|o| o.key.as_ref() == key))
+            .copied()
+    }
+
+    fn occupied(&self, slot: SlotId) -> &Occupied {
+        self.slots[slot as usize].as_ref().expect("slot id refers to a live entry")
+    }
+
+    fn occupied_mut(&mut self, slot: SlotId) -> &mut Occupied {
+        self.slots[slot as usize].as_mut().expect("slot id refers to a live entry")
+    }
+
+    pub fn key(&self, slot: SlotId) -> &Bytes {
+        &self.occupied(slot).key
+    }
+
+    pub fn state(&self, slot: SlotId) -> &KeyState {
+        &self.occupied(slot).state
+    }
+
+    /// Mutable access to a state; call [`Keyspace::sync_volatile`] after a
+    /// change that may alter its deadline.
+    pub fn state_mut(&mut self, slot: SlotId) -> &mut KeyState {
+        &mut self.occupied_mut(slot).state
+    }
+
+    /// Inserts a key that is not present. The key should own its bytes (not
+    /// point into a network buffer).
+    pub fn insert(&mut self, key: Bytes, state: KeyState) -> SlotId {
+        debug_assert!(self.find(&key).is_none());
+        let hash = self.hash(&key);
+        let slot = loop {
+            match self.free.pop() {
+                Some(s) if (s as usize) < self.slots.len() && self.slots[s as usize].is_none() => break s,
+                Some(_) => continue,
+                None => {
+                    self.slots.push(None);
+                    break (self.slots.len() - 1) as SlotId;
+                }
+            }
+        };
+        self.slots[slot as usize] = Some(Occupied {
+            key,
+            state,
+            volatile_at: NOT_VOLATILE,
+        });
+        let slots = &self.slots;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, slot, |&s| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(slots[s as usize].as_ref().map_or(&[][..], |o| o.key.as_ref()))
+        });
+        self.len += 1;
+        self.sync_volatile(slot);
+        slot
+    }
+
+    pub fn remove(&mut self, slot: SlotId) -> (Bytes, KeyState) {
+        let hash = self.hash(self.key(slot));
+        if let Ok(entry) = self.index.find_entry(hash, |&s| s == slot) {
+            entry.remove();
+        }
+        self.unlist_volatile(slot);
+        let occupied = self.slots[slot as usize].take().expect("slot id refers to a live entry");
+        self.len -= 1;
+        // Trailing holes are trimmed so the slot vector shrinks after deletes
+        // at the end; other holes are reused through the free list.
+        if slot as usize == self.slots.len() - 1 {
+            while matches!(self.slots.last(), Some(None)) {
+                self.slots.pop();
+            }
+        } else {
+            self.free.push(slot);
+        }
+        if self.len == 0 {
+            self.free.clear();
+            self.slots.clear();
+        }
+        (occupied.key, occupied.state)
+    }
+
+    /// Brings the volatile list in line with the slot's current deadline.
+    pub fn sync_volatile(&mut self, slot: SlotId) {
+        let has_deadline = self.occupied(slot).state.deadline().is_some();
+        let listed = self.occupied(slot).volatile_at != NOT_VOLATILE;
+        if has_deadline && !listed {
+            let at = self.volatile.len() as u32;
+            self.volatile.push(slot);
+            self.occupied_mut(slot).volatile_at = at;
+        } else if !has_deadline && listed {
+            self.unlist_volatile(slot);
+        }
+    }
+
+    fn unlist_volatile(&mut self, slot: SlotId) {
+        let at = self.occupied(slot).volatile_at;
+        if at == NOT_VOLATILE {
+            return;
+        }
+        self.volatile.swap_remove(at as usize);
+        if let Some(&moved) = self.volatile.get(at as usize) {
+            self.occupied_mut(moved).volatile_at = at;
+        }
+        self.occupied_mut(slot).volatile_at = NOT_VOLATILE;
+    }
+
+    /// A uniformly random slot among the keys with a deadline.
+    pub fn random_volatile(&self, rng: &mut impl Rng) -> Option<SlotId> {
+        if self.volatile.is_empty() {
+            return None;
+        }
+        Some(self.volatile[rng.gen_range(0..self.volatile.len())])
+    }
+
+    /// A random live slot (close to uniform: probes from a random position).
+    pub fn random_slot(&self, rng: &mut impl Rng) -> Option<SlotId> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = self.slots.len();
+        for _ in 0..32 {
+            let i = rng.gen_range(0..n);
+            if self.slots[i].is_some() {
+                return Some(i as SlotId);
+            }
+        }
+        let start = rng.gen_range(0..n);
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.slots[i].is_some())
+            .map(|i| i as SlotId)
+    }
+
+    /// Visits live slots from `cursor`, calling `visit` on each, until
+    /// `visit` has been called `count` times or the table ends. Returns the
+    /// next cursor (0 when the scan is complete).
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(SlotId)) -> u64 {
+        let mut position = cursor as usize;
+        let mut seen = 0;
+        while position < self.slots.len() && seen < count {
+            if self.slots[position].is_some() {
+                visit(position as SlotId);
+                seen += 1;
+            }
+            position += 1;
+        }
+        if position >= self.slots.len() {
+            0
+        } else {
+            position as u64
+        }
+    }
+
+    /// Every live slot id (a snapshot, so the caller may mutate afterwards).
+    pub fn slot_ids(&self) -> Vec<SlotId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as SlotId)
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &KeyState)> {
+        self.slots.iter().flatten().map(|o| (&o.key, &o.state))
+    }
+
+    pub fn clear(&mut self) {
+        *self = Keyspace {
+            hasher: self.hasher.clone(),
+            ..Keyspace::new()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn inserted_keys_are_found_and_removed() {
+        let mut ks = Keyspace::new();
+        let a = ks.insert(key("a"), KeyState::new());
+        let b = ks.insert(key("b"), KeyState::new());
+        assert_eq!(ks.find(b"a"), Some(a));
+        assert_eq!(ks.find(b"b"), Some(b));
+        assert_eq!(ks.find(b"c"), None);
+        ks.remove(a);
+        assert_eq!(ks.find(b"a"), None);
+        assert_eq!(ks.find(b"b"), Some(b));
+        assert_eq!(ks.len(), 1);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_despite_deletes_and_inserts() {
+        let mut ks = Keyspace::new();
+        for i in 0..100 {
+            ks.insert(key(&format!("k{i}")), KeyState::new());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let mut batch = Vec::new();
+            cursor = ks.scan(cursor, 7, |s| batch.push(s));
+            for s in batch {
+                seen.insert(ks.key(s).clone());
+            }
+            // Churn during the scan: delete an even key, add a new one.
+            let victim = format!("k{}", (round * 2) % 100);
+            if let Some(s) = ks.find(victim.as_bytes()) {
+                ks.remove(s);
+            }
+            ks.insert(key(&format!("new{round}")), KeyState::new());
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in (1..100).step_by(2) {
+            assert!(seen.contains(&key(&format!("k{i}"))), "k{i} missed");
+        }
+    }
+}

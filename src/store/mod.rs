@@ -1,0 +1,668 @@
+//! The keyspace of one node: 16 logical databases of CRDT key states, the
+//! node's HLC and causal context, expiry, and the outgoing delta log.
+//!
+//! Local writes go through [`Store::write_key`] / [`Store::flush_db`]: the
+//! mutator computes a delta, the store applies that same delta locally and
+//! appends it to the command's batch. The dispatcher closes the batch with
+//! [`Store::finish_batch`], which hands it to the bounded [`DeltaLog`].
+//! Remote batches enter through [`Store::apply_remote`]. Nothing here knows
+//! RESP or sockets, and callers never hold the store lock across an await.
+//!
+//! Placement rule: a key with a value lives in `keys` (even when expired
+//! but not yet collected); a key whose versions hold no value (TTL leftovers
+//! of an expired key, a counter delete marker) lives in `tombstones` until
+//! garbage collection finds it causally stable.
+
+pub mod delta;
+pub mod keyspace;
+pub mod memory;
+pub mod pattern;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use crate::crdt::{CausalContext, Dot, Hlc, HlcClock, KeyDelta, KeyState, ReplicaId, VersionVector};
+pub use delta::{Batch, DeltaLog, Op};
+pub use keyspace::{Keyspace, SlotId};
+
+/// Number of logical databases (SELECT 0..15).
+pub const DB_COUNT: usize = 16;
+
+/// Default cap of the outgoing delta log.
+pub const DEFAULT_DELTA_LOG_BYTES: usize = 16 * 1024 * 1024;
+
+/// One logical database.
+#[derive(Default)]
+pub struct Db {
+    pub keys: Keyspace,
+    tombstones: HashMap<Bytes, KeyState, foldhash::fast::RandomState>,
+    /// FLUSHDB contexts received ahead of what this node has seen: arriving
+    /// versions they cover were flushed before they got here.
+    flush_floor: VersionVector,
+}
+
+impl Db {
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+}
+
+/// Counters reported by INFO.
+#[derive(Default, Debug, Clone)]
+pub struct StoreStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub remote_batches_applied: u64,
+    pub remote_batches_duplicate: u64,
+    pub tombstones_collected: u64,
+}
+
+/// Why a remote batch was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("batch from {origin} starts at seq {got}, expected {expected}")]
+    Gap { origin: ReplicaId, expected: u64, got: u64 },
+    #[error("batch names database {0}, outside 0..{DB_COUNT}")]
+    BadDb(u8),
+    #[error("batch from this node's own replica id")]
+    OwnOrigin,
+}
+
+/// The batch of the command (or transaction) being executed.
+#[derive(Default)]
+struct OpenBatch {
+    /// Local seq before the batch started; `None` while no batch is open.
+    seq_before: Option<u64>,
+    hlc: Hlc,
+    ops: Vec<Op>,
+}
+
+/// What a mutator gets besides the key's state: fresh dots and the command's
+/// timestamp.
+pub struct WriteCtx<'a> {
+    replica: ReplicaId,
+    last_seq: &'a mut u64,
+    ts: Hlc,
+    now_ms: u64,
+}
+
+impl WriteCtx<'_> {
+    pub fn next_dot(&mut self) -> Dot {
+        *self.last_seq += 1;
+        Dot::new(self.replica, *self.last_seq)
+    }
+
+    pub fn ts(&self) -> Hlc {
+        self.ts
+    }
+
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+}
+
+pub struct Store {
+    replica: ReplicaId,
+    clock: HlcClock,
+    ctx: CausalContext,
+    last_seq: u64,
+    dbs: Vec<Db>,
+    open: OpenBatch,
+    log: DeltaLog,
+    now_ms: u64,
+    time_override: Option<u64>,
+    /// Version vector every peer is known to have seen; `None` = no peers,
+    /// so everything local is stable.
+    peers_stable: Option<VersionVector>,
+    rng: SmallRng,
+    pub stats: StoreStats,
+}
+
+/// Wall-clock Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    pub fn new(replica: ReplicaId) -> Self {
+        Store {
+            replica,
+            clock: HlcClock::new(),
+            ctx: CausalContext::new(),
+            last_seq: 0,
+            dbs: (0..DB_COUNT).map(|_| Db::default()).collect(),
+            open: OpenBatch::default(),
+            log: DeltaLog::new(DEFAULT_DELTA_LOG_BYTES),
+            now_ms: unix_ms(),
+            time_override: None,
+            peers_stable: None,
+            rng: SmallRng::from_entropy(),
+            stats: StoreStats::default(),
+        }
+    }
+
+    pub fn replica(&self) -> ReplicaId {
+        self.replica
+    }
+
+    /// Everything this node has applied, from every origin.
+    pub fn version_vector(&self) -> &VersionVector {
+        self.ctx.version_vector()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    pub fn clock(&self) -> &HlcClock {
+        &self.clock
+    }
+
+    pub fn delta_log(&self) -> &DeltaLog {
+        &self.log
+    }
+
+    pub fn delta_log_mut(&mut self) -> &mut DeltaLog {
+        &mut self.log
+    }
+
+    pub fn db(&self, db: usize) -> &Db {
+        &self.dbs[db]
+    }
+
+    /// Sets what every peer is known to have seen (replication calls this).
+    pub fn set_peers_stable(&mut self, stable: Option<VersionVector>) {
+        self.peers_stable = stable;
+    }
+
+    // ----- time -----
+
+    /// Reads the wall clock once for the command about to run; every expiry
+    /// decision in the command uses this instant, like Redis.
+    pub fn begin_command(&mut self) {
+        self.now_ms = self.time_override.unwrap_or_else(unix_ms);
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Pins the store's clock (tests of expiry); `None` returns to wall time.
+    pub fn set_time_override(&mut self, ms: Option<u64>) {
+        self.time_override = ms;
+        self.begin_command();
+    }
+
+    // ----- reads -----
+
+    /// The state of a visible key, expiring it lazily if its deadline passed.
+    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&KeyState> {
+        let slot = self.visible_slot(db, key)?;
+        Some(self.dbs[db].keys.state(slot))
+    }
+
+    /// Like [`Store::lookup`] but counts a keyspace hit or miss (read
+    /// commands use this, as Redis does).
+    pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&KeyState> {
+        match self.visible_slot(db, key) {
+            Some(slot) => {
+                self.stats.keyspace_hits += 1;
+                Some(self.dbs[db].keys.state(slot))
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.visible_slot(db, key).is_some()
+    }
+
+    fn visible_slot(&mut self, db: usize, key: &[u8]) -> Option<SlotId> {
+        let slot = self.dbs[db].keys.find(key)?;
+        if self.dbs[db].keys.state(slot).is_visible(self.now_ms) {
+            Some(slot)
+        } else {
+            self.expire_slot(db, slot);
+            None
+        }
+    }
+
+    /// Local expiry (not replicated: every node expires at the same absolute
+    /// deadline). Value versions go; TTL versions stay as a tombstone so a
+    /// concurrent write that arrives later is expired as well.
+    fn expire_slot(&mut self, db: usize, slot: SlotId) {
+        let (key, mut state) = self.dbs[db].keys.remove(slot);
+        state.expire_locally();
+        self.stats.expired_keys += 1;
+        if !state.is_empty() {
+            self.dbs[db].tombstones.insert(key, state);
+        }
+    }
+
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs[db].keys.len()
+    }
+
+    /// Deadline (Unix ms) of a visible key; `None` if absent, `Some(None)`
+    /// if it has no expiry.
+    pub fn deadline(&mut self, db: usize, key: &[u8]) -> Option<Option<u64>> {
+        self.lookup(db, key).map(|s| s.deadline())
+    }
+
+    /// A random visible key.
+    pub fn random_key(&mut self, db: usize) -> Option<Bytes> {
+        for _ in 0..100 {
+            let slot = self.dbs[db].keys.random_slot(&mut self.rng)?;
+            if self.dbs[db].keys.state(slot).is_visible(self.now_ms) {
+                return Some(self.dbs[db].keys.key(slot).clone());
+            }
+            self.expire_slot(db, slot);
+        }
+        None
+    }
+
+    /// One SCAN step: visible keys accepted by `keep`, and the next cursor.
+    pub fn scan(
+        &mut self,
+        db: usize,
+        cursor: u64,
+        count: usize,
+        mut keep: impl FnMut(&Bytes, &KeyState) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        let mut slots = Vec::with_capacity(count.min(1024));
+        let next = self.dbs[db].keys.scan(cursor, count, |s| slots.push(s));
+        let mut out = Vec::with_capacity(slots.len());
+        let now = self.now_ms;
+        for slot in slots {
+            let keys = &self.dbs[db].keys;
+            if !keys.state(slot).is_visible(now) {
+                self.expire_slot(db, slot);
+                continue;
+            }
+            if keep(keys.key(slot), keys.state(slot)) {
+                out.push(keys.key(slot).clone());
+            }
+        }
+        (next, out)
+    }
+
+    /// Every visible key accepted by `keep` (KEYS).
+    pub fn keys_where(&mut self, db: usize, mut keep: impl FnMut(&Bytes) -> bool) -> Vec<Bytes> {
+        let now = self.now_ms;
+        let mut out = Vec::new();
+        let mut expired = Vec::new();
+        let keys = &self.dbs[db].keys;
+        for slot in keys.slot_ids() {
+            if !keys.state(slot).is_visible(now) {
+                expired.push(slot);
+            } else if keep(keys.key(slot)) {
+                out.push(keys.key(slot).clone());
+            }
+        }
+        for slot in expired {
+            self.expire_slot(db, slot);
+        }
+        out
+    }
+
+    // ----- local writes -----
+
+    fn open_batch(&mut self) {
+        if self.open.seq_before.is_none() {
+            self.open.seq_before = Some(self.last_seq);
+            self.open.hlc = self.clock.tick(self.now_ms);
+        }
+    }
+
+    /// Applies a local write to `key`. `mutate` sees the key's state (empty
+    /// if the key is absent, expired or only a tombstone: the leftovers are
+    /// removed by the same delta) and returns the delta plus any result.
+    /// Returns `mutate`'s result.
+    pub fn write_key<R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        mutate: impl FnOnce(&KeyState, &mut WriteCtx) -> (KeyDelta, R),
+    ) -> R {
+        self.open_batch();
+        let now = self.now_ms;
+        let database = &mut self.dbs[db];
+        let mut ctx = WriteCtx {
+            replica: self.replica,
+            last_seq: &mut self.last_seq,
+            ts: self.open.hlc,
+            now_ms: now,
+        };
+        let slot = database.keys.find(key);
+        let (owned_key, delta, result) = match slot {
+            // Visible: modified in place, so the key keeps its slot (and its
+            // position for SCAN cursors).
+            Some(slot) if database.keys.state(slot).is_visible(now) => {
+                let (delta, result) = mutate(database.keys.state(slot), &mut ctx);
+                let owned_key = database.keys.key(slot).clone();
+                database.keys.state_mut(slot).apply(&delta, &mut self.ctx);
+                Self::settle(database, slot);
+                (owned_key, delta, result)
+            }
+            // Expired, tombstone or absent: the write starts from an empty
+            // key and its delta also removes whatever was left.
+            _ => {
+                let (owned_key, mut state) = match slot {
+                    Some(slot) => database.keys.remove(slot),
+                    None => database
+                        .tombstones
+                        .remove_entry(key)
+                        .unwrap_or_else(|| (Bytes::copy_from_slice(key), KeyState::new())),
+                };
+                let (delta, result) = mutate(&KeyState::new(), &mut ctx);
+                let delta = state.delta_purge().then(delta);
+                state.apply(&delta, &mut self.ctx);
+                Self::place(database, owned_key.clone(), state);
+                (owned_key, delta, result)
+            }
+        };
+        if !delta.is_empty() {
+            self.open.ops.push(Op::Key {
+                db: db as u8,
+                key: owned_key,
+                delta,
+            });
+        }
+        result
+    }
+
+    /// Deletes a visible key; false if it did not exist.
+    pub fn delete_key(&mut self, db: usize, key: &[u8]) -> bool {
+        if !self.exists(db, key) {
+            return false;
+        }
+        self.write_key(db, key, |state, w| {
+            let ts = w.ts();
+            (state.delta_delete(ts, &mut || w.next_dot()), ())
+        });
+        true
+    }
+
+    /// FLUSHDB: removes everything this node has seen in `db`.
+    pub fn flush_db(&mut self, db: usize) {
+        self.open_batch();
+        let seen = self.ctx.version_vector().clone();
+        let database = &mut self.dbs[db];
+        database.keys.clear();
+        database.tombstones.clear();
+        self.open.ops.push(Op::Flush { db: db as u8, seen });
+    }
+
+    /// Closes the open batch: its deltas leave as one unit for the peers.
+    /// Returns the batch (if the command wrote anything).
+    pub fn finish_batch(&mut self) -> Option<Arc<Batch>> {
+        let seq_before = self.open.seq_before.take()?;
+        let ops = std::mem::take(&mut self.open.ops);
+        if ops.is_empty() {
+            // Nothing written; any dots drawn belong to no-op deltas, which
+            // still must be accounted for contiguously.
+            if self.last_seq == seq_before {
+                return None;
+            }
+        }
+        if self.last_seq == seq_before {
+            // A batch always consumes at least one seq so peers can order
+            // and deduplicate it (e.g. a DEL that adds no version).
+            self.last_seq += 1;
+        }
+        self.ctx.insert_up_to(self.replica, self.last_seq);
+        let batch = Arc::new(Batch {
+            origin: self.replica,
+            first_seq: seq_before + 1,
+            last_seq: self.last_seq,
+            hlc: self.open.hlc,
+            ops,
+        });
+        self.log.push(batch.clone());
+        Some(batch)
+    }
+
+    /// After an in-place change: keeps the slot if the key still holds a
+    /// value (refreshing its deadline listing), else moves it out.
+    fn settle(database: &mut Db, slot: SlotId) {
+        if database.keys.state(slot).has_value() {
+            database.keys.sync_volatile(slot);
+        } else {
+            let (key, state) = database.keys.remove(slot);
+            if !state.is_empty() {
+                database.tombstones.insert(key, state);
+            }
+        }
+    }
+
+    /// Puts a state where the placement rule says it belongs.
+    fn place(database: &mut Db, key: Bytes, state: KeyState) {
+        if state.has_value() {
+            let slot = database.keys.insert(key, state);
+            database.keys.sync_volatile(slot);
+        } else if !state.is_empty() {
+            database.tombstones.insert(key, state);
+        }
+    }
+
+    // ----- remote deltas -----
+
+    /// Applies a batch from another node. Batches of one origin must arrive
+    /// in order; a duplicate is ignored (returns `Ok(false)`), a gap is an
+    /// error so replication can resend from the right place.
+    pub fn apply_remote(&mut self, batch: &Batch) -> Result<bool, ApplyError> {
+        if batch.origin == self.replica {
+            return Err(ApplyError::OwnOrigin);
+        }
+        let have = self.ctx.version_vector().get(batch.origin);
+        if batch.last_seq <= have {
+            self.stats.remote_batches_duplicate += 1;
+            return Ok(false);
+        }
+        if batch.first_seq != have + 1 {
+            return Err(ApplyError::Gap {
+                origin: batch.origin,
+                expected: have + 1,
+                got: batch.first_seq,
+            });
+        }
+        if let Some(bad) = batch.ops.iter().find_map(|op| match op {
+            Op::Key { db, .. } | Op::Flush { db, .. } if *db as usize >= DB_COUNT => Some(*db),
+            _ => None,
+        }) {
+            return Err(ApplyError::BadDb(bad));
+        }
+        self.clock.observe(batch.hlc);
+        for op in &batch.ops {
+            match op {
+                Op::Key { db, key, delta } => self.apply_remote_key(*db as usize, key, delta),
+                Op::Flush { db, seen } => self.apply_remote_flush(*db as usize, seen),
+            }
+        }
+        self.ctx.insert_up_to(batch.origin, batch.last_seq);
+        self.stats.remote_batches_applied += 1;
+        Ok(true)
+    }
+
+    fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) {
+        let database = &mut self.dbs[db];
+        let floor = &database.flush_floor;
+        let filtered;
+        let delta = if floor.iter().next().is_some() && delta.adds.iter().any(|v| floor.covers(v.dot)) {
+            // Versions a FLUSHDB already removed, arriving late: drop them,
+            // but remember their dots as seen.
+            let mut trimmed = delta.clone();
+            trimmed.adds.retain(|v| !floor.covers(v.dot));
+            for v in &delta.adds {
+                if floor.covers(v.dot) {
+                    self.ctx.insert(v.dot);
+                }
+            }
+            filtered = trimmed;
+            &filtered
+        } else {
+            delta
+        };
+        if let Some(slot) = database.keys.find(key) {
+            database.keys.state_mut(slot).apply(delta, &mut self.ctx);
+            Self::settle(database, slot);
+            return;
+        }
+        let (owned_key, mut state) = database
+            .tombstones
+            .remove_entry(key.as_ref())
+            .unwrap_or_else(|| (Bytes::copy_from_slice(key), KeyState::new()));
+        state.apply(delta, &mut self.ctx);
+        Self::place(database, owned_key, state);
+    }
+
+    fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
+        let database = &mut self.dbs[db];
+        let mine = self.ctx.version_vector();
+        for (replica, seq) in seen.iter() {
+            if seq > mine.get(replica) {
+                database.flush_floor.raise(replica, seq);
+            }
+        }
+        let covered = |state: &KeyState| -> KeyDelta {
+            KeyDelta {
+                removes: state.versions().iter().map(|v| v.dot).filter(|d| seen.covers(*d)).collect(),
+                adds: Default::default(),
+            }
+        };
+        for slot in database.keys.slot_ids() {
+            let delta = covered(database.keys.state(slot));
+            if delta.is_empty() {
+                continue;
+            }
+            database.keys.state_mut(slot).apply(&delta, &mut self.ctx);
+            Self::settle(database, slot);
+        }
+        let tombstones = std::mem::take(&mut database.tombstones);
+        for (key, mut state) in tombstones {
+            let delta = covered(&state);
+            state.apply(&delta, &mut self.ctx);
+            Self::place(database, key, state);
+        }
+    }
+
+    // ----- housekeeping -----
+
+    /// One round of active expiry, Redis-style: sample keys with a deadline
+    /// in every database and expire those past it; repeat while more than a
+    /// quarter of a sample was expired, up to `max_samples` keys in total.
+    /// Returns the number of keys expired.
+    pub fn active_expire_cycle(&mut self, max_samples: usize) -> usize {
+        const SAMPLE: usize = 20;
+        self.begin_command();
+        let now = self.now_ms;
+        let mut expired = 0;
+        let mut sampled = 0;
+        for db in 0..DB_COUNT {
+            loop {
+                if self.dbs[db].keys.volatile_len() == 0 || sampled >= max_samples {
+                    break;
+                }
+                let mut expired_now = 0;
+                for _ in 0..SAMPLE {
+                    let Some(slot) = self.dbs[db].keys.random_volatile(&mut self.rng) else {
+                        break;
+                    };
+                    sampled += 1;
+                    if !self.dbs[db].keys.state(slot).is_visible(now) {
+                        self.expire_slot(db, slot);
+                        expired_now += 1;
+                    }
+                }
+                expired += expired_now;
+                if expired_now * 4 <= SAMPLE {
+                    break;
+                }
+            }
+        }
+        expired
+    }
+
+    /// Drops tombstone versions that every replica has seen. With no peers,
+    /// everything this node applied is stable.
+    pub fn collect_garbage(&mut self) -> usize {
+        let stable = match &self.peers_stable {
+            Some(vv) => vv.meet(self.ctx.version_vector()),
+            None => self.ctx.version_vector().clone(),
+        };
+        let mut collected = 0;
+        for database in &mut self.dbs {
+            database.tombstones.retain(|_, state| {
+                let empty = state.collect_garbage(&stable);
+                if empty {
+                    collected += 1;
+                }
+                !empty
+            });
+            // Floors the local vector has caught up with are no longer needed.
+            let mine = self.ctx.version_vector();
+            if database.flush_floor.iter().any(|(r, s)| mine.get(r) >= s) {
+                let mut kept = VersionVector::new();
+                for (r, s) in database.flush_floor.iter() {
+                    if mine.get(r) < s {
+                        kept.raise(r, s);
+                    }
+                }
+                database.flush_floor = kept;
+            }
+        }
+        self.stats.tombstones_collected += collected as u64;
+        collected
+    }
+
+    /// Tombstones held across all databases (INFO).
+    pub fn tombstones_pending(&self) -> usize {
+        self.dbs.iter().map(|d| d.tombstones.len()).sum()
+    }
+
+    /// A digest of the visible dataset: 20 bytes, all zero when empty, equal
+    /// on two nodes whose visible data (keys, values, deadlines) is equal,
+    /// whatever the order things were applied in.
+    pub fn digest(&mut self) -> [u8; 20] {
+        let now = self.now_ms;
+        let mut acc = [0u8; 20];
+        for (db_index, database) in self.dbs.iter().enumerate() {
+            for (key, state) in database.keys.iter() {
+                if !state.is_visible(now) {
+                    continue;
+                }
+                let mut h = sha1_smol::Sha1::new();
+                h.update(&(db_index as u32).to_be_bytes());
+                h.update(&(key.len() as u64).to_be_bytes());
+                h.update(key);
+                h.update(b"string");
+                if let Some(v) = state.string_value() {
+                    h.update(&v.to_bytes());
+                }
+                h.update(&state.deadline().unwrap_or(0).to_be_bytes());
+                for (a, b) in acc.iter_mut().zip(h.digest().bytes()) {
+                    *a ^= b;
+                }
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests;
