@@ -1,2 +1,21 @@
+//! cordis: an active-active, geo-replicated cache that speaks the Redis
+//! protocol. Every value is a CRDT; every write yields a delta that is
+//! applied locally and queued for peers.
+//!
+//! Layout (dependencies point one way: `crdt` ← `store` ← `commands` ←
+//! `server`; `protocol` depends on nothing internal):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`protocol`] | RESP2/RESP3 request parsing (inline too), limits, reply encoding |
+//! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers |
+//! | [`store`] | 16 databases of key states, expiry, tombstones, remote deltas, the outgoing delta log, digest, memory accounting |
+//! | [`commands`] | the command tables, argument parsing, handlers, the dispatcher |
+//! | [`server`] | accept loop, connections, pipelining, client limits, background tasks, shutdown |
+//! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
+
+pub mod commands;
+pub mod config;
 pub mod crdt;
+pub mod protocol;
 pub mod store;

@@ -11,10 +11,14 @@
 //!
 //! Payload kinds and how a key reads:
 //! - [`StrWrite`]: a SET-like base value (or a delete marker). Concurrent
-//!   ones all stay; the largest `(hlc, dot)` is the value (LWW).
+//!   ones all stay; the largest `(hlc, dot)` among those holding a value is
+//!   the value (LWW). A delete marker never wins, so a concurrent SET it did
+//!   not observe survives (add-wins).
 //! - [`IncrRun`]: one replica's running total of increments. Concurrent
-//!   increments from different replicas all count. A base write records the
-//!   totals it observed ([`RunMark`]), so it resets exactly what it saw.
+//!   increments from different replicas all count. A base write or delete
+//!   marker records the run totals it observed ([`RunMark`]); a run counts
+//!   from the latest mark any live write holds for it, so every SET or DEL
+//!   resets exactly the increments it saw.
 //! - `Ttl`: an absolute deadline (ms) or `None` = persist. Live TTL versions
 //!   combine as: any persist wins, else the latest deadline.
 
@@ -36,11 +40,14 @@ pub struct StrWrite {
 }
 
 /// "Replica `replica`'s increment run started at `start` had reached `total`
-/// when this base write happened."
+/// (in its version with dot seq `seq`) when this base write happened."
+/// Totals can go down (negative increments), so the latest observation of
+/// a run is the one with the largest `seq`, not the largest total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunMark {
     pub replica: ReplicaId,
     pub start: u64,
+    pub seq: u64,
     pub total: Amount,
 }
 
@@ -204,53 +211,58 @@ impl KeyState {
 
     // ----- reading -----
 
-    /// The winning base write: largest (timestamp, dot).
-    fn winning_base(&self) -> Option<&StrWrite> {
+    /// The winning base value: the largest (timestamp, dot) among the live
+    /// base writes that hold a value. Delete markers never win: a live value
+    /// write was not observed by a live marker, so it is concurrent with it
+    /// and survives (add-wins).
+    fn base_value(&self) -> Option<&Bytes> {
         self.versions
             .iter()
             .filter_map(|v| match &v.payload {
-                Payload::Str(w) => Some((w, v.dot)),
+                Payload::Str(StrWrite { ts, value: Some(value), .. }) => Some((*ts, v.dot, value)),
                 _ => None,
             })
-            .max_by(|a, b| (a.0.ts, a.1).cmp(&(b.0.ts, b.1)))
-            .map(|(w, _)| w)
+            .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
+            .map(|(_, _, value)| value)
     }
 
-    /// Increment runs with the part of each that `base` has not observed.
-    fn unobserved_runs<'a>(&'a self, base: Option<&'a StrWrite>) -> impl Iterator<Item = (Dot, Amount)> + 'a {
+    /// The latest observation of run `(replica, start)` by any live base
+    /// write (value or delete marker): each reset what it observed.
+    fn latest_mark(&self, replica: ReplicaId, start: u64) -> Option<RunMark> {
+        self.versions
+            .iter()
+            .filter_map(|v| match &v.payload {
+                Payload::Str(w) => Some(w.observed.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|m| m.replica == replica && m.start == start)
+            .max_by_key(|m| m.seq)
+            .copied()
+    }
+
+    /// Increment runs with the part of each that no live base write has
+    /// observed.
+    fn unobserved_runs(&self) -> impl Iterator<Item = (Dot, Amount)> + '_ {
         self.versions.iter().filter_map(move |v| match &v.payload {
-            Payload::Incr(run) => {
-                let seen = base
-                    .and_then(|b| {
-                        b.observed
-                            .iter()
-                            .find(|m| m.replica == v.dot.replica && m.start == run.start)
-                    })
-                    .map(|m| m.total);
-                match seen {
-                    Some(total) if total == run.total => None,
-                    Some(total) => Some((v.dot, run.total.saturating_sub(total))),
-                    None => Some((v.dot, run.total)),
-                }
-            }
+            Payload::Incr(run) => match self.latest_mark(v.dot.replica, run.start) {
+                Some(mark) if mark.seq >= v.dot.seq => None,
+                Some(mark) => Some((v.dot, run.total.saturating_sub(mark.total))),
+                None => Some((v.dot, run.total)),
+            },
             _ => None,
         })
     }
 
     /// True when the key holds a value (ignoring expiry).
     pub fn has_value(&self) -> bool {
-        let base = self.winning_base();
-        if base.is_some_and(|b| b.value.is_some()) {
-            return true;
-        }
-        self.unobserved_runs(base).next().is_some()
+        self.base_value().is_some() || self.unobserved_runs().next().is_some()
     }
 
     /// The string value, or `None` when the key holds none.
     pub fn string_value(&self) -> Option<StrValue<'_>> {
-        let base = self.winning_base();
-        let mut runs = self.unobserved_runs(base).peekable();
-        let base_value = base.and_then(|b| b.value.as_ref());
+        let mut runs = self.unobserved_runs().peekable();
+        let base_value = self.base_value();
         if runs.peek().is_none() {
             return base_value.map(StrValue::Raw);
         }
@@ -301,7 +313,11 @@ impl KeyState {
             .iter_mut()
             .find(|m| m.replica == mark.replica && m.start == mark.start)
         {
-            Some(m) => m.total = m.total.max(mark.total),
+            Some(m) => {
+                if mark.seq > m.seq {
+                    *m = mark
+                }
+            }
             None => marks.push(mark),
         };
         for v in &self.versions {
@@ -309,6 +325,7 @@ impl KeyState {
                 Payload::Incr(run) => note(RunMark {
                     replica: v.dot.replica,
                     start: run.start,
+                    seq: v.dot.seq,
                     total: run.total,
                 }),
                 Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),

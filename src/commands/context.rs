@@ -1,0 +1,182 @@
+//! What a command handler can see: the store (locked by the caller), the
+//! calling client's session state, and the node-wide [`ServerState`]
+//! (configuration, client registry, counters). Handlers never do I/O; a
+//! handler that needs the connection to act (close after replying, sleep)
+//! leaves a [`ClientAction`] for the connection task.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::crdt::ReplicaId;
+use crate::protocol::RespVersion;
+use crate::store::Store;
+
+/// Something the connection task must do after sending the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAction {
+    /// Close the connection (QUIT).
+    Close,
+    /// Pause before reading further (DEBUG SLEEP), without holding the store.
+    Sleep(Duration),
+}
+
+/// Node-wide counters for INFO stats.
+#[derive(Default)]
+pub struct ServerStats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub total_net_input_bytes: AtomicU64,
+    pub total_net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+}
+
+impl ServerStats {
+    pub fn reset(&self) {
+        for counter in [
+            &self.total_connections_received,
+            &self.total_commands_processed,
+            &self.rejected_connections,
+            &self.total_net_input_bytes,
+            &self.total_net_output_bytes,
+            &self.total_error_replies,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The part of a client's session that other clients can see (CLIENT LIST).
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub name: Mutex<Bytes>,
+    pub db: AtomicUsize,
+    pub last_command: Mutex<&'static str>,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub resp: AtomicUsize,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: String, laddr: String) -> Self {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(Bytes::new()),
+            db: AtomicUsize::new(0),
+            last_command: Mutex::new("NULL"),
+            last_active_ms: AtomicU64::new(0),
+            resp: AtomicUsize::new(2),
+        }
+    }
+
+    /// Records activity (called once per batch of pipelined commands).
+    pub fn touch(&self, command: &'static str) {
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        *self.last_command.lock() = command;
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
+    pub fn describe(&self) -> String {
+        let age = self.created.elapsed().as_secs();
+        let idle_ms = (self.created.elapsed().as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+            self.id,
+            self.addr,
+            self.laddr,
+            String::from_utf8_lossy(&self.name.lock()),
+            age,
+            idle_ms / 1000,
+            self.db.load(Ordering::Relaxed),
+            self.last_command.lock(),
+            self.resp.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A client's own session state, owned by its connection task.
+pub struct ClientState {
+    pub info: Arc<ClientInfo>,
+    pub db: usize,
+    pub resp: RespVersion,
+    pub authenticated: bool,
+    /// Last local seq this client's writes produced (for WAIT, later).
+    pub last_write_seq: u64,
+    pub action: Option<ClientAction>,
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        ClientState {
+            info,
+            db: 0,
+            resp: RespVersion::Resp2,
+            authenticated,
+            last_write_seq: 0,
+            action: None,
+        }
+    }
+}
+
+/// Everything node-wide that commands and connections share.
+pub struct ServerState {
+    pub store: Mutex<Store>,
+    pub config: RwLock<Config>,
+    pub clients: DashMap<u64, Arc<ClientInfo>>,
+    pub next_client_id: AtomicU64,
+    pub stats: ServerStats,
+    pub started: Instant,
+    pub replica: ReplicaId,
+    /// 40 hex characters, new at each start (INFO run_id).
+    pub run_id: String,
+    /// The port actually bound (differs from the config when it was 0).
+    pub bound_port: AtomicU64,
+    pub config_file: Option<String>,
+}
+
+impl ServerState {
+    pub fn new(config: Config, replica: ReplicaId, config_file: Option<String>) -> Arc<Self> {
+        let mut store = Store::new(replica);
+        store.delta_log_mut().set_cap_bytes(config.replication_log_bytes);
+        let run_id: String = (0..40)
+            .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+            .collect();
+        Arc::new(ServerState {
+            store: Mutex::new(store),
+            bound_port: AtomicU64::new(config.port as u64),
+            config: RwLock::new(config),
+            clients: DashMap::new(),
+            next_client_id: AtomicU64::new(1),
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            replica,
+            run_id,
+            config_file,
+        })
+    }
+
+    /// Whether clients must AUTH first.
+    pub fn requires_auth(&self) -> bool {
+        !self.config.read().requirepass.is_empty()
+    }
+}
+
+/// What a handler is given.
+pub struct Context<'a> {
+    pub store: &'a mut Store,
+    pub client: &'a mut ClientState,
+    pub server: &'a ServerState,
+}

@@ -1,0 +1,249 @@
+//! The command layer: one declarative [`CommandSpec`] row per command, kept
+//! in per-family tables (`strings`, `keys`, `connection`, `server`), and the
+//! [`dispatch`] function that resolves a request to its row, checks arity
+//! and authentication with Redis's exact error texts, runs the handler, and
+//! hands the write's delta batch to the replication log.
+//!
+//! Handlers are plain synchronous functions `fn(&mut Context, &[Bytes]) ->
+//! Reply`; they touch no sockets or tasks.
+
+pub mod args;
+pub mod connection;
+pub mod context;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use args::{err, err_owned, wrong_arity};
+pub use context::{ClientAction, ClientInfo, ClientState, Context, ServerState};
+
+/// A command handler. `args[0]` is the command name as sent.
+pub type Handler = fn(&mut Context, &[Bytes]) -> Reply;
+
+/// Command flags, as COMMAND reports them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOSCRIPT: u32 = 1 << 4;
+    pub const RANDOM: u32 = 1 << 5;
+    pub const LOADING: u32 = 1 << 6;
+    pub const STALE: u32 = 1 << 7;
+    pub const FAST: u32 = 1 << 8;
+    pub const NO_AUTH: u32 = 1 << 9;
+    pub const MOVABLEKEYS: u32 = 1 << 10;
+
+    /// Flag bits with the names COMMAND prints.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (RANDOM, "random"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MOVABLEKEYS, "movablekeys"),
+    ];
+}
+
+/// One command, declared once: `COMMAND`, arity checks and replication
+/// routing all read this row.
+pub struct CommandSpec {
+    /// Lower-case name (for a subcommand, just the subcommand word).
+    pub name: &'static str,
+    /// Redis's rule: positive = exact argument count (name included),
+    /// negative = at least that many.
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// Documentation group (COMMAND DOCS), e.g. "string".
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        flags::NAMES
+            .iter()
+            .filter(|(bit, _)| self.flags & bit != 0)
+            .map(|&(_, name)| name)
+            .collect()
+    }
+}
+
+/// Shorthand for table rows without subcommands.
+#[allow(clippy::too_many_arguments)]
+pub const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        group,
+        summary,
+        since,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// Handler of a container command called with no subcommand; never runs
+/// because arity is checked first, but every row needs one.
+pub fn container_handler(_: &mut Context, args: &[Bytes]) -> Reply {
+    wrong_arity(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase())
+}
+
+/// Every family's table, in the order COMMAND lists them.
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    strings::COMMANDS
+        .iter()
+        .chain(keys::COMMANDS)
+        .chain(connection::COMMANDS)
+        .chain(server::COMMANDS)
+}
+
+fn command_index() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    INDEX.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
+}
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let key = std::str::from_utf8(lower).ok()?;
+    command_index().get(key).copied()
+}
+
+/// Finds a subcommand of `parent` by name, case-insensitively.
+pub fn lookup_subcommand(parent: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    parent
+        .subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The reply Redis gives for an unknown command.
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut text = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        truncate_for_error(&args[0])
+    );
+    for arg in &args[1..] {
+        text.push('\'');
+        text.push_str(&truncate_for_error(arg));
+        text.push_str("' ");
+    }
+    err_owned(text)
+}
+
+/// Redis shows at most 128 characters of a name or argument in an error.
+fn truncate_for_error(arg: &[u8]) -> String {
+    let shown = &arg[..arg.len().min(128)];
+    String::from_utf8_lossy(shown).into_owned()
+}
+
+/// Whether a command may run before AUTH.
+fn allowed_without_auth(spec: &CommandSpec) -> bool {
+    spec.flags & flags::NO_AUTH != 0
+}
+
+/// Runs one request (`args` non-empty) and returns its reply. A write's
+/// deltas are closed into one batch and handed to the delta log here, not
+/// in the handler.
+pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let Some(mut command) = lookup(&args[0]) else {
+        return unknown_command(args);
+    };
+    let mut full_name: Option<String> = None;
+    if !command.subcommands.is_empty() {
+        if args.len() < 2 {
+            // A container may run bare when its arity allows (COMMAND).
+            if !command.arity_ok(1) {
+                return wrong_arity(command.name);
+            }
+        } else {
+        match lookup_subcommand(command, &args[1]) {
+            Some(sub) => {
+                full_name = Some(format!("{}|{}", command.name, sub.name));
+                command = sub;
+            }
+            None => {
+                return err_owned(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncate_for_error(&args[1]),
+                    command.name.to_ascii_uppercase()
+                ))
+            }
+        }
+        }
+    }
+    if !command.arity_ok(args.len()) {
+        return wrong_arity(full_name.as_deref().unwrap_or(command.name));
+    }
+    if !ctx.client.authenticated && !allowed_without_auth(command) {
+        return err(args::NOAUTH);
+    }
+    ctx.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    ctx.store.begin_command();
+    let reply = (command.handler)(ctx, args);
+    if let Some(batch) = ctx.store.finish_batch() {
+        ctx.client.last_write_seq = batch.last_seq;
+    }
+    if matches!(reply, Reply::Error(_)) {
+        ctx.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+    }
+    reply
+}
+
+/// Name used for CLIENT LIST's `cmd=` field.
+pub fn display_name(args: &[Bytes]) -> &'static str {
+    lookup(&args[0]).map_or("unknown", |c| c.name)
+}
+
+#[cfg(test)]
+mod tests;

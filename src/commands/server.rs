@@ -1,0 +1,375 @@
+//! Server commands: INFO, CONFIG GET/SET/RESETSTAT, COMMAND (generated from
+//! the command tables), TIME and DEBUG DIGEST/SLEEP.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::args::{self, err, err_owned, is};
+use super::connection::REDIS_COMPAT_VERSION;
+use super::context::ClientAction;
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, STALE};
+use super::{all_commands, container_handler, lookup, spec, CommandSpec, Context};
+use crate::config::Config;
+use crate::protocol::{Reply, RespVersion};
+use crate::store::memory;
+use crate::store::pattern::glob_match;
+use crate::store::DB_COUNT;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
+    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
+    CommandSpec {
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..spec("config", -2, 0, (0, 0, 0), "server", "2.0.0", "A container for server configuration commands.", container_handler)
+    },
+    CommandSpec {
+        subcommands: COMMAND_SUBCOMMANDS,
+        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
+    },
+    CommandSpec {
+        subcommands: DEBUG_SUBCOMMANDS,
+        ..spec("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "A container for debugging commands.", container_handler)
+    },
+];
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", config_get),
+    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", config_set),
+    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", config_resetstat),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", config_help),
+];
+
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", command_count),
+    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", command_info),
+    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
+    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", command_names),
+];
+
+static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
+    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", debug_digest),
+    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", debug_sleep),
+];
+
+// ----- INFO -----
+
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "replication", "keyspace"];
+
+fn info(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let wanted: Vec<String> = args[1..].iter().map(|a| args::text(a).to_ascii_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let mut out = String::new();
+    for &section in DEFAULT_SECTIONS {
+        if !all && !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let _ = writeln!(out, "# {}\r", capitalized(section));
+        match section {
+            "server" => info_server(ctx, &mut out),
+            "clients" => info_clients(ctx, &mut out),
+            "memory" => info_memory(ctx, &mut out),
+            "stats" => info_stats(ctx, &mut out),
+            "replication" => info_replication(ctx, &mut out),
+            _ => info_keyspace(ctx, &mut out),
+        }
+    }
+    Reply::Verbatim(Bytes::from(out))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{ let _ = write!($out, $($arg)*); $out.push_str("\r\n"); }};
+}
+
+fn info_server(ctx: &mut Context, out: &mut String) {
+    let server = ctx.server;
+    let uptime = server.started.elapsed().as_secs();
+    line!(out, "redis_version:{REDIS_COMPAT_VERSION}");
+    line!(out, "cordis_version:{}", env!("CARGO_PKG_VERSION"));
+    line!(out, "redis_mode:standalone");
+    line!(out, "os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    line!(out, "arch_bits:{}", usize::BITS);
+    line!(out, "multiplexing_api:tokio");
+    line!(out, "process_id:{}", std::process::id());
+    line!(out, "run_id:{}", server.run_id);
+    line!(out, "tcp_port:{}", server.bound_port.load(Ordering::Relaxed));
+    line!(out, "server_time_usec:{}", crate::store::unix_ms() * 1000);
+    line!(out, "uptime_in_seconds:{uptime}");
+    line!(out, "uptime_in_days:{}", uptime / 86400);
+    line!(out, "hz:{}", server.config.read().hz);
+    line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+    line!(out, "config_file:{}", server.config_file.clone().unwrap_or_default());
+}
+
+fn info_clients(ctx: &mut Context, out: &mut String) {
+    line!(out, "connected_clients:{}", ctx.server.clients.len());
+    line!(out, "maxclients:{}", ctx.server.config.read().maxclients);
+    line!(out, "blocked_clients:0");
+}
+
+fn info_memory(ctx: &mut Context, out: &mut String) {
+    let used = memory::used_memory();
+    let rss = memory::rss_bytes();
+    line!(out, "used_memory:{used}");
+    line!(out, "used_memory_human:{}", memory::human_bytes(used));
+    line!(out, "used_memory_rss:{rss}");
+    line!(out, "used_memory_rss_human:{}", memory::human_bytes(rss));
+    line!(out, "replication_log_bytes:{}", ctx.store.delta_log().bytes());
+    line!(out, "maxmemory:0");
+    line!(out, "maxmemory_human:0B");
+    line!(out, "maxmemory_policy:noeviction");
+    line!(out, "mem_allocator:libc");
+}
+
+fn info_stats(ctx: &mut Context, out: &mut String) {
+    let s = &ctx.server.stats;
+    let st = &ctx.store.stats;
+    line!(out, "total_connections_received:{}", s.total_connections_received.load(Ordering::Relaxed));
+    line!(out, "total_commands_processed:{}", s.total_commands_processed.load(Ordering::Relaxed));
+    line!(out, "total_net_input_bytes:{}", s.total_net_input_bytes.load(Ordering::Relaxed));
+    line!(out, "total_net_output_bytes:{}", s.total_net_output_bytes.load(Ordering::Relaxed));
+    line!(out, "rejected_connections:{}", s.rejected_connections.load(Ordering::Relaxed));
+    line!(out, "expired_keys:{}", st.expired_keys);
+    line!(out, "evicted_keys:0");
+    line!(out, "keyspace_hits:{}", st.keyspace_hits);
+    line!(out, "keyspace_misses:{}", st.keyspace_misses);
+    line!(out, "total_error_replies:{}", s.total_error_replies.load(Ordering::Relaxed));
+    line!(out, "type_conflicts:0");
+}
+
+fn info_replication(ctx: &mut Context, out: &mut String) {
+    let store = &ctx.store;
+    line!(out, "role:master");
+    line!(out, "cordis_role:active-active");
+    line!(out, "replica_id:{}", store.replica());
+    line!(out, "connected_slaves:0");
+    line!(out, "connected_peers:0");
+    line!(out, "local_seq:{}", store.last_seq());
+    line!(out, "master_repl_offset:{}", store.last_seq());
+    line!(out, "replication_log_batches:{}", store.delta_log().len());
+    line!(out, "replication_log_bytes:{}", store.delta_log().bytes());
+    line!(out, "replication_log_cap_bytes:{}", store.delta_log().cap_bytes());
+    line!(out, "replication_log_dropped_through:{}", store.delta_log().dropped_through());
+    line!(out, "remote_batches_applied:{}", store.stats.remote_batches_applied);
+    line!(out, "tombstones_pending:{}", store.tombstones_pending());
+    line!(out, "skew_alarms:0");
+}
+
+fn info_keyspace(ctx: &mut Context, out: &mut String) {
+    for db in 0..DB_COUNT {
+        let keys = ctx.store.dbsize(db);
+        if keys > 0 {
+            let expires = ctx.store.db(db).keys.volatile_len();
+            line!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0");
+        }
+    }
+}
+
+// ----- TIME -----
+
+fn time(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+        Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+    ])
+}
+
+// ----- CONFIG -----
+
+fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let config = ctx.server.config.read();
+    let mut pairs = Vec::new();
+    for name in Config::NAMES {
+        if args[2..].iter().any(|p| glob_match(p, name.as_bytes(), true)) {
+            if let Some(value) = config.get(name) {
+                pairs.push((Reply::Bulk(Bytes::from_static(name.as_bytes())), Reply::Bulk(Bytes::from(value))));
+            }
+        }
+    }
+    Reply::Map(pairs)
+}
+
+fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    if args.len() % 2 != 0 {
+        return args::wrong_arity("config|set");
+    }
+    // All or nothing: validate on a copy, then install it.
+    let mut next = ctx.server.config.read().clone();
+    for pair in args[2..].chunks_exact(2) {
+        let name = args::text(&pair[0]).to_ascii_lowercase();
+        if let Err(e) = next.set(&name, &args::text(&pair[1])) {
+            return err_owned(format!("ERR {e}"));
+        }
+    }
+    ctx.store.delta_log_mut().set_cap_bytes(next.replication_log_bytes);
+    *ctx.server.config.write() = next;
+    Reply::ok()
+}
+
+fn config_resetstat(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    ctx.server.stats.reset();
+    ctx.store.stats = Default::default();
+    Reply::ok()
+}
+
+fn config_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    let lines = [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::Simple(Bytes::from_static(l.as_bytes()))).collect())
+}
+
+// ----- COMMAND -----
+
+fn name_reply(name: &str) -> Reply {
+    Reply::Bulk(Bytes::from(name.to_string()))
+}
+
+/// One COMMAND INFO entry, Redis 7 shape: name, arity, flags, first key,
+/// last key, step, ACL categories, tips, key specs, subcommands.
+fn command_entry(c: &CommandSpec, full_name: &str) -> Reply {
+    let flags = c
+        .flag_names()
+        .into_iter()
+        .map(|f| Reply::Simple(Bytes::from_static(f.as_bytes())))
+        .collect();
+    let subcommands = c
+        .subcommands
+        .iter()
+        .map(|s| command_entry(s, &format!("{full_name}|{}", s.name)))
+        .collect();
+    Reply::Array(vec![
+        name_reply(full_name),
+        Reply::Integer(c.arity as i64),
+        Reply::Set(flags),
+        Reply::Integer(c.first_key as i64),
+        Reply::Integer(c.last_key as i64),
+        Reply::Integer(c.step as i64),
+        Reply::Set(vec![Reply::Simple(Bytes::from(format!("@{}", c.group)))]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(subcommands),
+    ])
+}
+
+fn command_list(_ctx: &mut Context, args: &[Bytes]) -> Reply {
+    if args.len() > 1 {
+        return err_owned(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            args::text(&args[1])
+        ));
+    }
+    Reply::Array(all_commands().map(|c| command_entry(c, c.name)).collect())
+}
+
+fn command_count(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    Reply::Integer(all_commands().count() as i64)
+}
+
+fn command_info(_ctx: &mut Context, args: &[Bytes]) -> Reply {
+    if args.len() == 2 {
+        return Reply::Array(all_commands().map(|c| command_entry(c, c.name)).collect());
+    }
+    Reply::Array(
+        args[2..]
+            .iter()
+            .map(|name| lookup(name).map_or(Reply::NilArray, |c| command_entry(c, c.name)))
+            .collect(),
+    )
+}
+
+fn command_names(_ctx: &mut Context, args: &[Bytes]) -> Reply {
+    if args.len() > 2 {
+        return err(args::SYNTAX_ERROR);
+    }
+    Reply::Array(all_commands().map(|c| name_reply(c.name)).collect())
+}
+
+/// COMMAND DOCS map for one command: summary, since, group, subcommands.
+fn command_doc(c: &CommandSpec, full_name: &str) -> Reply {
+    let text = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+    let mut fields = vec![
+        (text("summary"), text(c.summary)),
+        (text("since"), text(c.since)),
+        (text("group"), text(c.group)),
+    ];
+    if !c.subcommands.is_empty() {
+        let subs = c
+            .subcommands
+            .iter()
+            .map(|s| {
+                let name = format!("{full_name}|{}", s.name);
+                (name_reply(&name), command_doc(s, &name))
+            })
+            .collect();
+        fields.push((text("subcommands"), Reply::Map(subs)));
+    }
+    Reply::Map(fields)
+}
+
+fn command_docs(_ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let docs = if args.len() == 2 {
+        all_commands().map(|c| (name_reply(c.name), command_doc(c, c.name))).collect()
+    } else {
+        args[2..]
+            .iter()
+            .filter_map(|name| lookup(name))
+            .map(|c| (name_reply(c.name), command_doc(c, c.name)))
+            .collect()
+    };
+    Reply::Map(docs)
+}
+
+// ----- DEBUG -----
+
+fn debug_digest(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    let digest = ctx.store.digest();
+    let mut hex = String::with_capacity(40);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    Reply::Simple(Bytes::from(hex))
+}
+
+fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let seconds: f64 = match args::text(&args[2]).parse() {
+        Ok(s) if s >= 0.0 && f64::is_finite(s) => s,
+        _ => return err(args::NOT_A_FLOAT),
+    };
+    ctx.client.action = Some(ClientAction::Sleep(Duration::from_secs_f64(seconds.min(3600.0))));
+    Reply::ok()
+}
+
+/// Replies in RESP3-aware form: the protocol module turns maps into flat
+/// arrays for RESP2 clients, so handlers always build maps.
+#[allow(dead_code)]
+fn resp_version(ctx: &Context) -> RespVersion {
+    ctx.client.resp
+}
+
+/// Keeps the keyword helper in use for future options.
+#[allow(dead_code)]
+fn keyword(arg: &[u8], word: &str) -> bool {
+    is(arg, word)
+}
