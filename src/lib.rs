@@ -18,4 +18,5 @@ pub mod commands;
 pub mod config;
 pub mod crdt;
 pub mod protocol;
+pub mod server;
 pub mod store;

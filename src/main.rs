@@ -1,1 +1,69 @@
-fn main() {}
+//! The `cordis` binary: parse flags, load the config, start the node, wait
+//! for SIGINT/SIGTERM, shut down gracefully. Wiring only.
+
+use clap::Parser;
+
+use cordis::config::{Cli, Config};
+use cordis::store::memory::CountingAllocator;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn main() {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cordis: {e}");
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.loglevel).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cordis: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let config_file = cli.config.as_ref().map(|p| p.display().to_string());
+    let generated_id = config.replica_id.is_none();
+    runtime.block_on(async move {
+        let handle = match cordis::server::start(config, config_file).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("cordis: cannot listen: {e}");
+                std::process::exit(1);
+            }
+        };
+        if generated_id {
+            println!(
+                "cordis: generated replica id {} (pass --replica-id {} to keep it)",
+                handle.state.replica, handle.state.replica
+            );
+        }
+        // Tests and scripts read this line to learn the port.
+        println!("cordis ready: listening on {} (replica id {})", handle.local_addr, handle.state.replica);
+        wait_for_signal().await;
+        println!("cordis: shutting down");
+        handle.shutdown().await;
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -113,7 +113,13 @@ impl WriteCtx<'_> {
 pub struct Store {
     replica: ReplicaId,
     clock: HlcClock,
+    /// Every dot seen (applied, or removed before it arrived): the CRDT's
+    /// causal context.
     ctx: CausalContext,
+    /// Per origin, the last batch seq applied here. Distinct from `ctx`: a
+    /// dot can be in the context (a remove arrived via a third node) before
+    /// the batch that carries it has been delivered.
+    applied: VersionVector,
     last_seq: u64,
     dbs: Vec<Db>,
     open: OpenBatch,
@@ -141,6 +147,7 @@ impl Store {
             replica,
             clock: HlcClock::new(),
             ctx: CausalContext::new(),
+            applied: VersionVector::new(),
             last_seq: 0,
             dbs: (0..DB_COUNT).map(|_| Db::default()).collect(),
             open: OpenBatch::default(),
@@ -157,9 +164,10 @@ impl Store {
         self.replica
     }
 
-    /// Everything this node has applied, from every origin.
+    /// Per origin, the last batch applied here (this node's own writes
+    /// included): what replication acknowledges and resumes from.
     pub fn version_vector(&self) -> &VersionVector {
-        self.ctx.version_vector()
+        &self.applied
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -426,6 +434,7 @@ impl Store {
             self.last_seq += 1;
         }
         self.ctx.insert_up_to(self.replica, self.last_seq);
+        self.applied.raise(self.replica, self.last_seq);
         let batch = Arc::new(Batch {
             origin: self.replica,
             first_seq: seq_before + 1,
@@ -469,7 +478,7 @@ impl Store {
         if batch.origin == self.replica {
             return Err(ApplyError::OwnOrigin);
         }
-        let have = self.ctx.version_vector().get(batch.origin);
+        let have = self.applied.get(batch.origin);
         if batch.last_seq <= have {
             self.stats.remote_batches_duplicate += 1;
             return Ok(false);
@@ -495,6 +504,7 @@ impl Store {
             }
         }
         self.ctx.insert_up_to(batch.origin, batch.last_seq);
+        self.applied.raise(batch.origin, batch.last_seq);
         self.stats.remote_batches_applied += 1;
         Ok(true)
     }
@@ -533,7 +543,7 @@ impl Store {
 
     fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
         let database = &mut self.dbs[db];
-        let mine = self.ctx.version_vector();
+        let mine = &self.applied;
         for (replica, seq) in seen.iter() {
             if seq > mine.get(replica) {
                 database.flush_floor.raise(replica, seq);
@@ -602,8 +612,8 @@ impl Store {
     /// everything this node applied is stable.
     pub fn collect_garbage(&mut self) -> usize {
         let stable = match &self.peers_stable {
-            Some(vv) => vv.meet(self.ctx.version_vector()),
-            None => self.ctx.version_vector().clone(),
+            Some(vv) => vv.meet(&self.applied),
+            None => self.applied.clone(),
         };
         let mut collected = 0;
         for database in &mut self.dbs {
@@ -615,7 +625,7 @@ impl Store {
                 !empty
             });
             // Floors the local vector has caught up with are no longer needed.
-            let mine = self.ctx.version_vector();
+            let mine = &self.applied;
             if database.flush_floor.iter().any(|(r, s)| mine.get(r) >= s) {
                 let mut kept = VersionVector::new();
                 for (r, s) in database.flush_floor.iter() {

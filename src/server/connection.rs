@@ -1,0 +1,200 @@
+//! One client connection: read bytes, parse every request already buffered,
+//! run the whole batch under a single store lock, write all replies with one
+//! flush. Enforces the per-client limits: query buffer cap, idle `timeout`,
+//! and the request deadline (a request that never completes is cut off).
+//! A framing error gets Redis's `-ERR Protocol error: ...` and closes only
+//! this connection.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::commands::{self, ClientAction, ClientInfo, ClientState, Context, ServerState};
+use crate::protocol::{Limits, RequestParser};
+
+/// Initial read buffer size; it grows as large requests need.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Removes the client from the registry however the task ends.
+struct Registration<'a> {
+    state: &'a ServerState,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.state.clients.remove(&self.id);
+    }
+}
+
+/// Why reading stopped.
+enum ReadOutcome {
+    Data,
+    Closed,
+    TimedOut,
+    Shutdown,
+}
+
+pub async fn serve(mut socket: TcpStream, peer: SocketAddr, state: Arc<ServerState>, shutdown: CancellationToken) {
+    let id = state.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let info = Arc::new(ClientInfo::new(id, peer.to_string(), local));
+    state.clients.insert(id, info.clone());
+    let _registration = Registration { state: &state, id };
+    let mut client = ClientState::new(info.clone(), !state.requires_auth());
+
+    let limits = {
+        let config = state.config.read();
+        Limits {
+            max_bulk_len: config.proto_max_bulk_len,
+            ..Limits::default()
+        }
+    };
+    let mut parser = RequestParser::new(limits);
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+    let mut last_activity = Instant::now();
+    // When the oldest incomplete request started arriving.
+    let mut partial_since: Option<Instant> = None;
+
+    loop {
+        // 1. Parse every complete request already buffered.
+        loop {
+            match parser.next_request(&mut input) {
+                Ok(Some(args)) => pending.push_back(args),
+                Ok(None) => break,
+                Err(protocol_error) => {
+                    // Run what came before the bad bytes, then report and close.
+                    run_batch(&state, &mut client, &mut pending, &mut output);
+                    protocol_error.to_reply().encode(client.resp, &mut output);
+                    let _ = write_out(&mut socket, &mut output, &state).await;
+                    debug!(client = id, "closing after protocol error: {protocol_error}");
+                    return;
+                }
+            }
+        }
+        partial_since = if input.is_empty() { None } else { partial_since.or(Some(Instant::now())) };
+
+        // 2. Run them and send all replies at once.
+        while !pending.is_empty() {
+            run_batch(&state, &mut client, &mut pending, &mut output);
+            if write_out(&mut socket, &mut output, &state).await.is_err() {
+                return;
+            }
+            match client.action.take() {
+                Some(ClientAction::Close) => return,
+                Some(ClientAction::Sleep(duration)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(duration) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+                None => {}
+            }
+        }
+
+        // 3. Read more, within the idle timeout and request deadline.
+        let query_limit = state.config.read().client_query_buffer_limit;
+        if input.len() > query_limit {
+            debug!(client = id, "closing: query buffer over client-query-buffer-limit");
+            return;
+        }
+        let wait = read_deadline(&state, last_activity, partial_since);
+        match read_some(&mut socket, &mut input, wait, &shutdown).await {
+            ReadOutcome::Data => last_activity = Instant::now(),
+            ReadOutcome::Closed | ReadOutcome::Shutdown => return,
+            ReadOutcome::TimedOut => {
+                debug!(client = id, "closing: idle timeout or request deadline passed");
+                return;
+            }
+        }
+    }
+}
+
+/// How long the next read may wait: the nearer of the idle timeout and the
+/// deadline of a half-received request (`None` = forever).
+fn read_deadline(state: &ServerState, last_activity: Instant, partial_since: Option<Instant>) -> Option<Duration> {
+    let config = state.config.read();
+    let idle = (config.timeout > 0)
+        .then(|| Duration::from_secs(config.timeout).saturating_sub(last_activity.elapsed()));
+    let partial = partial_since
+        .filter(|_| config.request_deadline > 0)
+        .map(|since| Duration::from_secs(config.request_deadline).saturating_sub(since.elapsed()));
+    match (idle, partial) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn read_some(
+    socket: &mut TcpStream,
+    input: &mut BytesMut,
+    wait: Option<Duration>,
+    shutdown: &CancellationToken,
+) -> ReadOutcome {
+    if input.capacity() - input.len() < READ_CHUNK / 4 {
+        input.reserve(READ_CHUNK);
+    }
+    let read = async {
+        match wait {
+            Some(w) => tokio::time::timeout(w, socket.read_buf(input)).await.ok(),
+            None => Some(socket.read_buf(input).await),
+        }
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => ReadOutcome::Shutdown,
+        result = read => match result {
+            None => ReadOutcome::TimedOut,
+            Some(Ok(0)) | Some(Err(_)) => ReadOutcome::Closed,
+            Some(Ok(_)) => ReadOutcome::Data,
+        },
+    }
+}
+
+/// Runs queued requests under one store lock until the queue is empty or a
+/// command asks the connection to act (QUIT, DEBUG SLEEP).
+fn run_batch(state: &ServerState, client: &mut ClientState, pending: &mut VecDeque<Vec<Bytes>>, output: &mut BytesMut) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut last_command = "unknown";
+    let mut input_bytes = 0u64;
+    {
+        let mut store = state.store.lock();
+        while let Some(args) = pending.pop_front() {
+            input_bytes += args.iter().map(|a| a.len() as u64 + 8).sum::<u64>();
+            last_command = commands::display_name(&args);
+            let mut ctx = Context {
+                store: &mut store,
+                client,
+                server: state,
+            };
+            let reply = commands::dispatch(&mut ctx, &args);
+            reply.encode(client.resp, output);
+            if client.action.is_some() {
+                break;
+            }
+        }
+    }
+    client.info.touch(last_command);
+    state.stats.total_net_input_bytes.fetch_add(input_bytes, Ordering::Relaxed);
+}
+
+async fn write_out(socket: &mut TcpStream, output: &mut BytesMut, state: &ServerState) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    state.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+    socket.write_all(output).await?;
+    output.clear();
+    Ok(())
+}
