@@ -203,8 +203,10 @@ fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    // Redis: an odd number of arguments (a name without a value) is a
+    // syntax error, not an arity error.
     if args.len() % 2 != 0 {
-        return args::wrong_arity("config|set");
+        return err(args::SYNTAX_ERROR);
     }
     // All or nothing: validate on a copy, then install it.
     let mut next = ctx.server.config.read().clone();
@@ -266,11 +268,47 @@ fn command_entry(c: &CommandSpec, full_name: &str) -> Reply {
         Reply::Integer(c.first_key as i64),
         Reply::Integer(c.last_key as i64),
         Reply::Integer(c.step as i64),
-        Reply::Set(vec![Reply::Simple(Bytes::from(format!("@{}", c.group)))]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(subcommands),
+        Reply::Set(acl_categories(c).into_iter().map(|cat| Reply::Simple(Bytes::from_static(cat.as_bytes()))).collect()),
+        // Tips and key specs are sets in RESP3, as are absent subcommands.
+        Reply::Set(vec![]),
+        Reply::Set(vec![]),
+        if c.subcommands.is_empty() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Array(subcommands)
+        },
     ])
+}
+
+/// ACL categories derived from the flags and group, in Redis's category
+/// order (keyspace, read, write, string, admin, fast/slow, dangerous,
+/// connection).
+fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+    use super::flags::{READONLY, WRITE};
+    let mut out = Vec::new();
+    if c.group == "generic" {
+        out.push("@keyspace");
+    }
+    if c.flags & READONLY != 0 {
+        out.push("@read");
+    }
+    if c.flags & WRITE != 0 {
+        out.push("@write");
+    }
+    if c.group == "string" {
+        out.push("@string");
+    }
+    if c.flags & ADMIN != 0 {
+        out.push("@admin");
+    }
+    out.push(if c.flags & FAST != 0 { "@fast" } else { "@slow" });
+    if c.flags & ADMIN != 0 {
+        out.push("@dangerous");
+    }
+    if c.group == "connection" {
+        out.push("@connection");
+    }
+    out
 }
 
 fn command_list(_ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -353,10 +391,15 @@ fn debug_digest(ctx: &mut Context, _args: &[Bytes]) -> Reply {
 }
 
 fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let seconds: f64 = match args::text(&args[2]).parse() {
-        Ok(s) if s >= 0.0 && f64::is_finite(s) => s,
-        _ => return err(args::NOT_A_FLOAT),
-    };
+    // Redis reads the argument with strtod and never complains: the longest
+    // numeric prefix counts, anything else (or a negative) sleeps 0 s.
+    let text = args::text(&args[2][..args[2].len().min(64)]);
+    let seconds = (0..=text.len())
+        .rev()
+        .filter(|&end| text.is_char_boundary(end))
+        .find_map(|end| text[..end].trim_start().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(0.0);
     ctx.client.action = Some(ClientAction::Sleep(Duration::from_secs_f64(seconds.min(3600.0))));
     Reply::ok()
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::args::{self, err, err_owned, int, is, owned, SYNTAX_ERROR};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{spec, CommandSpec, Context};
-use crate::crdt::number::{parse_decimal, parse_i64_strict, Amount};
+use crate::crdt::number::{parse_decimal, parse_i64_strict, Amount, DecimalError};
 use crate::crdt::{StrValue, TtlChange};
 use crate::protocol::Reply;
 
@@ -98,6 +98,67 @@ fn is_expiry_unit(arg: &[u8]) -> bool {
     is(arg, "ex") || is(arg, "px") || is(arg, "exat") || is(arg, "pxat")
 }
 
+/// The options of SET (`for_set`) or GETEX, parsed the way Redis's
+/// `parseExtendedStringArgumentsOrReply` does: an option may repeat (the
+/// last EX/PX/... value wins), conflicting options are a syntax error, and
+/// the expire value is only checked once every option has parsed.
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// The expiry unit keyword and its value.
+    expire: Option<(&'a [u8], &'a [u8])>,
+}
+
+fn parse_string_options(args: &[Bytes], for_set: bool) -> Result<StringOptions<'_>, Reply> {
+    let mut o = StringOptions::default();
+    let mut i = if for_set { 3 } else { 2 };
+    while i < args.len() {
+        let a: &[u8] = &args[i];
+        let next = args.get(i + 1);
+        if for_set && is(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if for_set && is(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if for_set && is(a, "get") {
+            o.get = true;
+        } else if for_set && is(a, "keepttl") && !o.persist && o.expire.is_none() {
+            o.keepttl = true;
+        } else if !for_set && is(a, "persist") && !o.keepttl && o.expire.is_none() {
+            o.persist = true;
+        } else if is_expiry_unit(a)
+            && !o.keepttl
+            && !o.persist
+            && o.expire.is_none_or(|(unit, _)| unit.eq_ignore_ascii_case(a))
+        {
+            let Some(value) = next else {
+                return Err(err(SYNTAX_ERROR));
+            };
+            o.expire = Some((a, value));
+            i += 1;
+        } else {
+            return Err(err(SYNTAX_ERROR));
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+impl StringOptions<'_> {
+    /// The expiry these options ask for, with the expire value validated.
+    fn expiry(&self, now_ms: u64, command: &str) -> Result<ExpiryOption, Reply> {
+        Ok(match self.expire {
+            Some((unit, value)) => ExpiryOption::At(deadline_from(unit, value, now_ms, command)?),
+            None if self.keepttl => ExpiryOption::KeepTtl,
+            None if self.persist => ExpiryOption::Persist,
+            None => ExpiryOption::Unchanged,
+        })
+    }
+}
+
 // ----- GET / SET family -----
 
 fn get(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -115,32 +176,22 @@ enum Condition {
 }
 
 fn set(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let mut condition = Condition::Always;
-    let mut expiry = ExpiryOption::Unchanged;
-    let mut return_old = false;
     let now = ctx.store.now_ms();
-    let mut i = 3;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "nx") && condition == Condition::Always {
-            condition = Condition::IfAbsent;
-        } else if is(a, "xx") && condition == Condition::Always {
-            condition = Condition::IfPresent;
-        } else if is(a, "get") && !return_old {
-            return_old = true;
-        } else if is(a, "keepttl") && expiry == ExpiryOption::Unchanged {
-            expiry = ExpiryOption::KeepTtl;
-        } else if is_expiry_unit(a) && expiry == ExpiryOption::Unchanged && i + 1 < args.len() {
-            match deadline_from(a, &args[i + 1], now, "set") {
-                Ok(t) => expiry = ExpiryOption::At(t),
-                Err(e) => return e,
-            }
-            i += 1;
-        } else {
-            return err(SYNTAX_ERROR);
-        }
-        i += 1;
-    }
+    let (options, expiry) = match parse_string_options(args, true).and_then(|o| {
+        let expiry = o.expiry(now, "set")?;
+        Ok((o, expiry))
+    }) {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
+    };
+    let condition = if options.nx {
+        Condition::IfAbsent
+    } else if options.xx {
+        Condition::IfPresent
+    } else {
+        Condition::Always
+    };
+    let return_old = options.get;
     let key = &args[1];
     let old = match read_string(ctx, key) {
         Ok(v) => v,
@@ -229,23 +280,10 @@ fn getdel(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn getex(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let now = ctx.store.now_ms();
-    let mut expiry = ExpiryOption::Unchanged;
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "persist") && expiry == ExpiryOption::Unchanged {
-            expiry = ExpiryOption::Persist;
-        } else if is_expiry_unit(a) && expiry == ExpiryOption::Unchanged && i + 1 < args.len() {
-            match deadline_from(a, &args[i + 1], now, "getex") {
-                Ok(t) => expiry = ExpiryOption::At(t),
-                Err(e) => return e,
-            }
-            i += 1;
-        } else {
-            return err(SYNTAX_ERROR);
-        }
-        i += 1;
-    }
+    let expiry = match parse_string_options(args, false).and_then(|o| o.expiry(now, "getex")) {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
     let key = &args[1];
     let value = match read_string(ctx, key) {
         Ok(Some(v)) => v,
@@ -461,7 +499,10 @@ fn incrbyfloat(ctx: &mut Context, args: &[Bytes]) -> Reply {
         Some(StrValue::Number(n)) => n,
         Some(StrValue::Raw(bytes)) => match parse_decimal(bytes) {
             Ok(n) => n,
-            Err(_) => return err(args::NOT_A_FLOAT),
+            // A float beyond the exact range (or "inf"): Redis would reach
+            // an infinity or a value cordis cannot hold.
+            Err(DecimalError::OutOfRange) => return err(args::NAN_OR_INFINITY),
+            Err(DecimalError::Invalid) => return err(args::NOT_A_FLOAT),
         },
     };
     let by = match args::decimal(&args[2]) {
