@@ -60,6 +60,35 @@ impl Batch {
     }
 }
 
+/// Largest encoded batch [`Batch::decode`] accepts: peer bytes are
+/// untrusted, so decoding never allocates beyond this.
+pub const MAX_ENCODED_BATCH: usize = 600 * 1024 * 1024;
+
+/// Why bytes did not decode into a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed batch: {0}")]
+pub struct DecodeError(String);
+
+impl Batch {
+    /// The batch in the peer wire format (bincode 2, serde mode, standard
+    /// configuration: varint integers, little endian).
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("in-memory batches always encode")
+    }
+
+    /// Decodes a batch, refusing trailing bytes and anything that would
+    /// need more than [`MAX_ENCODED_BATCH`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
+        let config = bincode::config::standard().with_limit::<MAX_ENCODED_BATCH>();
+        let (batch, used): (Batch, usize) =
+            bincode::serde::decode_from_slice(bytes, config).map_err(|e| DecodeError(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(DecodeError(format!("{} trailing bytes", bytes.len() - used)));
+        }
+        Ok(batch)
+    }
+}
+
 /// The outgoing replication log: batches in sequence order, bounded by
 /// bytes. When full, the oldest batches are dropped and `dropped_through`
 /// records the last sequence number lost, so a peer that still needs them
@@ -180,6 +209,36 @@ mod tests {
         assert!(log.since(0).is_none(), "a peer at 0 needs a full sync");
         let tail: Vec<u64> = log.since(999).unwrap().map(|b| b.last_seq).collect();
         assert_eq!(tail, vec![1000]);
+    }
+
+    #[test]
+    fn batches_round_trip_through_the_wire_format() {
+        let original = batch(7, 40);
+        let bytes = original.encode();
+        assert_eq!(Batch::decode(&bytes).unwrap(), *original);
+        assert!(Batch::decode(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Batch::decode(&longer).is_err(), "trailing garbage");
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_batch_decoder() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let valid = batch(3, 10).encode();
+        for _ in 0..5000 {
+            let mut bytes = if rng.gen_bool(0.5) {
+                valid.clone()
+            } else {
+                (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect()
+            };
+            if !bytes.is_empty() {
+                let i = rng.gen_range(0..bytes.len());
+                bytes[i] = rng.gen();
+            }
+            let _ = Batch::decode(&bytes);
+        }
     }
 
     #[test]
