@@ -49,7 +49,10 @@ fn dispatch_benches(c: &mut Criterion) {
     for args in &sets {
         assert_eq!(run(&state, &mut client, args), Reply::ok());
     }
-    assert_eq!(run(&state, &mut client, &gets[0]), Reply::bulk(value.clone()));
+    assert_eq!(
+        run(&state, &mut client, &gets[0]),
+        Reply::bulk(value.clone())
+    );
 
     let mut group = c.benchmark_group("dispatch");
     let mut i = 0;

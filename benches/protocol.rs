@@ -35,7 +35,12 @@ fn parse(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("parse_100_pipelined_sets", |b| {
         b.iter_batched_ref(
-            || (RequestParser::new(Limits::default()), BytesMut::from(&input[..])),
+            || {
+                (
+                    RequestParser::new(Limits::default()),
+                    BytesMut::from(&input[..]),
+                )
+            },
             |(parser, buf)| {
                 let mut requests = 0;
                 while let Some(args) = parser.next_request(buf).expect("valid RESP") {

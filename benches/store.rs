@@ -19,7 +19,10 @@ fn set(store: &mut Store, key: &[u8], value: Bytes) {
     store.begin_command();
     store.write_key(0, key, |state, w| {
         let ts = w.ts();
-        (state.delta_set(value, ts, TtlChange::Clear, &mut || w.next_dot()), ())
+        (
+            state.delta_set(value, ts, TtlChange::Clear, &mut || w.next_dot()),
+            (),
+        )
     });
     store.finish_batch();
 }
@@ -141,11 +144,10 @@ fn crdt_ops(c: &mut Criterion) {
     }
     group.bench_function("join_diverged_states", |b| {
         b.iter(|| {
-            black_box(a.state.join(
-                &a.ctx,
-                black_box(&b_replica.state),
-                &b_replica.ctx,
-            ))
+            black_box(
+                a.state
+                    .join(&a.ctx, black_box(&b_replica.state), &b_replica.ctx),
+            )
         })
     });
     group.finish();

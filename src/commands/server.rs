@@ -205,7 +205,7 @@ fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
 fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
     // Redis: an odd number of arguments (a name without a value) is a
     // syntax error, not an arity error.
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return err(args::SYNTAX_ERROR);
     }
     // All or nothing: validate on a copy, then install it.

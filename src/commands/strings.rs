@@ -322,7 +322,7 @@ fn mget(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn mset(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return args::wrong_arity("mset");
     }
     for pair in args[1..].chunks_exact(2) {
@@ -332,7 +332,7 @@ fn mset(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn msetnx(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return args::wrong_arity("msetnx");
     }
     let db = ctx.client.db;

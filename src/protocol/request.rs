@@ -87,6 +87,13 @@ impl RequestParser {
         }
     }
 
+    /// Whether part of a multibulk request has been consumed and the rest
+    /// is still to come (the buffer may be empty meanwhile). Connections use
+    /// this for the request deadline.
+    pub fn is_mid_request(&self) -> bool {
+        self.multibulk.is_some()
+    }
+
     /// Parses the next complete request from `buf`, consuming its bytes. `Ok(None)` means more
     /// bytes are needed: append them to the same `buf` (only ever append) and call again.
     /// Empty requests (`*0`, `*-1`, blank inline lines) are skipped silently.

@@ -43,11 +43,33 @@ enum ReadOutcome {
     Shutdown,
 }
 
-pub async fn serve(mut socket: TcpStream, peer: SocketAddr, state: Arc<ServerState>, shutdown: CancellationToken) {
+/// Puts a new client in the registry. The accept loop calls this before
+/// spawning the connection task, so `maxclients` counts a client from the
+/// moment it is accepted (a burst of connects cannot all slip past the
+/// check before their tasks first run).
+pub fn admit(socket: &TcpStream, peer: SocketAddr, state: &ServerState) -> Arc<ClientInfo> {
     let id = state.next_client_id.fetch_add(1, Ordering::Relaxed);
     let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local));
     state.clients.insert(id, info.clone());
+    info
+}
+
+/// Registers and serves one client.
+pub async fn serve(socket: TcpStream, peer: SocketAddr, state: Arc<ServerState>, shutdown: CancellationToken) {
+    let info = admit(&socket, peer, &state);
+    serve_admitted(socket, info, state, shutdown).await
+}
+
+/// Serves a client already registered by [`admit`]; removes it from the
+/// registry when the connection ends.
+pub async fn serve_admitted(
+    mut socket: TcpStream,
+    info: Arc<ClientInfo>,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
+    let id = info.id;
     let _registration = Registration { state: &state, id };
     let mut client = ClientState::new(info.clone(), !state.requires_auth());
 
@@ -82,7 +104,13 @@ pub async fn serve(mut socket: TcpStream, peer: SocketAddr, state: Arc<ServerSta
                 }
             }
         }
-        partial_since = if input.is_empty() { None } else { partial_since.or(Some(Instant::now())) };
+        // A request is under way while bytes are buffered or the parser
+        // holds the finished part of a multibulk (its bytes are consumed).
+        partial_since = if input.is_empty() && !parser.is_mid_request() {
+            None
+        } else {
+            partial_since.or(Some(Instant::now()))
+        };
 
         // 2. Run them and send all replies at once.
         while !pending.is_empty() {

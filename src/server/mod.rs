@@ -98,7 +98,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: C
             continue;
         }
         let _ = socket.set_nodelay(true);
-        tokio::spawn(connection::serve(socket, peer, state.clone(), shutdown.clone()));
+        let info = connection::admit(&socket, peer, &state);
+        tokio::spawn(connection::serve_admitted(socket, info, state.clone(), shutdown.clone()));
     }
     info!("accept loop stopped");
 }
@@ -125,7 +126,7 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         rounds += 1;
         let mut store = state.store.lock();
         store.active_expire_cycle(400);
-        if rounds % hz as u64 == 0 {
+        if rounds.is_multiple_of(hz as u64) {
             store.collect_garbage();
         }
     }

@@ -242,7 +242,7 @@ impl Keyspace {
 
     pub fn clear(&mut self) {
         *self = Keyspace {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             ..Keyspace::new()
         };
     }
