@@ -12,7 +12,11 @@ use serde::Deserialize;
 /// Command-line flags. Every flag is optional so that the TOML file and the
 /// defaults can fill in what is not given.
 #[derive(Parser, Debug, Default, Clone)]
-#[command(name = "cordis", version, about = "An active-active, geo-replicated cache that speaks the Redis protocol")]
+#[command(
+    name = "cordis",
+    version,
+    about = "An active-active, geo-replicated cache that speaks the Redis protocol"
+)]
 pub struct Cli {
     /// TOML configuration file (keys as in configs/cordis.toml).
     #[arg(long, value_name = "FILE")]
@@ -122,8 +126,10 @@ impl Config {
     pub fn load(cli: &Cli) -> Result<Config, String> {
         let mut config = Config::default();
         if let Some(path) = &cli.config {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let file: FileConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let file: FileConfig =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             config.apply_file(file)?;
         }
         if let Some(v) = &cli.bind {
@@ -223,8 +229,13 @@ impl Config {
     /// Changes a parameter at runtime (CONFIG SET). The error is the text
     /// after "ERR " in Redis's reply.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let invalid = |reason: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}");
-        let number = |v: &str| -> Result<u64, String> { parse_memory_or_number(v).ok_or_else(|| invalid("argument couldn't be parsed into an integer")) };
+        let invalid = |reason: &str| {
+            format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+        };
+        let number = |v: &str| -> Result<u64, String> {
+            parse_memory_or_number(v)
+                .ok_or_else(|| invalid("argument couldn't be parsed into an integer"))
+        };
         match name {
             "maxclients" => self.maxclients = number(value)?.max(1) as usize,
             "timeout" => self.timeout = number(value)?,
@@ -232,14 +243,18 @@ impl Config {
             "proto-max-bulk-len" => {
                 let v = number(value)?;
                 if v < 1024 * 1024 {
-                    return Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive"));
+                    return Err(invalid(
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ));
                 }
                 self.proto_max_bulk_len = v as usize
             }
             "client-query-buffer-limit" => {
                 let v = number(value)?;
                 if v < 1024 * 1024 {
-                    return Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive"));
+                    return Err(invalid(
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ));
                 }
                 self.client_query_buffer_limit = v as usize
             }
@@ -249,10 +264,13 @@ impl Config {
                 self.hz = v.clamp(1, 500) as u32
             }
             "replication-log-bytes" => self.replication_log_bytes = number(value)? as usize,
-            "bind" | "port" | "databases" | "save" | "appendonly" | "maxmemory" | "maxmemory-policy" => {
-                return Err(invalid("can't set immutable config"))
+            "bind" | "port" | "databases" | "save" | "appendonly" | "maxmemory"
+            | "maxmemory-policy" => return Err(invalid("can't set immutable config")),
+            _ => {
+                return Err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
             }
-            _ => return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }
         Ok(())
     }

@@ -20,7 +20,8 @@ fn main() {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.loglevel).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_new(&config.loglevel)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -52,7 +53,10 @@ fn main() {
             );
         }
         // Tests and scripts read this line to learn the port.
-        println!("cordis ready: listening on {} (replica id {})", handle.local_addr, handle.state.replica);
+        println!(
+            "cordis ready: listening on {} (replica id {})",
+            handle.local_addr, handle.state.replica
+        );
         wait_for_signal().await;
         println!("cordis: shutting down");
         handle.shutdown().await;

@@ -36,7 +36,10 @@ impl Node {
     }
 
     fn run(&mut self, args: &[&str]) -> Reply {
-        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
         let mut store = self.state.store.lock();
         store.set_time_override(Some(NOW_MS));
         let mut ctx = Context {
@@ -106,7 +109,9 @@ fn deliver_one(nodes: &[Node], from: usize, to: usize) -> bool {
     drop(source);
     match next {
         Some(batch) => {
-            target.apply_remote(&batch).expect("batches arrive in order");
+            target
+                .apply_remote(&batch)
+                .expect("batches arrive in order");
             true
         }
         None => false,
@@ -131,7 +136,9 @@ fn deliver_everything(nodes: &[Node]) {
 
 fn play(seed: u64, node_count: usize, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut nodes: Vec<Node> = (0..node_count).map(|i| Node::new(0x100 + i as u64)).collect();
+    let mut nodes: Vec<Node> = (0..node_count)
+        .map(|i| Node::new(0x100 + i as u64))
+        .collect();
     for _ in 0..steps {
         if rng.gen_bool(0.6) {
             let n = rng.gen_range(0..node_count);
@@ -149,19 +156,29 @@ fn play(seed: u64, node_count: usize, steps: usize) {
     deliver_everything(&nodes);
     let digests: Vec<String> = nodes.iter_mut().map(|n| n.digest()).collect();
     for (i, d) in digests.iter().enumerate() {
-        assert_eq!(d, &digests[0], "seed {seed}: node {i} digest differs after full delivery");
+        assert_eq!(
+            d, &digests[0],
+            "seed {seed}: node {i} digest differs after full delivery"
+        );
     }
     // Digests cover values; also compare readable values key by key.
     for db in ["0", "1"] {
         let mut views = Vec::new();
         for node in nodes.iter_mut() {
             node.run(&["SELECT", db]);
-            let values: Vec<Reply> = (0..6).map(|k| node.run(&["GET", &format!("k{k}")])).collect();
-            let ttls: Vec<Reply> = (0..6).map(|k| node.run(&["PEXPIRETIME", &format!("k{k}")])).collect();
+            let values: Vec<Reply> = (0..6)
+                .map(|k| node.run(&["GET", &format!("k{k}")]))
+                .collect();
+            let ttls: Vec<Reply> = (0..6)
+                .map(|k| node.run(&["PEXPIRETIME", &format!("k{k}")]))
+                .collect();
             views.push((values, ttls));
         }
         for (i, v) in views.iter().enumerate() {
-            assert_eq!(v, &views[0], "seed {seed}: node {i} reads differ in db {db}");
+            assert_eq!(
+                v, &views[0],
+                "seed {seed}: node {i} reads differ in db {db}"
+            );
         }
     }
 }
@@ -204,10 +221,17 @@ fn every_write_command_hands_one_batch_to_the_delta_log() {
     a.run(&["GET", "a"]);
     a.run(&["INCR", "a"]);
     let store = a.state.store.lock();
-    assert_eq!(store.delta_log().len(), before + 2, "MSET is one batch, GET none, INCR one");
+    assert_eq!(
+        store.delta_log().len(),
+        before + 2,
+        "MSET is one batch, GET none, INCR one"
+    );
 }
 
 /// Seeds to run: the default, or `CORDIS_SEEDS` for a longer local search.
 fn seeds(default: u64) -> u64 {
-    std::env::var("CORDIS_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var("CORDIS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }

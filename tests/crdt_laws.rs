@@ -743,7 +743,7 @@ proptest! {
     }
 
     #[test]
-    
+
     fn collect_garbage_never_changes_what_a_key_reads(
         n in 2..=4usize,
         history in steps(any_op(), KEYS, 48),

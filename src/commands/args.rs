@@ -27,7 +27,9 @@ pub fn err_owned(text: String) -> Reply {
 }
 
 pub fn wrong_arity(name: &str) -> Reply {
-    err_owned(format!("ERR wrong number of arguments for '{name}' command"))
+    err_owned(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
 /// Case-insensitive comparison of an argument with an ASCII keyword.

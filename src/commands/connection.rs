@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::args::{self, err, err_owned, int, is};
 use super::context::ClientAction;
-use super::flags::{FAST, LOADING, NO_AUTH, NOSCRIPT, STALE};
+use super::flags::{FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::store::DB_COUNT;
@@ -18,26 +18,152 @@ use crate::store::DB_COUNT;
 pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", ping),
-    spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", echo),
-    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", quit),
-    spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", hello),
-    spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", auth),
-    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", select),
+    spec(
+        "ping",
+        -1,
+        FAST | STALE,
+        (0, 0, 0),
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        ping,
+    ),
+    spec(
+        "echo",
+        2,
+        FAST,
+        (0, 0, 0),
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+        echo,
+    ),
+    spec(
+        "quit",
+        -1,
+        FAST | NO_AUTH | STALE | LOADING | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        "1.0.0",
+        "Closes the connection.",
+        quit,
+    ),
+    spec(
+        "hello",
+        -1,
+        FAST | NO_AUTH | STALE | LOADING | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        "6.0.0",
+        "Handshakes with the Redis server.",
+        hello,
+    ),
+    spec(
+        "auth",
+        -2,
+        FAST | NO_AUTH | STALE | LOADING | NOSCRIPT,
+        (0, 0, 0),
+        "connection",
+        "1.0.0",
+        "Authenticates the connection.",
+        auth,
+    ),
+    spec(
+        "select",
+        2,
+        FAST | STALE | LOADING,
+        (0, 0, 0),
+        "connection",
+        "1.0.0",
+        "Changes the selected database.",
+        select,
+    ),
     CommandSpec {
         subcommands: CLIENT_SUBCOMMANDS,
-        ..spec("client", -2, 0, (0, 0, 0), "connection", "2.4.0", "A container for client connection commands.", container_handler)
+        ..spec(
+            "client",
+            -2,
+            0,
+            (0, 0, 0),
+            "connection",
+            "2.4.0",
+            "A container for client connection commands.",
+            container_handler,
+        )
     },
 ];
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
-    spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", client_getname),
-    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
-    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", client_list),
-    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
-    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", client_help),
+    spec(
+        "setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.6.9",
+        "Sets the connection name.",
+        client_setname,
+    ),
+    spec(
+        "getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.6.9",
+        "Returns the name of the connection.",
+        client_getname,
+    ),
+    spec(
+        "id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        client_id,
+    ),
+    spec(
+        "list",
+        -2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "2.4.0",
+        "Lists open connections.",
+        client_list,
+    ),
+    spec(
+        "info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "6.2.0",
+        "Returns information about the connection.",
+        client_info,
+    ),
+    spec(
+        "setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        client_setinfo,
+    ),
+    spec(
+        "help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        client_help,
+    ),
 ];
 
 fn ping(_ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -69,7 +195,9 @@ fn check_password(ctx: &mut Context, user: Option<&[u8]>, password: &[u8]) -> Re
         ctx.client.authenticated = true;
         Ok(())
     } else {
-        Err(err("WRONGPASS invalid username-password pair or user is disabled."))
+        Err(err(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
     }
 }
 
@@ -107,7 +235,10 @@ fn hello(ctx: &mut Context, args: &[Bytes]) -> Reply {
             name = Some(args[i + 1].clone());
             i += 2;
         } else {
-            return err_owned(format!("ERR Syntax error in HELLO option '{}'", args::text(&args[i])));
+            return err_owned(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                args::text(&args[i])
+            ));
         }
     }
     if !ctx.client.authenticated {
@@ -119,10 +250,18 @@ fn hello(ctx: &mut Context, args: &[Bytes]) -> Reply {
         }
     }
     if let Some(v) = version {
-        ctx.client.resp = if v == 3 { RespVersion::Resp3 } else { RespVersion::Resp2 };
+        ctx.client.resp = if v == 3 {
+            RespVersion::Resp3
+        } else {
+            RespVersion::Resp2
+        };
         ctx.client.info.resp.store(v as usize, Ordering::Relaxed);
     }
-    let proto = if ctx.client.resp == RespVersion::Resp3 { 3 } else { 2 };
+    let proto = if ctx.client.resp == RespVersion::Resp3 {
+        3
+    } else {
+        2
+    };
     let field = |k: &'static str| Reply::Bulk(Bytes::from_static(k.as_bytes()));
     Reply::Map(vec![
         (field("server"), field("redis")),
@@ -151,7 +290,9 @@ fn select(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn set_name(ctx: &mut Context, name: Bytes) -> Result<(), Reply> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(err("ERR Client names cannot contain spaces, newlines or special characters."));
+        return Err(err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     *ctx.client.info.name.lock() = args::owned(&name);
     Ok(())
@@ -185,7 +326,12 @@ fn client_list(ctx: &mut Context, args: &[Bytes]) -> Reply {
     while i < args.len() {
         if is(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "pubsub") || is(t, "slave")) {
+            if !(is(t, "normal")
+                || is(t, "master")
+                || is(t, "replica")
+                || is(t, "pubsub")
+                || is(t, "slave"))
+            {
                 return err_owned(format!("ERR Unknown client type '{}'", args::text(t)));
             }
             only_normal = is(t, "normal");
@@ -204,7 +350,12 @@ fn client_list(ctx: &mut Context, args: &[Bytes]) -> Reply {
             return err(args::SYNTAX_ERROR);
         }
     }
-    let mut clients: Vec<_> = ctx.server.clients.iter().map(|e| e.value().clone()).collect();
+    let mut clients: Vec<_> = ctx
+        .server
+        .clients
+        .iter()
+        .map(|e| e.value().clone())
+        .collect();
     clients.sort_by_key(|c| c.id);
     let mut out = String::new();
     for c in clients {
@@ -227,7 +378,10 @@ fn client_setinfo(_ctx: &mut Context, args: &[Bytes]) -> Reply {
     if is(&args[2], "lib-name") || is(&args[2], "lib-ver") {
         Reply::ok()
     } else {
-        err_owned(format!("ERR Unrecognized option '{}'", args::text(&args[2])))
+        err_owned(format!(
+            "ERR Unrecognized option '{}'",
+            args::text(&args[2])
+        ))
     }
 }
 
@@ -249,5 +403,10 @@ fn client_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
         "HELP",
         "    Print this help.",
     ];
-    Reply::Array(lines.iter().map(|l| Reply::Simple(Bytes::from_static(l.as_bytes()))).collect())
+    Reply::Array(
+        lines
+            .iter()
+            .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
+            .collect(),
+    )
 }

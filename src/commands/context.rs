@@ -91,7 +91,8 @@ impl ClientInfo {
     /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
     pub fn describe(&self) -> String {
         let age = self.created.elapsed().as_secs();
-        let idle_ms = (self.created.elapsed().as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let idle_ms = (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
         format!(
             "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
             self.id,
@@ -150,7 +151,9 @@ pub struct ServerState {
 impl ServerState {
     pub fn new(config: Config, replica: ReplicaId, config_file: Option<String>) -> Arc<Self> {
         let mut store = Store::new(replica);
-        store.delta_log_mut().set_cap_bytes(config.replication_log_bytes);
+        store
+            .delta_log_mut()
+            .set_cap_bytes(config.replication_log_bytes);
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();

@@ -47,19 +47,29 @@ const _: u32 = ADMIN;
 
 fn del(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let removed = args[1..].iter().filter(|key| ctx.store.delete_key(db, key)).count();
+    let removed = args[1..]
+        .iter()
+        .filter(|key| ctx.store.delete_key(db, key))
+        .count();
     Reply::Integer(removed as i64)
 }
 
 fn exists(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let found = args[1..].iter().filter(|key| ctx.store.exists(db, key)).count();
+    let found = args[1..]
+        .iter()
+        .filter(|key| ctx.store.exists(db, key))
+        .count();
     Reply::Integer(found as i64)
 }
 
 fn key_type(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let name = if ctx.store.exists(db, &args[1]) { "string" } else { "none" };
+    let name = if ctx.store.exists(db, &args[1]) {
+        "string"
+    } else {
+        "none"
+    };
     Reply::simple(name)
 }
 
@@ -82,7 +92,13 @@ fn pexpireat(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 /// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX, XX, GT, LT.
-fn expire_generic(ctx: &mut Context, args: &[Bytes], unit_ms: i64, absolute: bool, command: &str) -> Reply {
+fn expire_generic(
+    ctx: &mut Context,
+    args: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    command: &str,
+) -> Reply {
     let amount = match int(&args[2]) {
         Ok(v) => v,
         Err(e) => return e,
@@ -112,7 +128,11 @@ fn expire_generic(ctx: &mut Context, args: &[Bytes], unit_ms: i64, absolute: boo
     let Some(ms) = amount.checked_mul(unit_ms) else {
         return invalid();
     };
-    let deadline = if absolute { Some(ms) } else { ms.checked_add(now) };
+    let deadline = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(now)
+    };
     let Some(deadline) = deadline else {
         return invalid();
     };
@@ -148,7 +168,9 @@ fn ttl_generic(ctx: &mut Context, key: &[u8], show: impl Fn(u64, u64) -> i64) ->
 }
 
 fn ttl(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    ttl_generic(ctx, &args[1], |d, now| ((d.saturating_sub(now) + 500) / 1000) as i64)
+    ttl_generic(ctx, &args[1], |d, now| {
+        ((d.saturating_sub(now) + 500) / 1000) as i64
+    })
 }
 
 fn pttl(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -180,12 +202,17 @@ fn keys(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
     let pattern = &args[1];
     let match_all = pattern.as_ref() == b"*";
-    let found = ctx.store.keys_where(db, |k| match_all || glob_match(pattern, k, false));
+    let found = ctx
+        .store
+        .keys_where(db, |k| match_all || glob_match(pattern, k, false));
     Reply::Array(found.into_iter().map(Reply::Bulk).collect())
 }
 
 fn scan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
         return err("ERR invalid cursor");
     };
     let mut pattern: Option<&Bytes> = None;

@@ -160,7 +160,10 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 /// Finds a subcommand of `parent` by name, case-insensitively.
-pub fn lookup_subcommand(parent: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+pub fn lookup_subcommand(
+    parent: &'static CommandSpec,
+    name: &[u8],
+) -> Option<&'static CommandSpec> {
     parent
         .subcommands
         .iter()
@@ -207,19 +210,19 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
                 return wrong_arity(command.name);
             }
         } else {
-        match lookup_subcommand(command, &args[1]) {
-            Some(sub) => {
-                full_name = Some(format!("{}|{}", command.name, sub.name));
-                command = sub;
+            match lookup_subcommand(command, &args[1]) {
+                Some(sub) => {
+                    full_name = Some(format!("{}|{}", command.name, sub.name));
+                    command = sub;
+                }
+                None => {
+                    return err_owned(format!(
+                        "ERR unknown subcommand '{}'. Try {} HELP.",
+                        truncate_for_error(&args[1]),
+                        command.name.to_ascii_uppercase()
+                    ))
+                }
             }
-            None => {
-                return err_owned(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    truncate_for_error(&args[1]),
-                    command.name.to_ascii_uppercase()
-                ))
-            }
-        }
         }
     }
     if !command.arity_ok(args.len()) {
@@ -228,14 +231,20 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if !ctx.client.authenticated && !allowed_without_auth(command) {
         return err(args::NOAUTH);
     }
-    ctx.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    ctx.server
+        .stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
     ctx.store.begin_command();
     let reply = (command.handler)(ctx, args);
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
     }
     if matches!(reply, Reply::Error(_)) {
-        ctx.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        ctx.server
+            .stats
+            .total_error_replies
+            .fetch_add(1, Ordering::Relaxed);
     }
     reply
 }

@@ -19,48 +19,196 @@ use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
-    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
+    spec(
+        "info",
+        -1,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        info,
+    ),
+    spec(
+        "time",
+        1,
+        LOADING | STALE | FAST | RANDOM,
+        (0, 0, 0),
+        "server",
+        "2.6.0",
+        "Returns the server time.",
+        time,
+    ),
     CommandSpec {
         subcommands: CONFIG_SUBCOMMANDS,
-        ..spec("config", -2, 0, (0, 0, 0), "server", "2.0.0", "A container for server configuration commands.", container_handler)
+        ..spec(
+            "config",
+            -2,
+            0,
+            (0, 0, 0),
+            "server",
+            "2.0.0",
+            "A container for server configuration commands.",
+            container_handler,
+        )
     },
     CommandSpec {
         subcommands: COMMAND_SUBCOMMANDS,
-        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
+        ..spec(
+            "command",
+            -1,
+            LOADING | STALE,
+            (0, 0, 0),
+            "server",
+            "2.8.13",
+            "Returns detailed information about all commands.",
+            command_list,
+        )
     },
     CommandSpec {
         subcommands: DEBUG_SUBCOMMANDS,
-        ..spec("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "A container for debugging commands.", container_handler)
+        ..spec(
+            "debug",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            (0, 0, 0),
+            "server",
+            "1.0.0",
+            "A container for debugging commands.",
+            container_handler,
+        )
     },
 ];
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", config_get),
-    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", config_set),
-    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", config_resetstat),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", config_help),
+    spec(
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        config_get,
+    ),
+    spec(
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        config_set,
+    ),
+    spec(
+        "resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.0.0",
+        "Resets the server's statistics.",
+        config_resetstat,
+    ),
+    spec(
+        "help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        config_help,
+    ),
 ];
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", command_count),
-    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", command_info),
-    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", command_names),
+    spec(
+        "count",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.8.13",
+        "Returns a count of commands.",
+        command_count,
+    ),
+    spec(
+        "info",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        command_info,
+    ),
+    spec(
+        "docs",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        command_docs,
+    ),
+    spec(
+        "list",
+        -2,
+        LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "7.0.0",
+        "Returns a list of command names.",
+        command_names,
+    ),
 ];
 
 static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", debug_digest),
-    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", debug_sleep),
+    spec(
+        "digest",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "1.0.0",
+        "Returns a digest of the whole dataset, equal on converged nodes.",
+        debug_digest,
+    ),
+    spec(
+        "sleep",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "server",
+        "1.0.0",
+        "Pauses this connection for the given seconds (may be fractional).",
+        debug_sleep,
+    ),
 ];
 
 // ----- INFO -----
 
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "replication", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "stats",
+    "replication",
+    "keyspace",
+];
 
 fn info(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let wanted: Vec<String> = args[1..].iter().map(|a| args::text(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let wanted: Vec<String> = args[1..]
+        .iter()
+        .map(|a| args::text(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default");
     let mut out = String::new();
     for &section in DEFAULT_SECTIONS {
         if !all && !wanted.iter().any(|w| w == section) {
@@ -84,7 +232,8 @@ fn info(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 macro_rules! line {
@@ -97,18 +246,37 @@ fn info_server(ctx: &mut Context, out: &mut String) {
     line!(out, "redis_version:{REDIS_COMPAT_VERSION}");
     line!(out, "cordis_version:{}", env!("CARGO_PKG_VERSION"));
     line!(out, "redis_mode:standalone");
-    line!(out, "os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    line!(
+        out,
+        "os:{} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
     line!(out, "arch_bits:{}", usize::BITS);
     line!(out, "multiplexing_api:tokio");
     line!(out, "process_id:{}", std::process::id());
     line!(out, "run_id:{}", server.run_id);
-    line!(out, "tcp_port:{}", server.bound_port.load(Ordering::Relaxed));
+    line!(
+        out,
+        "tcp_port:{}",
+        server.bound_port.load(Ordering::Relaxed)
+    );
     line!(out, "server_time_usec:{}", crate::store::unix_ms() * 1000);
     line!(out, "uptime_in_seconds:{uptime}");
     line!(out, "uptime_in_days:{}", uptime / 86400);
     line!(out, "hz:{}", server.config.read().hz);
-    line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-    line!(out, "config_file:{}", server.config_file.clone().unwrap_or_default());
+    line!(
+        out,
+        "executable:{}",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    line!(
+        out,
+        "config_file:{}",
+        server.config_file.clone().unwrap_or_default()
+    );
 }
 
 fn info_clients(ctx: &mut Context, out: &mut String) {
@@ -124,7 +292,11 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
     line!(out, "used_memory_human:{}", memory::human_bytes(used));
     line!(out, "used_memory_rss:{rss}");
     line!(out, "used_memory_rss_human:{}", memory::human_bytes(rss));
-    line!(out, "replication_log_bytes:{}", ctx.store.delta_log().bytes());
+    line!(
+        out,
+        "replication_log_bytes:{}",
+        ctx.store.delta_log().bytes()
+    );
     line!(out, "maxmemory:0");
     line!(out, "maxmemory_human:0B");
     line!(out, "maxmemory_policy:noeviction");
@@ -134,16 +306,40 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
 fn info_stats(ctx: &mut Context, out: &mut String) {
     let s = &ctx.server.stats;
     let st = &ctx.store.stats;
-    line!(out, "total_connections_received:{}", s.total_connections_received.load(Ordering::Relaxed));
-    line!(out, "total_commands_processed:{}", s.total_commands_processed.load(Ordering::Relaxed));
-    line!(out, "total_net_input_bytes:{}", s.total_net_input_bytes.load(Ordering::Relaxed));
-    line!(out, "total_net_output_bytes:{}", s.total_net_output_bytes.load(Ordering::Relaxed));
-    line!(out, "rejected_connections:{}", s.rejected_connections.load(Ordering::Relaxed));
+    line!(
+        out,
+        "total_connections_received:{}",
+        s.total_connections_received.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "total_commands_processed:{}",
+        s.total_commands_processed.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "total_net_input_bytes:{}",
+        s.total_net_input_bytes.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "total_net_output_bytes:{}",
+        s.total_net_output_bytes.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "rejected_connections:{}",
+        s.rejected_connections.load(Ordering::Relaxed)
+    );
     line!(out, "expired_keys:{}", st.expired_keys);
     line!(out, "evicted_keys:0");
     line!(out, "keyspace_hits:{}", st.keyspace_hits);
     line!(out, "keyspace_misses:{}", st.keyspace_misses);
-    line!(out, "total_error_replies:{}", s.total_error_replies.load(Ordering::Relaxed));
+    line!(
+        out,
+        "total_error_replies:{}",
+        s.total_error_replies.load(Ordering::Relaxed)
+    );
     line!(out, "type_conflicts:0");
 }
 
@@ -158,9 +354,21 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
     line!(out, "master_repl_offset:{}", store.last_seq());
     line!(out, "replication_log_batches:{}", store.delta_log().len());
     line!(out, "replication_log_bytes:{}", store.delta_log().bytes());
-    line!(out, "replication_log_cap_bytes:{}", store.delta_log().cap_bytes());
-    line!(out, "replication_log_dropped_through:{}", store.delta_log().dropped_through());
-    line!(out, "remote_batches_applied:{}", store.stats.remote_batches_applied);
+    line!(
+        out,
+        "replication_log_cap_bytes:{}",
+        store.delta_log().cap_bytes()
+    );
+    line!(
+        out,
+        "replication_log_dropped_through:{}",
+        store.delta_log().dropped_through()
+    );
+    line!(
+        out,
+        "remote_batches_applied:{}",
+        store.stats.remote_batches_applied
+    );
     line!(out, "tombstones_pending:{}", store.tombstones_pending());
     line!(out, "skew_alarms:0");
 }
@@ -193,9 +401,15 @@ fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let config = ctx.server.config.read();
     let mut pairs = Vec::new();
     for name in Config::NAMES {
-        if args[2..].iter().any(|p| glob_match(p, name.as_bytes(), true)) {
+        if args[2..]
+            .iter()
+            .any(|p| glob_match(p, name.as_bytes(), true))
+        {
             if let Some(value) = config.get(name) {
-                pairs.push((Reply::Bulk(Bytes::from_static(name.as_bytes())), Reply::Bulk(Bytes::from(value))));
+                pairs.push((
+                    Reply::Bulk(Bytes::from_static(name.as_bytes())),
+                    Reply::Bulk(Bytes::from(value)),
+                ));
             }
         }
     }
@@ -216,7 +430,9 @@ fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
             return err_owned(format!("ERR {e}"));
         }
     }
-    ctx.store.delta_log_mut().set_cap_bytes(next.replication_log_bytes);
+    ctx.store
+        .delta_log_mut()
+        .set_cap_bytes(next.replication_log_bytes);
     *ctx.server.config.write() = next;
     Reply::ok()
 }
@@ -239,7 +455,12 @@ fn config_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
         "HELP",
         "    Print this help.",
     ];
-    Reply::Array(lines.iter().map(|l| Reply::Simple(Bytes::from_static(l.as_bytes()))).collect())
+    Reply::Array(
+        lines
+            .iter()
+            .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
+            .collect(),
+    )
 }
 
 // ----- COMMAND -----
@@ -268,7 +489,12 @@ fn command_entry(c: &CommandSpec, full_name: &str) -> Reply {
         Reply::Integer(c.first_key as i64),
         Reply::Integer(c.last_key as i64),
         Reply::Integer(c.step as i64),
-        Reply::Set(acl_categories(c).into_iter().map(|cat| Reply::Simple(Bytes::from_static(cat.as_bytes()))).collect()),
+        Reply::Set(
+            acl_categories(c)
+                .into_iter()
+                .map(|cat| Reply::Simple(Bytes::from_static(cat.as_bytes())))
+                .collect(),
+        ),
         // Tips and key specs are sets in RESP3, as are absent subcommands.
         Reply::Set(vec![]),
         Reply::Set(vec![]),
@@ -301,7 +527,11 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     if c.flags & ADMIN != 0 {
         out.push("@admin");
     }
-    out.push(if c.flags & FAST != 0 { "@fast" } else { "@slow" });
+    out.push(if c.flags & FAST != 0 {
+        "@fast"
+    } else {
+        "@slow"
+    });
     if c.flags & ADMIN != 0 {
         out.push("@dangerous");
     }
@@ -368,7 +598,9 @@ fn command_doc(c: &CommandSpec, full_name: &str) -> Reply {
 
 fn command_docs(_ctx: &mut Context, args: &[Bytes]) -> Reply {
     let docs = if args.len() == 2 {
-        all_commands().map(|c| (name_reply(c.name), command_doc(c, c.name))).collect()
+        all_commands()
+            .map(|c| (name_reply(c.name), command_doc(c, c.name)))
+            .collect()
     } else {
         args[2..]
             .iter()
@@ -400,7 +632,9 @@ fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
         .find_map(|end| text[..end].trim_start().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0)
         .unwrap_or(0.0);
-    ctx.client.action = Some(ClientAction::Sleep(Duration::from_secs_f64(seconds.min(3600.0))));
+    ctx.client.action = Some(ClientAction::Sleep(Duration::from_secs_f64(
+        seconds.min(3600.0),
+    )));
     Reply::ok()
 }
 

@@ -46,7 +46,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// WRONGTYPE once they exist; today every key is a string.
 pub(crate) fn read_string(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let db = ctx.client.db;
-    Ok(ctx.store.lookup_read(db, key).and_then(|s| s.string_value()).map(|v| v.to_bytes()))
+    Ok(ctx
+        .store
+        .lookup_read(db, key)
+        .and_then(|s| s.string_value())
+        .map(|v| v.to_bytes()))
 }
 
 /// Replaces the value of `key`.
@@ -83,12 +87,17 @@ fn deadline_from(unit: &[u8], value: &[u8], now_ms: u64, command: &str) -> Resul
     }
     let n = n as u64;
     let ms = if is(unit, "ex") || is(unit, "exat") {
-        n.checked_mul(1000).filter(|v| *v <= i64::MAX as u64).ok_or_else(invalid)?
+        n.checked_mul(1000)
+            .filter(|v| *v <= i64::MAX as u64)
+            .ok_or_else(invalid)?
     } else {
         n
     };
     if is(unit, "ex") || is(unit, "px") {
-        now_ms.checked_add(ms).filter(|v| *v <= i64::MAX as u64).ok_or_else(invalid)
+        now_ms
+            .checked_add(ms)
+            .filter(|v| *v <= i64::MAX as u64)
+            .ok_or_else(invalid)
     } else {
         Ok(ms)
     }
@@ -132,7 +141,8 @@ fn parse_string_options(args: &[Bytes], for_set: bool) -> Result<StringOptions<'
         } else if is_expiry_unit(a)
             && !o.keepttl
             && !o.persist
-            && o.expire.is_none_or(|(unit, _)| unit.eq_ignore_ascii_case(a))
+            && o.expire
+                .is_none_or(|(unit, _)| unit.eq_ignore_ascii_case(a))
         {
             let Some(value) = next else {
                 return Err(err(SYNTAX_ERROR));
@@ -245,7 +255,12 @@ fn set_with_ttl(ctx: &mut Context, args: &[Bytes], unit: &str, command: &str) ->
         Ok(t) => t,
         Err(e) => return e,
     };
-    write_value(ctx, &args[1], owned(&args[3]), TtlChange::Deadline(deadline));
+    write_value(
+        ctx,
+        &args[1],
+        owned(&args[3]),
+        TtlChange::Deadline(deadline),
+    );
     Reply::ok()
 }
 
@@ -309,8 +324,9 @@ fn getex(ctx: &mut Context, args: &[Bytes]) -> Reply {
 /// Replaces the TTL of a visible key.
 pub(crate) fn set_ttl(ctx: &mut Context, key: &[u8], change: TtlChange) {
     let db = ctx.client.db;
-    ctx.store
-        .write_key(db, key, |state, w| (state.delta_ttl(change, &mut || w.next_dot()), ()));
+    ctx.store.write_key(db, key, |state, w| {
+        (state.delta_ttl(change, &mut || w.next_dot()), ())
+    });
 }
 
 fn mget(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -336,7 +352,10 @@ fn msetnx(ctx: &mut Context, args: &[Bytes]) -> Reply {
         return args::wrong_arity("msetnx");
     }
     let db = ctx.client.db;
-    if args[1..].chunks_exact(2).any(|pair| ctx.store.exists(db, &pair[0])) {
+    if args[1..]
+        .chunks_exact(2)
+        .any(|pair| ctx.store.exists(db, &pair[0]))
+    {
         return Reply::Integer(0);
     }
     for pair in args[1..].chunks_exact(2) {
@@ -392,7 +411,11 @@ fn getrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if start < 0 && end < 0 && start > end {
         return Reply::Bulk(Bytes::new());
     }
-    let mut start = if start < 0 { (len + start).max(0) } else { start };
+    let mut start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
     let mut end = if end < 0 { (len + end).max(0) } else { end };
     if end >= len {
         end = len - 1;
@@ -443,7 +466,9 @@ fn current_integer(ctx: &mut Context, key: &[u8]) -> Result<i64, Reply> {
     let db = ctx.client.db;
     match ctx.store.lookup(db, key).and_then(|s| s.string_value()) {
         None => Ok(0),
-        Some(StrValue::Raw(bytes)) => parse_i64_strict(bytes).ok_or_else(|| err(args::NOT_AN_INTEGER)),
+        Some(StrValue::Raw(bytes)) => {
+            parse_i64_strict(bytes).ok_or_else(|| err(args::NOT_AN_INTEGER))
+        }
         Some(StrValue::Number(n)) => n.to_i64().ok_or_else(|| err(args::NOT_AN_INTEGER)),
     }
 }
@@ -494,7 +519,11 @@ fn decrby(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn incrbyfloat(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let current = match ctx.store.lookup(db, &args[1]).and_then(|s| s.string_value()) {
+    let current = match ctx
+        .store
+        .lookup(db, &args[1])
+        .and_then(|s| s.string_value())
+    {
         None => Amount::ZERO,
         Some(StrValue::Number(n)) => n,
         Some(StrValue::Raw(bytes)) => match parse_decimal(bytes) {

@@ -27,7 +27,10 @@ impl Harness {
     }
 
     fn run(&mut self, args: &[&str]) -> Reply {
-        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
         let mut store = self.state.store.lock();
         let mut ctx = Context {
             store: &mut store,
@@ -53,18 +56,39 @@ fn unknown_command_names_it_and_its_first_arguments() {
         h.run(&["FOO", "a", "b"]),
         error("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ")
     );
-    assert_eq!(h.run(&["nope"]), error("ERR unknown command 'nope', with args beginning with: "));
+    assert_eq!(
+        h.run(&["nope"]),
+        error("ERR unknown command 'nope', with args beginning with: ")
+    );
 }
 
 #[test]
 fn wrong_arity_is_refused_before_the_handler_runs() {
     let mut h = Harness::new(Config::default());
-    assert_eq!(h.run(&["GET"]), error("ERR wrong number of arguments for 'get' command"));
-    assert_eq!(h.run(&["get", "a", "b"]), error("ERR wrong number of arguments for 'get' command"));
-    assert_eq!(h.run(&["SET", "k"]), error("ERR wrong number of arguments for 'set' command"));
-    assert_eq!(h.run(&["MSET", "a", "1", "b"]), error("ERR wrong number of arguments for 'mset' command"));
-    assert_eq!(h.run(&["CONFIG", "GET"]), error("ERR wrong number of arguments for 'config|get' command"));
-    assert_eq!(h.run(&["CONFIG"]), error("ERR wrong number of arguments for 'config' command"));
+    assert_eq!(
+        h.run(&["GET"]),
+        error("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        h.run(&["get", "a", "b"]),
+        error("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        h.run(&["SET", "k"]),
+        error("ERR wrong number of arguments for 'set' command")
+    );
+    assert_eq!(
+        h.run(&["MSET", "a", "1", "b"]),
+        error("ERR wrong number of arguments for 'mset' command")
+    );
+    assert_eq!(
+        h.run(&["CONFIG", "GET"]),
+        error("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(
+        h.run(&["CONFIG"]),
+        error("ERR wrong number of arguments for 'config' command")
+    );
     assert_eq!(h.state.store.lock().dbsize(0), 0);
 }
 
@@ -90,7 +114,10 @@ fn bare_command_lists_every_table_row() {
     let Reply::Array(rows) = h.run(&["COMMAND"]) else {
         panic!("COMMAND must reply an array")
     };
-    assert_eq!(h.run(&["COMMAND", "COUNT"]), Reply::Integer(rows.len() as i64));
+    assert_eq!(
+        h.run(&["COMMAND", "COUNT"]),
+        Reply::Integer(rows.len() as i64)
+    );
     assert!(rows.len() >= 50, "every family is listed");
 }
 
@@ -98,8 +125,16 @@ fn bare_command_lists_every_table_row() {
 fn arity_of_every_row_follows_redis_sign_rule() {
     for command in all_commands() {
         let n = command.arity.unsigned_abs() as usize;
-        assert!(command.arity_ok(n), "{} accepts its own arity", command.name);
-        assert!(!command.arity_ok(n - 1), "{} needs its arguments", command.name);
+        assert!(
+            command.arity_ok(n),
+            "{} accepts its own arity",
+            command.name
+        );
+        assert!(
+            !command.arity_ok(n - 1),
+            "{} needs its arguments",
+            command.name
+        );
         if command.arity > 0 {
             assert!(!command.arity_ok(n + 1), "{} is exact", command.name);
         } else {
@@ -115,7 +150,10 @@ fn without_auth_only_auth_hello_and_quit_run() {
         ..Config::default()
     };
     let mut h = Harness::new(config);
-    assert_eq!(h.run(&["GET", "k"]), error("NOAUTH Authentication required."));
+    assert_eq!(
+        h.run(&["GET", "k"]),
+        error("NOAUTH Authentication required.")
+    );
     assert_eq!(
         h.run(&["AUTH", "wrong"]),
         error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -143,11 +181,20 @@ fn reads_and_failed_writes_hand_nothing_to_the_delta_log() {
 fn failed_increments_change_nothing() {
     let mut h = Harness::new(Config::default());
     h.run(&["SET", "n", "9223372036854775807"]);
-    assert_eq!(h.run(&["INCR", "n"]), error("ERR increment or decrement would overflow"));
+    assert_eq!(
+        h.run(&["INCR", "n"]),
+        error("ERR increment or decrement would overflow")
+    );
     assert_eq!(h.run(&["GET", "n"]), bulk("9223372036854775807"));
     h.run(&["SET", "s", "abc"]);
-    assert_eq!(h.run(&["INCRBYFLOAT", "s", "1"]), error("ERR value is not a valid float"));
-    assert_eq!(h.run(&["INCRBY", "s", "x"]), error("ERR value is not an integer or out of range"));
+    assert_eq!(
+        h.run(&["INCRBYFLOAT", "s", "1"]),
+        error("ERR value is not a valid float")
+    );
+    assert_eq!(
+        h.run(&["INCRBY", "s", "x"]),
+        error("ERR value is not an integer or out of range")
+    );
     assert_eq!(h.run(&["GET", "s"]), bulk("abc"));
 }
 

@@ -13,7 +13,9 @@ const LOGICAL_MASK: u64 = (1 << LOGICAL_BITS) - 1;
 
 /// One HLC timestamp. Ordered first by physical milliseconds, then by the
 /// logical counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Hlc(pub u64);
 
 impl Hlc {

@@ -194,7 +194,12 @@ impl KeyState {
     /// State-based join of two replicas' versions of this key, each with its
     /// replica's causal context: a version survives if both sides have it, or
     /// if the side lacking it has not seen its dot (so did not remove it).
-    pub fn join(&self, self_ctx: &CausalContext, other: &KeyState, other_ctx: &CausalContext) -> KeyState {
+    pub fn join(
+        &self,
+        self_ctx: &CausalContext,
+        other: &KeyState,
+        other_ctx: &CausalContext,
+    ) -> KeyState {
         let mut out = KeyState::new();
         for v in &self.versions {
             if other.position(v.dot).is_ok() || !other_ctx.contains(v.dot) {
@@ -219,7 +224,11 @@ impl KeyState {
         self.versions
             .iter()
             .filter_map(|v| match &v.payload {
-                Payload::Str(StrWrite { ts, value: Some(value), .. }) => Some((*ts, v.dot, value)),
+                Payload::Str(StrWrite {
+                    ts,
+                    value: Some(value),
+                    ..
+                }) => Some((*ts, v.dot, value)),
                 _ => None,
             })
             .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
@@ -275,7 +284,9 @@ impl KeyState {
                 None => return Some(StrValue::Raw(bytes)),
             },
         };
-        Some(StrValue::Number(runs.fold(start, |acc, (_, amount)| acc.saturating_add(amount))))
+        Some(StrValue::Number(
+            runs.fold(start, |acc, (_, amount)| acc.saturating_add(amount)),
+        ))
     }
 
     /// The effective deadline: any live persist wins, else the latest
@@ -301,7 +312,11 @@ impl KeyState {
 
     /// Dots of the live versions selected by `pick`.
     fn dots_where(&self, pick: impl Fn(&Payload) -> bool) -> SmallVec<[Dot; 2]> {
-        self.versions.iter().filter(|v| pick(&v.payload)).map(|v| v.dot).collect()
+        self.versions
+            .iter()
+            .filter(|v| pick(&v.payload))
+            .map(|v| v.dot)
+            .collect()
     }
 
     /// The counter totals a base write made now would observe: every live
@@ -336,7 +351,12 @@ impl KeyState {
         marks.into_boxed_slice()
     }
 
-    fn ttl_delta(&self, change: TtlChange, next_dot: &mut impl FnMut() -> Dot, delta: &mut KeyDelta) {
+    fn ttl_delta(
+        &self,
+        change: TtlChange,
+        next_dot: &mut impl FnMut() -> Dot,
+        delta: &mut KeyDelta,
+    ) {
         let new_ttl = match change {
             TtlChange::Keep => return,
             TtlChange::Clear => None,
@@ -366,7 +386,13 @@ impl KeyState {
     }
 
     /// SET: replaces the value (and the counter state it observed).
-    pub fn delta_set(&self, value: Bytes, ts: Hlc, ttl: TtlChange, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+    pub fn delta_set(
+        &self,
+        value: Bytes,
+        ts: Hlc,
+        ttl: TtlChange,
+        next_dot: &mut impl FnMut() -> Dot,
+    ) -> KeyDelta {
         let mut delta = KeyDelta {
             removes: self.dots_where(|p| matches!(p, Payload::Str(_) | Payload::Incr(_))),
             adds: SmallVec::new(),
@@ -386,7 +412,12 @@ impl KeyState {
     /// INCRBY / INCRBYFLOAT by `amount` at replica `me`: continues this
     /// replica's live run or starts a new one. Never removes other replicas'
     /// runs, so concurrent increments all count.
-    pub fn delta_incr(&self, me: ReplicaId, amount: Amount, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+    pub fn delta_incr(
+        &self,
+        me: ReplicaId,
+        amount: Amount,
+        next_dot: &mut impl FnMut() -> Dot,
+    ) -> KeyDelta {
         let mut delta = KeyDelta::default();
         let own = self.versions.iter().find_map(|v| match &v.payload {
             Payload::Incr(run) if v.dot.replica == me => Some((v.dot, *run)),
@@ -422,7 +453,11 @@ impl KeyState {
         if !observed.is_empty() {
             delta.adds.push(Version {
                 dot: next_dot(),
-                payload: Payload::Str(StrWrite { ts, value: None, observed }),
+                payload: Payload::Str(StrWrite {
+                    ts,
+                    value: None,
+                    observed,
+                }),
             });
         }
         delta
@@ -440,7 +475,8 @@ impl KeyState {
     /// Drops the value versions of an expired key, keeping its TTL versions
     /// as a tombstone so that concurrent writes arriving later expire too.
     pub fn expire_locally(&mut self) {
-        self.versions.retain(|v| matches!(v.payload, Payload::Ttl(_)));
+        self.versions
+            .retain(|v| matches!(v.payload, Payload::Ttl(_)));
     }
 
     /// Drops versions no replica can still need, given that every dot
@@ -478,7 +514,11 @@ impl KeyState {
             })
             .collect();
         self.versions.retain(|v| match &v.payload {
-            Payload::Str(StrWrite { value: None, observed, .. }) if stable.covers(v.dot) => observed
+            Payload::Str(StrWrite {
+                value: None,
+                observed,
+                ..
+            }) if stable.covers(v.dot) => observed
                 .iter()
                 .any(|m| runs.contains(&(m.replica, m.start))),
             _ => true,

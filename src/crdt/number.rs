@@ -16,7 +16,9 @@ pub const FRACTION_DIGITS: u32 = 17;
 const SCALE: i128 = 100_000_000_000_000_000; // 10^17
 
 /// A fixed-point decimal amount (units of 10^-17).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Amount(pub i128);
 
 impl Amount {
@@ -147,7 +149,13 @@ pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
     let mut significant = 0usize;
     while index < bytes.len() && bytes[index].is_ascii_digit() {
         saw_digit = true;
-        push_digit(&mut mantissa, &mut exponent, &mut significant, bytes[index], false);
+        push_digit(
+            &mut mantissa,
+            &mut exponent,
+            &mut significant,
+            bytes[index],
+            false,
+        );
         digit_count += 1;
         index += 1;
     }
@@ -155,7 +163,13 @@ pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
         index += 1;
         while index < bytes.len() && bytes[index].is_ascii_digit() {
             saw_digit = true;
-            push_digit(&mut mantissa, &mut exponent, &mut significant, bytes[index], true);
+            push_digit(
+                &mut mantissa,
+                &mut exponent,
+                &mut significant,
+                bytes[index],
+                true,
+            );
             digit_count += 1;
             index += 1;
         }
@@ -209,7 +223,13 @@ pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
     Ok(Amount(if negative { -scaled } else { scaled }))
 }
 
-fn push_digit(mantissa: &mut i128, exponent: &mut i64, significant: &mut usize, digit: u8, fractional: bool) {
+fn push_digit(
+    mantissa: &mut i128,
+    exponent: &mut i64,
+    significant: &mut usize,
+    digit: u8,
+    fractional: bool,
+) {
     let d = (digit - b'0') as i128;
     if *significant < 37 {
         *mantissa = *mantissa * 10 + d;
@@ -238,8 +258,24 @@ mod tests {
         assert_eq!(parse_i64_strict(b"-15"), Some(-15));
         assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b"9223372036854775808"[..], b"01", b"-0", b"+1", b" 1", b"1 ", b"", b"-", b"1.0", b"abc"] {
-            assert_eq!(parse_i64_strict(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"01",
+            b"-0",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"",
+            b"-",
+            b"1.0",
+            b"abc",
+        ] {
+            assert_eq!(
+                parse_i64_strict(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -251,7 +287,10 @@ mod tests {
         assert_eq!(render(parse_decimal(b"10.50").unwrap()), "10.5");
         assert_eq!(render(parse_decimal(b"3.0e3").unwrap()), "3000");
         assert_eq!(render(parse_decimal(b"-5.0E-1").unwrap()), "-0.5");
-        assert_eq!(render(parse_decimal(b"1e20").unwrap()), "100000000000000000000");
+        assert_eq!(
+            render(parse_decimal(b"1e20").unwrap()),
+            "100000000000000000000"
+        );
         assert_eq!(render(parse_decimal(b".5").unwrap()), "0.5");
         assert_eq!(render(parse_decimal(b"5.").unwrap()), "5");
         assert_eq!(render(Amount::from_int(-42)), "-42");
@@ -272,7 +311,10 @@ mod tests {
     #[test]
     fn tiny_fractions_round_to_seventeen_digits() {
         assert_eq!(render(parse_decimal(b"1e-20").unwrap()), "0");
-        assert_eq!(render(parse_decimal(b"0.000000000000000015").unwrap()), "0.00000000000000002");
+        assert_eq!(
+            render(parse_decimal(b"0.000000000000000015").unwrap()),
+            "0.00000000000000002"
+        );
     }
 
     #[test]

@@ -49,14 +49,22 @@ enum ReadOutcome {
 /// check before their tasks first run).
 pub fn admit(socket: &TcpStream, peer: SocketAddr, state: &ServerState) -> Arc<ClientInfo> {
     let id = state.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = socket
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local));
     state.clients.insert(id, info.clone());
     info
 }
 
 /// Registers and serves one client.
-pub async fn serve(socket: TcpStream, peer: SocketAddr, state: Arc<ServerState>, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
     let info = admit(&socket, peer, &state);
     serve_admitted(socket, info, state, shutdown).await
 }
@@ -99,7 +107,10 @@ pub async fn serve_admitted(
                     run_batch(&state, &mut client, &mut pending, &mut output);
                     protocol_error.to_reply().encode(client.resp, &mut output);
                     let _ = write_out(&mut socket, &mut output, &state).await;
-                    debug!(client = id, "closing after protocol error: {protocol_error}");
+                    debug!(
+                        client = id,
+                        "closing after protocol error: {protocol_error}"
+                    );
                     return;
                 }
             }
@@ -133,7 +144,10 @@ pub async fn serve_admitted(
         // 3. Read more, within the idle timeout and request deadline.
         let query_limit = state.config.read().client_query_buffer_limit;
         if input.len() > query_limit {
-            debug!(client = id, "closing: query buffer over client-query-buffer-limit");
+            debug!(
+                client = id,
+                "closing: query buffer over client-query-buffer-limit"
+            );
             return;
         }
         let wait = read_deadline(&state, last_activity, partial_since);
@@ -141,7 +155,10 @@ pub async fn serve_admitted(
             ReadOutcome::Data => last_activity = Instant::now(),
             ReadOutcome::Closed | ReadOutcome::Shutdown => return,
             ReadOutcome::TimedOut => {
-                debug!(client = id, "closing: idle timeout or request deadline passed");
+                debug!(
+                    client = id,
+                    "closing: idle timeout or request deadline passed"
+                );
                 return;
             }
         }
@@ -150,7 +167,11 @@ pub async fn serve_admitted(
 
 /// How long the next read may wait: the nearer of the idle timeout and the
 /// deadline of a half-received request (`None` = forever).
-fn read_deadline(state: &ServerState, last_activity: Instant, partial_since: Option<Instant>) -> Option<Duration> {
+fn read_deadline(
+    state: &ServerState,
+    last_activity: Instant,
+    partial_since: Option<Instant>,
+) -> Option<Duration> {
     let config = state.config.read();
     let idle = (config.timeout > 0)
         .then(|| Duration::from_secs(config.timeout).saturating_sub(last_activity.elapsed()));
@@ -190,7 +211,12 @@ async fn read_some(
 
 /// Runs queued requests under one store lock until the queue is empty or a
 /// command asks the connection to act (QUIT, DEBUG SLEEP).
-fn run_batch(state: &ServerState, client: &mut ClientState, pending: &mut VecDeque<Vec<Bytes>>, output: &mut BytesMut) {
+fn run_batch(
+    state: &ServerState,
+    client: &mut ClientState,
+    pending: &mut VecDeque<Vec<Bytes>>,
+    output: &mut BytesMut,
+) {
     if pending.is_empty() {
         return;
     }
@@ -214,14 +240,24 @@ fn run_batch(state: &ServerState, client: &mut ClientState, pending: &mut VecDeq
         }
     }
     client.info.touch(last_command);
-    state.stats.total_net_input_bytes.fetch_add(input_bytes, Ordering::Relaxed);
+    state
+        .stats
+        .total_net_input_bytes
+        .fetch_add(input_bytes, Ordering::Relaxed);
 }
 
-async fn write_out(socket: &mut TcpStream, output: &mut BytesMut, state: &ServerState) -> std::io::Result<()> {
+async fn write_out(
+    socket: &mut TcpStream,
+    output: &mut BytesMut,
+    state: &ServerState,
+) -> std::io::Result<()> {
     if output.is_empty() {
         return Ok(());
     }
-    state.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+    state
+        .stats
+        .total_net_output_bytes
+        .fetch_add(output.len() as u64, Ordering::Relaxed);
     socket.write_all(output).await?;
     output.clear();
     Ok(())

@@ -52,7 +52,11 @@ impl ServerHandle {
 
 /// Picks the replica id: configured, or random (and printed by the caller).
 pub fn choose_replica_id(config: &Config) -> ReplicaId {
-    ReplicaId(config.replica_id.unwrap_or_else(|| rand::random::<u64>() | 1))
+    ReplicaId(
+        config
+            .replica_id
+            .unwrap_or_else(|| rand::random::<u64>() | 1),
+    )
 }
 
 /// Binds the client port and starts serving. Must be called inside a tokio
@@ -62,7 +66,9 @@ pub async fn start(config: Config, config_file: Option<String>) -> std::io::Resu
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let local_addr = listener.local_addr()?;
     let state = ServerState::new(config, replica, config_file);
-    state.bound_port.store(local_addr.port() as u64, Ordering::Relaxed);
+    state
+        .bound_port
+        .store(local_addr.port() as u64, Ordering::Relaxed);
     let shutdown = CancellationToken::new();
     let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping_loop(state.clone(), shutdown.clone()));
@@ -90,16 +96,27 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: C
                 continue;
             }
         };
-        state.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+        state
+            .stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
         let maxclients = state.config.read().maxclients;
         if state.clients.len() >= maxclients {
-            state.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            state
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
             tokio::spawn(reject(socket));
             continue;
         }
         let _ = socket.set_nodelay(true);
         let info = connection::admit(&socket, peer, &state);
-        tokio::spawn(connection::serve_admitted(socket, info, state.clone(), shutdown.clone()));
+        tokio::spawn(connection::serve_admitted(
+            socket,
+            info,
+            state.clone(),
+            shutdown.clone(),
+        ));
     }
     info!("accept loop stopped");
 }

@@ -49,7 +49,10 @@ impl Batch {
                             .adds
                             .iter()
                             .map(|v| match &v.payload {
-                                Payload::Str(w) => 64 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 40,
+                                Payload::Str(w) => {
+                                    64 + w.value.as_ref().map_or(0, |b| b.len())
+                                        + w.observed.len() * 40
+                                }
                                 _ => 48,
                             })
                             .sum::<usize>()
@@ -73,17 +76,21 @@ impl Batch {
     /// The batch in the peer wire format (bincode 2, serde mode, standard
     /// configuration: varint integers, little endian).
     pub fn encode(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("in-memory batches always encode")
+        bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("in-memory batches always encode")
     }
 
     /// Decodes a batch, refusing trailing bytes and anything that would
     /// need more than [`MAX_ENCODED_BATCH`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
         let config = bincode::config::standard().with_limit::<MAX_ENCODED_BATCH>();
-        let (batch, used): (Batch, usize) =
-            bincode::serde::decode_from_slice(bytes, config).map_err(|e| DecodeError(e.to_string()))?;
+        let (batch, used): (Batch, usize) = bincode::serde::decode_from_slice(bytes, config)
+            .map_err(|e| DecodeError(e.to_string()))?;
         if used != bytes.len() {
-            return Err(DecodeError(format!("{} trailing bytes", bytes.len() - used)));
+            return Err(DecodeError(format!(
+                "{} trailing bytes",
+                bytes.len() - used
+            )));
         }
         Ok(batch)
     }
@@ -216,7 +223,10 @@ mod tests {
         let original = batch(7, 40);
         let bytes = original.encode();
         assert_eq!(Batch::decode(&bytes).unwrap(), *original);
-        assert!(Batch::decode(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        assert!(
+            Batch::decode(&bytes[..bytes.len() - 1]).is_err(),
+            "truncated"
+        );
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Batch::decode(&longer).is_err(), "trailing garbage");

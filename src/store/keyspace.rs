@@ -73,16 +73,24 @@ impl Keyspace {
         let hash = self.hash(key);
         let slots = &self.slots;
         self.index
-            .find(hash, |&slot| slots[slot as usize].as_ref().is_some_and(|o| o.key.as_ref() == key))
+            .find(hash, |&slot| {
+                slots[slot as usize]
+                    .as_ref()
+                    .is_some_and(|o| o.key.as_ref() == key)
+            })
             .copied()
     }
 
     fn occupied(&self, slot: SlotId) -> &Occupied {
-        self.slots[slot as usize].as_ref().expect("slot id refers to a live entry")
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("slot id refers to a live entry")
     }
 
     fn occupied_mut(&mut self, slot: SlotId) -> &mut Occupied {
-        self.slots[slot as usize].as_mut().expect("slot id refers to a live entry")
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("slot id refers to a live entry")
     }
 
     pub fn key(&self, slot: SlotId) -> &Bytes {
@@ -106,7 +114,9 @@ impl Keyspace {
         let hash = self.hash(&key);
         let slot = loop {
             match self.free.pop() {
-                Some(s) if (s as usize) < self.slots.len() && self.slots[s as usize].is_none() => break s,
+                Some(s) if (s as usize) < self.slots.len() && self.slots[s as usize].is_none() => {
+                    break s
+                }
                 Some(_) => continue,
                 None => {
                     self.slots.push(None);
@@ -123,7 +133,11 @@ impl Keyspace {
         let hasher = &self.hasher;
         self.index.insert_unique(hash, slot, |&s| {
             use std::hash::BuildHasher;
-            hasher.hash_one(slots[s as usize].as_ref().map_or(&[][..], |o| o.key.as_ref()))
+            hasher.hash_one(
+                slots[s as usize]
+                    .as_ref()
+                    .map_or(&[][..], |o| o.key.as_ref()),
+            )
         });
         self.len += 1;
         self.sync_volatile(slot);
@@ -136,7 +150,9 @@ impl Keyspace {
             entry.remove();
         }
         self.unlist_volatile(slot);
-        let occupied = self.slots[slot as usize].take().expect("slot id refers to a live entry");
+        let occupied = self.slots[slot as usize]
+            .take()
+            .expect("slot id refers to a live entry");
         self.len -= 1;
         // Trailing holes are trimmed so the slot vector shrinks after deletes
         // at the end; other holes are reused through the free list.

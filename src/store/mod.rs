@@ -25,7 +25,9 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::crdt::{CausalContext, Dot, Hlc, HlcClock, KeyDelta, KeyState, ReplicaId, VersionVector};
+use crate::crdt::{
+    CausalContext, Dot, Hlc, HlcClock, KeyDelta, KeyState, ReplicaId, VersionVector,
+};
 pub use delta::{Batch, DeltaLog, Op};
 pub use keyspace::{Keyspace, SlotId};
 
@@ -66,7 +68,11 @@ pub struct StoreStats {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
     #[error("batch from {origin} starts at seq {got}, expected {expected}")]
-    Gap { origin: ReplicaId, expected: u64, got: u64 },
+    Gap {
+        origin: ReplicaId,
+        expected: u64,
+        got: u64,
+    },
     #[error("batch names database {0}, outside 0..{DB_COUNT}")]
     BadDb(u8),
     #[error("batch from this node's own replica id")]
@@ -513,21 +519,22 @@ impl Store {
         let database = &mut self.dbs[db];
         let floor = &database.flush_floor;
         let filtered;
-        let delta = if floor.iter().next().is_some() && delta.adds.iter().any(|v| floor.covers(v.dot)) {
-            // Versions a FLUSHDB already removed, arriving late: drop them,
-            // but remember their dots as seen.
-            let mut trimmed = delta.clone();
-            trimmed.adds.retain(|v| !floor.covers(v.dot));
-            for v in &delta.adds {
-                if floor.covers(v.dot) {
-                    self.ctx.insert(v.dot);
+        let delta =
+            if floor.iter().next().is_some() && delta.adds.iter().any(|v| floor.covers(v.dot)) {
+                // Versions a FLUSHDB already removed, arriving late: drop them,
+                // but remember their dots as seen.
+                let mut trimmed = delta.clone();
+                trimmed.adds.retain(|v| !floor.covers(v.dot));
+                for v in &delta.adds {
+                    if floor.covers(v.dot) {
+                        self.ctx.insert(v.dot);
+                    }
                 }
-            }
-            filtered = trimmed;
-            &filtered
-        } else {
-            delta
-        };
+                filtered = trimmed;
+                &filtered
+            } else {
+                delta
+            };
         if let Some(slot) = database.keys.find(key) {
             database.keys.state_mut(slot).apply(delta, &mut self.ctx);
             Self::settle(database, slot);
@@ -551,7 +558,12 @@ impl Store {
         }
         let covered = |state: &KeyState| -> KeyDelta {
             KeyDelta {
-                removes: state.versions().iter().map(|v| v.dot).filter(|d| seen.covers(*d)).collect(),
+                removes: state
+                    .versions()
+                    .iter()
+                    .map(|v| v.dot)
+                    .filter(|d| seen.covers(*d))
+                    .collect(),
                 adds: Default::default(),
             }
         };

@@ -9,7 +9,13 @@ pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     // never recursive, so hostile patterns cannot blow the stack.
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     while t < text.len() {
         if p < pattern.len() {
             match pattern[p] {
@@ -135,10 +141,18 @@ mod tests {
             ("user:*:name", "user:42:age", false),
             ("a\\*b", "a*b", true),
             ("a\\*b", "axb", false),
-            ("*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
+            (
+                "*a*a*a*a*a*a*b",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                false,
+            ),
         ];
         for &(p, t, want) in cases {
-            assert_eq!(glob_match(p.as_bytes(), t.as_bytes(), false), want, "{p} vs {t}");
+            assert_eq!(
+                glob_match(p.as_bytes(), t.as_bytes(), false),
+                want,
+                "{p} vs {t}"
+            );
         }
         assert!(glob_match(b"MAXCLIENTS", b"maxclients", true));
     }

@@ -18,7 +18,10 @@ fn set(store: &mut Store, key: &str, value: &str, ttl: TtlChange) {
 fn incr(store: &mut Store, key: &str, by: i64) {
     store.write_key(0, key.as_bytes(), |state, w| {
         let me = w.replica();
-        (state.delta_incr(me, crate::crdt::Amount::from_int(by), &mut || w.next_dot()), ())
+        (
+            state.delta_incr(me, crate::crdt::Amount::from_int(by), &mut || w.next_dot()),
+            (),
+        )
     });
 }
 
@@ -46,7 +49,9 @@ fn command<R>(store: &mut Store, f: impl FnOnce(&mut Store) -> R) -> R {
 #[test]
 fn each_write_command_becomes_one_batch_with_contiguous_seqs() {
     let mut s = Store::new(A);
-    command(&mut s, |s| set(s, "k", "v", TtlChange::Deadline(u64::MAX / 2)));
+    command(&mut s, |s| {
+        set(s, "k", "v", TtlChange::Deadline(u64::MAX / 2))
+    });
     command(&mut s, |s| s.delete_key(0, b"k"));
     let batches: Vec<_> = s.delta_log().since(0).unwrap().cloned().collect();
     assert_eq!(batches.len(), 2);
@@ -66,7 +71,11 @@ fn expired_key_is_hidden_and_a_new_write_starts_clean() {
     assert_eq!(s.dbsize(0), 0);
     command(&mut s, |s| incr(s, "k", 1));
     assert_eq!(get(&mut s, "k").as_deref(), Some("1"));
-    assert_eq!(s.deadline(0, b"k"), Some(None), "the old TTL must not stick");
+    assert_eq!(
+        s.deadline(0, b"k"),
+        Some(None),
+        "the old TTL must not stick"
+    );
 }
 
 #[test]
@@ -74,7 +83,9 @@ fn active_expiry_frees_keys_nobody_touches() {
     let mut s = Store::new(A);
     s.set_time_override(Some(1_000));
     for i in 0..200 {
-        command(&mut s, |s| set(s, &format!("k{i}"), "v", TtlChange::Deadline(1_100)));
+        command(&mut s, |s| {
+            set(s, &format!("k{i}"), "v", TtlChange::Deadline(1_100))
+        });
     }
     command(&mut s, |s| set(s, "keep", "v", TtlChange::Clear));
     s.set_time_override(Some(5_000));
@@ -96,7 +107,10 @@ fn remote_batches_apply_once_and_in_order() {
     command(&mut a, |s| set(s, "x", "1", TtlChange::Keep));
     command(&mut a, |s| set(s, "x", "2", TtlChange::Keep));
     let batches: Vec<_> = a.delta_log().since(0).unwrap().cloned().collect();
-    assert!(matches!(b.apply_remote(&batches[1]), Err(ApplyError::Gap { .. })));
+    assert!(matches!(
+        b.apply_remote(&batches[1]),
+        Err(ApplyError::Gap { .. })
+    ));
     assert_eq!(b.apply_remote(&batches[0]), Ok(true));
     assert_eq!(b.apply_remote(&batches[0]), Ok(false));
     assert_eq!(b.apply_remote(&batches[1]), Ok(true));
