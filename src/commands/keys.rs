@@ -17,6 +17,7 @@ use crate::protocol::Reply;
 use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
 
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "Deletes one or more keys.", del),
     spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "Asynchronously deletes one or more keys.", del),

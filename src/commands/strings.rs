@@ -16,6 +16,7 @@ use crate::crdt::number::{parse_decimal, parse_i64_strict, Amount, DecimalError}
 use crate::crdt::{StrValue, TtlChange};
 use crate::protocol::Reply;
 
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     spec("get", 2, READONLY | FAST, (1, 1, 1), "string", "1.0.0", "Returns the string value of a key.", get),
     spec("set", -3, WRITE | DENYOOM, (1, 1, 1), "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", set),

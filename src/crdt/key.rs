@@ -479,25 +479,26 @@ impl KeyState {
             .retain(|v| matches!(v.payload, Payload::Ttl(_)));
     }
 
+    /// `(replica, start)` of every live increment run.
+    fn live_runs(&self) -> SmallVec<[(ReplicaId, u64); 2]> {
+        self.versions
+            .iter()
+            .filter_map(|v| match &v.payload {
+                Payload::Incr(run) => Some((v.dot.replica, run.start)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Drops versions no replica can still need, given that every dot
     /// covered by `stable` has been seen by every replica: TTL-only leftovers
     /// of expired or deleted keys, delete markers whose observed runs are
     /// all gone, and a lone PERSIST. Returns true when the key is now empty.
     pub fn collect_garbage(&mut self, stable: &crate::crdt::VersionVector) -> bool {
         let all_stable = self.versions.iter().all(|v| stable.covers(v.dot));
-        if !self.has_value() && all_stable {
-            let live_runs: SmallVec<[(ReplicaId, u64); 2]> = self
-                .versions
-                .iter()
-                .filter_map(|v| match &v.payload {
-                    Payload::Incr(run) => Some((v.dot.replica, run.start)),
-                    _ => None,
-                })
-                .collect();
-            if live_runs.is_empty() {
-                self.versions.clear();
-                return true;
-            }
+        if !self.has_value() && all_stable && self.live_runs().is_empty() {
+            self.versions.clear();
+            return true;
         }
         let persists = self.dots_where(|p| matches!(p, Payload::Ttl(None)));
         let ttl_count = self.dots_where(|p| matches!(p, Payload::Ttl(_))).len();
@@ -505,14 +506,7 @@ impl KeyState {
             self.remove(persists[0]);
         }
         // Stable delete markers whose runs are all gone.
-        let runs: SmallVec<[(ReplicaId, u64); 2]> = self
-            .versions
-            .iter()
-            .filter_map(|v| match &v.payload {
-                Payload::Incr(run) => Some((v.dot.replica, run.start)),
-                _ => None,
-            })
-            .collect();
+        let runs = self.live_runs();
         self.versions.retain(|v| match &v.payload {
             Payload::Str(StrWrite {
                 value: None,

@@ -147,32 +147,26 @@ pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
     let mut digit_count = 0usize;
     let mut saw_digit = false;
     let mut significant = 0usize;
-    while index < bytes.len() && bytes[index].is_ascii_digit() {
-        saw_digit = true;
-        push_digit(
-            &mut mantissa,
-            &mut exponent,
-            &mut significant,
-            bytes[index],
-            false,
-        );
-        digit_count += 1;
-        index += 1;
-    }
-    if index < bytes.len() && bytes[index] == b'.' {
-        index += 1;
-        while index < bytes.len() && bytes[index].is_ascii_digit() {
+    // Digits before and after an optional decimal point.
+    let mut fractional = false;
+    while index < bytes.len() {
+        let b = bytes[index];
+        if b.is_ascii_digit() {
             saw_digit = true;
             push_digit(
                 &mut mantissa,
                 &mut exponent,
                 &mut significant,
-                bytes[index],
-                true,
+                b,
+                fractional,
             );
             digit_count += 1;
-            index += 1;
+        } else if b == b'.' && !fractional {
+            fractional = true;
+        } else {
+            break;
         }
+        index += 1;
     }
     if !saw_digit || digit_count == 0 {
         return Err(DecimalError::Invalid);
