@@ -4,71 +4,31 @@
 //! real `redis-server` while these tests were written (the tests themselves
 //! need no Redis).
 //!
-//! Each test starts its own node on its own tokio runtime and shuts it down
-//! when the `Node` is dropped; every socket read has a timeout.
+//! Each test starts its own node (the shared harness in `support/mod.rs`)
+//! on its own tokio runtime and shuts it down when the `Node` is dropped;
+//! every socket read has a timeout.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cordis::config::Config;
-use cordis::server::ServerHandle;
 use redis::Value;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+mod support;
+
+use support::{Node, IO_TIMEOUT};
 
 // ----- harness -----
 
-/// A node on its own runtime; shut down on drop.
-struct Node {
-    rt: tokio::runtime::Runtime,
-    handle: Option<ServerHandle>,
-    addr: SocketAddr,
-}
-
+/// `redis`-crate connections to a support [`Node`].
 impl Node {
-    fn start() -> Node {
-        Node::with(Config::default())
-    }
-
-    fn with(mut config: Config) -> Node {
-        config.bind = "127.0.0.1".into();
-        config.port = 0;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let handle = rt
-            .block_on(cordis::server::start(config, None))
-            .expect("node starts");
-        let addr = handle.local_addr;
-        Node {
-            rt,
-            handle: Some(handle),
-            addr,
-        }
-    }
-
     fn url(&self) -> String {
         format!("redis://{}/", self.addr)
     }
 
     fn client(&self) -> Conn {
         Conn::open(&self.url())
-    }
-
-    fn raw(&self) -> Raw {
-        Raw::connect(self.addr)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.rt.block_on(handle.shutdown());
-        }
     }
 }
 
@@ -175,83 +135,6 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// A raw socket that reads exactly one RESP reply at a time (RESP2 or 3),
-/// for checking replies byte for byte.
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connects");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Sends a command as a RESP multibulk and returns the reply's bytes.
-    fn call(&mut self, args: &[&str]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.stream.write_all(&out).unwrap();
-        self.reply()
-    }
-
-    fn call_text(&mut self, args: &[&str]) -> String {
-        String::from_utf8(self.call(args)).unwrap()
-    }
-
-    fn reply(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(n) = reply_len(&self.buf) {
-                return self.buf.drain(..n).collect();
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk).expect("reply within timeout");
-            assert!(n > 0, "connection closed mid-reply: {:?}", self.buf);
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-/// Length of the first complete RESP2/RESP3 value in `buf`, if complete.
-fn reply_len(buf: &[u8]) -> Option<usize> {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&buf[1..line_end]).ok()?;
-    let after = line_end + 2;
-    match buf.first()? {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
-        b'$' | b'=' | b'!' => {
-            let n: i64 = line.parse().ok()?;
-            if n < 0 {
-                return Some(after);
-            }
-            let end = after + n as usize + 2;
-            (buf.len() >= end).then_some(end)
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let n: i64 = line.parse().ok()?;
-            let items = if matches!(buf[0], b'%' | b'|') {
-                n * 2
-            } else {
-                n
-            };
-            let mut at = after;
-            for _ in 0..items.max(0) {
-                at += reply_len(&buf[at..])?;
-            }
-            Some(at)
-        }
-        other => panic!("not RESP: {:?}", *other as char),
-    }
 }
 
 // ----- strings: GET / SET -----
@@ -1241,8 +1124,8 @@ fn unknown_command_error_lists_its_arguments() {
 #[test]
 fn quit_replies_ok_and_closes_the_connection() {
     let node = Node::start();
-    let mut raw = node.raw();
-    assert_eq!(raw.call(&["QUIT"]), b"+OK\r\n");
+    let mut raw = node.connect();
+    assert_eq!(raw.call_str(&["QUIT"]), b"+OK\r\n");
     let mut rest = Vec::new();
     let n = raw
         .stream
@@ -1256,17 +1139,17 @@ fn quit_replies_ok_and_closes_the_connection() {
 #[test]
 fn hello_3_switches_to_resp3_replies() {
     let node = Node::start();
-    let mut raw = node.raw();
+    let mut raw = node.connect();
     let hello = raw.call_text(&["HELLO", "3"]);
     assert!(hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"));
     assert!(hello.contains("$5\r\nproto\r\n:3\r\n"));
     assert!(hello.contains(
         "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
     ));
-    assert_eq!(raw.call(&["GET", "missing"]), b"_\r\n");
-    assert_eq!(raw.call(&["PING"]), b"+PONG\r\n");
+    assert_eq!(raw.call_str(&["GET", "missing"]), b"_\r\n");
+    assert_eq!(raw.call_str(&["PING"]), b"+PONG\r\n");
     assert_eq!(
-        raw.call(&["CONFIG", "GET", "maxclients"]),
+        raw.call_str(&["CONFIG", "GET", "maxclients"]),
         b"%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n"
     );
     let info = raw.call_text(&["INFO", "server"]);
@@ -1277,13 +1160,13 @@ fn hello_3_switches_to_resp3_replies() {
         client.starts_with('=') && client.contains("resp=3"),
         "{client}"
     );
-    assert_eq!(raw.call(&["COMMAND", "INFO", "nosuch"]), b"*1\r\n_\r\n");
+    assert_eq!(raw.call_str(&["COMMAND", "INFO", "nosuch"]), b"*1\r\n_\r\n");
     // Back to RESP2.
     let hello2 = raw.call_text(&["HELLO", "2"]);
     assert!(hello2.starts_with("*14\r\n"), "{hello2}");
-    assert_eq!(raw.call(&["GET", "missing"]), b"$-1\r\n");
+    assert_eq!(raw.call_str(&["GET", "missing"]), b"$-1\r\n");
     assert_eq!(
-        raw.call(&["CONFIG", "GET", "maxclients"]),
+        raw.call_str(&["CONFIG", "GET", "maxclients"]),
         b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n"
     );
 }
@@ -1356,7 +1239,7 @@ fn requirepass_gives_noauth_until_auth_and_wrongpass_on_a_bad_password() {
         requirepass: "secret".into(),
         ..Config::default()
     });
-    let mut raw = node.raw();
+    let mut raw = node.connect();
     assert_eq!(
         raw.call_text(&["GET", "k"]),
         "-NOAUTH Authentication required.\r\n"
@@ -1384,7 +1267,7 @@ fn requirepass_gives_noauth_until_auth_and_wrongpass_on_a_bad_password() {
     assert_eq!(raw.call_text(&["SET", "k", "v"]), "+OK\r\n");
 
     // HELLO AUTH authenticates and switches protocol at once.
-    let mut raw2 = node.raw();
+    let mut raw2 = node.connect();
     assert!(raw2
         .call_text(&["HELLO", "3", "AUTH", "default", "wrong"])
         .starts_with("-WRONGPASS"));

@@ -5,11 +5,12 @@
 //! random-bytes fuzz over the socket, and a random-argv fuzz straight into
 //! `cordis::commands::dispatch`.
 //!
-//! Every socket read has a timeout and every node is shut down when its
-//! `Node` is dropped.
+//! The node and the raw client come from the shared harness in
+//! `support/mod.rs`: every socket read has a timeout and every node is shut
+//! down when its `Node` is dropped.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,192 +18,12 @@ use bytes::Bytes;
 use cordis::commands::{self, ClientInfo, ClientState, Context, ServerState};
 use cordis::config::Config;
 use cordis::crdt::ReplicaId;
-use cordis::server::ServerHandle;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+mod support;
+
+use support::{multibulk, Node, Raw, IO_TIMEOUT};
 
 // ----- harness -----
-
-struct Node {
-    rt: tokio::runtime::Runtime,
-    handle: Option<ServerHandle>,
-    addr: SocketAddr,
-}
-
-impl Node {
-    fn start() -> Node {
-        Node::with(Config::default())
-    }
-
-    fn with(mut config: Config) -> Node {
-        config.bind = "127.0.0.1".into();
-        config.port = 0;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let handle = rt
-            .block_on(cordis::server::start(config, None))
-            .expect("node starts");
-        let addr = handle.local_addr;
-        Node {
-            rt,
-            handle: Some(handle),
-            addr,
-        }
-    }
-
-    fn connect(&self) -> Raw {
-        Raw::connect(self.addr)
-    }
-
-    fn connected_clients(&self) -> usize {
-        self.handle.as_ref().unwrap().state.clients.len()
-    }
-
-    /// A fresh connection answers PING: the node is alive and well.
-    fn assert_serving(&self) {
-        let mut c = self.connect();
-        c.send(b"*1\r\n$4\r\nPING\r\n");
-        assert_eq!(c.reply(), b"+PONG\r\n");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.rt.block_on(handle.shutdown());
-        }
-    }
-}
-
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connects");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-    }
-
-    fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.send(&multibulk(args));
-        self.reply()
-    }
-
-    /// Reads exactly one complete RESP reply.
-    fn reply(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(n) = reply_len(&self.buf) {
-                return self.buf.drain(..n).collect();
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).expect("reply within timeout");
-            assert!(
-                n > 0,
-                "connection closed mid-reply: {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// Asserts the server closes the connection within `within`, having
-    /// sent nothing more than what is already buffered.
-    fn expect_closed(&mut self, within: Duration) {
-        self.stream.set_read_timeout(Some(within)).unwrap();
-        let start = Instant::now();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-                Err(e) => panic!(
-                    "not closed after {:?}: {e} (buffered {:?})",
-                    start.elapsed(),
-                    String::from_utf8_lossy(&self.buf)
-                ),
-            }
-        }
-        assert!(
-            self.buf.is_empty(),
-            "unexpected bytes before close: {:?}",
-            String::from_utf8_lossy(&self.buf)
-        );
-    }
-
-    /// Asserts nothing arrives (and the connection stays open) for `quiet`.
-    fn expect_silence(&mut self, quiet: Duration) {
-        self.stream.set_read_timeout(Some(quiet)).unwrap();
-        let mut chunk = [0u8; 256];
-        match self.stream.read(&mut chunk) {
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Ok(0) => panic!("connection closed"),
-            Ok(n) => panic!(
-                "unexpected reply {:?}",
-                String::from_utf8_lossy(&chunk[..n])
-            ),
-            Err(e) => panic!("read failed: {e}"),
-        }
-        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    }
-}
-
-fn multibulk(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Length of the first complete RESP2/RESP3 value in `buf`, if complete.
-fn reply_len(buf: &[u8]) -> Option<usize> {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&buf[1..line_end]).ok()?;
-    let after = line_end + 2;
-    match buf.first()? {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
-        b'$' | b'=' | b'!' => {
-            let n: i64 = line.parse().ok()?;
-            if n < 0 {
-                return Some(after);
-            }
-            let end = after + n as usize + 2;
-            (buf.len() >= end).then_some(end)
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let n: i64 = line.parse().ok()?;
-            let items = if matches!(buf[0], b'%' | b'|') {
-                n * 2
-            } else {
-                n
-            };
-            let mut at = after;
-            for _ in 0..items.max(0) {
-                at += reply_len(&buf[at..])?;
-            }
-            Some(at)
-        }
-        other => panic!("not RESP: {:?}", *other as char),
-    }
-}
 
 /// A small deterministic PRNG (xorshift64*), so fuzz runs are repeatable.
 struct Rng(u64);
@@ -671,8 +492,7 @@ fn shutdown_closes_connected_clients() {
     let mut node = Node::start();
     let mut c = node.connect();
     assert_eq!(c.call(&[b"PING"]), b"+PONG\r\n");
-    let handle = node.handle.take().unwrap();
-    node.rt.block_on(handle.shutdown());
+    node.shutdown();
     c.expect_closed(IO_TIMEOUT);
     assert!(TcpStream::connect_timeout(&node.addr, Duration::from_secs(1)).is_err());
 }

@@ -102,7 +102,8 @@ impl Batch {
 /// is known to require a full sync instead.
 #[derive(Debug)]
 pub struct DeltaLog {
-    batches: VecDeque<Arc<Batch>>,
+    /// Batches with their approximate size (computed once, on push).
+    batches: VecDeque<(Arc<Batch>, usize)>,
     bytes: usize,
     cap_bytes: usize,
     dropped_through: u64,
@@ -119,12 +120,18 @@ impl DeltaLog {
     }
 
     pub fn push(&mut self, batch: Arc<Batch>) {
-        self.bytes += batch.approximate_bytes();
-        self.batches.push_back(batch);
+        let size = batch.approximate_bytes();
+        self.bytes += size;
+        self.batches.push_back((batch, size));
+        self.enforce_cap();
+    }
+
+    /// Drops the oldest batches until the log fits its cap.
+    fn enforce_cap(&mut self) {
         while self.bytes > self.cap_bytes {
             match self.batches.pop_front() {
-                Some(old) => {
-                    self.bytes -= old.approximate_bytes();
+                Some((old, size)) => {
+                    self.bytes -= size;
                     self.dropped_through = old.last_seq;
                 }
                 None => break,
@@ -134,9 +141,9 @@ impl DeltaLog {
 
     /// Forgets batches up to `seq` (every peer has acknowledged them).
     pub fn trim_through(&mut self, seq: u64) {
-        while self.batches.front().is_some_and(|b| b.last_seq <= seq) {
-            let old = self.batches.pop_front().expect("front exists");
-            self.bytes -= old.approximate_bytes();
+        while self.batches.front().is_some_and(|(b, _)| b.last_seq <= seq) {
+            let (_, size) = self.batches.pop_front().expect("front exists");
+            self.bytes -= size;
         }
     }
 
@@ -146,7 +153,12 @@ impl DeltaLog {
         if seq < self.dropped_through {
             return None;
         }
-        Some(self.batches.iter().filter(move |b| b.last_seq > seq))
+        Some(
+            self.batches
+                .iter()
+                .map(|(b, _)| b)
+                .filter(move |b| b.last_seq > seq),
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -165,8 +177,11 @@ impl DeltaLog {
         self.cap_bytes
     }
 
+    /// Changes the cap (CONFIG SET replication-log-bytes); a lower cap
+    /// takes effect at once.
     pub fn set_cap_bytes(&mut self, cap: usize) {
         self.cap_bytes = cap;
+        self.enforce_cap();
     }
 
     pub fn dropped_through(&self) -> u64 {

@@ -1,0 +1,42 @@
+//! Runs arbitrary argument vectors (NUL-separated words, one command per
+//! line) through the command dispatcher on one store: no input may panic.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use cordis::commands::{dispatch, ClientInfo, ClientState, Context, ServerState};
+use cordis::config::Config;
+use cordis::crdt::ReplicaId;
+use libfuzzer_sys::fuzz_target;
+
+fn state() -> &'static Arc<ServerState> {
+    static STATE: OnceLock<Arc<ServerState>> = OnceLock::new();
+    STATE.get_or_init(|| ServerState::new(Config::default(), ReplicaId(1), None))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let state = state();
+    let info = Arc::new(ClientInfo::new(1, "fuzz".into(), "fuzz".into()));
+    let mut client = ClientState::new(info, true);
+    for line in data.split(|&b| b == b'\n') {
+        let args: Vec<Bytes> = line
+            .split(|&b| b == 0)
+            .filter(|w| !w.is_empty())
+            .map(Bytes::copy_from_slice)
+            .collect();
+        if args.is_empty() {
+            continue;
+        }
+        // DEBUG SLEEP only records an action for the connection; nothing
+        // here sleeps.
+        let mut store = state.store.lock();
+        let mut ctx = Context {
+            store: &mut store,
+            client: &mut client,
+            server: state,
+        };
+        let _ = dispatch(&mut ctx, &args);
+        client.action = None;
+    }
+});

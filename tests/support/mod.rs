@@ -1,0 +1,235 @@
+//! The shared in-process node harness for the integration tests that talk
+//! to a node over a real socket (`protocol_raw.rs`, `commands_over_socket.rs`).
+//!
+//! - [`Node`] starts a node on its own tokio runtime; every node binds
+//!   `127.0.0.1:0`, so tests never fight over a port, and is shut down when
+//!   its `Node` is dropped.
+//! - [`Raw`] is a plain `std::net::TcpStream` client that reads exactly one
+//!   RESP2/RESP3 reply at a time, for checking replies byte for byte; every
+//!   read and write has a timeout, so a silent node fails a test instead of
+//!   hanging it.
+//!
+//! Each test binary uses only part of this module, hence the
+//! `#[allow(dead_code)]` on the items one of them leaves unused.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use cordis::config::Config;
+use cordis::server::ServerHandle;
+
+/// The timeout on every connect, read and write unless a test asks for less.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A node on its own runtime, listening on `127.0.0.1:<ephemeral>`; shut
+/// down on drop.
+pub struct Node {
+    rt: tokio::runtime::Runtime,
+    handle: Option<ServerHandle>,
+    pub addr: SocketAddr,
+}
+
+impl Node {
+    pub fn start() -> Node {
+        Node::with(Config::default())
+    }
+
+    /// Starts a node with `config`, overriding its bind address and port.
+    pub fn with(mut config: Config) -> Node {
+        config.bind = "127.0.0.1".into();
+        config.port = 0;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = rt
+            .block_on(cordis::server::start(config, None))
+            .expect("node starts");
+        let addr = handle.local_addr;
+        Node {
+            rt,
+            handle: Some(handle),
+            addr,
+        }
+    }
+
+    /// A fresh raw connection to the node.
+    pub fn connect(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+
+    #[allow(dead_code)]
+    pub fn connected_clients(&self) -> usize {
+        self.handle.as_ref().unwrap().state.clients.len()
+    }
+
+    /// A fresh connection answers PING: the node is alive and well.
+    #[allow(dead_code)]
+    pub fn assert_serving(&self) {
+        let mut c = self.connect();
+        c.send(b"*1\r\n$4\r\nPING\r\n");
+        assert_eq!(c.reply(), b"+PONG\r\n");
+    }
+}
+
+impl Node {
+    /// Shuts the node down now (dropping it does the same); the listener
+    /// closes and so does every client connection.
+    pub fn shutdown(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.rt.block_on(handle.shutdown());
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A raw socket that reads exactly one RESP reply at a time (RESP2 or 3).
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connects");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as a RESP multibulk and returns the reply's bytes.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&multibulk(args));
+        self.reply()
+    }
+
+    /// [`Raw::call`] with text arguments.
+    pub fn call_str(&mut self, args: &[&str]) -> Vec<u8> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.call(&args)
+    }
+
+    /// [`Raw::call_str`], with the reply as text.
+    #[allow(dead_code)]
+    pub fn call_text(&mut self, args: &[&str]) -> String {
+        String::from_utf8(self.call_str(args)).unwrap()
+    }
+
+    /// Reads exactly one complete RESP reply.
+    pub fn reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(n) = reply_len(&self.buf) {
+                return self.buf.drain(..n).collect();
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk).expect("reply within timeout");
+            assert!(
+                n > 0,
+                "connection closed mid-reply: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Asserts the server closes the connection within `within`, having
+    /// sent nothing more than what is already buffered.
+    #[allow(dead_code)]
+    pub fn expect_closed(&mut self, within: Duration) {
+        self.stream.set_read_timeout(Some(within)).unwrap();
+        let start = Instant::now();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => panic!(
+                    "not closed after {:?}: {e} (buffered {:?})",
+                    start.elapsed(),
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+        assert!(
+            self.buf.is_empty(),
+            "unexpected bytes before close: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+    }
+
+    /// Asserts nothing arrives (and the connection stays open) for `quiet`.
+    #[allow(dead_code)]
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        self.stream.set_read_timeout(Some(quiet)).unwrap();
+        let mut chunk = [0u8; 256];
+        match self.stream.read(&mut chunk) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok(0) => panic!("connection closed"),
+            Ok(n) => panic!(
+                "unexpected reply {:?}",
+                String::from_utf8_lossy(&chunk[..n])
+            ),
+            Err(e) => panic!("read failed: {e}"),
+        }
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    }
+}
+
+/// `args` encoded as a RESP multibulk request.
+pub fn multibulk(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Length of the first complete RESP2/RESP3 value in `buf`, if complete.
+fn reply_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = line.parse().ok()?;
+            let items = if matches!(buf[0], b'%' | b'|') {
+                n * 2
+            } else {
+                n
+            };
+            let mut at = after;
+            for _ in 0..items.max(0) {
+                at += reply_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        other => panic!("not RESP: {:?}", *other as char),
+    }
+}
