@@ -41,7 +41,21 @@ impl Dot {
 /// has been seen. Kept sorted by replica id; absent means zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct VersionVector {
+    #[serde(deserialize_with = "sorted_entries")]
     entries: SmallVec<[(ReplicaId, u64); 4]>,
+}
+
+/// Entries from a peer, sorted by replica with duplicates merged (max) and
+/// zeros dropped, so lookups by binary search stay correct.
+fn sorted_entries<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SmallVec<[(ReplicaId, u64); 4]>, D::Error> {
+    let raw: SmallVec<[(ReplicaId, u64); 4]> = super::bounded::smallvec(deserializer)?;
+    let mut vv = VersionVector::new();
+    for (replica, seq) in raw {
+        vv.raise(replica, seq);
+    }
+    Ok(vv.entries)
 }
 
 impl VersionVector {

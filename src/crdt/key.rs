@@ -77,7 +77,9 @@ pub struct Version {
 /// it adds. The same value is applied locally and shipped to peers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyDelta {
+    #[serde(deserialize_with = "super::bounded::smallvec")]
     pub removes: SmallVec<[Dot; 2]>,
+    #[serde(deserialize_with = "super::bounded::smallvec")]
     pub adds: SmallVec<[Version; 1]>,
 }
 
@@ -140,7 +142,18 @@ impl StrValue<'_> {
 /// All live versions of one key, sorted by dot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyState {
+    #[serde(deserialize_with = "sorted_versions")]
     versions: SmallVec<[Version; 1]>,
+}
+
+/// Versions from a peer, put back in dot order with duplicate dots dropped.
+fn sorted_versions<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SmallVec<[Version; 1]>, D::Error> {
+    let mut versions: SmallVec<[Version; 1]> = super::bounded::smallvec(deserializer)?;
+    versions.sort_by_key(|v| v.dot);
+    versions.dedup_by_key(|v| v.dot);
+    Ok(versions)
 }
 
 impl KeyState {

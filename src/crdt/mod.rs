@@ -6,9 +6,12 @@
 //! - [`causal`]: replica ids, dots, version vectors, causal contexts.
 //! - [`number`]: fixed-point decimals for INCRBY/INCRBYFLOAT.
 //! - [`key`]: the key CRDT (versions + deltas) with its mutators and reads.
+//! - [`bounded`]: deserializers that keep untrusted peer input from
+//!   reserving unbounded memory or breaking sort invariants.
 //!
 //! The merge laws are property tests in `tests/crdt_laws.rs`.
 
+pub mod bounded;
 pub mod causal;
 pub mod clock;
 pub mod key;

@@ -248,6 +248,17 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_claimed_length_does_not_reserve_memory() {
+        // Found by the batch_decode fuzz target: a removes list claiming
+        // 2^62 dots made smallvec reserve it up front and abort the process.
+        let crash: &[u8] = &[
+            0x01, 0x05, 0x5c, 0x5c, 0x5c, 0x00, 0x00, 0x00, 0xfd, 0x93, 0x00, 0x10, 0x00, 0xf6,
+            0x00, 0x00, 0x02, 0x06,
+        ];
+        assert!(Batch::decode(crash).is_err());
+    }
+
+    #[test]
     fn random_bytes_never_panic_the_batch_decoder() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
