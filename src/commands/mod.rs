@@ -15,7 +15,6 @@ pub mod server;
 pub mod strings;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -141,8 +140,11 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(server::COMMANDS)
 }
 
-fn command_index() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// Name → row. Looked up once per command, so it uses a fast hasher.
+type CommandIndex = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+
+fn command_index() -> &'static CommandIndex {
+    static INDEX: OnceLock<CommandIndex> = OnceLock::new();
     INDEX.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
 }
 
@@ -197,7 +199,8 @@ fn allowed_without_auth(spec: &CommandSpec) -> bool {
 
 /// Runs one request (`args` non-empty) and returns its reply. A write's
 /// deltas are closed into one batch and handed to the delta log here, not
-/// in the handler.
+/// in the handler. (Command and error counts for INFO are kept by the
+/// connection, once per pipelined batch.)
 pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let Some(mut command) = lookup(&args[0]) else {
         return unknown_command(args);
@@ -231,20 +234,10 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if !ctx.client.authenticated && !allowed_without_auth(command) {
         return err(args::NOAUTH);
     }
-    ctx.server
-        .stats
-        .total_commands_processed
-        .fetch_add(1, Ordering::Relaxed);
     ctx.store.begin_command();
     let reply = (command.handler)(ctx, args);
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
-    }
-    if matches!(reply, Reply::Error(_)) {
-        ctx.server
-            .stats
-            .total_error_replies
-            .fetch_add(1, Ordering::Relaxed);
     }
     reply
 }

@@ -220,30 +220,38 @@ fn run_batch(
     if pending.is_empty() {
         return;
     }
-    let mut last_command = "unknown";
+    let mut last_args: Option<Vec<Bytes>> = None;
     let mut input_bytes = 0u64;
+    let (mut commands, mut errors) = (0u64, 0u64);
     {
         let mut store = state.store.lock();
         while let Some(args) = pending.pop_front() {
             input_bytes += args.iter().map(|a| a.len() as u64 + 8).sum::<u64>();
-            last_command = commands::display_name(&args);
             let mut ctx = Context {
                 store: &mut store,
                 client,
                 server: state,
             };
             let reply = commands::dispatch(&mut ctx, &args);
+            commands += 1;
+            errors += matches!(reply, crate::protocol::Reply::Error(_)) as u64;
             reply.encode(client.resp, output);
+            last_args = Some(args);
             if client.action.is_some() {
                 break;
             }
         }
     }
-    client.info.touch(last_command);
-    state
-        .stats
-        .total_net_input_bytes
-        .fetch_add(input_bytes, Ordering::Relaxed);
+    // Shared counters are touched once per batch, not per command: with
+    // many clients on several threads, per-command atomics bounce cache
+    // lines between cores.
+    if let Some(args) = last_args {
+        client.info.touch(commands::display_name(&args));
+    }
+    let stats = &state.stats;
+    stats.total_commands_processed.fetch_add(commands, Ordering::Relaxed);
+    stats.total_error_replies.fetch_add(errors, Ordering::Relaxed);
+    stats.total_net_input_bytes.fetch_add(input_bytes, Ordering::Relaxed);
 }
 
 async fn write_out(
