@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::args::{self, err, err_owned, int, is, SYNTAX_ERROR};
 use super::flags::{ADMIN, FAST, RANDOM, READONLY, WRITE};
-use super::strings::{read_string, set_ttl, write_value};
+use super::strings::{read_string_for_write, set_ttl, write_value};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::TtlChange;
 use crate::protocol::Reply;
@@ -262,7 +262,7 @@ fn randomkey(ctx: &mut Context, _args: &[Bytes]) -> Reply {
 /// Moves the value (and deadline) of `from` to `to`; false if `from` is
 /// missing.
 fn move_key(ctx: &mut Context, from: &Bytes, to: &Bytes) -> Result<(), Reply> {
-    let value = read_string(ctx, from)?.ok_or_else(|| err(args::NO_SUCH_KEY))?;
+    let value = read_string_for_write(ctx, from)?.ok_or_else(|| err(args::NO_SUCH_KEY))?;
     if from == to {
         return Ok(());
     }

@@ -43,13 +43,25 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 // ----- shared helpers -----
 
-/// The value of a visible string key (`None` if absent). Other types give
-/// WRONGTYPE once they exist; today every key is a string.
+/// The value of a visible string key (`None` if absent), for read
+/// commands: counts a keyspace hit or miss. Other types give WRONGTYPE once
+/// they exist; today every key is a string.
 pub(crate) fn read_string(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let db = ctx.client.db;
     Ok(ctx
         .store
         .lookup_read(db, key)
+        .and_then(|s| s.string_value())
+        .map(|v| v.to_bytes()))
+}
+
+/// Like [`read_string`] for commands that read in order to write (APPEND,
+/// SETRANGE, RENAME): Redis counts no hit or miss for those.
+pub(crate) fn read_string_for_write(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+    let db = ctx.client.db;
+    Ok(ctx
+        .store
+        .lookup(db, key)
         .and_then(|s| s.string_value())
         .map(|v| v.to_bytes()))
 }
@@ -204,11 +216,22 @@ fn set(ctx: &mut Context, args: &[Bytes]) -> Reply {
     };
     let return_old = options.get;
     let key = &args[1];
-    let old = match read_string(ctx, key) {
-        Ok(v) => v,
-        Err(e) => return e,
+    // Plain SET reads nothing (and, like Redis, counts no keyspace hit or
+    // miss); GET needs the old value, NX/XX only its existence.
+    let db = ctx.client.db;
+    let (old, exists) = if return_old {
+        match read_string(ctx, key) {
+            Ok(v) => {
+                let exists = v.is_some();
+                (v, exists)
+            }
+            Err(e) => return e,
+        }
+    } else if condition != Condition::Always {
+        (None, ctx.store.exists(db, key))
+    } else {
+        (None, false)
     };
-    let exists = old.is_some();
     let proceed = match condition {
         Condition::Always => true,
         Condition::IfAbsent => !exists,
@@ -231,7 +254,6 @@ fn set(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ExpiryOption::KeepTtl => TtlChange::Keep,
         ExpiryOption::At(t) if t < now => {
             // Already in the past: the key ends up deleted, as in Redis.
-            let db = ctx.client.db;
             ctx.store.delete_key(db, key);
             return reply_for(old, true);
         }
@@ -371,7 +393,7 @@ fn too_big(ctx: &Context, len: usize) -> Option<Reply> {
 }
 
 fn append(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let old = match read_string(ctx, &args[1]) {
+    let old = match read_string_for_write(ctx, &args[1]) {
         Ok(v) => v.unwrap_or_default(),
         Err(e) => return e,
     };
@@ -435,7 +457,7 @@ fn setrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let patch = &args[3];
-    let old = match read_string(ctx, &args[1]) {
+    let old = match read_string_for_write(ctx, &args[1]) {
         Ok(v) => v,
         Err(e) => return e,
     };

@@ -211,3 +211,20 @@ fn counters_read_back_as_redis_formats_them() {
     assert_eq!(h.run(&["APPEND", "f", "5"]), Reply::Integer(2));
     assert_eq!(h.run(&["INCR", "f"]), Reply::Integer(76));
 }
+
+#[test]
+fn only_read_commands_count_keyspace_hits_and_misses() {
+    let mut h = Harness::new(Config::default());
+    h.run(&["SET", "k", "v"]);
+    h.run(&["SET", "k", "w"]);
+    h.run(&["APPEND", "k", "x"]);
+    h.run(&["INCR", "n"]);
+    {
+        let store = h.state.store.lock();
+        assert_eq!((store.stats.keyspace_hits, store.stats.keyspace_misses), (0, 0));
+    }
+    h.run(&["GET", "k"]);
+    h.run(&["GET", "missing"]);
+    let store = h.state.store.lock();
+    assert_eq!((store.stats.keyspace_hits, store.stats.keyspace_misses), (1, 1));
+}

@@ -249,9 +249,15 @@ fn run_batch(
         client.info.touch(commands::display_name(&args));
     }
     let stats = &state.stats;
-    stats.total_commands_processed.fetch_add(commands, Ordering::Relaxed);
-    stats.total_error_replies.fetch_add(errors, Ordering::Relaxed);
-    stats.total_net_input_bytes.fetch_add(input_bytes, Ordering::Relaxed);
+    stats
+        .total_commands_processed
+        .fetch_add(commands, Ordering::Relaxed);
+    stats
+        .total_error_replies
+        .fetch_add(errors, Ordering::Relaxed);
+    stats
+        .total_net_input_bytes
+        .fetch_add(input_bytes, Ordering::Relaxed);
 }
 
 async fn write_out(
