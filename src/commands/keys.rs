@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::args::{self, err, err_owned, int, is, SYNTAX_ERROR};
-use super::flags::{ADMIN, FAST, RANDOM, READONLY, WRITE};
+use super::flags::{FAST, RANDOM, READONLY, WRITE};
 use super::strings::{read_string_for_write, set_ttl, write_value};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::TtlChange;
@@ -42,9 +42,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from the current database.", flushdb),
     spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from all databases.", flushall),
 ];
-
-/// Keeps `ADMIN` imported for future rows (e.g. SWAPDB) without warnings.
-const _: u32 = ADMIN;
 
 fn del(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;

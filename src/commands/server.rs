@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned, is};
+use super::args::{self, err, err_owned};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::context::ClientAction;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, STALE};
 use super::{all_commands, container_handler, lookup, spec, CommandSpec, Context};
 use crate::config::Config;
-use crate::protocol::{Reply, RespVersion};
+use crate::protocol::Reply;
 use crate::store::memory;
 use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
@@ -505,17 +505,4 @@ fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
         seconds.min(3600.0),
     )));
     Reply::ok()
-}
-
-/// Replies in RESP3-aware form: the protocol module turns maps into flat
-/// arrays for RESP2 clients, so handlers always build maps.
-#[allow(dead_code)]
-fn resp_version(ctx: &Context) -> RespVersion {
-    ctx.client.resp
-}
-
-/// Keeps the keyword helper in use for future options.
-#[allow(dead_code)]
-fn keyword(arg: &[u8], word: &str) -> bool {
-    is(arg, word)
 }

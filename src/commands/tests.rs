@@ -221,10 +221,16 @@ fn only_read_commands_count_keyspace_hits_and_misses() {
     h.run(&["INCR", "n"]);
     {
         let store = h.state.store.lock();
-        assert_eq!((store.stats.keyspace_hits, store.stats.keyspace_misses), (0, 0));
+        assert_eq!(
+            (store.stats.keyspace_hits, store.stats.keyspace_misses),
+            (0, 0)
+        );
     }
     h.run(&["GET", "k"]);
     h.run(&["GET", "missing"]);
     let store = h.state.store.lock();
-    assert_eq!((store.stats.keyspace_hits, store.stats.keyspace_misses), (1, 1));
+    assert_eq!(
+        (store.stats.keyspace_hits, store.stats.keyspace_misses),
+        (1, 1)
+    );
 }
