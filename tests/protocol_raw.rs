@@ -454,6 +454,54 @@ fn a_query_buffer_over_the_limit_closes_the_client() {
 }
 
 #[test]
+fn unauthenticated_clients_cannot_send_large_requests() {
+    let node = Node::with(Config {
+        requirepass: "pw".into(),
+        ..Config::default()
+    });
+    let mut big = node.connect();
+    let value = vec![b'x'; 20_000];
+    assert_eq!(
+        big.call(&[b"SET", b"k", &value]),
+        b"-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    big.expect_closed(IO_TIMEOUT);
+    let mut many = node.connect();
+    let args: Vec<&[u8]> = std::iter::once(&b"MSET"[..])
+        .chain(std::iter::repeat_n(&b"a"[..], 12))
+        .collect();
+    assert_eq!(
+        many.call(&args),
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    many.expect_closed(IO_TIMEOUT);
+    // In one pipeline, what follows a good AUTH is no longer capped.
+    let mut ok = node.connect();
+    let mut pipeline = multibulk(&[b"AUTH", b"pw"]);
+    pipeline.extend_from_slice(&multibulk(&[b"SET", b"k", &value]));
+    pipeline.extend_from_slice(&multibulk(&[b"STRLEN", b"k"]));
+    ok.send(&pipeline);
+    assert_eq!(ok.reply(), b"+OK\r\n");
+    assert_eq!(ok.reply(), b"+OK\r\n");
+    assert_eq!(ok.reply(), b":20000\r\n");
+    assert_eq!(ok.call(&[b"PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn pipelined_requests_before_auth_are_all_answered() {
+    let node = Node::with(Config {
+        requirepass: "pw".into(),
+        ..Config::default()
+    });
+    let mut c = node.connect();
+    c.send(b"PING\r\nPING\r\nAUTH pw\r\nPING\r\n");
+    assert_eq!(c.reply(), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(c.reply(), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(c.reply(), b"+OK\r\n");
+    assert_eq!(c.reply(), b"+PONG\r\n");
+}
+
+#[test]
 fn requirepass_refuses_commands_until_auth() {
     let node = Node::with(Config {
         requirepass: "pw".into(),

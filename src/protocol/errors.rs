@@ -38,6 +38,14 @@ impl ProtocolError {
         Self("Protocol error: invalid bulk length".to_owned())
     }
 
+    pub(crate) fn unauthenticated_multibulk_length() -> Self {
+        Self("Protocol error: unauthenticated multibulk length".to_owned())
+    }
+
+    pub(crate) fn unauthenticated_bulk_length() -> Self {
+        Self("Protocol error: unauthenticated bulk length".to_owned())
+    }
+
     pub(crate) fn too_big_mbulk_count_string() -> Self {
         Self("Protocol error: too big mbulk count string".to_owned())
     }

@@ -19,6 +19,11 @@ pub const DEFAULT_MAX_BULK_LEN: usize = 512 * 1024 * 1024;
 pub const DEFAULT_MAX_INLINE_LEN: usize = 64 * 1024;
 /// Most arguments a multibulk may announce.
 pub const DEFAULT_MAX_MULTIBULK_LEN: usize = 1024 * 1024;
+/// Most arguments a client that has not authenticated may send in one
+/// request (Redis's rule; AUTH and HELLO need fewer).
+pub const UNAUTHENTICATED_MAX_MULTIBULK_LEN: i64 = 10;
+/// Largest bulk a client that has not authenticated may send.
+pub const UNAUTHENTICATED_MAX_BULK_LEN: usize = 16 * 1024;
 
 /// Bulks at least this long get room reserved for their payload (Redis's `PROTO_MBULK_BIG_ARG`).
 const BIG_BULK_LEN: usize = 32 * 1024;
@@ -56,6 +61,10 @@ impl Default for Limits {
 #[derive(Debug)]
 pub struct RequestParser {
     limits: Limits,
+    /// False while the connection still has to AUTH: requests are then
+    /// capped much lower, so an unauthenticated client cannot make the
+    /// server buffer large amounts of memory.
+    authenticated: bool,
     /// The multibulk being assembled, if its `*<n>` header has been consumed.
     multibulk: Option<PartialMultibulk>,
     /// Bytes at the start of the buffer already searched for the current line's terminator, so a
@@ -82,9 +91,15 @@ impl RequestParser {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
+            authenticated: true,
             multibulk: None,
             line_scanned: 0,
         }
+    }
+
+    /// Applies (false) or lifts (true) the unauthenticated request caps.
+    pub fn set_authenticated(&mut self, authenticated: bool) {
+        self.authenticated = authenticated;
     }
 
     /// Whether part of a multibulk request has been consumed and the rest
@@ -157,6 +172,9 @@ impl RequestParser {
         {
             return Err(ProtocolError::invalid_multibulk_length());
         }
+        if !self.authenticated && count > UNAUTHENTICATED_MAX_MULTIBULK_LEN {
+            return Err(ProtocolError::unauthenticated_multibulk_length());
+        }
         buf.advance(cr + 2);
         self.line_scanned = 0;
         Ok(Some(usize::try_from(count).unwrap_or(0)))
@@ -190,6 +208,9 @@ impl RequestParser {
                         .and_then(|len| usize::try_from(len).ok())
                         .filter(|&len| len <= self.limits.max_bulk_len)
                         .ok_or_else(ProtocolError::invalid_bulk_length)?;
+                    if !self.authenticated && len > UNAUTHENTICATED_MAX_BULK_LEN {
+                        return Err(ProtocolError::unauthenticated_bulk_length());
+                    }
                     buf.advance(cr + 2);
                     self.line_scanned = 0;
                     multibulk.pending_bulk_len = Some(len);
@@ -620,6 +641,28 @@ mod tests {
             first_error(b"*99999999999999999999\r\n").to_string(),
             "Protocol error: invalid multibulk length"
         );
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_small_request_caps() {
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_authenticated(false);
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            parser.next_request(&mut buf).unwrap_err().to_string(),
+            "Protocol error: unauthenticated multibulk length"
+        );
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_authenticated(false);
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+        assert_eq!(
+            parser.next_request(&mut buf).unwrap_err().to_string(),
+            "Protocol error: unauthenticated bulk length"
+        );
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_authenticated(false);
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n"[..]);
+        assert_eq!(parser.next_request(&mut buf).unwrap().unwrap().len(), 2);
     }
 
     #[test]

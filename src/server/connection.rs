@@ -98,7 +98,17 @@ pub async fn serve_admitted(
 
     loop {
         // 1. Parse every complete request already buffered.
+        // False when parsing stopped early with bytes left to look at.
+        let mut drained = true;
         loop {
+            // Until AUTH succeeds, requests are capped small and parsed one
+            // at a time, so the caps lift for what follows a good AUTH in
+            // the same pipeline (as in Redis).
+            parser.set_authenticated(client.authenticated);
+            if !client.authenticated && !pending.is_empty() {
+                drained = input.is_empty();
+                break;
+            }
             match parser.next_request(&mut input) {
                 Ok(Some(args)) => pending.push_back(args),
                 Ok(None) => break,
@@ -139,6 +149,9 @@ pub async fn serve_admitted(
                 }
                 None => {}
             }
+        }
+        if !drained {
+            continue;
         }
 
         // 3. Read more, within the idle timeout and request deadline.
