@@ -135,7 +135,12 @@ impl ClientState {
 /// Everything node-wide that commands and connections share.
 pub struct ServerState {
     pub store: Mutex<Store>,
+    /// Change it through [`ServerState::replace_config`] so connections see
+    /// the new settings.
     pub config: RwLock<Config>,
+    /// Bumped on every config change; connections keep a copy of the
+    /// settings they read per request and refresh it when this moves.
+    pub config_epoch: AtomicU64,
     pub clients: DashMap<u64, Arc<ClientInfo>>,
     pub next_client_id: AtomicU64,
     pub stats: ServerStats,
@@ -161,6 +166,7 @@ impl ServerState {
             store: Mutex::new(store),
             bound_port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
+            config_epoch: AtomicU64::new(0),
             clients: DashMap::new(),
             next_client_id: AtomicU64::new(1),
             stats: ServerStats::default(),
@@ -169,6 +175,12 @@ impl ServerState {
             run_id,
             config_file,
         })
+    }
+
+    /// Installs new settings (CONFIG SET).
+    pub fn replace_config(&self, next: Config) {
+        *self.config.write() = next;
+        self.config_epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Whether clients must AUTH first.

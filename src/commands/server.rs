@@ -302,7 +302,7 @@ fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
     ctx.store
         .delta_log_mut()
         .set_cap_bytes(next.replication_log_bytes);
-    *ctx.server.config.write() = next;
+    ctx.server.replace_config(next);
     Reply::ok()
 }
 

@@ -89,6 +89,7 @@ pub async fn serve_admitted(
         }
     };
     let mut parser = RequestParser::new(limits);
+    let mut settings = ConnSettings::load(&state);
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
@@ -155,15 +156,15 @@ pub async fn serve_admitted(
         }
 
         // 3. Read more, within the idle timeout and request deadline.
-        let query_limit = state.config.read().client_query_buffer_limit;
-        if input.len() > query_limit {
+        settings.refresh(&state);
+        if input.len() > settings.query_limit {
             debug!(
                 client = id,
                 "closing: query buffer over client-query-buffer-limit"
             );
             return;
         }
-        let wait = read_deadline(&state, last_activity, partial_since);
+        let wait = read_deadline(&settings, last_activity, partial_since);
         match read_some(&mut socket, &mut input, wait, &shutdown).await {
             ReadOutcome::Data => last_activity = Instant::now(),
             ReadOutcome::Closed | ReadOutcome::Shutdown => return,
@@ -178,19 +179,49 @@ pub async fn serve_admitted(
     }
 }
 
+/// The settings a connection consults on every loop, copied so the hot
+/// path does an uncontended atomic load instead of taking the shared config
+/// lock; refreshed when CONFIG SET bumps the epoch.
+struct ConnSettings {
+    epoch: u64,
+    timeout: u64,
+    request_deadline: u64,
+    query_limit: usize,
+}
+
+impl ConnSettings {
+    fn load(state: &ServerState) -> Self {
+        let epoch = state.config_epoch.load(Ordering::Acquire);
+        let config = state.config.read();
+        ConnSettings {
+            epoch,
+            timeout: config.timeout,
+            request_deadline: config.request_deadline,
+            query_limit: config.client_query_buffer_limit,
+        }
+    }
+
+    fn refresh(&mut self, state: &ServerState) {
+        if state.config_epoch.load(Ordering::Acquire) != self.epoch {
+            *self = ConnSettings::load(state);
+        }
+    }
+}
+
 /// How long the next read may wait: the nearer of the idle timeout and the
 /// deadline of a half-received request (`None` = forever).
 fn read_deadline(
-    state: &ServerState,
+    settings: &ConnSettings,
     last_activity: Instant,
     partial_since: Option<Instant>,
 ) -> Option<Duration> {
-    let config = state.config.read();
-    let idle = (config.timeout > 0)
-        .then(|| Duration::from_secs(config.timeout).saturating_sub(last_activity.elapsed()));
+    let idle = (settings.timeout > 0)
+        .then(|| Duration::from_secs(settings.timeout).saturating_sub(last_activity.elapsed()));
     let partial = partial_since
-        .filter(|_| config.request_deadline > 0)
-        .map(|since| Duration::from_secs(config.request_deadline).saturating_sub(since.elapsed()));
+        .filter(|_| settings.request_deadline > 0)
+        .map(|since| {
+            Duration::from_secs(settings.request_deadline).saturating_sub(since.elapsed())
+        });
     match (idle, partial) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
