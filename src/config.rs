@@ -39,7 +39,8 @@ pub struct Cli {
     /// Stable replica id (hex, up to 16 digits); generated if absent.
     #[arg(long)]
     pub replica_id: Option<String>,
-    /// Tokio worker threads; 0 = one per core [default: 0].
+    /// Threads serving clients; 1 = a single event loop, 0 = one per core
+    /// [default: 1].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Log filter, e.g. info, debug, cordis=trace [default: info].
@@ -101,7 +102,7 @@ impl Default for Config {
             timeout: 0,
             requirepass: String::new(),
             replica_id: None,
-            threads: 0,
+            threads: 1,
             loglevel: "info".into(),
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,

@@ -25,10 +25,20 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
-    }
+    // One thread: every command serializes on the keyspace lock anyway, so
+    // a single event loop avoids lock hand-offs between cores and leaves the
+    // other cores to the kernel's network stack (and, in benchmarks, to the
+    // load generator). More threads parallelize only socket I/O and parsing.
+    let mut runtime = match config.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                builder.worker_threads(n);
+            }
+            builder
+        }
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
