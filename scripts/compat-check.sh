@@ -212,4 +212,17 @@ sed 's/^/  /' <<<"$rps_lines"
 expect PONG ping
 
 kill -0 "$PID" 2>/dev/null || fail "cordis died during the checks"
+
+# Graceful shutdown: SIGTERM must end the node with status 0 within 10 s.
+kill -TERM "$PID"
+for _ in $(seq 1 100); do
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$PID" 2>/dev/null && fail "cordis did not exit within 10 s of SIGTERM"
+exit_status=0
+wait "$PID" || exit_status=$?
+PID=""
+((exit_status == 0)) || fail "cordis exited with status $exit_status after SIGTERM"
+info "graceful shutdown on SIGTERM checked"
 info "all checks passed"
