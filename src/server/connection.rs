@@ -58,17 +58,6 @@ pub fn admit(socket: &TcpStream, peer: SocketAddr, state: &ServerState) -> Arc<C
     info
 }
 
-/// Registers and serves one client.
-pub async fn serve(
-    socket: TcpStream,
-    peer: SocketAddr,
-    state: Arc<ServerState>,
-    shutdown: CancellationToken,
-) {
-    let info = admit(&socket, peer, &state);
-    serve_admitted(socket, info, state, shutdown).await
-}
-
 /// Serves a client already registered by [`admit`]; removes it from the
 /// registry when the connection ends.
 pub async fn serve_admitted(
