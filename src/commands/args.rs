@@ -61,3 +61,13 @@ pub fn owned(arg: &Bytes) -> Bytes {
 pub fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
+
+/// A `... HELP` reply: one status line per entry, as Redis sends them.
+pub fn help_reply(lines: &[&'static str]) -> Reply {
+    Reply::Array(
+        lines
+            .iter()
+            .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
+            .collect(),
+    )
+}

@@ -324,12 +324,7 @@ fn config_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
         "HELP",
         "    Print this help.",
     ];
-    Reply::Array(
-        lines
-            .iter()
-            .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
-            .collect(),
-    )
+    args::help_reply(&lines)
 }
 
 // ----- COMMAND -----
