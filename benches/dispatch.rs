@@ -1,11 +1,10 @@
 //! Full command dispatch (lookup, arity, auth, handler, batch close) for SET and GET, the way a
-//! connection runs each request: lock the store, build a `Context`, call `dispatch`.
+//! request outside a connection runs: `ServerState::execute` locks the store and dispatches.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use cordis::commands::{dispatch, ClientInfo, ClientState, Context, ServerState};
+use cordis::commands::{ClientState, ServerState};
 use cordis::config::Config;
 use cordis::crdt::ReplicaId;
 use cordis::protocol::Reply;
@@ -13,24 +12,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 const KEYS: usize = 10_000;
 
-fn run(state: &ServerState, client: &mut ClientState, args: &[Bytes]) -> Reply {
-    let mut store = state.store.lock();
-    let mut ctx = Context {
-        store: &mut store,
-        client,
-        server: state,
-    };
-    dispatch(&mut ctx, args)
-}
-
 fn dispatch_benches(c: &mut Criterion) {
     let state = ServerState::new(Config::default(), ReplicaId(1), None);
-    let info = Arc::new(ClientInfo::new(
-        1,
-        "127.0.0.1:50000".to_string(),
-        "127.0.0.1:6379".to_string(),
-    ));
-    let mut client = ClientState::new(info, true);
+    let mut client = ClientState::detached(true);
 
     let value = Bytes::from_static(b"0123456789abcdef0123456789abcdef");
     let sets: Vec<[Bytes; 3]> = (0..KEYS)
@@ -47,10 +31,10 @@ fn dispatch_benches(c: &mut Criterion) {
         .map(|s| [Bytes::from_static(b"GET"), s[1].clone()])
         .collect();
     for args in &sets {
-        assert_eq!(run(&state, &mut client, args), Reply::ok());
+        assert_eq!(state.execute(&mut client, args), Reply::ok());
     }
     assert_eq!(
-        run(&state, &mut client, &gets[0]),
+        state.execute(&mut client, &gets[0]),
         Reply::bulk(value.clone())
     );
 
@@ -59,14 +43,14 @@ fn dispatch_benches(c: &mut Criterion) {
     group.bench_function("set", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;
-            black_box(run(&state, &mut client, &sets[i]))
+            black_box(state.execute(&mut client, &sets[i]))
         })
     });
     let mut i = 0;
     group.bench_function("get", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;
-            black_box(run(&state, &mut client, &gets[i]))
+            black_box(state.execute(&mut client, &gets[i]))
         })
     });
     group.finish();

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use cordis::commands::{dispatch, ClientInfo, ClientState, Context, ServerState};
+use cordis::commands::{ClientState, ServerState};
 use cordis::config::Config;
 use cordis::crdt::ReplicaId;
 use cordis::protocol::Reply;
@@ -28,10 +28,9 @@ impl Node {
     fn new(id: u64) -> Node {
         let state = ServerState::new(Config::default(), ReplicaId(id), None);
         state.store.lock().set_time_override(Some(NOW_MS));
-        let info = Arc::new(ClientInfo::new(1, "test".into(), "test".into()));
         Node {
             state,
-            client: ClientState::new(info, true),
+            client: ClientState::detached(true),
         }
     }
 
@@ -40,14 +39,7 @@ impl Node {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let mut store = self.state.store.lock();
-        store.set_time_override(Some(NOW_MS));
-        let mut ctx = Context {
-            store: &mut store,
-            client: &mut self.client,
-            server: &self.state,
-        };
-        dispatch(&mut ctx, &args)
+        self.state.execute(&mut self.client, &args)
     }
 
     fn digest(&mut self) -> String {

@@ -11,11 +11,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cordis::commands::{self, ClientInfo, ClientState, Context, ServerState};
+use cordis::commands::{self, ClientState, ServerState};
 use cordis::config::Config;
 use cordis::crdt::ReplicaId;
 
@@ -139,6 +138,38 @@ fn bulk_length_over_a_lowered_proto_max_bulk_len_is_refused() {
     let big = vec![b'x'; 1024 * 1024];
     let reply = ok.call(&[b"ECHO", &big]);
     assert_eq!(reply.len(), big.len() + "$1048576\r\n\r\n".len());
+}
+
+#[test]
+fn config_set_proto_max_bulk_len_applies_to_open_connections() {
+    let node = Node::start();
+    let mut c = node.connect();
+    assert_eq!(
+        c.call(&[b"CONFIG", b"SET", b"proto-max-bulk-len", b"1048576"]),
+        b"+OK\r\n"
+    );
+    c.send(b"*2\r\n$4\r\nECHO\r\n$1048577\r\n");
+    assert_eq!(c.reply(), b"-ERR Protocol error: invalid bulk length\r\n");
+    c.expect_closed(IO_TIMEOUT);
+}
+
+#[test]
+fn info_counts_the_bytes_actually_received() {
+    let node = Node::start();
+    let mut c = node.connect();
+    let request = multibulk(&[b"SET", b"k", &[b'v'; 1000]]);
+    c.send(&request);
+    assert_eq!(c.reply(), b"+OK\r\n");
+    let info = c.call(&[b"INFO", b"stats"]);
+    let text = String::from_utf8_lossy(&info);
+    let received: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("total_net_input_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO stats has total_net_input_bytes");
+    // The SET, then the INFO request itself (counted when it was read).
+    let info_request = multibulk(&[b"INFO", b"stats"]).len();
+    assert_eq!(received, request.len() + info_request);
 }
 
 #[test]
@@ -680,12 +711,7 @@ const INTERESTING: &[&str] = &[
 #[test]
 fn random_argument_vectors_never_panic_in_dispatch() {
     let state = ServerState::new(Config::default(), ReplicaId(7), None);
-    let info = Arc::new(ClientInfo::new(
-        1,
-        "127.0.0.1:1".into(),
-        "127.0.0.1:2".into(),
-    ));
-    let mut client = ClientState::new(info, true);
+    let mut client = ClientState::detached(true);
     let mut names: Vec<String> = commands::all_commands()
         .flat_map(|c| {
             let mut v = vec![c.name.to_string()];
@@ -730,27 +756,16 @@ fn random_argument_vectors_never_panic_in_dispatch() {
                 continue;
             }
         }
-        let mut store = state.store.lock();
-        store.set_time_override(Some(now));
-        let mut ctx = Context {
-            store: &mut store,
-            client: &mut client,
-            server: &state,
-        };
-        let _reply = commands::dispatch(&mut ctx, &args);
+        state.store.lock().set_time_override(Some(now));
+        let _reply = state.execute(&mut client, &args);
         client.action = None;
         if rng.below(200) == 0 {
+            let mut store = state.store.lock();
             store.active_expire_cycle(100);
             store.collect_garbage();
         }
     }
     // The state is still consistent enough to answer.
-    let mut store = state.store.lock();
-    let mut ctx = Context {
-        store: &mut store,
-        client: &mut client,
-        server: &state,
-    };
-    let reply = commands::dispatch(&mut ctx, &[Bytes::from_static(b"PING")]);
+    let reply = state.execute(&mut client, &[Bytes::from_static(b"PING")]);
     assert_eq!(reply, cordis::protocol::Reply::simple("PONG"));
 }

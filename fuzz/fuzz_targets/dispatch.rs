@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use cordis::commands::{dispatch, ClientInfo, ClientState, Context, ServerState};
+use cordis::commands::{ClientState, ServerState};
 use cordis::config::Config;
 use cordis::crdt::ReplicaId;
 use libfuzzer_sys::fuzz_target;
@@ -17,8 +17,7 @@ fn state() -> &'static Arc<ServerState> {
 
 fuzz_target!(|data: &[u8]| {
     let state = state();
-    let info = Arc::new(ClientInfo::new(1, "fuzz".into(), "fuzz".into()));
-    let mut client = ClientState::new(info, true);
+    let mut client = ClientState::detached(true);
     for line in data.split(|&b| b == b'\n') {
         let args: Vec<Bytes> = line
             .split(|&b| b == 0)
@@ -30,13 +29,7 @@ fuzz_target!(|data: &[u8]| {
         }
         // DEBUG SLEEP only records an action for the connection; nothing
         // here sleeps.
-        let mut store = state.store.lock();
-        let mut ctx = Context {
-            store: &mut store,
-            client: &mut client,
-            server: state,
-        };
-        let _ = dispatch(&mut ctx, &args);
+        let _ = state.execute(&mut client, &args);
         client.action = None;
     }
 });

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::crdt::number::{parse_decimal, parse_i64_strict, Amount, DecimalError};
-use crate::protocol::Reply;
+use crate::crdt::number::{parse_decimal, Amount, DecimalError};
+use crate::protocol::{parse_integer, Reply};
 
 pub const SYNTAX_ERROR: &str = "ERR syntax error";
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -39,7 +39,7 @@ pub fn is(arg: &[u8], keyword: &str) -> bool {
 
 /// Parses an integer argument with Redis's strict rules.
 pub fn int(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64_strict(arg).ok_or_else(|| err(NOT_AN_INTEGER))
+    parse_integer(arg).ok_or_else(|| err(NOT_AN_INTEGER))
 }
 
 /// Parses a float argument (INCRBYFLOAT's increment) exactly.

@@ -120,6 +120,13 @@ pub struct ClientState {
 }
 
 impl ClientState {
+    /// A session with no connection behind it (not in the client registry),
+    /// for running commands in process.
+    pub fn detached(authenticated: bool) -> Self {
+        let info = Arc::new(ClientInfo::new(0, "local".into(), "local".into()));
+        ClientState::new(info, authenticated)
+    }
+
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
         ClientState {
             info,

@@ -85,10 +85,6 @@ impl CommandSpec {
         }
     }
 
-    pub fn is_write(&self) -> bool {
-        self.flags & flags::WRITE != 0
-    }
-
     pub fn flag_names(&self) -> Vec<&'static str> {
         flags::NAMES
             .iter()
@@ -240,6 +236,21 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ctx.client.last_write_seq = batch.last_seq;
     }
     reply
+}
+
+impl ServerState {
+    /// Runs one request outside any connection (tests, benchmarks, fuzz
+    /// targets): locks the store for just this request and dispatches it.
+    /// Connections batch pipelined requests under one lock instead.
+    pub fn execute(&self, client: &mut ClientState, args: &[Bytes]) -> Reply {
+        let mut store = self.store.lock();
+        let mut ctx = Context {
+            store: &mut store,
+            client,
+            server: self,
+        };
+        dispatch(&mut ctx, args)
+    }
 }
 
 /// Name used for CLIENT LIST's `cmd=` field.

@@ -175,41 +175,29 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
 fn info_stats(ctx: &mut Context, out: &mut String) {
     let s = &ctx.server.stats;
     let st = &ctx.store.stats;
-    line!(
-        out,
-        "total_connections_received:{}",
-        s.total_connections_received.load(Ordering::Relaxed)
-    );
-    line!(
-        out,
-        "total_commands_processed:{}",
-        s.total_commands_processed.load(Ordering::Relaxed)
-    );
-    line!(
-        out,
-        "total_net_input_bytes:{}",
-        s.total_net_input_bytes.load(Ordering::Relaxed)
-    );
-    line!(
-        out,
-        "total_net_output_bytes:{}",
-        s.total_net_output_bytes.load(Ordering::Relaxed)
-    );
-    line!(
-        out,
-        "rejected_connections:{}",
-        s.rejected_connections.load(Ordering::Relaxed)
-    );
-    line!(out, "expired_keys:{}", st.expired_keys);
-    line!(out, "evicted_keys:0");
-    line!(out, "keyspace_hits:{}", st.keyspace_hits);
-    line!(out, "keyspace_misses:{}", st.keyspace_misses);
-    line!(
-        out,
-        "total_error_replies:{}",
-        s.total_error_replies.load(Ordering::Relaxed)
-    );
-    line!(out, "type_conflicts:0");
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let fields = [
+        (
+            "total_connections_received",
+            load(&s.total_connections_received),
+        ),
+        (
+            "total_commands_processed",
+            load(&s.total_commands_processed),
+        ),
+        ("total_net_input_bytes", load(&s.total_net_input_bytes)),
+        ("total_net_output_bytes", load(&s.total_net_output_bytes)),
+        ("rejected_connections", load(&s.rejected_connections)),
+        ("expired_keys", st.expired_keys),
+        ("evicted_keys", 0),
+        ("keyspace_hits", st.keyspace_hits),
+        ("keyspace_misses", st.keyspace_misses),
+        ("total_error_replies", load(&s.total_error_replies)),
+        ("type_conflicts", 0),
+    ];
+    for (name, value) in fields {
+        line!(out, "{name}:{value}");
+    }
 }
 
 fn info_replication(ctx: &mut Context, out: &mut String) {
@@ -238,7 +226,17 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
         "remote_batches_applied:{}",
         store.stats.remote_batches_applied
     );
+    line!(
+        out,
+        "remote_batches_duplicate:{}",
+        store.stats.remote_batches_duplicate
+    );
     line!(out, "tombstones_pending:{}", store.tombstones_pending());
+    line!(
+        out,
+        "tombstones_collected:{}",
+        store.stats.tombstones_collected
+    );
     line!(out, "skew_alarms:0");
 }
 

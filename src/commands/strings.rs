@@ -12,9 +12,9 @@ use bytes::Bytes;
 use super::args::{self, err, err_owned, int, is, owned, SYNTAX_ERROR};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{spec, CommandSpec, Context};
-use crate::crdt::number::{parse_decimal, parse_i64_strict, Amount, DecimalError};
-use crate::crdt::{StrValue, TtlChange};
-use crate::protocol::Reply;
+use crate::crdt::number::{parse_decimal, Amount, DecimalError};
+use crate::crdt::{KeyDelta, StrValue, TtlChange};
+use crate::protocol::{parse_integer, Reply};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -484,37 +484,39 @@ fn setrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 // ----- counters -----
 
-/// The current value as an integer, with Redis's error if it is not one.
-fn current_integer(ctx: &mut Context, key: &[u8]) -> Result<i64, Reply> {
+/// Adds to this replica's increment run on `key` with a single keyspace
+/// lookup: `check` sees the current value (`None` when absent or expired)
+/// and returns the amount to add and the reply, or the error that leaves
+/// the key untouched (only a visible key can fail, so a refused increment
+/// ships no delta).
+fn add_to_counter(
+    ctx: &mut Context,
+    key: &[u8],
+    check: impl FnOnce(Option<StrValue>) -> Result<(Amount, Reply), Reply>,
+) -> Reply {
     let db = ctx.client.db;
-    match ctx.store.lookup(db, key).and_then(|s| s.string_value()) {
-        None => Ok(0),
-        Some(StrValue::Raw(bytes)) => {
-            parse_i64_strict(bytes).ok_or_else(|| err(args::NOT_AN_INTEGER))
-        }
-        Some(StrValue::Number(n)) => n.to_i64().ok_or_else(|| err(args::NOT_AN_INTEGER)),
-    }
-}
-
-/// Adds `amount` to this replica's increment run on `key`.
-fn add_to_counter(ctx: &mut Context, key: &[u8], amount: Amount) {
-    let db = ctx.client.db;
-    ctx.store.write_key(db, key, |state, w| {
-        let me = w.replica();
-        (state.delta_incr(me, amount, &mut || w.next_dot()), ())
-    });
+    ctx.store
+        .write_key(db, key, |state, w| match check(state.string_value()) {
+            Ok((amount, reply)) => {
+                let me = w.replica();
+                (state.delta_incr(me, amount, &mut || w.next_dot()), reply)
+            }
+            Err(refused) => (KeyDelta::default(), refused),
+        })
 }
 
 fn increment_by(ctx: &mut Context, key: &[u8], by: i64) -> Reply {
-    let current = match current_integer(ctx, key) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let Some(next) = current.checked_add(by) else {
-        return err(args::OVERFLOW);
-    };
-    add_to_counter(ctx, key, Amount::from_int(by));
-    Reply::Integer(next)
+    add_to_counter(ctx, key, |current| {
+        let current = match current {
+            None => 0,
+            Some(StrValue::Raw(bytes)) => {
+                parse_integer(bytes).ok_or_else(|| err(args::NOT_AN_INTEGER))?
+            }
+            Some(StrValue::Number(n)) => n.to_i64().ok_or_else(|| err(args::NOT_AN_INTEGER))?,
+        };
+        let next = current.checked_add(by).ok_or_else(|| err(args::OVERFLOW))?;
+        Ok((Amount::from_int(by), Reply::Integer(next)))
+    })
 }
 
 fn incr(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -541,29 +543,24 @@ fn decrby(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn incrbyfloat(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let db = ctx.client.db;
-    let current = match ctx
-        .store
-        .lookup(db, &args[1])
-        .and_then(|s| s.string_value())
-    {
-        None => Amount::ZERO,
-        Some(StrValue::Number(n)) => n,
-        Some(StrValue::Raw(bytes)) => match parse_decimal(bytes) {
-            Ok(n) => n,
-            // A float beyond the exact range (or "inf"): Redis would reach
-            // an infinity or a value cordis cannot hold.
-            Err(DecimalError::OutOfRange) => return err(args::NAN_OR_INFINITY),
-            Err(DecimalError::Invalid) => return err(args::NOT_A_FLOAT),
-        },
-    };
-    let by = match args::decimal(&args[2]) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let Some(next) = current.checked_add(by) else {
-        return err(args::NAN_OR_INFINITY);
-    };
-    add_to_counter(ctx, &args[1], by);
-    Reply::Bulk(Bytes::from(next.to_bytes()))
+    let by = args::decimal(&args[2]);
+    add_to_counter(ctx, &args[1], |current| {
+        // Like Redis, the stored value is checked before the increment.
+        let current = match current {
+            None => Amount::ZERO,
+            Some(StrValue::Number(n)) => n,
+            Some(StrValue::Raw(bytes)) => match parse_decimal(bytes) {
+                Ok(n) => n,
+                // A float beyond the exact range (or "inf"): Redis would
+                // reach an infinity or a value cordis cannot hold.
+                Err(DecimalError::OutOfRange) => return Err(err(args::NAN_OR_INFINITY)),
+                Err(DecimalError::Invalid) => return Err(err(args::NOT_A_FLOAT)),
+            },
+        };
+        let by = by?;
+        let next = current
+            .checked_add(by)
+            .ok_or_else(|| err(args::NAN_OR_INFINITY))?;
+        Ok((by, Reply::Bulk(Bytes::from(next.to_bytes()))))
+    })
 }

@@ -18,11 +18,9 @@ struct Harness {
 impl Harness {
     fn new(config: Config) -> Harness {
         let needs_auth = !config.requirepass.is_empty();
-        let state = ServerState::new(config, ReplicaId(1), None);
-        let info = Arc::new(ClientInfo::new(1, "t".into(), "t".into()));
         Harness {
-            state,
-            client: ClientState::new(info, !needs_auth),
+            state: ServerState::new(config, ReplicaId(1), None),
+            client: ClientState::detached(!needs_auth),
         }
     }
 
@@ -31,13 +29,7 @@ impl Harness {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let mut store = self.state.store.lock();
-        let mut ctx = Context {
-            store: &mut store,
-            client: &mut self.client,
-            server: &self.state,
-        };
-        dispatch(&mut ctx, &args)
+        self.state.execute(&mut self.client, &args)
     }
 }
 

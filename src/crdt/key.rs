@@ -28,7 +28,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId};
 use super::clock::Hlc;
-use super::number::{parse_decimal, parse_i64_strict, Amount};
+use super::number::{parse_decimal, Amount};
 
 /// A base write of a string key; `value: None` is a delete marker, written
 /// only when the delete must remember counter totals it observed.
@@ -534,10 +534,8 @@ impl KeyState {
     }
 }
 
-/// The numeric reading of a base value, if it is a number.
+/// The numeric reading of a base value, if it is a number (integers and
+/// decimals alike, read exactly).
 fn numeric_value(bytes: &[u8]) -> Option<Amount> {
-    match parse_i64_strict(bytes) {
-        Some(i) => Some(Amount::from_int(i)),
-        None => parse_decimal(bytes).ok(),
-    }
+    parse_decimal(bytes).ok()
 }

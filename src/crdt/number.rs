@@ -86,34 +86,6 @@ impl Amount {
     }
 }
 
-/// Parses an integer the way Redis's `string2ll` does: optional `-`, no `+`,
-/// no leading zeros, no spaces, must fit in `i64`.
-pub fn parse_i64_strict(bytes: &[u8]) -> Option<i64> {
-    let (negative, digits) = match bytes.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some(_) => (false, bytes),
-        None => return None,
-    };
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    if digits[0] == b'0' {
-        // "0" alone is fine; "-0" and "01" are not.
-        return (digits.len() == 1 && !negative).then_some(0);
-    }
-    let mut value: i128 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + (d - b'0') as i128;
-    }
-    if negative {
-        value = -value;
-    }
-    i64::try_from(value).ok()
-}
-
 /// Why a decimal did not parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecimalError {
@@ -244,33 +216,6 @@ mod tests {
 
     fn render(a: Amount) -> String {
         String::from_utf8(a.to_bytes()).unwrap()
-    }
-
-    #[test]
-    fn strict_integers_follow_redis_rules() {
-        assert_eq!(parse_i64_strict(b"0"), Some(0));
-        assert_eq!(parse_i64_strict(b"-15"), Some(-15));
-        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b"9223372036854775808"[..],
-            b"01",
-            b"-0",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"",
-            b"-",
-            b"1.0",
-            b"abc",
-        ] {
-            assert_eq!(
-                parse_i64_strict(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
     }
 
     #[test]

@@ -18,4 +18,4 @@ pub mod request;
 
 pub use errors::ProtocolError;
 pub use reply::{format_double, Reply, RespVersion};
-pub use request::{Limits, RequestParser};
+pub use request::{parse_integer, Limits, RequestParser};

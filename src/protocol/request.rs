@@ -97,6 +97,11 @@ impl RequestParser {
         }
     }
 
+    /// Changes the limits for the requests that follow (CONFIG SET).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Applies (false) or lifts (true) the unauthenticated request caps.
     pub fn set_authenticated(&mut self, authenticated: bool) {
         self.authenticated = authenticated;
@@ -166,7 +171,7 @@ impl RequestParser {
             LineEnd::TooLong => return Err(ProtocolError::too_big_mbulk_count_string()),
         };
         let count =
-            parse_redis_integer(&buf[1..cr]).ok_or_else(ProtocolError::invalid_multibulk_length)?;
+            parse_integer(&buf[1..cr]).ok_or_else(ProtocolError::invalid_multibulk_length)?;
         if count > i64::from(i32::MAX)
             || count > i64::try_from(self.limits.max_multibulk_len).unwrap_or(i64::MAX)
         {
@@ -204,7 +209,7 @@ impl RequestParser {
                         LineEnd::Incomplete => return Ok(None),
                         LineEnd::TooLong => return Err(ProtocolError::too_big_bulk_count_string()),
                     };
-                    let len = parse_redis_integer(&buf[1..cr])
+                    let len = parse_integer(&buf[1..cr])
                         .and_then(|len| usize::try_from(len).ok())
                         .filter(|&len| len <= self.limits.max_bulk_len)
                         .ok_or_else(ProtocolError::invalid_bulk_length)?;
@@ -304,9 +309,10 @@ fn reserve_for_bulk(buf: &mut BytesMut, framed_len: usize) {
     }
 }
 
-/// Parses a decimal integer as strictly as Redis's `string2ll`: an optional '-', then digits with
-/// no leading zero (except "0" itself), no '+', no spaces, within i64.
-fn parse_redis_integer(text: &[u8]) -> Option<i64> {
+/// Parses an integer the way Redis's `string2ll` does: optional `-`, no
+/// `+`, no leading zeros, no spaces, must fit in `i64`. Used for request
+/// headers here and for integer arguments by the command layer.
+pub fn parse_integer(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -946,10 +952,10 @@ mod tests {
 
     #[test]
     fn redis_integer_parsing_is_strict() {
-        assert_eq!(parse_redis_integer(b"0"), Some(0));
-        assert_eq!(parse_redis_integer(b"-12"), Some(-12));
-        assert_eq!(parse_redis_integer(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_redis_integer(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_integer(b"0"), Some(0));
+        assert_eq!(parse_integer(b"-12"), Some(-12));
+        assert_eq!(parse_integer(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
         for bad in [
             &b""[..],
             b"-",
@@ -962,7 +968,7 @@ mod tests {
             b"99999999999999999999",
         ] {
             assert_eq!(
-                parse_redis_integer(bad),
+                parse_integer(bad),
                 None,
                 "{:?}",
                 String::from_utf8_lossy(bad)

@@ -37,7 +37,8 @@ impl Drop for Registration<'_> {
 
 /// Why reading stopped.
 enum ReadOutcome {
-    Data,
+    /// This many bytes arrived.
+    Data(usize),
     Closed,
     TimedOut,
     Shutdown,
@@ -70,15 +71,8 @@ pub async fn serve_admitted(
     let _registration = Registration { state: &state, id };
     let mut client = ClientState::new(info.clone(), !state.requires_auth());
 
-    let limits = {
-        let config = state.config.read();
-        Limits {
-            max_bulk_len: config.proto_max_bulk_len,
-            ..Limits::default()
-        }
-    };
-    let mut parser = RequestParser::new(limits);
     let mut settings = ConnSettings::load(&state);
+    let mut parser = RequestParser::new(settings.limits());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
@@ -145,7 +139,9 @@ pub async fn serve_admitted(
         }
 
         // 3. Read more, within the idle timeout and request deadline.
-        settings.refresh(&state);
+        if settings.refresh(&state) {
+            parser.set_limits(settings.limits());
+        }
         if input.len() > settings.query_limit {
             debug!(
                 client = id,
@@ -155,7 +151,13 @@ pub async fn serve_admitted(
         }
         let wait = read_deadline(&settings, last_activity, partial_since);
         match read_some(&mut socket, &mut input, wait, &shutdown).await {
-            ReadOutcome::Data => last_activity = Instant::now(),
+            ReadOutcome::Data(n) => {
+                last_activity = Instant::now();
+                state
+                    .stats
+                    .total_net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
             ReadOutcome::Closed | ReadOutcome::Shutdown => return,
             ReadOutcome::TimedOut => {
                 debug!(
@@ -176,6 +178,7 @@ struct ConnSettings {
     timeout: u64,
     request_deadline: u64,
     query_limit: usize,
+    max_bulk_len: usize,
 }
 
 impl ConnSettings {
@@ -187,12 +190,23 @@ impl ConnSettings {
             timeout: config.timeout,
             request_deadline: config.request_deadline,
             query_limit: config.client_query_buffer_limit,
+            max_bulk_len: config.proto_max_bulk_len,
         }
     }
 
-    fn refresh(&mut self, state: &ServerState) {
-        if state.config_epoch.load(Ordering::Acquire) != self.epoch {
+    /// Reloads after a config change; true if anything was reloaded.
+    fn refresh(&mut self, state: &ServerState) -> bool {
+        let changed = state.config_epoch.load(Ordering::Acquire) != self.epoch;
+        if changed {
             *self = ConnSettings::load(state);
+        }
+        changed
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_bulk_len: self.max_bulk_len,
+            ..Limits::default()
         }
     }
 }
@@ -237,7 +251,7 @@ async fn read_some(
         result = read => match result {
             None => ReadOutcome::TimedOut,
             Some(Ok(0)) | Some(Err(_)) => ReadOutcome::Closed,
-            Some(Ok(_)) => ReadOutcome::Data,
+            Some(Ok(n)) => ReadOutcome::Data(n),
         },
     }
 }
@@ -254,12 +268,10 @@ fn run_batch(
         return;
     }
     let mut last_args: Option<Vec<Bytes>> = None;
-    let mut input_bytes = 0u64;
     let (mut commands, mut errors) = (0u64, 0u64);
     {
         let mut store = state.store.lock();
         while let Some(args) = pending.pop_front() {
-            input_bytes += args.iter().map(|a| a.len() as u64 + 8).sum::<u64>();
             let mut ctx = Context {
                 store: &mut store,
                 client,
@@ -288,9 +300,6 @@ fn run_batch(
     stats
         .total_error_replies
         .fetch_add(errors, Ordering::Relaxed);
-    stats
-        .total_net_input_bytes
-        .fetch_add(input_bytes, Ordering::Relaxed);
 }
 
 async fn write_out(

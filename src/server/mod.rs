@@ -43,11 +43,6 @@ impl ServerHandle {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-
-    /// A token that is cancelled when the node shuts down.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
 }
 
 /// Picks the replica id: configured, or random (and printed by the caller).

@@ -47,12 +47,6 @@ pub struct Db {
     flush_floor: VersionVector,
 }
 
-impl Db {
-    pub fn tombstone_count(&self) -> usize {
-        self.tombstones.len()
-    }
-}
-
 /// Counters reported by INFO.
 #[derive(Default, Debug, Clone)]
 pub struct StoreStats {
@@ -94,7 +88,6 @@ pub struct WriteCtx<'a> {
     replica: ReplicaId,
     last_seq: &'a mut u64,
     ts: Hlc,
-    now_ms: u64,
 }
 
 impl WriteCtx<'_> {
@@ -109,10 +102,6 @@ impl WriteCtx<'_> {
 
     pub fn replica(&self) -> ReplicaId {
         self.replica
-    }
-
-    pub fn now_ms(&self) -> u64 {
-        self.now_ms
     }
 }
 
@@ -132,9 +121,6 @@ pub struct Store {
     log: DeltaLog,
     now_ms: u64,
     time_override: Option<u64>,
-    /// Version vector every peer is known to have seen; `None` = no peers,
-    /// so everything local is stable.
-    peers_stable: Option<VersionVector>,
     rng: SmallRng,
     pub stats: StoreStats,
 }
@@ -160,7 +146,6 @@ impl Store {
             log: DeltaLog::new(DEFAULT_DELTA_LOG_BYTES),
             now_ms: unix_ms(),
             time_override: None,
-            peers_stable: None,
             rng: SmallRng::from_entropy(),
             stats: StoreStats::default(),
         }
@@ -194,11 +179,6 @@ impl Store {
 
     pub fn db(&self, db: usize) -> &Db {
         &self.dbs[db]
-    }
-
-    /// Sets what every peer is known to have seen (replication calls this).
-    pub fn set_peers_stable(&mut self, stable: Option<VersionVector>) {
-        self.peers_stable = stable;
     }
 
     // ----- time -----
@@ -360,7 +340,6 @@ impl Store {
             replica: self.replica,
             last_seq: &mut self.last_seq,
             ts: self.open.hlc,
-            now_ms: now,
         };
         let slot = database.keys.find(key);
         let (owned_key, delta, result) = match slot {
@@ -428,11 +407,10 @@ impl Store {
         let seq_before = self.open.seq_before.take()?;
         let ops = std::mem::take(&mut self.open.ops);
         if ops.is_empty() {
-            // Nothing written; any dots drawn belong to no-op deltas, which
-            // still must be accounted for contiguously.
-            if self.last_seq == seq_before {
-                return None;
-            }
+            // Dots are only drawn for deltas, and non-empty deltas become
+            // ops: a command that wrote nothing drew none.
+            debug_assert_eq!(self.last_seq, seq_before);
+            return None;
         }
         if self.last_seq == seq_before {
             // A batch always consumes at least one seq so peers can order
@@ -518,23 +496,17 @@ impl Store {
     fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) {
         let database = &mut self.dbs[db];
         let floor = &database.flush_floor;
-        let filtered;
-        let delta =
-            if floor.iter().next().is_some() && delta.adds.iter().any(|v| floor.covers(v.dot)) {
-                // Versions a FLUSHDB already removed, arriving late: drop them,
-                // but remember their dots as seen.
-                let mut trimmed = delta.clone();
-                trimmed.adds.retain(|v| !floor.covers(v.dot));
-                for v in &delta.adds {
-                    if floor.covers(v.dot) {
-                        self.ctx.insert(v.dot);
-                    }
-                }
-                filtered = trimmed;
-                &filtered
-            } else {
-                delta
-            };
+        let trimmed;
+        let delta = if delta.adds.iter().any(|v| floor.covers(v.dot)) {
+            // Versions a FLUSHDB already removed, arriving late: drop them.
+            // (Their dots enter the context with the rest of the batch.)
+            let mut kept = delta.clone();
+            kept.adds.retain(|v| !floor.covers(v.dot));
+            trimmed = kept;
+            &trimmed
+        } else {
+            delta
+        };
         if let Some(slot) = database.keys.find(key) {
             database.keys.state_mut(slot).apply(delta, &mut self.ctx);
             Self::settle(database, slot);
@@ -620,13 +592,11 @@ impl Store {
         expired
     }
 
-    /// Drops tombstone versions that every replica has seen. With no peers,
-    /// everything this node applied is stable.
+    /// Drops tombstone versions that every replica has seen. Until peers
+    /// exist that is everything this node applied; replication will pass
+    /// the meet of the peers' acknowledged vectors instead.
     pub fn collect_garbage(&mut self) -> usize {
-        let stable = match &self.peers_stable {
-            Some(vv) => vv.meet(&self.applied),
-            None => self.applied.clone(),
-        };
+        let stable = self.applied.clone();
         let mut collected = 0;
         for database in &mut self.dbs {
             database.tombstones.retain(|_, state| {
@@ -637,16 +607,13 @@ impl Store {
                 !empty
             });
             // Floors the local vector has caught up with are no longer needed.
-            let mine = &self.applied;
-            if database.flush_floor.iter().any(|(r, s)| mine.get(r) >= s) {
-                let mut kept = VersionVector::new();
-                for (r, s) in database.flush_floor.iter() {
-                    if mine.get(r) < s {
-                        kept.raise(r, s);
-                    }
+            let mut kept = VersionVector::new();
+            for (r, s) in database.flush_floor.iter() {
+                if stable.get(r) < s {
+                    kept.raise(r, s);
                 }
-                database.flush_floor = kept;
             }
+            database.flush_floor = kept;
         }
         self.stats.tombstones_collected += collected as u64;
         collected
