@@ -446,8 +446,8 @@ impl Store {
     /// Puts a state where the placement rule says it belongs.
     fn place(database: &mut Db, key: Bytes, state: KeyState) {
         if state.has_value() {
-            let slot = database.keys.insert(key, state);
-            database.keys.sync_volatile(slot);
+            // `insert` lists the key for expiry sampling if it has a deadline.
+            database.keys.insert(key, state);
         } else if !state.is_empty() {
             database.tombstones.insert(key, state);
         }
