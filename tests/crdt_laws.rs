@@ -431,7 +431,7 @@ proptest! {
                 // every dot it adds, removes or consumed.
                 let mut delta_ctx = CausalContext::new();
                 let mut delta_versions = KeyState::new();
-                let adds_only = KeyDelta { removes: Default::default(), adds: event.delta.adds.clone() };
+                let adds_only = KeyDelta { removes: Default::default(), adds: event.delta.adds.clone(), colls: Vec::new() };
                 delta_versions.apply(&adds_only, &mut delta_ctx);
                 for &dot in &event.delta.removes {
                     delta_ctx.insert(dot);

@@ -8,11 +8,12 @@
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned, int, is, SYNTAX_ERROR};
-use super::flags::{FAST, RANDOM, READONLY, WRITE};
-use super::strings::{read_string_for_write, set_ttl, write_value};
-use super::{spec, CommandSpec, Context};
-use crate::crdt::TtlChange;
+use super::args::{self, err, err_owned, help_reply, int, is, SYNTAX_ERROR};
+use super::flags::{FAST, LOADING, RANDOM, READONLY, STALE, WRITE};
+use super::strings::set_ttl;
+use super::typed::{scan_options, scan_reply};
+use super::{container_handler, spec, CommandSpec, Context};
+use crate::crdt::{KeyDelta, KeyState, Kind, StrValue, TtlChange};
 use crate::protocol::Reply;
 use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
@@ -36,11 +37,21 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("keys", 2, READONLY, (0, 0, 0), "generic", "1.0.0", "Returns all key names that match a pattern.", keys),
     spec("scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", "Iterates over the key names in the database.", scan),
     spec("randomkey", 1, READONLY | RANDOM, (0, 0, 0), "generic", "1.0.0", "Returns a random key name from the database.", randomkey),
+    CommandSpec { name: "object", arity: -2, flags: 0, first_key: 0, last_key: 0, step: 0, group: "generic", since: "2.2.3", summary: "A container for object introspection commands.", handler: container_handler, subcommands: OBJECT_SUBCOMMANDS },
     spec("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "Renames a key and overwrites the destination.", rename),
     spec("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", renamenx),
     spec("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "1.0.0", "Returns the number of keys in the database.", dbsize),
     spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from the current database.", flushdb),
     spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from all databases.", flushall),
+];
+
+#[rustfmt::skip]
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec("encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", object_encoding),
+    spec("freq", 3, READONLY | RANDOM, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", object_stat),
+    spec("idletime", 3, READONLY | RANDOM, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", object_stat),
+    spec("refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", object_stat),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "generic", "6.2.0", "Returns helpful text about the different subcommands.", object_help),
 ];
 
 fn del(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -63,12 +74,58 @@ fn exists(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn key_type(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let name = if ctx.store.exists(db, &args[1]) {
-        "string"
-    } else {
-        "none"
+    let kind = ctx.store.lookup(db, &args[1]).and_then(|s| s.kind());
+    Reply::simple(kind.map_or("none", Kind::name))
+}
+
+fn object_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+    help_reply(&[
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    ])
+}
+
+/// OBJECT ENCODING names the representation: strings as Redis would
+/// (`int`, `embstr`, `raw`), collections by their CRDT layout.
+fn object_encoding(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    let Some(state) = ctx.store.lookup(db, &args[2]) else {
+        return Reply::Nil;
     };
-    Reply::simple(name)
+    let name = match state.collection() {
+        Some(coll) => coll.encoding(),
+        None => match state.string_value() {
+            Some(StrValue::Number(n)) if n.to_i64().is_some() => "int",
+            Some(StrValue::Raw(b)) if crate::protocol::parse_integer(b).is_some() => "int",
+            Some(v) if v.len() <= 44 => "embstr",
+            _ => "raw",
+        },
+    };
+    Reply::Bulk(Bytes::from_static(name.as_bytes()))
+}
+
+/// OBJECT REFCOUNT/IDLETIME/FREQ: cordis keeps no access metadata, so it
+/// answers as a fresh Redis object would (1, 0, 0) for existing keys.
+fn object_stat(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    if !ctx.store.exists(db, &args[2]) {
+        return Reply::Nil;
+    }
+    let refcount = args[1].eq_ignore_ascii_case(b"refcount");
+    Reply::Integer(refcount as i64)
 }
 
 // ----- expiry -----
@@ -207,46 +264,22 @@ fn keys(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn scan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
-        return err("ERR invalid cursor");
+    let options = match scan_options(args, 1, true) {
+        Ok(o) => o,
+        Err(e) => return e,
     };
-    let mut pattern: Option<&Bytes> = None;
-    let mut count = 10usize;
-    let mut type_filter: Option<&Bytes> = None;
-    let mut i = 2;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return err(SYNTAX_ERROR);
-        }
-        let value = &args[i + 1];
-        if is(&args[i], "match") {
-            pattern = Some(value);
-        } else if is(&args[i], "count") {
-            match int(value) {
-                Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return err(SYNTAX_ERROR),
-                Err(e) => return e,
-            }
-        } else if is(&args[i], "type") {
-            type_filter = Some(value);
-        } else {
-            return err(SYNTAX_ERROR);
-        }
-        i += 2;
-    }
     let db = ctx.client.db;
-    let (next, found) = ctx.store.scan(db, cursor, count, |key, _state| {
-        let type_ok = type_filter.is_none_or(|t| is(t, "string"));
-        let match_ok = pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, key, false));
-        type_ok && match_ok
-    });
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(found.into_iter().map(Reply::Bulk).collect()),
-    ])
+    let (next, found) = ctx
+        .store
+        .scan(db, options.cursor, options.count, |key, state| {
+            let type_ok = options.type_filter.is_none_or(|t| {
+                state
+                    .kind()
+                    .is_some_and(|k| k.name().as_bytes().eq_ignore_ascii_case(t))
+            });
+            type_ok && options.matches(key)
+        });
+    scan_reply(next, found.into_iter().map(Reply::Bulk).collect())
 }
 
 fn randomkey(ctx: &mut Context, _args: &[Bytes]) -> Reply {
@@ -256,18 +289,37 @@ fn randomkey(ctx: &mut Context, _args: &[Bytes]) -> Reply {
 
 // ----- rename -----
 
-/// Moves the value (and deadline) of `from` to `to`; false if `from` is
-/// missing.
+/// Moves the value (of any type) and deadline of `from` to `to`,
+/// overwriting `to`; "no such key" if `from` is missing. The destination
+/// gets fresh dots: it is a new write there, while the source is an
+/// observed delete.
 fn move_key(ctx: &mut Context, from: &Bytes, to: &Bytes) -> Result<(), Reply> {
-    let value = read_string_for_write(ctx, from)?.ok_or_else(|| err(args::NO_SUCH_KEY))?;
+    let db = ctx.client.db;
+    let source = ctx
+        .store
+        .lookup(db, from)
+        .cloned()
+        .ok_or_else(|| err(args::NO_SUCH_KEY))?;
     if from == to {
         return Ok(());
     }
-    let db = ctx.client.db;
-    let deadline = ctx.store.deadline(db, from).flatten();
     ctx.store.delete_key(db, from);
-    let ttl = deadline.map_or(TtlChange::Clear, TtlChange::Deadline);
-    write_value(ctx, to, value, ttl);
+    let ttl = source
+        .deadline()
+        .map_or(TtlChange::Clear, TtlChange::Deadline);
+    ctx.store.write_key(db, to, |state, w| {
+        let ts = w.ts();
+        let mut next_dot = || w.next_dot();
+        let delta = if state.is_empty() {
+            KeyDelta::default()
+        } else {
+            state.delta_delete(ts, &mut next_dot)
+        };
+        let delta = delta
+            .then(source.delta_copy_value(ts, &mut next_dot))
+            .then(KeyState::new().delta_ttl(ttl, &mut next_dot));
+        (delta, ())
+    });
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
-//! in per-family tables (`strings`, `keys`, `connection`, `server`), and the
+//! in per-family tables (`strings`, `keys`, `connection`, `server`, `sets`
+//! …; `typed` holds what the collection families share), and the
 //! [`dispatch`] function that resolves a request to its row, checks arity
 //! and authentication with Redis's exact error texts, runs the handler, and
 //! hands the write's delta batch to the replication log.
@@ -12,7 +13,9 @@ pub mod connection;
 pub mod context;
 pub mod keys;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod typed;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -134,6 +137,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(keys::COMMANDS)
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
+        .chain(sets::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.

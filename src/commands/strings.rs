@@ -9,11 +9,11 @@
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned, int, is, owned, SYNTAX_ERROR};
+use super::args::{self, err, err_owned, int, is, owned, SYNTAX_ERROR, WRONGTYPE};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::number::{parse_decimal, Amount, DecimalError};
-use crate::crdt::{KeyDelta, StrValue, TtlChange};
+use crate::crdt::{KeyDelta, KeyState, Kind, StrValue, TtlChange};
 use crate::protocol::{parse_integer, Reply};
 
 #[rustfmt::skip]
@@ -44,26 +44,28 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ----- shared helpers -----
 
 /// The value of a visible string key (`None` if absent), for read
-/// commands: counts a keyspace hit or miss. Other types give WRONGTYPE once
-/// they exist; today every key is a string.
+/// commands: counts a keyspace hit or miss; WRONGTYPE for other types.
 pub(crate) fn read_string(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let db = ctx.client.db;
-    Ok(ctx
-        .store
-        .lookup_read(db, key)
-        .and_then(|s| s.string_value())
-        .map(|v| v.to_bytes()))
+    string_of(ctx.store.lookup_read(db, key))
+}
+
+/// The string value of a key's state, or WRONGTYPE.
+fn string_of(state: Option<&KeyState>) -> Result<Option<Bytes>, Reply> {
+    match state {
+        None => Ok(None),
+        Some(state) => match state.kind() {
+            Some(Kind::String) | None => Ok(state.string_value().map(|v| v.to_bytes())),
+            Some(_) => Err(err(WRONGTYPE)),
+        },
+    }
 }
 
 /// Like [`read_string`] for commands that read in order to write (APPEND,
 /// SETRANGE, RENAME): Redis counts no hit or miss for those.
 pub(crate) fn read_string_for_write(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let db = ctx.client.db;
-    Ok(ctx
-        .store
-        .lookup(db, key)
-        .and_then(|s| s.string_value())
-        .map(|v| v.to_bytes()))
+    string_of(ctx.store.lookup(db, key))
 }
 
 /// Replaces the value of `key`.
@@ -410,12 +412,10 @@ fn append(ctx: &mut Context, args: &[Bytes]) -> Reply {
 
 fn strlen(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    let len = ctx
-        .store
-        .lookup_read(db, &args[1])
-        .and_then(|s| s.string_value())
-        .map_or(0, |v| v.len());
-    Reply::Integer(len as i64)
+    match ctx.store.lookup_read(db, &args[1]) {
+        Some(state) if state.kind().is_some_and(|k| k != Kind::String) => err(WRONGTYPE),
+        state => Reply::Integer(state.and_then(|s| s.string_value()).map_or(0, |v| v.len()) as i64),
+    }
 }
 
 fn getrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -495,14 +495,18 @@ fn add_to_counter(
     check: impl FnOnce(Option<StrValue>) -> Result<(Amount, Reply), Reply>,
 ) -> Reply {
     let db = ctx.client.db;
-    ctx.store
-        .write_key(db, key, |state, w| match check(state.string_value()) {
+    ctx.store.write_key(db, key, |state, w| {
+        if state.kind().is_some_and(|k| k != Kind::String) {
+            return (KeyDelta::default(), err(WRONGTYPE));
+        }
+        match check(state.string_value()) {
             Ok((amount, reply)) => {
                 let me = w.replica();
                 (state.delta_incr(me, amount, &mut || w.next_dot()), reply)
             }
             Err(refused) => (KeyDelta::default(), refused),
-        })
+        }
+    })
 }
 
 fn increment_by(ctx: &mut Context, key: &[u8], by: i64) -> Reply {

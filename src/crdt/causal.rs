@@ -63,6 +63,10 @@ impl VersionVector {
         Self::default()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn get(&self, replica: ReplicaId) -> u64 {
         match self.entries.binary_search_by_key(&replica, |e| e.0) {
             Ok(i) => self.entries[i].1,

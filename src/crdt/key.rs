@@ -21,13 +21,23 @@
 //!   resets exactly the increments it saw.
 //! - `Ttl`: an absolute deadline (ms) or `None` = persist. Live TTL versions
 //!   combine as: any persist wins, else the latest deadline.
+//! - `Created`: the HLC at which a collection write created the key as that
+//!   collection type; it decides concurrent type conflicts (see
+//!   [`super::collection`]).
+//!
+//! A key may also hold collection values (hash, set, sorted set, list), each
+//! a dot store of its own elements; deltas carry their element changes in
+//! `colls`. Normally a key holds one type; after a concurrent type conflict
+//! it holds several until a DEL or SET removes the losers, and reads show
+//! only the winner ([`KeyState::kind`]).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::causal::{CausalContext, Dot, ReplicaId};
+use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
+use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
 use super::number::{parse_decimal, Amount};
 
 /// A base write of a string key; `value: None` is a delete marker, written
@@ -65,6 +75,11 @@ pub enum Payload {
     Incr(IncrRun),
     /// Absolute deadline in Unix ms; `None` = PERSIST.
     Ttl(Option<u64>),
+    /// A collection write created the key as `kind` at `ts`.
+    Created {
+        ts: Hlc,
+        kind: Kind,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,11 +96,13 @@ pub struct KeyDelta {
     pub removes: SmallVec<[Dot; 2]>,
     #[serde(deserialize_with = "super::bounded::smallvec")]
     pub adds: SmallVec<[Version; 1]>,
+    /// Element changes of collection values, applied in order.
+    pub colls: Vec<CollDelta>,
 }
 
 impl KeyDelta {
     pub fn is_empty(&self) -> bool {
-        self.removes.is_empty() && self.adds.is_empty()
+        self.removes.is_empty() && self.adds.is_empty() && self.colls.iter().all(|c| c.is_empty())
     }
 
     /// This delta followed by `next`, as one delta. Valid when `next` was
@@ -93,7 +110,22 @@ impl KeyDelta {
     pub fn then(mut self, next: KeyDelta) -> KeyDelta {
         self.removes.extend(next.removes);
         self.adds.extend(next.adds);
+        for coll in next.colls {
+            self.push_coll(coll);
+        }
         self
+    }
+
+    /// Adds a collection change, merged into one of the same kind if any.
+    pub fn push_coll(&mut self, coll: CollDelta) {
+        if coll.is_empty() {
+            return;
+        }
+        let mut pending = Some(coll);
+        if let Some(last) = self.colls.last_mut() {
+            pending = last.then(pending.take().expect("set above"));
+        }
+        self.colls.extend(pending);
     }
 }
 
@@ -139,11 +171,29 @@ impl StrValue<'_> {
     }
 }
 
-/// All live versions of one key, sorted by dot.
+/// All live versions of one key, sorted by dot, and its collection values.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyState {
     #[serde(deserialize_with = "sorted_versions")]
     versions: SmallVec<[Version; 1]>,
+    /// At most one collection per kind; `None` for string keys (most keys),
+    /// so they pay one pointer for it.
+    #[serde(deserialize_with = "one_per_kind")]
+    colls: Option<Box<Vec<Collection>>>,
+}
+
+/// Collections from a peer with at most one per kind and no blank ones.
+fn one_per_kind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<Vec<Collection>>>, D::Error> {
+    let raw: Option<Vec<Collection>> = Deserialize::deserialize(deserializer)?;
+    let mut kept: Vec<Collection> = Vec::new();
+    for coll in raw.into_iter().flatten() {
+        if !coll.is_blank() && !kept.iter().any(|k| k.kind() == coll.kind()) {
+            kept.push(coll);
+        }
+    }
+    Ok((!kept.is_empty()).then(|| Box::new(kept)))
 }
 
 /// Versions from a peer, put back in dot order with duplicate dots dropped.
@@ -166,7 +216,16 @@ impl KeyState {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty()
+        self.versions.is_empty() && self.colls.is_none()
+    }
+
+    /// Every collection held, winner or not.
+    pub fn collections(&self) -> &[Collection] {
+        self.colls.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    fn collection_of_kind(&self, kind: Kind) -> Option<&Collection> {
+        self.collections().iter().find(|c| c.kind() == kind)
     }
 
     fn position(&self, dot: Dot) -> Result<usize, usize> {
@@ -202,6 +261,27 @@ impl KeyState {
                 ctx.insert(version.dot);
             }
         }
+        for coll_delta in &delta.colls {
+            self.apply_collection(coll_delta, ctx);
+        }
+    }
+
+    fn apply_collection(&mut self, delta: &CollDelta, ctx: &mut CausalContext) {
+        let colls = self.colls.get_or_insert_with(Default::default);
+        let at = match colls.iter().position(|c| c.kind() == delta.kind()) {
+            Some(at) => at,
+            None => {
+                colls.push(Collection::empty(delta.kind()));
+                colls.len() - 1
+            }
+        };
+        colls[at].apply(delta, ctx);
+        if colls[at].is_blank() {
+            colls.swap_remove(at);
+        }
+        if colls.is_empty() {
+            self.colls = None;
+        }
     }
 
     /// State-based join of two replicas' versions of this key, each with its
@@ -224,6 +304,18 @@ impl KeyState {
                 out.insert(v.clone());
             }
         }
+        let mut colls: Vec<Collection> = Vec::new();
+        for mine in self.collections() {
+            let theirs = other.collection_of_kind(mine.kind());
+            colls.push(mine.join(self_ctx, theirs, other_ctx));
+        }
+        for theirs in other.collections() {
+            if self.collection_of_kind(theirs.kind()).is_none() {
+                colls.push(theirs.join(other_ctx, None, self_ctx));
+            }
+        }
+        colls.retain(|c| !c.is_blank());
+        out.colls = (!colls.is_empty()).then(|| Box::new(colls));
         out
     }
 
@@ -276,13 +368,104 @@ impl KeyState {
         })
     }
 
-    /// True when the key holds a value (ignoring expiry).
-    pub fn has_value(&self) -> bool {
+    fn has_string(&self) -> bool {
         self.base_value().is_some() || self.unobserved_runs().next().is_some()
     }
 
-    /// The string value, or `None` when the key holds none.
+    /// True when the key holds a value (ignoring expiry).
+    pub fn has_value(&self) -> bool {
+        self.has_string() || self.collections().iter().any(|c| !c.is_empty())
+    }
+
+    /// The time a type claim was made: a string's winning SET (0 for a
+    /// counter made only of increments), a collection's latest live
+    /// creation.
+    fn claim_time(&self, kind: Kind) -> (Hlc, Kind) {
+        let ts = self
+            .versions
+            .iter()
+            .filter_map(|v| match &v.payload {
+                Payload::Str(StrWrite {
+                    ts, value: Some(_), ..
+                }) if kind == Kind::String => Some(*ts),
+                Payload::Created { ts, kind: k } if *k == kind => Some(*ts),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default();
+        (ts, kind)
+    }
+
+    /// The type the key reads as (`None`: no value). When several types
+    /// are live after a concurrent conflict, the latest claim wins.
+    pub fn kind(&self) -> Option<Kind> {
+        let Some(colls) = self.colls.as_deref() else {
+            return self.has_string().then_some(Kind::String);
+        };
+        let mut live: SmallVec<[Kind; 2]> = colls
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.kind())
+            .collect();
+        if self.has_string() {
+            live.push(Kind::String);
+        }
+        match live.len() {
+            0 => None,
+            1 => Some(live[0]),
+            _ => live.into_iter().max_by_key(|&k| self.claim_time(k)),
+        }
+    }
+
+    /// True when more than one type is live (a concurrent type conflict
+    /// not yet cleaned up by a DEL or SET).
+    pub fn has_type_conflict(&self) -> bool {
+        let colls = self.collections().iter().filter(|c| !c.is_empty()).count();
+        colls + usize::from(self.has_string()) > 1
+    }
+
+    /// The collection the key reads as, if it is one.
+    pub fn collection(&self) -> Option<&Collection> {
+        let kind = self.kind()?;
+        self.collection_of_kind(kind)
+    }
+
+    /// The key's value as collection type `T`: `Ok(None)` when the key
+    /// holds no value, `Err(kind)` when it holds another type (WRONGTYPE).
+    pub fn typed<T: ElementCrdt>(&self) -> Result<Option<&T>, Kind> {
+        match self.kind() {
+            None => Ok(None),
+            Some(k) if k == T::KIND => Ok(self.collection_of_kind(k).and_then(T::of)),
+            Some(k) => Err(k),
+        }
+    }
+
+    /// Feeds the visible value (type and content, canonically ordered) to a
+    /// digest; nothing when the key holds no value.
+    pub fn digest_value(&self, feed: &mut dyn FnMut(&[u8])) {
+        match self.kind() {
+            None => {}
+            Some(Kind::String) => {
+                feed(b"string");
+                if let Some(v) = self.string_value() {
+                    feed(&v.to_bytes());
+                }
+            }
+            Some(kind) => {
+                feed(kind.name().as_bytes());
+                if let Some(c) = self.collection_of_kind(kind) {
+                    c.digest(feed);
+                }
+            }
+        }
+    }
+
+    /// The string value, or `None` when the key holds none (or holds
+    /// another type).
     pub fn string_value(&self) -> Option<StrValue<'_>> {
+        if self.colls.is_some() && self.kind() != Some(Kind::String) {
+            return None;
+        }
         let mut runs = self.unobserved_runs().peekable();
         let base_value = self.base_value();
         if runs.peek().is_none() {
@@ -357,7 +540,7 @@ impl KeyState {
                     total: run.total,
                 }),
                 Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),
-                Payload::Ttl(_) => {}
+                Payload::Ttl(_) | Payload::Created { .. } => {}
             }
         }
         marks.sort_by_key(|m| (m.replica, m.start));
@@ -395,6 +578,73 @@ impl KeyState {
         KeyDelta {
             removes: self.versions.iter().map(|v| v.dot).collect(),
             adds: SmallVec::new(),
+            colls: self.collections().iter().map(|c| c.delta_clear()).collect(),
+        }
+    }
+
+    /// Removes every version and element whose dot `seen` covers.
+    pub fn delta_remove_covered(&self, seen: &VersionVector) -> KeyDelta {
+        let mut delta = KeyDelta {
+            removes: self
+                .versions
+                .iter()
+                .map(|v| v.dot)
+                .filter(|d| seen.covers(*d))
+                .collect(),
+            ..KeyDelta::default()
+        };
+        for coll in self.collections() {
+            delta.push_coll(coll.delta_remove_covered(seen));
+        }
+        delta
+    }
+
+    /// A collection write of type `T` whose element changes are `change`:
+    /// adds the creation marker when the key is not yet a `T`.
+    pub fn delta_collection<T: ElementCrdt>(
+        &self,
+        change: T::Delta,
+        ts: Hlc,
+        next_dot: &mut impl FnMut() -> Dot,
+    ) -> KeyDelta {
+        let mut delta = KeyDelta::default();
+        if T::delta_is_empty(&change) {
+            return delta;
+        }
+        if self.kind() != Some(T::KIND) {
+            delta.adds.push(Version {
+                dot: next_dot(),
+                payload: Payload::Created { ts, kind: T::KIND },
+            });
+        }
+        delta.push_coll(T::wrap_delta(change));
+        delta
+    }
+
+    /// A delta that gives an empty key this key's visible value with fresh
+    /// dots (RENAME, COPY-like moves). The TTL is not copied.
+    pub fn delta_copy_value(&self, ts: Hlc, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        match self.kind() {
+            None => KeyDelta::default(),
+            Some(Kind::String) => {
+                let value = self
+                    .string_value()
+                    .map(|v| v.to_bytes())
+                    .unwrap_or_default();
+                KeyState::new().delta_set(value, ts, TtlChange::Keep, next_dot)
+            }
+            Some(kind) => {
+                let Some(coll) = self.collection_of_kind(kind) else {
+                    return KeyDelta::default();
+                };
+                let mut delta = KeyDelta::default();
+                delta.adds.push(Version {
+                    dot: next_dot(),
+                    payload: Payload::Created { ts, kind },
+                });
+                delta.push_coll(coll.delta_copy(ts, next_dot));
+                delta
+            }
         }
     }
 
@@ -407,8 +657,14 @@ impl KeyState {
         next_dot: &mut impl FnMut() -> Dot,
     ) -> KeyDelta {
         let mut delta = KeyDelta {
-            removes: self.dots_where(|p| matches!(p, Payload::Str(_) | Payload::Incr(_))),
+            removes: self.dots_where(|p| {
+                matches!(
+                    p,
+                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. }
+                )
+            }),
             adds: SmallVec::new(),
+            colls: self.collections().iter().map(|c| c.delta_clear()).collect(),
         };
         delta.adds.push(Version {
             dot: next_dot(),
@@ -490,6 +746,7 @@ impl KeyState {
     pub fn expire_locally(&mut self) {
         self.versions
             .retain(|v| matches!(v.payload, Payload::Ttl(_)));
+        self.colls = None;
     }
 
     /// `(replica, start)` of every live increment run.
@@ -507,9 +764,24 @@ impl KeyState {
     /// covered by `stable` has been seen by every replica: TTL-only leftovers
     /// of expired or deleted keys, delete markers whose observed runs are
     /// all gone, and a lone PERSIST. Returns true when the key is now empty.
-    pub fn collect_garbage(&mut self, stable: &crate::crdt::VersionVector) -> bool {
+    pub fn collect_garbage(&mut self, stable: &VersionVector) -> bool {
+        if let Some(colls) = self.colls.as_mut() {
+            for c in colls.iter_mut() {
+                c.collect_garbage(stable);
+            }
+            colls.retain(|c| !c.is_blank());
+            if colls.is_empty() {
+                self.colls = None;
+            }
+        }
+        // Stable creation markers of types the key no longer holds.
+        let held: SmallVec<[Kind; 2]> = self.collections().iter().map(|c| c.kind()).collect();
+        self.versions.retain(|v| match v.payload {
+            Payload::Created { kind, .. } => held.contains(&kind) || !stable.covers(v.dot),
+            _ => true,
+        });
         let all_stable = self.versions.iter().all(|v| stable.covers(v.dot));
-        if !self.has_value() && all_stable && self.live_runs().is_empty() {
+        if !self.has_value() && all_stable && self.live_runs().is_empty() && self.colls.is_none() {
             self.versions.clear();
             return true;
         }
@@ -530,7 +802,7 @@ impl KeyState {
                 .any(|m| runs.contains(&(m.replica, m.start))),
             _ => true,
         });
-        self.versions.is_empty()
+        self.is_empty()
     }
 }
 

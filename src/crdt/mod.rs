@@ -6,6 +6,11 @@
 //! - [`causal`]: replica ids, dots, version vectors, causal contexts.
 //! - [`number`]: fixed-point decimals for INCRBY/INCRBYFLOAT.
 //! - [`key`]: the key CRDT (versions + deltas) with its mutators and reads.
+//! - [`collection`]: collection values inside a key, the [`ElementCrdt`]
+//!   trait every collection type implements, and the type-conflict rule.
+//! - [`members`]: the stable-slot member table sets, hashes and sorted sets
+//!   store their elements in.
+//! - [`orset`]: the add-wins set.
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -14,10 +19,14 @@
 pub mod bounded;
 pub mod causal;
 pub mod clock;
+pub mod collection;
 pub mod key;
+pub mod members;
 pub mod number;
+pub mod orset;
 
 pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
 pub use clock::{Hlc, HlcClock};
+pub use collection::{CollDelta, Collection, ElementCrdt, Kind};
 pub use key::{KeyDelta, KeyState, Payload, StrValue, TtlChange, Version};
 pub use number::Amount;

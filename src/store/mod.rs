@@ -56,6 +56,9 @@ pub struct StoreStats {
     pub remote_batches_applied: u64,
     pub remote_batches_duplicate: u64,
     pub tombstones_collected: u64,
+    /// Keys that became live with two types at once (concurrent creation
+    /// with different types in different regions).
+    pub type_conflicts: u64,
 }
 
 /// Why a remote batch was not applied.
@@ -88,6 +91,7 @@ pub struct WriteCtx<'a> {
     replica: ReplicaId,
     last_seq: &'a mut u64,
     ts: Hlc,
+    rng: &'a mut SmallRng,
 }
 
 impl WriteCtx<'_> {
@@ -102,6 +106,12 @@ impl WriteCtx<'_> {
 
     pub fn replica(&self) -> ReplicaId {
         self.replica
+    }
+
+    /// A random number in `0..n` (`n > 0`), for local picks (SPOP…).
+    pub fn random(&mut self, n: usize) -> usize {
+        use rand::Rng;
+        self.rng.gen_range(0..n)
     }
 }
 
@@ -218,6 +228,25 @@ impl Store {
             None => {
                 self.stats.keyspace_misses += 1;
                 None
+            }
+        }
+    }
+
+    /// Like [`Store::lookup_read`], with the store's random generator for
+    /// read commands that pick at random (SRANDMEMBER, HRANDFIELD…).
+    pub fn lookup_read_with_rng(
+        &mut self,
+        db: usize,
+        key: &[u8],
+    ) -> (Option<&KeyState>, &mut SmallRng) {
+        match self.visible_slot(db, key) {
+            Some(slot) => {
+                self.stats.keyspace_hits += 1;
+                (Some(self.dbs[db].keys.state(slot)), &mut self.rng)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                (None, &mut self.rng)
             }
         }
     }
@@ -340,6 +369,7 @@ impl Store {
             replica: self.replica,
             last_seq: &mut self.last_seq,
             ts: self.open.hlc,
+            rng: &mut self.rng,
         };
         let slot = database.keys.find(key);
         let (owned_key, delta, result) = match slot {
@@ -363,6 +393,20 @@ impl Store {
                         .unwrap_or_else(|| (Bytes::copy_from_slice(key), KeyState::new())),
                 };
                 let (delta, result) = mutate(&KeyState::new(), &mut ctx);
+                if delta.is_empty() {
+                    // Nothing written (e.g. SREM on a missing key): leave the
+                    // leftovers where they were rather than ship a purge.
+                    match slot {
+                        Some(_) => {
+                            database.keys.insert(owned_key, state);
+                        }
+                        None if !state.is_empty() => {
+                            database.tombstones.insert(owned_key, state);
+                        }
+                        None => {}
+                    }
+                    return result;
+                }
                 let delta = state.delta_purge().then(delta);
                 state.apply(&delta, &mut self.ctx);
                 Self::place(database, owned_key.clone(), state);
@@ -495,29 +539,42 @@ impl Store {
 
     fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) {
         let database = &mut self.dbs[db];
-        let floor = &database.flush_floor;
-        let trimmed;
-        let delta = if delta.adds.iter().any(|v| floor.covers(v.dot)) {
-            // Versions a FLUSHDB already removed, arriving late: drop them.
-            // (Their dots enter the context with the rest of the batch.)
-            let mut kept = delta.clone();
-            kept.adds.retain(|v| !floor.covers(v.dot));
-            trimmed = kept;
-            &trimmed
-        } else {
-            delta
+        let (slot, owned) = match database.keys.find(key) {
+            Some(slot) => (Some(slot), None),
+            None => (
+                None,
+                Some(
+                    database
+                        .tombstones
+                        .remove_entry(key.as_ref())
+                        .unwrap_or_else(|| (Bytes::copy_from_slice(key), KeyState::new())),
+                ),
+            ),
         };
-        if let Some(slot) = database.keys.find(key) {
-            database.keys.state_mut(slot).apply(delta, &mut self.ctx);
-            Self::settle(database, slot);
-            return;
-        }
-        let (owned_key, mut state) = database
-            .tombstones
-            .remove_entry(key.as_ref())
-            .unwrap_or_else(|| (Bytes::copy_from_slice(key), KeyState::new()));
+        let mut detached = owned;
+        let state = match (slot, detached.as_mut()) {
+            (Some(slot), _) => database.keys.state_mut(slot),
+            (None, Some((_, state))) => state,
+            (None, None) => unreachable!("either a slot or a detached state"),
+        };
+        let conflicted_before = state.has_type_conflict();
         state.apply(delta, &mut self.ctx);
-        Self::place(database, owned_key, state);
+        if !database.flush_floor.is_empty() {
+            // Versions or elements a FLUSHDB already removed, arriving late:
+            // remove them again.
+            let late = state.delta_remove_covered(&database.flush_floor);
+            if !late.is_empty() {
+                state.apply(&late, &mut self.ctx);
+            }
+        }
+        if !conflicted_before && state.has_type_conflict() {
+            self.stats.type_conflicts += 1;
+        }
+        match (slot, detached) {
+            (Some(slot), _) => Self::settle(database, slot),
+            (None, Some((owned_key, state))) => Self::place(database, owned_key, state),
+            (None, None) => {}
+        }
     }
 
     fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
@@ -528,19 +585,8 @@ impl Store {
                 database.flush_floor.raise(replica, seq);
             }
         }
-        let covered = |state: &KeyState| -> KeyDelta {
-            KeyDelta {
-                removes: state
-                    .versions()
-                    .iter()
-                    .map(|v| v.dot)
-                    .filter(|d| seen.covers(*d))
-                    .collect(),
-                adds: Default::default(),
-            }
-        };
         for slot in database.keys.slot_ids() {
-            let delta = covered(database.keys.state(slot));
+            let delta = database.keys.state(slot).delta_remove_covered(seen);
             if delta.is_empty() {
                 continue;
             }
@@ -549,7 +595,7 @@ impl Store {
         }
         let tombstones = std::mem::take(&mut database.tombstones);
         for (key, mut state) in tombstones {
-            let delta = covered(&state);
+            let delta = state.delta_remove_covered(seen);
             state.apply(&delta, &mut self.ctx);
             Self::place(database, key, state);
         }
@@ -639,10 +685,7 @@ impl Store {
                 h.update(&(db_index as u32).to_be_bytes());
                 h.update(&(key.len() as u64).to_be_bytes());
                 h.update(key);
-                h.update(b"string");
-                if let Some(v) = state.string_value() {
-                    h.update(&v.to_bytes());
-                }
+                state.digest_value(&mut |bytes| h.update(bytes));
                 h.update(&state.deadline().unwrap_or(0).to_be_bytes());
                 for (a, b) in acc.iter_mut().zip(h.digest().bytes()) {
                     *a ^= b;

@@ -12,6 +12,8 @@
 //! Each test binary uses only part of this module, hence the
 //! `#[allow(dead_code)]` on the items one of them leaves unused.
 
+pub mod client;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
