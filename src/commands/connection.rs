@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::args::{self, err, err_owned, int, is};
 use super::context::ClientAction;
-use super::flags::{FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
+use super::flags::{ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::store::DB_COUNT;
@@ -21,7 +21,7 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
 pub static COMMANDS: &[CommandSpec] = &[
     spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", ping),
     spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", echo),
-    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", quit),
+    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT | ALLOW_IN_MULTI, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", quit),
     spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", hello),
     spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", auth),
     spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", select),

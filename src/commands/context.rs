@@ -117,6 +117,19 @@ pub struct ClientState {
     /// Last local seq this client's writes produced (for WAIT, later).
     pub last_write_seq: u64,
     pub action: Option<ClientAction>,
+    pub in_transaction: bool,
+    /// Commands queued since MULTI (`None` outside a transaction).
+    pub multi: Option<QueuedTransaction>,
+    /// WATCHed keys: database, key, and the store's change token then.
+    pub watching: Vec<(usize, Bytes, u64)>,
+}
+
+/// A transaction being queued between MULTI and EXEC.
+#[derive(Default)]
+pub struct QueuedTransaction {
+    pub commands: Vec<Vec<Bytes>>,
+    /// A command was refused while queueing: EXEC will abort.
+    pub failed: bool,
 }
 
 impl ClientState {
@@ -135,6 +148,19 @@ impl ClientState {
             authenticated,
             last_write_seq: 0,
             action: None,
+            in_transaction: false,
+            multi: None,
+            watching: Vec::new(),
+        }
+    }
+}
+
+impl ClientState {
+    /// Releases every WATCH this client holds (UNWATCH, EXEC, DISCARD, and
+    /// when the connection ends).
+    pub fn release_watches(&mut self, store: &mut Store) {
+        for (db, key, _) in self.watching.drain(..) {
+            store.unwatch_key(db, &key);
         }
     }
 }

@@ -118,11 +118,15 @@ fn object_encoding(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 /// OBJECT REFCOUNT/IDLETIME/FREQ: cordis keeps no access metadata, so it
-/// answers as a fresh Redis object would (1, 0, 0) for existing keys.
+/// answers as a fresh Redis object would (refcount 1, idle 0) and, like
+/// Redis without an LFU policy, refuses FREQ.
 fn object_stat(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
     if !ctx.store.exists(db, &args[2]) {
         return Reply::Nil;
+    }
+    if args[1].eq_ignore_ascii_case(b"freq") {
+        return err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
     let refcount = args[1].eq_ignore_ascii_case(b"refcount");
     Reply::Integer(refcount as i64)

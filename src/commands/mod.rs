@@ -15,6 +15,7 @@ pub mod keys;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod transactions;
 pub mod typed;
 
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ pub mod flags {
     pub const FAST: u32 = 1 << 8;
     pub const NO_AUTH: u32 = 1 << 9;
     pub const MOVABLEKEYS: u32 = 1 << 10;
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC,
+    /// DISCARD, WATCH, QUIT); internal, not shown by COMMAND.
+    pub const ALLOW_IN_MULTI: u32 = 1 << 16;
 
     /// Flag bits with the names COMMAND prints.
     pub const NAMES: &[(u32, &str)] = &[
@@ -138,6 +142,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
         .chain(sets::COMMANDS)
+        .chain(transactions::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
@@ -197,20 +202,18 @@ fn allowed_without_auth(spec: &CommandSpec) -> bool {
     spec.flags & flags::NO_AUTH != 0
 }
 
-/// Runs one request (`args` non-empty) and returns its reply. A write's
-/// deltas are closed into one batch and handed to the delta log here, not
-/// in the handler. (Command and error counts for INFO are kept by the
-/// connection, once per pipelined batch.)
-pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+/// Resolves a request to its command row, checking existence, the
+/// subcommand, arity and authentication with Redis's exact errors.
+fn resolve(ctx: &Context, args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     let Some(mut command) = lookup(&args[0]) else {
-        return unknown_command(args);
+        return Err(unknown_command(args));
     };
     let mut full_name: Option<String> = None;
     if !command.subcommands.is_empty() {
         if args.len() < 2 {
             // A container may run bare when its arity allows (COMMAND).
             if !command.arity_ok(1) {
-                return wrong_arity(command.name);
+                return Err(wrong_arity(command.name));
             }
         } else {
             match lookup_subcommand(command, &args[1]) {
@@ -219,20 +222,42 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
                     command = sub;
                 }
                 None => {
-                    return err_owned(format!(
+                    return Err(err_owned(format!(
                         "ERR unknown subcommand '{}'. Try {} HELP.",
                         truncate_for_error(&args[1]),
                         command.name.to_ascii_uppercase()
-                    ))
+                    )))
                 }
             }
         }
     }
     if !command.arity_ok(args.len()) {
-        return wrong_arity(full_name.as_deref().unwrap_or(command.name));
+        return Err(wrong_arity(full_name.as_deref().unwrap_or(command.name)));
     }
     if !ctx.client.authenticated && !allowed_without_auth(command) {
-        return err(args::NOAUTH);
+        return Err(err(args::NOAUTH));
+    }
+    Ok(command)
+}
+
+/// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
+/// the request is queued instead (a refused one makes EXEC abort). A
+/// write's deltas are closed into one batch and handed to the delta log
+/// here, not in the handler, so an EXEC block leaves as one batch. (Command
+/// and error counts for INFO are kept by the connection, once per
+/// pipelined batch.)
+pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let command = match resolve(ctx, args) {
+        Ok(command) => command,
+        Err(refused) => {
+            transactions::refuse(ctx);
+            return refused;
+        }
+    };
+    // Inside MULTI, the top-level row decides (subcommands never run early).
+    let top = lookup(&args[0]).unwrap_or(command);
+    if let Some(queued) = transactions::queue(ctx, top, args) {
+        return queued;
     }
     ctx.store.begin_command();
     let reply = (command.handler)(ctx, args);
@@ -240,6 +265,15 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ctx.client.last_write_seq = batch.last_seq;
     }
     reply
+}
+
+/// Runs one command queued by MULTI, inside EXEC: no batch is closed, so
+/// the whole block ships as one.
+pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    match resolve(ctx, args) {
+        Ok(command) => (command.handler)(ctx, args),
+        Err(refused) => refused,
+    }
 }
 
 impl ServerState {

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::args::{err, int, is, SYNTAX_ERROR};
+use super::args::{err, err_owned, int, is, SYNTAX_ERROR};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
 use super::{spec, CommandSpec, Context};
@@ -111,12 +111,26 @@ fn scard(ctx: &mut Context, args: &[Bytes]) -> Reply {
     }
 }
 
-/// SPOP/SRANDMEMBER's optional count: Redis's "out of range" error for a
-/// negative count where only positive ones make sense.
+/// Most picks a negative SRANDMEMBER count may ask for: each pick is a
+/// reply element, and Redis would try to build any size (and run out of
+/// memory); cordis refuses beyond this.
+pub(crate) const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// SPOP/SRANDMEMBER's optional count, with Redis's range errors.
 fn parse_count(arg: &[u8], allow_negative: bool) -> Result<i64, Reply> {
     let n = int(arg)?;
-    if (!allow_negative && n < 0) || n == i64::MIN {
+    if !allow_negative && n < 0 {
         return Err(err("ERR value is out of range, must be positive"));
+    }
+    if n == i64::MIN {
+        return Err(err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(err_owned(format!(
+            "ERR value is out of range, cordis returns at most {MAX_REPEATED_PICKS} repeated picks"
+        )));
     }
     Ok(n)
 }
@@ -378,8 +392,7 @@ fn sintercard(ctx: &mut Context, args: &[Bytes]) -> Reply {
         if is(&args[i], "limit") && i + 1 < args.len() {
             match int(&args[i + 1]) {
                 Ok(n) if n >= 0 => limit = n as usize,
-                Ok(_) => return err("ERR LIMIT can't be negative"),
-                Err(e) => return e,
+                _ => return err("ERR LIMIT can't be negative"),
             }
             i += 2;
         } else {

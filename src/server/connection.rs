@@ -35,6 +35,21 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// A client's session state; releases its WATCHes however the task ends.
+struct Session<'a> {
+    state: &'a ServerState,
+    client: ClientState,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if !self.client.watching.is_empty() {
+            let mut store = self.state.store.lock();
+            self.client.release_watches(&mut store);
+        }
+    }
+}
+
 /// Why reading stopped.
 enum ReadOutcome {
     /// This many bytes arrived.
@@ -69,7 +84,11 @@ pub async fn serve_admitted(
 ) {
     let id = info.id;
     let _registration = Registration { state: &state, id };
-    let mut client = ClientState::new(info.clone(), !state.requires_auth());
+    let mut session = Session {
+        state: &state,
+        client: ClientState::new(info.clone(), !state.requires_auth()),
+    };
+    let client = &mut session.client;
 
     let mut settings = ConnSettings::load(&state);
     let mut parser = RequestParser::new(settings.limits());
@@ -98,7 +117,7 @@ pub async fn serve_admitted(
                 Ok(None) => break,
                 Err(protocol_error) => {
                     // Run what came before the bad bytes, then report and close.
-                    run_batch(&state, &mut client, &mut pending, &mut output);
+                    run_batch(&state, client, &mut pending, &mut output);
                     protocol_error.to_reply().encode(client.resp, &mut output);
                     let _ = write_out(&mut socket, &mut output, &state).await;
                     debug!(
@@ -119,7 +138,7 @@ pub async fn serve_admitted(
 
         // 2. Run them and send all replies at once.
         while !pending.is_empty() {
-            run_batch(&state, &mut client, &mut pending, &mut output);
+            run_batch(&state, client, &mut pending, &mut output);
             if write_out(&mut socket, &mut output, &state).await.is_err() {
                 return;
             }

@@ -132,7 +132,46 @@ pub struct Store {
     now_ms: u64,
     time_override: Option<u64>,
     rng: SmallRng,
+    watches: Watches,
     pub stats: StoreStats,
+}
+
+/// Keys some client WATCHes, each with the watch clock of its last change
+/// and how many watches hold it; empty (and free to check) when nobody
+/// watches anything.
+#[derive(Default)]
+struct Watches {
+    keys: HashMap<(usize, Bytes), WatchedKey, foldhash::fast::RandomState>,
+    clock: u64,
+}
+
+struct WatchedKey {
+    watchers: u32,
+    changed_at: u64,
+}
+
+impl Watches {
+    fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.keys.is_empty() {
+            return;
+        }
+        // The map is keyed by owned bytes; the probe copies the key only
+        // while some client watches something.
+        if let Some(w) = self.keys.get_mut(&(db, Bytes::copy_from_slice(key))) {
+            self.clock += 1;
+            w.changed_at = self.clock;
+        }
+    }
+
+    fn touch_db(&mut self, db: usize) {
+        self.clock += 1;
+        let clock = self.clock;
+        for ((d, _), w) in self.keys.iter_mut() {
+            if *d == db {
+                w.changed_at = clock;
+            }
+        }
+    }
 }
 
 /// Wall-clock Unix time in milliseconds.
@@ -157,6 +196,7 @@ impl Store {
             now_ms: unix_ms(),
             time_override: None,
             rng: SmallRng::from_entropy(),
+            watches: Watches::default(),
             stats: StoreStats::default(),
         }
     }
@@ -207,6 +247,42 @@ impl Store {
     pub fn set_time_override(&mut self, ms: Option<u64>) {
         self.time_override = ms;
         self.begin_command();
+    }
+
+    // ----- WATCH -----
+
+    /// Starts watching `key`; returns the token EXEC compares with
+    /// [`Store::watch_token`] to tell whether the key changed since.
+    pub fn watch_key(&mut self, db: usize, key: &Bytes) -> u64 {
+        let w = self
+            .watches
+            .keys
+            .entry((db, key.clone()))
+            .or_insert(WatchedKey {
+                watchers: 0,
+                changed_at: 0,
+            });
+        w.watchers += 1;
+        w.changed_at
+    }
+
+    /// The change token of a watched key (see [`Store::watch_key`]).
+    pub fn watch_token(&self, db: usize, key: &Bytes) -> u64 {
+        self.watches
+            .keys
+            .get(&(db, key.clone()))
+            .map_or(u64::MAX, |w| w.changed_at)
+    }
+
+    /// Releases one watch of `key`.
+    pub fn unwatch_key(&mut self, db: usize, key: &Bytes) {
+        let k = (db, key.clone());
+        if let Some(w) = self.watches.keys.get_mut(&k) {
+            w.watchers -= 1;
+            if w.watchers == 0 {
+                self.watches.keys.remove(&k);
+            }
+        }
     }
 
     // ----- reads -----
@@ -270,6 +346,7 @@ impl Store {
     /// concurrent write that arrives later is expired as well.
     fn expire_slot(&mut self, db: usize, slot: SlotId) {
         let (key, mut state) = self.dbs[db].keys.remove(slot);
+        self.watches.touch(db, &key);
         state.expire_locally();
         self.stats.expired_keys += 1;
         if !state.is_empty() {
@@ -414,6 +491,7 @@ impl Store {
             }
         };
         if !delta.is_empty() {
+            self.watches.touch(db, &owned_key);
             self.open.ops.push(Op::Key {
                 db: db as u8,
                 key: owned_key,
@@ -439,6 +517,7 @@ impl Store {
     pub fn flush_db(&mut self, db: usize) {
         self.open_batch();
         let seen = self.ctx.version_vector().clone();
+        self.watches.touch_db(db);
         let database = &mut self.dbs[db];
         database.keys.clear();
         database.tombstones.clear();
@@ -538,6 +617,7 @@ impl Store {
     }
 
     fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) {
+        self.watches.touch(db, key);
         let database = &mut self.dbs[db];
         let (slot, owned) = match database.keys.find(key) {
             Some(slot) => (Some(slot), None),
@@ -578,6 +658,7 @@ impl Store {
     }
 
     fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
+        self.watches.touch_db(db);
         let database = &mut self.dbs[db];
         let mine = &self.applied;
         for (replica, seq) in seen.iter() {

@@ -63,6 +63,12 @@ impl Node {
     }
 
     #[allow(dead_code)]
+    /// The node's shared state (store, config, clients), for tests that
+    /// look inside.
+    pub fn state(&self) -> std::sync::Arc<cordis::commands::ServerState> {
+        self.handle.as_ref().unwrap().state.clone()
+    }
+
     pub fn connected_clients(&self) -> usize {
         self.handle.as_ref().unwrap().state.clients.len()
     }

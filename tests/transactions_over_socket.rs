@@ -1,0 +1,205 @@
+//! MULTI/EXEC/DISCARD/WATCH/UNWATCH over a real socket, plus the promise
+//! that an EXEC block leaves the node as one delta batch (so peers apply it
+//! atomically). Replies were checked against redis-server 7.0.
+//!
+//! covers: multi exec discard watch unwatch
+
+mod support;
+
+use std::time::Duration;
+
+use redis::Value;
+use support::client::Conn;
+use support::Node;
+
+fn pipeline_replies(c: &mut Conn, commands: &[&[&str]]) -> Vec<Value> {
+    commands.iter().map(|args| c.v(args)).collect()
+}
+
+#[test]
+fn exec_runs_the_queue_and_returns_every_reply_in_order() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.call_str(&["SET", "a", "1"]), b"+QUEUED\r\n");
+    assert_eq!(raw.call_str(&["SADD", "a", "x"]), b"+QUEUED\r\n");
+    assert_eq!(raw.call_str(&["INCR", "a"]), b"+QUEUED\r\n");
+    // A runtime error inside EXEC is that command's reply; the rest run.
+    assert_eq!(
+        raw.call_str(&["EXEC"]),
+        b"*3\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n"
+    );
+    // An empty transaction replies an empty array.
+    assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.call_str(&["EXEC"]), b"*0\r\n");
+    // A WATCH-aborted EXEC is a null array: `*-1` in RESP2, `_` in RESP3.
+    let mut other = node.client();
+    assert_eq!(raw.call_str(&["WATCH", "a"]), b"+OK\r\n");
+    other.ok(&["SET", "a", "changed"]);
+    assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.call_str(&["EXEC"]), b"*-1\r\n");
+    let _ = raw.call_str(&["HELLO", "3"]);
+    assert_eq!(raw.call_str(&["WATCH", "a"]), b"+OK\r\n");
+    other.ok(&["SET", "a", "again"]);
+    assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.call_str(&["EXEC"]), b"_\r\n");
+}
+
+#[test]
+fn a_command_refused_while_queueing_aborts_exec() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["SET", "a", "1"]), "QUEUED");
+    assert_eq!(
+        c.err(&["NOSUCHCOMMAND"]),
+        "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: "
+    );
+    assert_eq!(
+        c.err(&["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(c.bulk(&["GET", "a"]), None);
+
+    c.ok(&["MULTI"]);
+    assert_eq!(
+        c.err(&["SET", "a"]),
+        "ERR wrong number of arguments for 'set' command"
+    );
+    assert_eq!(
+        c.err(&["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    // The connection is out of the transaction afterwards.
+    c.ok(&["SET", "a", "2"]);
+}
+
+#[test]
+fn misplaced_transaction_commands_get_redis_errors() {
+    let node = Node::start();
+    let mut c = node.client();
+    assert_eq!(c.err(&["EXEC"]), "ERR EXEC without MULTI");
+    assert_eq!(c.err(&["DISCARD"]), "ERR DISCARD without MULTI");
+    assert_eq!(
+        c.err(&["WATCH"]),
+        "ERR wrong number of arguments for 'watch' command"
+    );
+    c.ok(&["MULTI"]);
+    assert_eq!(c.err(&["MULTI"]), "ERR MULTI calls can not be nested");
+    assert_eq!(
+        c.err(&["WATCH", "x"]),
+        "ERR WATCH inside MULTI is not allowed"
+    );
+    // Neither error aborts the transaction.
+    assert_eq!(c.status(&["INCR", "n"]), "QUEUED");
+    assert_eq!(c.v(&["EXEC"]), Value::Array(vec![Value::Int(1)]));
+}
+
+#[test]
+fn discard_drops_the_queue() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["SET", "a", "1"]), "QUEUED");
+    c.ok(&["DISCARD"]);
+    assert_eq!(c.bulk(&["GET", "a"]), None);
+}
+
+#[test]
+fn exec_fails_when_another_client_changed_a_watched_key() {
+    let node = Node::start();
+    let mut c = node.client();
+    let mut other = node.client();
+    c.ok(&["SET", "w", "1"]);
+    c.ok(&["WATCH", "w", "unrelated"]);
+    other.ok(&["SET", "w", "2"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["SET", "w", "mine"]), "QUEUED");
+    assert_eq!(c.v(&["EXEC"]), Value::Nil);
+    assert_eq!(c.bulk(&["GET", "w"]).as_deref(), Some("2"));
+
+    // A watch on an untouched key lets EXEC through; EXEC clears watches.
+    c.ok(&["WATCH", "w"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["SET", "w", "mine"]), "QUEUED");
+    assert_eq!(c.v(&["EXEC"]), Value::Array(vec![Value::Okay]));
+    other.ok(&["SET", "w", "3"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["GET", "w"]), "QUEUED");
+    assert_eq!(
+        c.v(&["EXEC"]),
+        Value::Array(vec![Value::BulkString(b"3".to_vec())])
+    );
+}
+
+#[test]
+fn unwatch_and_the_clients_own_writes_behave_like_redis() {
+    let node = Node::start();
+    let mut c = node.client();
+    let mut other = node.client();
+    c.ok(&["WATCH", "w"]);
+    c.ok(&["UNWATCH"]);
+    other.ok(&["SET", "w", "x"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["GET", "w"]), "QUEUED");
+    assert_eq!(
+        c.v(&["EXEC"]),
+        Value::Array(vec![Value::BulkString(b"x".to_vec())])
+    );
+    // The watching client's own write also counts as a change.
+    c.ok(&["WATCH", "w"]);
+    c.ok(&["SET", "w", "y"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["GET", "w"]), "QUEUED");
+    assert_eq!(c.v(&["EXEC"]), Value::Nil);
+    // Expiry of a watched key is a change too.
+    c.ok(&["SET", "e", "1", "PX", "30"]);
+    c.ok(&["WATCH", "e"]);
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(other.bulk(&["GET", "e"]), None);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["SET", "e", "2"]), "QUEUED");
+    assert_eq!(c.v(&["EXEC"]), Value::Nil);
+}
+
+#[test]
+fn watches_of_a_closed_connection_are_released() {
+    let node = Node::start();
+    {
+        let mut c = node.client();
+        c.ok(&["WATCH", "a", "b", "c"]);
+    }
+    // The node keeps serving and other clients' transactions are unaffected.
+    let mut c = node.client();
+    let replies = pipeline_replies(&mut c, &[&["MULTI"], &["SET", "a", "1"], &["EXEC"]]);
+    assert_eq!(replies[2], Value::Array(vec![Value::Okay]));
+}
+
+#[test]
+fn an_exec_block_leaves_as_one_delta_batch() {
+    let node = Node::start();
+    let state = node.state();
+    let before = state.store.lock().delta_log().len();
+    let mut c = node.client();
+    c.ok(&["MULTI"]);
+    for args in [
+        &["SET", "a", "1"][..],
+        &["SADD", "s", "x", "y"],
+        &["INCR", "n"],
+        &["DEL", "a"],
+    ] {
+        assert_eq!(c.status(args), "QUEUED");
+    }
+    let Value::Array(replies) = c.v(&["EXEC"]) else {
+        panic!()
+    };
+    assert_eq!(replies.len(), 4);
+    let store = state.store.lock();
+    assert_eq!(
+        store.delta_log().len(),
+        before + 1,
+        "one batch for the block"
+    );
+    let batch = store.delta_log().since(0).unwrap().last().unwrap().clone();
+    assert_eq!(batch.ops.len(), 4);
+}
