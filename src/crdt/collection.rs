@@ -70,6 +70,10 @@ pub trait ElementCrdt:
     /// Number of visible elements (SCARD, HLEN, ZCARD, LLEN).
     fn len(&self) -> usize;
 
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// True when nothing at all is stored (no elements, no markers).
     fn is_blank(&self) -> bool;
 

@@ -179,15 +179,19 @@ pub struct KeyState {
     /// At most one collection per kind; `None` for string keys (most keys),
     /// so they pay one pointer for it.
     #[serde(deserialize_with = "one_per_kind")]
-    colls: Option<Box<Vec<Collection>>>,
+    colls: Option<Box<Collections>>,
 }
+
+/// A key's collection values: one inline (the usual case) in the same
+/// heap block as the box that holds it.
+type Collections = SmallVec<[Collection; 1]>;
 
 /// Collections from a peer with at most one per kind and no blank ones.
 fn one_per_kind<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<Box<Vec<Collection>>>, D::Error> {
+) -> Result<Option<Box<Collections>>, D::Error> {
     let raw: Option<Vec<Collection>> = Deserialize::deserialize(deserializer)?;
-    let mut kept: Vec<Collection> = Vec::new();
+    let mut kept = Collections::new();
     for coll in raw.into_iter().flatten() {
         if !coll.is_blank() && !kept.iter().any(|k| k.kind() == coll.kind()) {
             kept.push(coll);
@@ -304,7 +308,7 @@ impl KeyState {
                 out.insert(v.clone());
             }
         }
-        let mut colls: Vec<Collection> = Vec::new();
+        let mut colls = Collections::new();
         for mine in self.collections() {
             let theirs = other.collection_of_kind(mine.kind());
             colls.push(mine.join(self_ctx, theirs, other_ctx));

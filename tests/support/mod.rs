@@ -10,7 +10,9 @@
 //!   hanging it.
 //!
 //! Each test binary uses only part of this module, hence the
-//! `#[allow(dead_code)]` on the items one of them leaves unused.
+//! module-wide `allow(dead_code)`.
+
+#![allow(dead_code)]
 
 pub mod client;
 
