@@ -3,7 +3,8 @@
 //! each store's outgoing batches are shipped to the others in a shuffled
 //! interleaving (FIFO per origin, as replication streams them), and after
 //! everything is delivered every node reports the same `DEBUG DIGEST` and
-//! the same values. This is the core the replication layer drives.
+//! the same values. Commands cover strings, counters, keys, sets (so type
+//! conflicts between regions arise) and MULTI/EXEC blocks. This is the core the replication layer drives.
 
 use std::sync::Arc;
 
@@ -56,7 +57,16 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
     let other = format!("k{}", rng.gen_range(0..6));
     let value = ["a", "bb", "10", "-3", "2.5", "x y"][rng.gen_range(0..6)].to_string();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    match rng.gen_range(0..22) {
+    let member = ["a", "b", "c", "d"][rng.gen_range(0..4)];
+    let member2 = ["a", "b", "c", "d"][rng.gen_range(0..4)];
+    match rng.gen_range(0..32) {
+        22..=24 => s(&["SADD", &key, member, member2]),
+        25 => s(&["SREM", &key, member]),
+        26 => s(&["SPOP", &key]),
+        27 => s(&["SMOVE", &key, &other, member]),
+        28 => s(&["SINTERSTORE", &key, &other, &key]),
+        29 => s(&["SUNIONSTORE", &other, &key, &other]),
+        30 => s(&["SREM", &key, member, member2]),
         0..=3 => s(&["SET", &key, &value]),
         4 => s(&["SET", &key, &value, "EX", "100"]),
         5 => s(&["SET", &key, &value, "KEEPTTL"]),
@@ -132,7 +142,17 @@ fn play(seed: u64, node_count: usize, steps: usize) {
         .map(|i| Node::new(0x100 + i as u64))
         .collect();
     for _ in 0..steps {
-        if rng.gen_bool(0.6) {
+        if rng.gen_bool(0.05) {
+            // A MULTI/EXEC block: one batch, applied atomically at peers.
+            let n = rng.gen_range(0..node_count);
+            nodes[n].run(&["MULTI"]);
+            for _ in 0..rng.gen_range(1..5) {
+                let command = random_command(&mut rng);
+                let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
+                nodes[n].run(&args);
+            }
+            nodes[n].run(&["EXEC"]);
+        } else if rng.gen_bool(0.6) {
             let n = rng.gen_range(0..node_count);
             let command = random_command(&mut rng);
             let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
@@ -164,7 +184,13 @@ fn play(seed: u64, node_count: usize, steps: usize) {
             let ttls: Vec<Reply> = (0..6)
                 .map(|k| node.run(&["PEXPIRETIME", &format!("k{k}")]))
                 .collect();
-            views.push((values, ttls));
+            let types: Vec<Reply> = (0..6)
+                .map(|k| node.run(&["TYPE", &format!("k{k}")]))
+                .collect();
+            let members: Vec<Vec<String>> = (0..6)
+                .map(|k| sorted_strings(node.run(&["SMEMBERS", &format!("k{k}")])))
+                .collect();
+            views.push((values, ttls, types, members));
         }
         for (i, v) in views.iter().enumerate() {
             assert_eq!(
@@ -218,6 +244,23 @@ fn every_write_command_hands_one_batch_to_the_delta_log() {
         before + 2,
         "MSET is one batch, GET none, INCR one"
     );
+}
+
+/// The bulk strings of an array or set reply, sorted (an error reply, for
+/// a key of another type, reads as one string).
+fn sorted_strings(reply: Reply) -> Vec<String> {
+    let mut out: Vec<String> = match reply {
+        Reply::Array(items) | Reply::Set(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect(),
+        other => vec![format!("{other:?}")],
+    };
+    out.sort();
+    out
 }
 
 /// Seeds to run: the default, or `CORDIS_SEEDS` for a longer local search.

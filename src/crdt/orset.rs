@@ -14,9 +14,18 @@ use super::clock::Hlc;
 use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
 use super::members::MemberTable;
 
-/// The dots an element is held by.
+/// The dots an element is held by, sorted (so equal sets compare equal).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dots(#[serde(deserialize_with = "super::bounded::smallvec")] pub SmallVec<[Dot; 1]>);
+pub struct Dots(#[serde(deserialize_with = "sorted_dots")] pub SmallVec<[Dot; 1]>);
+
+fn sorted_dots<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SmallVec<[Dot; 1]>, D::Error> {
+    let mut dots: SmallVec<[Dot; 1]> = super::bounded::smallvec(deserializer)?;
+    dots.sort_unstable();
+    dots.dedup();
+    Ok(dots)
+}
 
 impl Dots {
     pub fn one(dot: Dot) -> Self {
@@ -24,7 +33,14 @@ impl Dots {
     }
 
     pub fn contains(&self, dot: Dot) -> bool {
-        self.0.contains(&dot)
+        self.0.binary_search(&dot).is_ok()
+    }
+
+    /// Adds `dot`, keeping the order.
+    pub fn insert(&mut self, dot: Dot) {
+        if let Err(at) = self.0.binary_search(&dot) {
+            self.0.insert(at, dot);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,7 +131,7 @@ impl ElementCrdt for OrSet {
             if let Some(dots) = self.members.get_mut(&change.member) {
                 dots.0.retain(|d| !change.removes.contains(*d));
                 if let Some(dot) = fresh {
-                    dots.0.push(dot);
+                    dots.insert(dot);
                 }
                 if dots.is_empty() {
                     self.members.remove(&change.member);
@@ -151,10 +167,10 @@ impl ElementCrdt for OrSet {
                 .filter(|&d| !mine.is_some_and(|m| m.contains(d)) && !self_ctx.contains(d))
                 .collect();
             if !new.is_empty() {
-                out.members
-                    .get_or_insert_with(member, Dots::default)
-                    .0
-                    .extend(new);
+                let dots = out.members.get_or_insert_with(member, Dots::default);
+                for dot in new {
+                    dots.insert(dot);
+                }
             }
         }
         for (_, dots) in out.members.iter() {
