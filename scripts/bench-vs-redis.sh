@@ -565,11 +565,15 @@ rustc_version="$(rustc --version 2>/dev/null || echo "rustc not in PATH")"
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "- machine: ${NPROC} CPUs (nproc), ${cpu_model:-unknown CPU model}, ${mem_total:-unknown memory}, $(uname -sr)"
-    echo "- load average at start: $(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+    load_start="$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+    echo "- load average at start: $load_start"
+    if awk -v l="${load_start%% *}" -v n="$NPROC" 'BEGIN { exit !(l ~ /^[0-9.]+$/ && l > n / 4) }'; then
+        echo "- **warning: the machine was busy before the run started (load ${load_start%% *} on $NPROC CPUs); expect noisy figures**"
+    fi
     echo "- redis: $(redis-server --version), $(redis-benchmark --version 2>/dev/null | head -n 1)"
     echo "- cordis: \`$CORDIS_BIN\` at $cordis_rev (source tree), ${rustc_version}, extra flags: \`${CORDIS_ARGS:-none}\`"
     echo "- placement: $PLACEMENT"
-    echo "- mode: $([[ $QUICK -eq 1 ]] && echo "--quick (smoke test; numbers are rough)" || echo full)"
+    echo "- sizes: $ROUNDS rounds, n $N_P1 at pipeline 1 / $N_P16 deeper, $MEM_KEYS keys for memory$([[ $QUICK -eq 1 ]] && echo " (--quick: a smoke test, the numbers are rough)")"
 } >"$REPORT"
 info "cordis: $CORDIS_BIN; placement: $PLACEMENT"
 
