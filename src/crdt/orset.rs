@@ -239,11 +239,13 @@ impl ElementCrdt for OrSet {
     }
 
     fn delta_bytes(delta: &SetDelta) -> usize {
-        delta
-            .changes
-            .iter()
-            .map(|c| 48 + c.member.len() + c.removes.0.len() * 16)
-            .sum()
+        // The change records themselves, plus each member's heap block.
+        delta.changes.capacity() * std::mem::size_of::<MemberChange>()
+            + delta
+                .changes
+                .iter()
+                .map(|c| (c.member.len() + 8).div_ceil(16) * 16)
+                .sum::<usize>()
     }
 
     fn digest(&self, feed: &mut dyn FnMut(&[u8])) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::crdt::{Hlc, KeyDelta, Payload, ReplicaId, VersionVector};
+use crate::crdt::{CollDelta, Dot, Hlc, KeyDelta, Payload, ReplicaId, Version, VersionVector};
 
 /// One replicated effect.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,31 +35,58 @@ pub struct Batch {
     pub ops: Vec<Op>,
 }
 
+/// Heap bytes an allocation of `len` bytes really occupies: malloc rounds
+/// up to 16-byte chunks and keeps an 8-byte header.
+fn heap_block(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).div_ceil(16) * 16
+    }
+}
+
 impl Batch {
-    /// Rough in-memory size, used to bound the log by bytes.
+    /// In-memory size of the batch as the log holds it (the `Arc` block,
+    /// the op vector, keys, spilled small-vectors, values and collection
+    /// changes), used to bound the log by bytes. Values shared with the
+    /// store are counted too: the log may be what keeps them alive.
     pub fn approximate_bytes(&self) -> usize {
-        64 + self
-            .ops
-            .iter()
-            .map(|op| match op {
-                Op::Key { key, delta, .. } => {
-                    48 + key.len()
-                        + delta.removes.len() * 16
-                        + delta
-                            .adds
-                            .iter()
-                            .map(|v| match &v.payload {
-                                Payload::Str(w) => {
-                                    64 + w.value.as_ref().map_or(0, |b| b.len())
-                                        + w.observed.len() * 40
-                                }
-                                _ => 48,
-                            })
-                            .sum::<usize>()
-                }
-                Op::Flush { .. } => 128,
-            })
-            .sum::<usize>()
+        use std::mem::size_of;
+        let version_heap = |v: &Version| match &v.payload {
+            Payload::Str(w) => {
+                w.value.as_ref().map_or(0, |b| heap_block(b.len()))
+                    + heap_block(w.observed.len() * size_of::<crate::crdt::key::RunMark>())
+            }
+            _ => 0,
+        };
+        let op_heap = |op: &Op| match op {
+            Op::Key { key, delta, .. } => {
+                let removes = if delta.removes.spilled() {
+                    heap_block(delta.removes.capacity() * size_of::<Dot>())
+                } else {
+                    0
+                };
+                let adds = if delta.adds.spilled() {
+                    heap_block(delta.adds.capacity() * size_of::<Version>())
+                } else {
+                    0
+                };
+                heap_block(key.len())
+                    + removes
+                    + adds
+                    + delta.adds.iter().map(version_heap).sum::<usize>()
+                    + heap_block(delta.colls.capacity() * size_of::<CollDelta>())
+                    + delta
+                        .colls
+                        .iter()
+                        .map(|c| c.approximate_bytes())
+                        .sum::<usize>()
+            }
+            Op::Flush { .. } => 0,
+        };
+        heap_block(16 + size_of::<Batch>())
+            + heap_block(self.ops.capacity() * size_of::<Op>())
+            + self.ops.iter().map(op_heap).sum::<usize>()
     }
 }
 

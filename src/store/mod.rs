@@ -528,7 +528,9 @@ impl Store {
     /// Returns the batch (if the command wrote anything).
     pub fn finish_batch(&mut self) -> Option<Arc<Batch>> {
         let seq_before = self.open.seq_before.take()?;
-        let ops = std::mem::take(&mut self.open.ops);
+        // Exactly sized: the open buffer keeps its capacity for the next
+        // command, and the log does not hold growth slack.
+        let ops: Vec<Op> = self.open.ops.drain(..).collect();
         if ops.is_empty() {
             // Dots are only drawn for deltas, and non-empty deltas become
             // ops: a command that wrote nothing drew none.
