@@ -270,3 +270,30 @@ fn seeds(default: u64) -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+#[test]
+fn concurrent_creation_with_two_types_converges_and_is_counted_in_info() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    a.run(&["SADD", "k", "m"]);
+    b.run(&["SET", "k", "v"]);
+    let nodes = [a, b];
+    deliver_everything(&nodes);
+    let [mut a, mut b] = nodes;
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(a.run(&["TYPE", "k"]), b.run(&["TYPE", "k"]));
+    for node in [&mut a, &mut b] {
+        let Reply::Verbatim(info) = node.run(&["INFO", "stats"]) else {
+            panic!("INFO is verbatim text")
+        };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        assert!(info.contains("type_conflicts:1"), "{info}");
+    }
+    // A DEL that observed both types clears the conflict everywhere.
+    a.run(&["DEL", "k"]);
+    let nodes = [a, b];
+    deliver_everything(&nodes);
+    let [mut a, mut b] = nodes;
+    assert_eq!(a.run(&["EXISTS", "k"]), Reply::Integer(0));
+    assert_eq!(b.run(&["EXISTS", "k"]), Reply::Integer(0));
+}

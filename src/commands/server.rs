@@ -193,7 +193,7 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
         ("keyspace_hits", st.keyspace_hits),
         ("keyspace_misses", st.keyspace_misses),
         ("total_error_replies", load(&s.total_error_replies)),
-        ("type_conflicts", 0),
+        ("type_conflicts", st.type_conflicts),
     ];
     for (name, value) in fields {
         line!(out, "{name}:{value}");
