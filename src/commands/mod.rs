@@ -16,6 +16,7 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod typed;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -138,6 +139,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
         .chain(sets::COMMANDS)
+        .chain(zsets::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
