@@ -31,8 +31,16 @@ enum Op {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Write { at: usize, op: Op, now: u64 },
-    Deliver { from: usize, to: usize, count: usize },
+    Write {
+        at: usize,
+        op: Op,
+        now: u64,
+    },
+    Deliver {
+        from: usize,
+        to: usize,
+        count: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -89,10 +97,7 @@ impl Replica {
             Op::Clear => z.delta_clear(),
         };
         self.seq = seq;
-        let event = Event {
-            dots,
-            delta,
-        };
+        let event = Event { dots, delta };
         self.receive(&event);
         event
     }
@@ -130,7 +135,12 @@ fn same(
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(reading(&a.0), reading(&b.0), "{}: readings", what);
     prop_assert_eq!(&a.0, &b.0, "{}: states", what);
-    prop_assert_eq!(a.1.version_vector(), b.1.version_vector(), "{}: contexts", what);
+    prop_assert_eq!(
+        a.1.version_vector(),
+        b.1.version_vector(),
+        "{}: contexts",
+        what
+    );
     Ok(())
 }
 
@@ -144,7 +154,10 @@ struct Cluster {
 impl Cluster {
     fn new(n: usize) -> Self {
         Cluster {
-            replicas: IDS[..n].iter().map(|&i| Replica::new(ReplicaId(i))).collect(),
+            replicas: IDS[..n]
+                .iter()
+                .map(|&i| Replica::new(ReplicaId(i)))
+                .collect(),
             logs: vec![Vec::new(); n],
             delivered: vec![vec![0; n]; n],
         }
@@ -322,7 +335,11 @@ fn concurrent_zadds_with_equal_timestamps_resolve_by_dot() {
     c.write(0, &Op::Add(0, 5.0), 10); // replica 30
     c.write(1, &Op::Add(0, 7.0), 10); // replica 10
     c.sync();
-    assert_eq!(c.score(0, "a"), Some(5.0), "the larger replica id wins a tie");
+    assert_eq!(
+        c.score(0, "a"),
+        Some(5.0),
+        "the larger replica id wins a tie"
+    );
     assert_eq!(c.score(1, "a"), Some(5.0));
 }
 
@@ -352,7 +369,11 @@ fn zrem_keeps_a_concurrent_unobserved_zincrby() {
     c.write(1, &Op::Rem(0), 3);
     c.write(0, &Op::Incr(0, 1.0), 3);
     c.sync();
-    assert_eq!(c.score(0, "a"), Some(1.0), "only the unobserved increment counts");
+    assert_eq!(
+        c.score(0, "a"),
+        Some(1.0),
+        "only the unobserved increment counts"
+    );
     assert_eq!(c.score(1, "a"), Some(1.0));
 }
 
@@ -409,7 +430,10 @@ fn ranges_follow_score_then_member_order() {
     c.write(0, &Op::Add(1, 1.0), 1);
     c.write(0, &Op::Add(0, 1.0), 1);
     c.write(0, &Op::Add(2, -1.0), 1);
-    let order: Vec<String> = reading(&c.replicas[0].zset).into_iter().map(|(m, _)| m).collect();
+    let order: Vec<String> = reading(&c.replicas[0].zset)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
     assert_eq!(order, ["c", "a", "b"]);
     assert_eq!(c.replicas[0].zset.rank(b"b").map(|r| r.0), Some(2));
 }

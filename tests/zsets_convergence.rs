@@ -5,7 +5,9 @@
 //! conflicts), run on 2 or 3 stores; batches are shipped in a shuffled
 //! interleaving (FIFO per origin) and at the end every node reports the same
 //! `DEBUG DIGEST`, the same ranges with scores and the same TYPE.
-//! `CORDIS_SEEDS` runs more seeds.
+//! `CORDIS_SEEDS` runs more seeds. The DESIGN §3 two-store merge cases
+//! (concurrent ZADD: LWW; concurrent ZINCRBY: sum; ZREM vs a concurrent
+//! ZINCRBY: the unobserved increment survives) are named tests at the end.
 
 use std::sync::Arc;
 
@@ -64,7 +66,12 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
         5 => s(&["ZADD", &key, "GT", "CH", &score, &member, "1", "x"]),
         6 => s(&["ZADD", &key, "NX", &score, &member]),
         7 => s(&["ZADD", &key, "XX", "INCR", &score, &member]),
-        8..=10 => s(&["ZINCRBY", &key, &["1", "-2", "0.5", "7"][rng.gen_range(0..4)], &member]),
+        8..=10 => s(&[
+            "ZINCRBY",
+            &key,
+            ["1", "-2", "0.5", "7"][rng.gen_range(0..4)],
+            &member,
+        ]),
         11..=12 => s(&["ZREM", &key, &member]),
         13 => s(&["ZPOPMIN", &key]),
         14 => s(&["ZPOPMAX", &key, "2"]),
@@ -189,4 +196,69 @@ fn seeds(default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
+}
+
+// ----- DESIGN §3 two-store merge cases, through the dispatcher -----
+
+fn score(node: &mut Node, key: &str, member: &str) -> Reply {
+    node.run(&["ZSCORE", key, member])
+}
+
+fn double(text: &str) -> Reply {
+    Reply::Double(text.parse().unwrap())
+}
+
+#[test]
+fn concurrent_zadd_of_one_member_is_last_writer_wins() {
+    let mut nodes = vec![Node::new(1), Node::new(2)];
+    nodes[0].run(&["ZADD", "z", "5", "m"]);
+    // Node 1's write comes later in HLC order (the clock moves past 0's).
+    nodes[0]
+        .state
+        .store
+        .lock()
+        .set_time_override(Some(NOW_MS + 10));
+    nodes[1]
+        .state
+        .store
+        .lock()
+        .set_time_override(Some(NOW_MS + 20));
+    nodes[1].run(&["ZADD", "z", "7", "m"]);
+    deliver_everything(&nodes);
+    for n in nodes.iter_mut() {
+        assert_eq!(score(n, "z", "m"), double("7"));
+    }
+}
+
+#[test]
+fn concurrent_zincrby_sums() {
+    let mut nodes = vec![Node::new(1), Node::new(2)];
+    nodes[0].run(&["ZADD", "z", "1", "m"]);
+    deliver_everything(&nodes);
+    nodes[0].run(&["ZINCRBY", "z", "2", "m"]);
+    nodes[1].run(&["ZINCRBY", "z", "3.5", "m"]);
+    nodes[1].run(&["ZINCRBY", "z", "1", "m"]);
+    deliver_everything(&nodes);
+    for n in nodes.iter_mut() {
+        assert_eq!(score(n, "z", "m"), double("7.5"));
+    }
+}
+
+#[test]
+fn zrem_keeps_a_concurrent_unobserved_zincrby() {
+    let mut nodes = vec![Node::new(1), Node::new(2)];
+    nodes[0].run(&["ZADD", "z", "10", "m", "1", "other"]);
+    nodes[0].run(&["ZINCRBY", "z", "5", "m"]);
+    deliver_everything(&nodes);
+    nodes[1].run(&["ZREM", "z", "m"]);
+    nodes[0].run(&["ZINCRBY", "z", "1", "m"]);
+    deliver_everything(&nodes);
+    for n in nodes.iter_mut() {
+        assert_eq!(
+            score(n, "z", "m"),
+            double("1"),
+            "only the unobserved increment survives"
+        );
+        assert_eq!(n.run(&["ZCARD", "z"]), Reply::Integer(2));
+    }
 }

@@ -244,7 +244,11 @@ fn parse_range(
 /// Normalizes Redis's `start stop` rank pair against `len` (None: empty).
 fn rank_window(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
-    let start = if start < 0 { (len + start).max(0) } else { start };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
     let stop = if stop < 0 { len + stop } else { stop };
     if start > stop || start >= len {
         return None;
@@ -335,13 +339,13 @@ fn zadd(ctx: &mut Context, args: &[Bytes]) -> Reply {
         at += 1;
     }
     let elements = args.len() - at;
-    if elements == 0 || elements % 2 != 0 {
+    if elements == 0 || !elements.is_multiple_of(2) {
         return err(SYNTAX_ERROR);
     }
     if f.nx && f.xx {
         return err("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 2 {
@@ -579,11 +583,8 @@ fn store(ctx: &mut Context, key: &[u8], scored: Vec<(Box<[u8]>, f64)>) {
         };
         let elements = ZSet::delta_build(scored, ts, &mut next_dot);
         if !ZSet::delta_is_empty(&elements) {
-            delta = delta.then(KeyState::new().delta_collection::<ZSet>(
-                elements,
-                ts,
-                &mut next_dot,
-            ));
+            delta =
+                delta.then(KeyState::new().delta_collection::<ZSet>(elements, ts, &mut next_dot));
         }
         (delta, ())
     });
@@ -757,7 +758,9 @@ fn zrandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
         return err(OUT_OF_RANGE);
     }
     if count.is_some_and(|c| c < 0 && c.unsigned_abs() > MAX_RANDOM_PICKS) {
-        return err("ERR value is out of range, cordis caps negative ZRANDMEMBER counts at 16777216");
+        return err(
+            "ERR value is out of range, cordis caps negative ZRANDMEMBER counts at 16777216",
+        );
     }
     let resp3 = resp3(ctx);
     let db = ctx.client.db;

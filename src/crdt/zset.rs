@@ -120,10 +120,13 @@ impl PartialEq for ZSet {
     }
 }
 
+/// A member's live score entries, sorted by dot.
+type Entries = SmallVec<[ScoreEntry; 1]>;
+
 /// The replicated form: entries only (scores and the index are derived).
 #[derive(Serialize, Deserialize)]
 struct ZSetRepr {
-    members: Vec<(Box<[u8]>, SmallVec<[ScoreEntry; 1]>)>,
+    members: Vec<(Box<[u8]>, Entries)>,
 }
 
 impl Serialize for ZSet {
@@ -198,9 +201,7 @@ fn visible_score(entries: &[ScoreEntry]) -> Option<f64> {
         .iter()
         .filter_map(|e| match &e.part {
             ScorePart::Base {
-                ts,
-                score: Some(s),
-                ..
+                ts, score: Some(s), ..
             } => Some((*ts, e.dot, *s)),
             _ => None,
         })
@@ -298,16 +299,20 @@ impl ZSet {
                 self.hidden.remove(member);
                 self.order
                     .insert((ScoreKey::of(score), Box::<[u8]>::from(member)));
-                self.members
-                    .insert(member, ScoreState { score, entries });
+                self.members.insert(member, ScoreState { score, entries });
             }
             None => {
                 self.members.remove(member);
                 if entries.is_empty() {
                     self.hidden.remove(member);
                 } else {
-                    self.hidden
-                        .insert(member.into(), ScoreState { score: 0.0, entries });
+                    self.hidden.insert(
+                        member.into(),
+                        ScoreState {
+                            score: 0.0,
+                            entries,
+                        },
+                    );
                 }
             }
         }
@@ -359,10 +364,7 @@ impl ZSet {
             }
             _ => None,
         };
-        range
-            .into_iter()
-            .flatten()
-            .map(|(k, m)| (m.as_ref(), k.0))
+        range.into_iter().flatten().map(|(k, m)| (m.as_ref(), k.0))
     }
 
     /// 0-based ascending rank of `member` (O(rank): walks the index).
@@ -528,10 +530,8 @@ impl ElementCrdt for ZSet {
                 .as_ref()
                 .filter(|e| !ctx.contains(e.dot) && !e.part.has_nan());
             let current = self.entries_of(&change.member);
-            let touched = fresh.is_some()
-                || current
-                    .iter()
-                    .any(|e| change.removes.contains(&e.dot));
+            let touched =
+                fresh.is_some() || current.iter().any(|e| change.removes.contains(&e.dot));
             if touched {
                 let mut entries: SmallVec<[ScoreEntry; 1]> = current
                     .iter()
