@@ -654,9 +654,19 @@ impl ElementCrdt for ZSet {
                     }) => observed.len() * 40,
                     _ => 0,
                 };
-                80 + c.member.len() + c.removes.len() * 16 + marks
+                // The change itself, its member bytes (with allocator
+                // rounding), spilled removes and marks.
+                std::mem::size_of::<ScoreChange>()
+                    + c.member.len().next_multiple_of(16)
+                    + if c.removes.len() > 1 {
+                        c.removes.len() * 16
+                    } else {
+                        0
+                    }
+                    + marks
             })
-            .sum()
+            .sum::<usize>()
+            + 48
     }
 
     fn digest(&self, feed: &mut dyn FnMut(&[u8])) {

@@ -56,6 +56,13 @@ impl Batch {
                                 _ => 48,
                             })
                             .sum::<usize>()
+                        // Collection element changes (without this the log
+                        // held ~1 KB per ZADD against a ~100-byte budget).
+                        + delta
+                            .colls
+                            .iter()
+                            .map(|c| c.approximate_bytes())
+                            .sum::<usize>()
                 }
                 Op::Flush { .. } => 128,
             })
