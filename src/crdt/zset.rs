@@ -4,7 +4,7 @@
 //! applied per member, with `f64` scores.
 //!
 //! A member holds *score entries*, each tagged with the dot of its write:
-//! - [`ScorePart::Base`]: a ZADD's score (or, with `score: None`, a ZREM's
+//! - [`ScorePart::Base`]: a ZADD's score (or, with a NaN score, a ZREM's
 //!   marker), with the increment-run totals it observed. Concurrent ZADDs
 //!   all stay; the largest `(ts, dot)` among those holding a score is the
 //!   base (LWW). A marker never wins, so an unobserved concurrent ZADD
@@ -49,16 +49,46 @@ pub struct ScoreMark {
 }
 
 /// What one score entry holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ScorePart {
-    /// A ZADD (`Some(score)`) or ZREM marker (`None`).
+    /// A ZADD's score, or a ZREM marker when `score` is NaN (never a real
+    /// score: NaN is refused everywhere). A sentinel rather than an
+    /// `Option` keeps an entry at 48 bytes instead of 56.
     Base {
         ts: Hlc,
-        score: Option<f64>,
+        score: f64,
         observed: Box<[ScoreMark]>,
     },
     /// This replica's increments since the run's first one (dot seq `start`).
     Incr { start: u64, total: f64 },
+}
+
+/// Bitwise equality, so two markers (NaN scores) compare equal.
+impl PartialEq for ScorePart {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                ScorePart::Base {
+                    ts,
+                    score,
+                    observed,
+                },
+                ScorePart::Base {
+                    ts: ts2,
+                    score: score2,
+                    observed: observed2,
+                },
+            ) => ts == ts2 && score.to_bits() == score2.to_bits() && observed == observed2,
+            (
+                ScorePart::Incr { start, total },
+                ScorePart::Incr {
+                    start: start2,
+                    total: total2,
+                },
+            ) => start == start2 && total.to_bits() == total2.to_bits(),
+            _ => false,
+        }
+    }
 }
 
 /// One write's contribution to a member's score.
@@ -68,12 +98,18 @@ pub struct ScoreEntry {
     pub part: ScorePart,
 }
 
-/// A member's live entries (sorted by dot) and its visible score, cached.
+/// A member's live entries, sorted by dot (its score is computed from
+/// them: caching it would cost 8 bytes per member).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreState {
-    score: f64,
     #[serde(deserialize_with = "super::bounded::smallvec")]
     entries: SmallVec<[ScoreEntry; 1]>,
+}
+
+impl ScoreState {
+    fn score(&self) -> f64 {
+        visible_score(&self.entries).unwrap_or(0.0)
+    }
 }
 
 /// A score as an index key: totally ordered, with -0 equal to 0 (Redis
@@ -160,9 +196,7 @@ impl<'de> Deserialize<'de> for ZSet {
 impl ScorePart {
     fn has_nan(&self) -> bool {
         match self {
-            ScorePart::Base {
-                score, observed, ..
-            } => score.is_some_and(f64::is_nan) || observed.iter().any(|m| m.total.is_nan()),
+            ScorePart::Base { observed, .. } => observed.iter().any(|m| m.total.is_nan()),
             ScorePart::Incr { total, .. } => total.is_nan(),
         }
     }
@@ -200,9 +234,7 @@ fn visible_score(entries: &[ScoreEntry]) -> Option<f64> {
     let base = entries
         .iter()
         .filter_map(|e| match &e.part {
-            ScorePart::Base {
-                ts, score: Some(s), ..
-            } => Some((*ts, e.dot, *s)),
+            ScorePart::Base { ts, score, .. } if !score.is_nan() => Some((*ts, e.dot, *score)),
             _ => None,
         })
         .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
@@ -291,7 +323,7 @@ impl ZSet {
     /// gone) and keeps the order index in step.
     fn settle(&mut self, member: &[u8], entries: SmallVec<[ScoreEntry; 1]>) {
         if let Some(old) = self.members.get(member) {
-            let key = (ScoreKey::of(old.score), Box::<[u8]>::from(member));
+            let key = (ScoreKey::of(old.score()), Box::<[u8]>::from(member));
             self.order.remove(&key);
         }
         match visible_score(&entries) {
@@ -299,27 +331,21 @@ impl ZSet {
                 self.hidden.remove(member);
                 self.order
                     .insert((ScoreKey::of(score), Box::<[u8]>::from(member)));
-                self.members.insert(member, ScoreState { score, entries });
+                self.members.insert(member, ScoreState { entries });
             }
             None => {
                 self.members.remove(member);
                 if entries.is_empty() {
                     self.hidden.remove(member);
                 } else {
-                    self.hidden.insert(
-                        member.into(),
-                        ScoreState {
-                            score: 0.0,
-                            entries,
-                        },
-                    );
+                    self.hidden.insert(member.into(), ScoreState { entries });
                 }
             }
         }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.members.get(member).map(|s| s.score)
+        self.members.get(member).map(ScoreState::score)
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
@@ -377,12 +403,12 @@ impl ZSet {
 
     /// A random visible member; `random(n)` returns a number in `0..n`.
     pub fn random_member(&self, random: impl FnMut(usize) -> usize) -> Option<(&[u8], f64)> {
-        self.members.random(random).map(|(m, s)| (m, s.score))
+        self.members.random(random).map(|(m, s)| (m, s.score()))
     }
 
     /// One ZSCAN step over member slots; returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], f64)) -> u64 {
-        self.members.scan(cursor, count, |m, s| visit(m, s.score))
+        self.members.scan(cursor, count, |m, s| visit(m, s.score()))
     }
 
     /// ZADD of `member` with `score` (not NaN): replaces every observed
@@ -397,7 +423,7 @@ impl ZSet {
                 dot,
                 part: ScorePart::Base {
                     ts,
-                    score: Some(score),
+                    score,
                     observed: observed_marks(entries),
                 },
             }),
@@ -476,7 +502,7 @@ impl ZSet {
                 dot: next_dot(),
                 part: ScorePart::Base {
                     ts,
-                    score: None,
+                    score: f64::NAN,
                     observed,
                 },
             }),
@@ -500,7 +526,7 @@ impl ZSet {
                         dot: next_dot(),
                         part: ScorePart::Base {
                             ts,
-                            score: Some(if score.is_nan() { 0.0 } else { score }),
+                            score: if score.is_nan() { 0.0 } else { score },
                             observed: Box::new([]),
                         },
                     }),
@@ -628,7 +654,7 @@ impl ElementCrdt for ZSet {
 
     fn delta_copy(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> ZSetDelta {
         ZSet::delta_build(
-            self.members.iter().map(|(m, s)| (Box::from(m), s.score)),
+            self.members.iter().map(|(m, s)| (Box::from(m), s.score())),
             ts,
             next_dot,
         )
@@ -688,7 +714,8 @@ impl ElementCrdt for ZSet {
             .iter()
             .filter(|(_, s)| {
                 s.entries.iter().all(|e| {
-                    stable.covers(e.dot) && matches!(e.part, ScorePart::Base { score: None, .. })
+                    stable.covers(e.dot)
+                        && matches!(e.part, ScorePart::Base { score, .. } if score.is_nan())
                 })
             })
             .map(|(m, _)| m.clone())
