@@ -384,10 +384,10 @@ fn zadd_generic(ctx: &mut Context, key: &Bytes, f: &ZaddFlags, pairs: &[(f64, &B
         let mut last_score = 0.0;
         let ts = w.ts();
         for &(score, member) in pairs {
-            let current = pending
-                .get(member.as_ref())
-                .copied()
-                .or_else(|| z.score(member));
+            let current = match pending.get(member.as_ref()) {
+                Some(&score) => Some(score),
+                None => z.score(member),
+            };
             let new_score = match current {
                 Some(cur) => {
                     if f.nx {
@@ -428,7 +428,9 @@ fn zadd_generic(ctx: &mut Context, key: &Bytes, f: &ZaddFlags, pairs: &[(f64, &B
                 delta.push(z.delta_set(member, new_score + 0.0, ts, w.next_dot()));
                 new_score + 0.0
             };
-            pending.insert(member.as_ref(), new_score);
+            if pairs.len() > 1 {
+                pending.insert(member.as_ref(), new_score);
+            }
             last_score = new_score;
         }
         Ok((delta, (added, updated, processed, last_score)))

@@ -322,13 +322,22 @@ impl ZSet {
     /// Puts `member` with `entries` where it belongs (visible, hidden or
     /// gone) and keeps the order index in step.
     fn settle(&mut self, member: &[u8], entries: SmallVec<[ScoreEntry; 1]>) {
-        if let Some(old) = self.members.get(member) {
-            let key = (ScoreKey::of(old.score()), Box::<[u8]>::from(member));
-            self.order.remove(&key);
+        let new_score = visible_score(&entries);
+        if let Some(old) = self.members.get_mut(member) {
+            let old_key = ScoreKey::of(old.score());
+            if new_score.map(ScoreKey::of) == Some(old_key) {
+                // Same place in the order (a re-ZADD of the same score):
+                // no index work.
+                old.entries = entries;
+                return;
+            }
+            self.order.remove(&(old_key, Box::<[u8]>::from(member)));
         }
-        match visible_score(&entries) {
+        match new_score {
             Some(score) => {
-                self.hidden.remove(member);
+                if !self.hidden.is_empty() {
+                    self.hidden.remove(member);
+                }
                 self.order
                     .insert((ScoreKey::of(score), Box::<[u8]>::from(member)));
                 self.members.insert(member, ScoreState { entries });
