@@ -75,6 +75,14 @@ fn zadd_options_and_replies_follow_redis() {
         (&["ZADD", "z", "abc", "a"], "ERR value is not a valid float"),
         (&["ZADD", "z", "nan", "a"], "ERR value is not a valid float"),
         (
+            &["ZADD", "z", "1e400", "a"],
+            "ERR value is not a valid float",
+        ),
+        (
+            &["ZADD", "z", "1e-400", "a"],
+            "ERR value is not a valid float",
+        ),
+        (
             &["ZADD", "z"],
             "ERR wrong number of arguments for 'zadd' command",
         ),

@@ -104,8 +104,19 @@ fn parse_float(arg: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok().filter(|f| !f.is_nan())
 }
 
+/// A score or weight argument: like [`parse_float`], and like Redis's
+/// `getDoubleFromObject` also refusing values out of the `f64` range
+/// (`1e400`, `1e-400`), which range bounds accept.
+fn strict_float(arg: &[u8]) -> Option<f64> {
+    let value = parse_float(arg)?;
+    let mantissa = arg.split(|&b| b == b'e' || b == b'E').next().unwrap_or(b"");
+    let overflow = value.is_infinite() && !arg.to_ascii_lowercase().windows(3).any(|w| w == b"inf");
+    let underflow = value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b));
+    (!overflow && !underflow).then_some(value)
+}
+
 fn score_arg(arg: &[u8]) -> Result<f64, Reply> {
-    parse_float(arg).ok_or_else(|| err(NOT_A_FLOAT))
+    strict_float(arg).ok_or_else(|| err(NOT_A_FLOAT))
 }
 
 /// `1.5`, `(1.5`, `-inf`, `+inf`: one end of a score range.
@@ -910,7 +921,7 @@ fn set_op_store(ctx: &mut Context, args: &[Bytes], op: SetOp, name: &str) -> Rep
         let remaining = args.len() - j;
         if op != SetOp::Diff && remaining > numkeys && is(&args[j], "weights") {
             for (i, w) in weights.iter_mut().enumerate() {
-                match parse_float(&args[j + 1 + i]) {
+                match strict_float(&args[j + 1 + i]) {
                     Some(v) => *w = v,
                     None => return err("ERR weight value is not a float"),
                 }
