@@ -17,6 +17,7 @@ pub mod sets;
 pub mod strings;
 pub mod transactions;
 pub mod typed;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -143,6 +144,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(server::COMMANDS)
         .chain(sets::COMMANDS)
         .chain(transactions::COMMANDS)
+        .chain(zsets::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
 use super::orset::{OrSet, SetDelta};
+use super::zset::{ZSet, ZSetDelta};
 
 /// The type of a key's value, as TYPE names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,12 +119,14 @@ pub trait ElementCrdt:
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Collection {
     Set(OrSet),
+    ZSet(ZSet),
 }
 
 /// A delta to one collection value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CollDelta {
     Set(SetDelta),
+    ZSet(ZSetDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -136,6 +139,11 @@ macro_rules! with_collection {
                 type $t = OrSet;
                 $body
             }
+            Collection::ZSet($x) => {
+                #[allow(dead_code)]
+                type $t = ZSet;
+                $body
+            }
         }
     };
 }
@@ -146,6 +154,11 @@ macro_rules! with_delta {
             CollDelta::Set($x) => {
                 #[allow(dead_code)]
                 type $t = OrSet;
+                $body
+            }
+            CollDelta::ZSet($x) => {
+                #[allow(dead_code)]
+                type $t = ZSet;
                 $body
             }
         }
@@ -161,6 +174,7 @@ impl Collection {
     pub fn empty(kind: Kind) -> Collection {
         match kind {
             Kind::Set => Collection::Set(OrSet::default()),
+            Kind::ZSet => Collection::ZSet(ZSet::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }

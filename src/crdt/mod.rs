@@ -11,6 +11,7 @@
 //! - [`members`]: the stable-slot member table sets, hashes and sorted sets
 //!   store their elements in.
 //! - [`orset`]: the add-wins set.
+//! - [`zset`]: the sorted set (add-wins members, LWW + counter scores).
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -24,6 +25,7 @@ pub mod key;
 pub mod members;
 pub mod number;
 pub mod orset;
+pub mod zset;
 
 pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
 pub use clock::{Hlc, HlcClock};
