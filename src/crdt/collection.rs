@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
+use super::list::{List, ListDelta};
 use super::orset::{OrSet, SetDelta};
 
 /// The type of a key's value, as TYPE names it.
@@ -114,12 +115,14 @@ pub trait ElementCrdt:
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Collection {
     Set(OrSet),
+    List(List),
 }
 
 /// A delta to one collection value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CollDelta {
     Set(SetDelta),
+    List(ListDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -132,6 +135,11 @@ macro_rules! with_collection {
                 type $t = OrSet;
                 $body
             }
+            Collection::List($x) => {
+                #[allow(dead_code)]
+                type $t = List;
+                $body
+            }
         }
     };
 }
@@ -142,6 +150,11 @@ macro_rules! with_delta {
             CollDelta::Set($x) => {
                 #[allow(dead_code)]
                 type $t = OrSet;
+                $body
+            }
+            CollDelta::List($x) => {
+                #[allow(dead_code)]
+                type $t = List;
                 $body
             }
         }
@@ -157,6 +170,7 @@ impl Collection {
     pub fn empty(kind: Kind) -> Collection {
         match kind {
             Kind::Set => Collection::Set(OrSet::default()),
+            Kind::List => Collection::List(List::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }

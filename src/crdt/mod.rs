@@ -11,6 +11,7 @@
 //! - [`members`]: the stable-slot member table sets, hashes and sorted sets
 //!   store their elements in.
 //! - [`orset`]: the add-wins set.
+//! - [`list`]: the sequence (dense position ids, observed-remove pops).
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -21,6 +22,7 @@ pub mod causal;
 pub mod clock;
 pub mod collection;
 pub mod key;
+pub mod list;
 pub mod members;
 pub mod number;
 pub mod orset;

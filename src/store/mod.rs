@@ -17,6 +17,7 @@ pub mod delta;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;
+pub mod ready;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -133,6 +134,8 @@ pub struct Store {
     time_override: Option<u64>,
     rng: SmallRng,
     pub stats: StoreStats,
+    /// Keys blocked clients wait on that received list elements.
+    pub ready_keys: ready::ReadyKeys,
 }
 
 /// Wall-clock Unix time in milliseconds.
@@ -158,6 +161,7 @@ impl Store {
             time_override: None,
             rng: SmallRng::from_entropy(),
             stats: StoreStats::default(),
+            ready_keys: ready::ReadyKeys::default(),
         }
     }
 
@@ -414,6 +418,7 @@ impl Store {
             }
         };
         if !delta.is_empty() {
+            self.ready_keys.note(db, &owned_key, &delta);
             self.open.ops.push(Op::Key {
                 db: db as u8,
                 key: owned_key,
@@ -559,6 +564,7 @@ impl Store {
         };
         let conflicted_before = state.has_type_conflict();
         state.apply(delta, &mut self.ctx);
+        self.ready_keys.note(db, key, delta);
         if !database.flush_floor.is_empty() {
             // Versions or elements a FLUSHDB already removed, arriving late:
             // remove them again.
