@@ -209,8 +209,14 @@ fn concurrent_pushes_on_two_stores_keep_every_element_in_one_order() {
     let a = nodes[0].run(&["LRANGE", "l", "0", "-1"]);
     let b = nodes[1].run(&["LRANGE", "l", "0", "-1"]);
     assert_eq!(a, b);
-    let Reply::Array(items) = a else { panic!("{a:?}") };
-    assert_eq!(items.len(), 8, "every concurrent insert survives: {items:?}");
+    let Reply::Array(items) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        items.len(),
+        8,
+        "every concurrent insert survives: {items:?}"
+    );
     let text: Vec<String> = items
         .iter()
         .map(|r| match r {
