@@ -339,9 +339,9 @@ fn concurrent_inserts_after_one_pivot_all_survive_next_to_it() {
     let mut r = replicas(3);
     let base = r[0].write(&Op::Push(false, 0));
     let tail = r[0].write(&Op::Push(false, 9));
-    for i in 1..3 {
-        r[i].receive(&base);
-        r[i].receive(&tail);
+    for replica in &mut r[1..] {
+        replica.receive(&base);
+        replica.receive(&tail);
     }
     let deltas: Vec<ListDelta> = (0..3)
         .map(|i| r[i].write(&Op::Insert(0, false, 10 + i as u8)))

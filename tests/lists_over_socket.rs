@@ -464,9 +464,11 @@ struct ReachableNode {
 
 impl ReachableNode {
     fn start() -> Self {
-        let mut config = Config::default();
-        config.bind = "127.0.0.1".into();
-        config.port = 0;
+        let config = Config {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            ..Config::default()
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
