@@ -95,13 +95,16 @@ fn pop_values(
         if list.is_empty() {
             return Ok((Default::default(), None));
         }
+        // Walk from the end once (popping one by one would rescan the
+        // already-removed prefix each time).
+        let taken: Vec<_> = match end {
+            End::Left => list.iter().take(count).collect(),
+            End::Right => list.iter().rev().take(count).collect(),
+        };
         let mut edit = ListEdit::new(list);
-        let mut popped = Vec::with_capacity(count.min(list.len()));
-        while popped.len() < count {
-            match edit.pop(end) {
-                Some(v) => popped.push(v),
-                None => break,
-            }
+        let mut popped = Vec::with_capacity(taken.len());
+        for (id, _) in taken {
+            popped.extend(edit.remove(id));
         }
         Ok((edit.finish(), Some(popped)))
     })
@@ -238,7 +241,7 @@ fn lset(ctx: &mut Context, args: &[Bytes]) -> Reply {
         let id = id.clone();
         let mut edit = ListEdit::new(list);
         edit.insert_at(&id, false, &args[3], w.next_dot());
-        edit.remove(&id);
+        edit.discard(&id);
         Ok((edit.finish(), ()))
     });
     result.map_or_else(|e| e, |()| Reply::ok())
@@ -296,7 +299,7 @@ fn lrem(ctx: &mut Context, args: &[Bytes]) -> Reply {
         };
         let mut edit = ListEdit::new(list);
         for id in &ids {
-            edit.remove(id);
+            edit.discard(id);
         }
         Ok((edit.finish(), ids.len() as i64))
     });
@@ -313,7 +316,7 @@ fn ltrim(ctx: &mut Context, args: &[Bytes]) -> Reply {
         let mut edit = ListEdit::new(list);
         for (at, (id, _)) in list.iter().enumerate() {
             if !keep.is_some_and(|(from, to)| (from..=to).contains(&at)) {
-                edit.remove(id);
+                edit.discard(id);
             }
         }
         Ok((edit.finish(), ()))

@@ -340,6 +340,13 @@ impl<'a> ListEdit<'a> {
         self.removed.insert(id.clone()).then(|| value.clone())
     }
 
+    /// Like [`ListEdit::remove`], without copying the value out.
+    pub fn discard(&mut self, id: &ElementId) {
+        if self.added.remove(id).is_none() && self.base.elements.contains_key(id) {
+            self.removed.insert(id.clone());
+        }
+    }
+
     /// The delta of everything done so far.
     pub fn finish(self) -> ListDelta {
         ListDelta {
