@@ -18,6 +18,8 @@ const IDS: [u64; 4] = [11, 7, 23, 5];
 #[derive(Clone, Debug)]
 enum Op {
     Push(bool, u8),
+    /// Enough values in one delta to take the bulk apply path.
+    PushMany(bool, u8),
     Pop(bool),
     Insert(usize, bool, u8),
     Set(usize, u8),
@@ -60,6 +62,12 @@ impl Replica {
                 Op::Push(left, v) => {
                     let end = if left { End::Left } else { End::Right };
                     edit.push(end, &[v], self.next_dot());
+                }
+                Op::PushMany(left, v) => {
+                    let end = if left { End::Left } else { End::Right };
+                    for i in 0..20u8 {
+                        edit.push(end, &[v.wrapping_add(i)], self.next_dot());
+                    }
                 }
                 Op::Pop(left) => {
                     edit.pop(if left { End::Left } else { End::Right });
@@ -183,11 +191,12 @@ enum Step {
 fn any_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (any::<bool>(), 0..8u8).prop_map(|(l, v)| Op::Push(l, v)),
+        1 => (any::<bool>(), 0..8u8).prop_map(|(l, v)| Op::PushMany(l, v)),
         2 => any::<bool>().prop_map(Op::Pop),
         3 => (0..8usize, any::<bool>(), 0..8u8).prop_map(|(i, b, v)| Op::Insert(i, b, v)),
         1 => (0..8usize, 0..8u8).prop_map(|(i, v)| Op::Set(i, v)),
         1 => (0..8usize).prop_map(Op::Remove),
-        1 => (0..3usize, 0..5usize).prop_map(|(f, c)| Op::Trim(f, c)),
+        1 => (0..3usize, 0..25usize).prop_map(|(f, c)| Op::Trim(f, c)),
         1 => Just(Op::Clear),
     ]
 }

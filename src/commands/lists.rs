@@ -186,21 +186,7 @@ fn lrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let Some((from, to)) = range_of(start, stop, list.len()) else {
         return Reply::Array(Vec::new());
     };
-    let count = to - from + 1;
-    // Walk from the nearer end.
-    let items: Vec<Reply> = if from <= list.len() - 1 - to {
-        list.values().skip(from).take(count).map(bulk).collect()
-    } else {
-        let mut tail: Vec<Reply> = list
-            .values()
-            .rev()
-            .skip(list.len() - 1 - to)
-            .take(count)
-            .map(bulk)
-            .collect();
-        tail.reverse();
-        tail
-    };
+    let items: Vec<Reply> = list.range_values(from, to).map(bulk).collect();
     Reply::Array(items)
 }
 

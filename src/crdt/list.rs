@@ -24,14 +24,19 @@
 //! element and inserts the new value right after it with a fresh id, so two
 //! concurrent LSETs of one element keep both values, adjacent.
 //!
-//! Memory: a `BTreeMap<ElementId, Box<[u8]>>` costs roughly 100 bytes per
-//! short element (a 32-byte inline path, a 16-byte boxed slice and its heap
-//! block, B-tree node slack) — several times Redis's quicklist (~10–20
-//! bytes). Chunked leaves (runs of consecutive values from one writer
-//! sharing one path prefix, packed in one buffer) would close most of that
-//! gap; see docs/semantics.md.
+//! Storage: one `VecDeque` of `(id, value)` sorted by id, so pushes and
+//! pops at either end are O(1), LINDEX and LRANGE seek in O(1), and an
+//! insert or remove in the middle shifts the shorter side (O(n), like
+//! Redis's own LINSERT/LREM). A delta with many removes or adds is applied
+//! in one pass.
+//!
+//! Memory: 48 bytes per element in the deque (a 32-byte inline path, a
+//! 16-byte boxed slice) plus the value's heap block — several times Redis's
+//! quicklist (~10–20 bytes). Chunked leaves (runs of consecutive values from
+//! one writer sharing one path prefix, packed in one buffer) would close
+//! most of that gap; see docs/semantics.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -147,8 +152,24 @@ pub fn between(lo: Option<&ElementId>, hi: Option<&ElementId>, dot: Dot) -> Elem
 /// The list state; see the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct List {
-    elements: BTreeMap<ElementId, Box<[u8]>>,
+    #[serde(deserialize_with = "sorted_elements")]
+    elements: VecDeque<(ElementId, Box<[u8]>)>,
 }
+
+/// Elements from a peer, put back in id order with duplicates dropped, so
+/// binary searches stay correct.
+fn sorted_elements<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<VecDeque<(ElementId, Box<[u8]>)>, D::Error> {
+    let mut elements: Vec<(ElementId, Box<[u8]>)> = Deserialize::deserialize(deserializer)?;
+    elements.sort_by(|a, b| a.0.cmp(&b.0));
+    elements.dedup_by(|a, b| a.0 == b.0);
+    Ok(elements.into())
+}
+
+/// Above this many removes or adds, a delta is applied in one pass over
+/// the list instead of one shift per element.
+const BULK: usize = 16;
 
 /// A list write's delta: the element ids it removes (observed), then the
 /// elements it adds.
@@ -180,43 +201,33 @@ impl List {
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
-        self.elements.values().map(|v| v.as_ref())
+        self.elements.iter().map(|(_, v)| v.as_ref())
     }
 
-    /// The element at a zero-based index from the front (O(index) or, for
-    /// the back half, O(len - index)).
+    /// Values at positions `from..=to` (both in range).
+    pub fn range_values(&self, from: usize, to: usize) -> impl Iterator<Item = &[u8]> {
+        self.elements.range(from..=to).map(|(_, v)| v.as_ref())
+    }
+
+    fn find(&self, id: &ElementId) -> Result<usize, usize> {
+        self.elements.binary_search_by(|(k, _)| k.cmp(id))
+    }
+
+    fn get(&self, id: &ElementId) -> Option<&[u8]> {
+        self.find(id).ok().map(|i| self.elements[i].1.as_ref())
+    }
+
+    /// The element at a zero-based index from the front.
     pub fn at(&self, index: usize) -> Option<(&ElementId, &[u8])> {
-        let len = self.len();
-        if index >= len {
-            return None;
-        }
-        if index <= len / 2 {
-            self.iter().nth(index)
-        } else {
-            self.iter().rev().nth(len - 1 - index)
-        }
+        self.elements.get(index).map(|(id, v)| (id, v.as_ref()))
     }
 
     pub fn first(&self) -> Option<(&ElementId, &[u8])> {
-        self.iter().next()
+        self.at(0)
     }
 
     pub fn last(&self) -> Option<(&ElementId, &[u8])> {
-        self.iter().next_back()
-    }
-
-    /// The neighbour after `id` (None at the end).
-    pub fn after(&self, id: &ElementId) -> Option<&ElementId> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        self.elements
-            .range((Excluded(id), Unbounded))
-            .next()
-            .map(|(k, _)| k)
-    }
-
-    /// The neighbour before `id` (None at the front).
-    pub fn before(&self, id: &ElementId) -> Option<&ElementId> {
-        self.elements.range(..id).next_back().map(|(k, _)| k)
+        self.elements.back().map(|(id, v)| (id, v.as_ref()))
     }
 }
 
@@ -246,8 +257,8 @@ impl<'a> ListEdit<'a> {
             End::Left => {
                 let base = self
                     .base
-                    .elements
-                    .keys()
+                    .iter()
+                    .map(|(k, _)| k)
                     .find(|k| !self.removed.contains(*k));
                 let added = self.added.keys().next();
                 min_opt(base, added).cloned()
@@ -255,8 +266,8 @@ impl<'a> ListEdit<'a> {
             End::Right => {
                 let base = self
                     .base
-                    .elements
-                    .keys()
+                    .iter()
+                    .map(|(k, _)| k)
                     .rev()
                     .find(|k| !self.removed.contains(*k));
                 let added = self.added.keys().next_back();
@@ -298,14 +309,15 @@ impl<'a> ListEdit<'a> {
     /// The current neighbour of `id` after (`next`) or before it.
     fn neighbour(&self, id: &ElementId, next: bool) -> Option<ElementId> {
         use std::ops::Bound::{Excluded, Unbounded};
-        let range = (Excluded(id), Unbounded);
+        let elements = &self.base.elements;
+        let live = |k: &&ElementId| !self.removed.contains(*k);
         if next {
-            let base = self
-                .base
-                .elements
-                .range::<ElementId, _>(range)
-                .map(|(k, _)| k)
-                .find(|k| !self.removed.contains(*k));
+            let start = match self.base.find(id) {
+                Ok(i) => i + 1,
+                Err(i) => i,
+            };
+            let base = elements.range(start..).map(|(k, _)| k).find(live);
+            let range = (Excluded(id), Unbounded);
             let added = self
                 .added
                 .range::<ElementId, _>(range)
@@ -313,13 +325,8 @@ impl<'a> ListEdit<'a> {
                 .map(|(k, _)| k);
             min_opt(base, added).cloned()
         } else {
-            let base = self
-                .base
-                .elements
-                .range(..id)
-                .rev()
-                .map(|(k, _)| k)
-                .find(|k| !self.removed.contains(*k));
+            let end = self.base.find(id).unwrap_or_else(|i| i);
+            let base = elements.range(..end).rev().map(|(k, _)| k).find(live);
             let added = self.added.range(..id).next_back().map(|(k, _)| k);
             max_opt(base, added).cloned()
         }
@@ -336,13 +343,13 @@ impl<'a> ListEdit<'a> {
         if let Some(value) = self.added.remove(id) {
             return Some(value);
         }
-        let value = self.base.elements.get(id)?;
-        self.removed.insert(id.clone()).then(|| value.clone())
+        let value = self.base.get(id)?;
+        self.removed.insert(id.clone()).then(|| value.into())
     }
 
     /// Like [`ListEdit::remove`], without copying the value out.
     pub fn discard(&mut self, id: &ElementId) {
-        if self.added.remove(id).is_none() && self.base.elements.contains_key(id) {
+        if self.added.remove(id).is_none() && self.base.find(id).is_ok() {
             self.removed.insert(id.clone());
         }
     }
@@ -376,31 +383,55 @@ impl ElementCrdt for List {
 
     fn apply(&mut self, delta: &ListDelta, ctx: &mut CausalContext) {
         for id in &delta.removes {
-            self.elements.remove(id);
             ctx.insert(id.dot());
         }
-        for (id, value) in &delta.adds {
-            let dot = id.dot();
-            if !ctx.contains(dot) {
-                self.elements.insert(id.clone(), value.clone());
-                ctx.insert(dot);
+        if delta.removes.len() > BULK {
+            let mut gone: Vec<&ElementId> = delta.removes.iter().collect();
+            gone.sort_unstable();
+            self.elements
+                .retain(|(id, _)| gone.binary_search(&id).is_err());
+        } else {
+            for id in &delta.removes {
+                if let Ok(i) = self.find(id) {
+                    self.elements.remove(i);
+                }
             }
+        }
+        let fresh = delta.adds.iter().filter(|(id, _)| !ctx.contains(id.dot()));
+        if delta.adds.len() > BULK {
+            self.elements
+                .extend(fresh.map(|(id, v)| (id.clone(), v.clone())));
+            self.elements
+                .make_contiguous()
+                .sort_by(|a, b| a.0.cmp(&b.0));
+        } else {
+            for (id, value) in fresh {
+                if let Err(i) = self.find(id) {
+                    self.elements.insert(i, (id.clone(), value.clone()));
+                }
+            }
+        }
+        for (id, _) in &delta.adds {
+            ctx.insert(id.dot());
         }
     }
 
     fn join(&self, self_ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) -> Self {
-        let mut elements = BTreeMap::new();
+        let mut elements: Vec<(ElementId, Box<[u8]>)> = Vec::new();
         for (id, value) in &self.elements {
-            if other.elements.contains_key(id) || !other_ctx.contains(id.dot()) {
-                elements.insert(id.clone(), value.clone());
+            if other.find(id).is_ok() || !other_ctx.contains(id.dot()) {
+                elements.push((id.clone(), value.clone()));
             }
         }
         for (id, value) in &other.elements {
-            if !self.elements.contains_key(id) && !self_ctx.contains(id.dot()) {
-                elements.insert(id.clone(), value.clone());
+            if self.find(id).is_err() && !self_ctx.contains(id.dot()) {
+                elements.push((id.clone(), value.clone()));
             }
         }
-        List { elements }
+        elements.sort_by(|a, b| a.0.cmp(&b.0));
+        List {
+            elements: elements.into(),
+        }
     }
 
     fn len(&self) -> usize {
@@ -413,7 +444,7 @@ impl ElementCrdt for List {
 
     fn delta_clear(&self) -> ListDelta {
         ListDelta {
-            removes: self.elements.keys().cloned().collect(),
+            removes: self.elements.iter().map(|(id, _)| id.clone()).collect(),
             adds: Vec::new(),
         }
     }
@@ -422,7 +453,8 @@ impl ElementCrdt for List {
         ListDelta {
             removes: self
                 .elements
-                .keys()
+                .iter()
+                .map(|(id, _)| id)
                 .filter(|id| seen.covers(id.dot()))
                 .cloned()
                 .collect(),
@@ -435,7 +467,8 @@ impl ElementCrdt for List {
             removes: Vec::new(),
             adds: self
                 .elements
-                .values()
+                .iter()
+                .map(|(_, v)| v)
                 .enumerate()
                 .map(|(i, v)| {
                     let id = ElementId::with_last(&[], Component::new(i as i64, next_dot()));
@@ -465,7 +498,7 @@ impl ElementCrdt for List {
     }
 
     fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
-        for value in self.elements.values() {
+        for (_, value) in &self.elements {
             feed(&(value.len() as u64).to_be_bytes());
             feed(value);
         }
