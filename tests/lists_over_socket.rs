@@ -456,6 +456,25 @@ fn pipelined_commands_after_a_blocking_pop_run_once_it_is_served() {
     assert_eq!(raw.reply(), b"+PONG\r\n");
 }
 
+#[test]
+fn commands_sent_while_blocked_run_once_the_pop_is_served() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    raw.send(&support::multibulk(&[b"BLPOP", b"w", b"0"]));
+    thread::sleep(Duration::from_millis(150));
+    raw.send(&support::multibulk(&[b"PING"]));
+    thread::sleep(Duration::from_millis(150));
+    node.client().int(&["RPUSH", "w", "v"]);
+    assert_eq!(raw.reply(), b"*2\r\n$1\r\nw\r\n$1\r\nv\r\n");
+    assert_eq!(raw.reply(), b"+PONG\r\n");
+    // And after a timeout too.
+    raw.send(&support::multibulk(&[b"BLPOP", b"w", b"0.2"]));
+    thread::sleep(Duration::from_millis(50));
+    raw.send(&support::multibulk(&[b"PING"]));
+    assert_eq!(raw.reply(), b"*-1\r\n");
+    assert_eq!(raw.reply(), b"+PONG\r\n");
+}
+
 /// A node whose state the test can reach, to apply remote batches to it.
 struct ReachableNode {
     rt: tokio::runtime::Runtime,

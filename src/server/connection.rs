@@ -174,6 +174,7 @@ pub async fn serve_admitted(
     // The deadline of the blocking command at the queue's front, kept
     // across the re-runs that find nothing again.
     let mut block_deadline: Option<Option<Instant>> = None;
+    let mut read_while_blocked = false;
 
     loop {
         // 1. Parse every complete request already buffered.
@@ -243,6 +244,7 @@ pub async fn serve_admitted(
                     )
                     .await;
                     state.unblock_client(&mut state.store.lock(), id);
+                    read_while_blocked = !input.is_empty();
                     match outcome {
                         BlockOutcome::Woken => {}
                         BlockOutcome::TimedOut => {
@@ -258,7 +260,9 @@ pub async fn serve_admitted(
                 None => block_deadline = None,
             }
         }
-        if !drained {
+        // Requests that arrived while the client was blocked are already
+        // buffered: parse them before reading again.
+        if !drained || std::mem::take(&mut read_while_blocked) {
             continue;
         }
 
