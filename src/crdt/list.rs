@@ -153,14 +153,17 @@ pub fn between(lo: Option<&ElementId>, hi: Option<&ElementId>, dot: Dot) -> Elem
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct List {
     #[serde(deserialize_with = "sorted_elements")]
-    elements: VecDeque<(ElementId, Box<[u8]>)>,
+    elements: Elements,
 }
+
+/// The elements in id order, with their values.
+type Elements = VecDeque<(ElementId, Box<[u8]>)>;
 
 /// Elements from a peer, put back in id order with duplicates dropped, so
 /// binary searches stay correct.
 fn sorted_elements<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> Result<VecDeque<(ElementId, Box<[u8]>)>, D::Error> {
+) -> Result<Elements, D::Error> {
     let mut elements: Vec<(ElementId, Box<[u8]>)> = Deserialize::deserialize(deserializer)?;
     elements.sort_by(|a, b| a.0.cmp(&b.0));
     elements.dedup_by(|a, b| a.0 == b.0);
