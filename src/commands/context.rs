@@ -24,6 +24,11 @@ pub enum ClientAction {
     Close,
     /// Pause before reading further (DEBUG SLEEP), without holding the store.
     Sleep(Duration),
+    /// Wait, without holding the store, until a key the command named
+    /// receives list elements, then re-run it; at `deadline` (`None`:
+    /// never) re-run it as non-blocking (BLPOP, BRPOP, BLMOVE; see
+    /// `commands::blocking`). The handler's reply is not sent.
+    Block { deadline: Option<Instant> },
 }
 
 /// Node-wide counters for INFO stats.
@@ -184,6 +189,8 @@ pub struct ServerState {
     /// The port actually bound (differs from the config when it was 0).
     pub bound_port: AtomicU64,
     pub config_file: Option<String>,
+    /// Clients waiting in BLPOP/BRPOP/BLMOVE (lock order: store, then this).
+    pub blocked: Mutex<super::blocking::BlockedClients>,
 }
 
 impl ServerState {
@@ -207,6 +214,7 @@ impl ServerState {
             replica,
             run_id,
             config_file,
+            blocked: Mutex::new(Default::default()),
         })
     }
 

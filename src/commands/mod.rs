@@ -9,9 +9,11 @@
 //! Reply`; they touch no sockets or tasks.
 
 pub mod args;
+pub mod blocking;
 pub mod connection;
 pub mod context;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -145,6 +147,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(sets::COMMANDS)
         .chain(transactions::COMMANDS)
         .chain(zsets::COMMANDS)
+        .chain(lists::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
@@ -266,6 +269,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
     }
+    ctx.server.signal_ready_keys(ctx.store);
     reply
 }
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
+use super::list::{List, ListDelta};
 use super::orset::{OrSet, SetDelta};
 use super::zset::{ZSet, ZSetDelta};
 
@@ -120,6 +121,7 @@ pub trait ElementCrdt:
 pub enum Collection {
     Set(OrSet),
     ZSet(ZSet),
+    List(List),
 }
 
 /// A delta to one collection value.
@@ -127,6 +129,7 @@ pub enum Collection {
 pub enum CollDelta {
     Set(SetDelta),
     ZSet(ZSetDelta),
+    List(ListDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -142,6 +145,11 @@ macro_rules! with_collection {
             Collection::ZSet($x) => {
                 #[allow(dead_code)]
                 type $t = ZSet;
+                $body
+            }
+            Collection::List($x) => {
+                #[allow(dead_code)]
+                type $t = List;
                 $body
             }
         }
@@ -161,6 +169,11 @@ macro_rules! with_delta {
                 type $t = ZSet;
                 $body
             }
+            CollDelta::List($x) => {
+                #[allow(dead_code)]
+                type $t = List;
+                $body
+            }
         }
     };
 }
@@ -175,6 +188,7 @@ impl Collection {
         match kind {
             Kind::Set => Collection::Set(OrSet::default()),
             Kind::ZSet => Collection::ZSet(ZSet::default()),
+            Kind::List => Collection::List(List::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }

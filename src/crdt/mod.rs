@@ -12,6 +12,7 @@
 //!   store their elements in.
 //! - [`orset`]: the add-wins set.
 //! - [`zset`]: the sorted set (add-wins members, LWW + counter scores).
+//! - [`list`]: the sequence (dense position ids, observed-remove pops).
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -22,6 +23,7 @@ pub mod causal;
 pub mod clock;
 pub mod collection;
 pub mod key;
+pub mod list;
 pub mod members;
 pub mod number;
 pub mod orset;

@@ -32,6 +32,10 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.state.clients.remove(&self.id);
+        if self.state.blocked.lock().contains(self.id) {
+            self.state
+                .unblock_client(&mut self.state.store.lock(), self.id);
+        }
     }
 }
 
@@ -48,6 +52,94 @@ impl Drop for Session<'_> {
             self.client.release_watches(&mut store);
         }
     }
+}
+
+/// How a blocked client's wait ended.
+enum BlockOutcome {
+    /// A key it waits on received elements: re-run the command.
+    Woken,
+    /// The deadline passed: answer without blocking.
+    TimedOut,
+    /// The client disconnected or the server is shutting down.
+    Gone,
+}
+
+/// Waits, without the store lock, for a blocked client's wake-up or
+/// deadline. Bytes the client sends meanwhile are buffered (they run after
+/// the blocking command, as in Redis); a closed socket ends the wait.
+async fn wait_unblocked(
+    socket: &mut TcpStream,
+    input: &mut BytesMut,
+    state: &ServerState,
+    id: u64,
+    deadline: Option<Instant>,
+    settings: &ConnSettings,
+    shutdown: &CancellationToken,
+) -> BlockOutcome {
+    let Some(wake) = state.blocked.lock().waker(id) else {
+        return BlockOutcome::Woken;
+    };
+    let expiry = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
+    let woken = wake.notified();
+    tokio::pin!(woken);
+    loop {
+        if input.capacity() - input.len() < READ_CHUNK / 4 {
+            input.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            _ = &mut woken => return BlockOutcome::Woken,
+            _ = &mut expiry => return BlockOutcome::TimedOut,
+            _ = shutdown.cancelled() => return BlockOutcome::Gone,
+            read = socket.read_buf(input) => match read {
+                Ok(0) | Err(_) => return BlockOutcome::Gone,
+                Ok(n) => {
+                    state
+                        .stats
+                        .total_net_input_bytes
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    if input.len() > settings.query_limit {
+                        return BlockOutcome::Gone;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Runs the request at the queue's front as if inside a transaction, so a
+/// blocking command answers now (its timeout reply) instead of blocking.
+fn run_without_blocking(
+    state: &ServerState,
+    client: &mut ClientState,
+    pending: &mut VecDeque<Vec<Bytes>>,
+    output: &mut BytesMut,
+) {
+    let Some(args) = pending.pop_front() else {
+        return;
+    };
+    let saved = std::mem::replace(&mut client.in_transaction, true);
+    let reply = {
+        let mut store = state.store.lock();
+        let mut ctx = Context {
+            store: &mut store,
+            client,
+            server: state,
+        };
+        commands::dispatch(&mut ctx, &args)
+    };
+    client.in_transaction = saved;
+    client.action = None;
+    reply.encode(client.resp, output);
+    state
+        .stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// Why reading stopped.
@@ -98,6 +190,10 @@ pub async fn serve_admitted(
     let mut last_activity = Instant::now();
     // When the oldest incomplete request started arriving.
     let mut partial_since: Option<Instant> = None;
+    // The deadline of the blocking command at the queue's front, kept
+    // across the re-runs that find nothing again.
+    let mut block_deadline: Option<Option<Instant>> = None;
+    let mut read_while_blocked = false;
 
     loop {
         // 1. Parse every complete request already buffered.
@@ -138,7 +234,10 @@ pub async fn serve_admitted(
 
         // 2. Run them and send all replies at once.
         while !pending.is_empty() {
-            run_batch(&state, client, &mut pending, &mut output);
+            if run_batch(&state, client, &mut pending, &mut output) > 0 {
+                // The blocked request (if any) completed; a new one starts.
+                block_deadline = None;
+            }
             if write_out(&mut socket, &mut output, &state).await.is_err() {
                 return;
             }
@@ -150,10 +249,39 @@ pub async fn serve_admitted(
                         _ = shutdown.cancelled() => return,
                     }
                 }
-                None => {}
+                Some(ClientAction::Block { deadline }) => {
+                    // A re-run that blocks again keeps the first deadline.
+                    let deadline = *block_deadline.get_or_insert(deadline);
+                    let outcome = wait_unblocked(
+                        &mut socket,
+                        &mut input,
+                        &state,
+                        id,
+                        deadline,
+                        &settings,
+                        &shutdown,
+                    )
+                    .await;
+                    state.unblock_client(&mut state.store.lock(), id);
+                    read_while_blocked = !input.is_empty();
+                    match outcome {
+                        BlockOutcome::Woken => {}
+                        BlockOutcome::TimedOut => {
+                            block_deadline = None;
+                            run_without_blocking(&state, client, &mut pending, &mut output);
+                            if write_out(&mut socket, &mut output, &state).await.is_err() {
+                                return;
+                            }
+                        }
+                        BlockOutcome::Gone => return,
+                    }
+                }
+                None => block_deadline = None,
             }
         }
-        if !drained {
+        // Requests that arrived while the client was blocked are already
+        // buffered: parse them before reading again.
+        if !drained || std::mem::take(&mut read_while_blocked) {
             continue;
         }
 
@@ -276,15 +404,16 @@ async fn read_some(
 }
 
 /// Runs queued requests under one store lock until the queue is empty or a
-/// command asks the connection to act (QUIT, DEBUG SLEEP).
+/// command asks the connection to act (QUIT, DEBUG SLEEP, a blocking pop
+/// that found nothing). Returns how many requests completed.
 fn run_batch(
     state: &ServerState,
     client: &mut ClientState,
     pending: &mut VecDeque<Vec<Bytes>>,
     output: &mut BytesMut,
-) {
+) -> u64 {
     if pending.is_empty() {
-        return;
+        return 0;
     }
     let mut last_args: Option<Vec<Bytes>> = None;
     let (mut commands, mut errors) = (0u64, 0u64);
@@ -297,6 +426,14 @@ fn run_batch(
                 server: state,
             };
             let reply = commands::dispatch(&mut ctx, &args);
+            if let Some(ClientAction::Block { .. }) = client.action {
+                // Nothing to pop: register under this same lock (so no push
+                // is missed), send nothing, and keep the request to re-run.
+                let keys = commands::lists::blocking_keys(&args);
+                state.block_client(&mut store, client.info.id, client.db, keys);
+                pending.push_front(args);
+                break;
+            }
             commands += 1;
             errors += matches!(reply, crate::protocol::Reply::Error(_)) as u64;
             reply.encode(client.resp, output);
@@ -319,6 +456,7 @@ fn run_batch(
     stats
         .total_error_replies
         .fetch_add(errors, Ordering::Relaxed);
+    commands
 }
 
 async fn write_out(

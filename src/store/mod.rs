@@ -17,6 +17,7 @@ pub mod delta;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;
+pub mod ready;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,6 +135,8 @@ pub struct Store {
     rng: SmallRng,
     watches: Watches,
     pub stats: StoreStats,
+    /// Keys blocked clients wait on that received list elements.
+    pub ready_keys: ready::ReadyKeys,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -198,6 +201,7 @@ impl Store {
             rng: SmallRng::from_entropy(),
             watches: Watches::default(),
             stats: StoreStats::default(),
+            ready_keys: ready::ReadyKeys::default(),
         }
     }
 
@@ -492,6 +496,7 @@ impl Store {
         };
         if !delta.is_empty() {
             self.watches.touch(db, &owned_key);
+            self.ready_keys.note(db, &owned_key, &delta);
             self.open.ops.push(Op::Key {
                 db: db as u8,
                 key: owned_key,
@@ -641,6 +646,7 @@ impl Store {
         };
         let conflicted_before = state.has_type_conflict();
         state.apply(delta, &mut self.ctx);
+        self.ready_keys.note(db, key, delta);
         if !database.flush_floor.is_empty() {
             // Versions or elements a FLUSHDB already removed, arriving late:
             // remove them again.

@@ -1,0 +1,69 @@
+//! [`ReadyKeys`]: which keys that blocked clients (BLPOP, BRPOP, BLMOVE)
+//! wait on have received list elements since the last drain — by a local
+//! write or a remote delta. The store only records; whoever holds the
+//! store lock after a command or a remote batch drains the set and wakes
+//! the waiters (`ServerState::signal_ready_keys`).
+//!
+//! Only watched keys are recorded, so with no blocked client the cost of a
+//! write is one emptiness check, and the set never outgrows the keys
+//! blocked clients name.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::crdt::{CollDelta, KeyDelta};
+
+/// Watched keys (with how many blocked clients watch each) and the ones
+/// that became ready.
+#[derive(Default)]
+pub struct ReadyKeys {
+    watched: HashMap<(usize, Bytes), usize, foldhash::fast::RandomState>,
+    ready: Vec<(usize, Bytes)>,
+}
+
+impl ReadyKeys {
+    /// A blocked client starts waiting on `key` in `db`.
+    pub fn watch(&mut self, db: usize, key: &Bytes) {
+        *self.watched.entry((db, key.clone())).or_insert(0) += 1;
+    }
+
+    /// A blocked client stops waiting on `key` (woken, timed out, gone).
+    pub fn unwatch(&mut self, db: usize, key: &Bytes) {
+        let entry = (db, key.clone());
+        if let Some(count) = self.watched.get_mut(&entry) {
+            *count -= 1;
+            if *count == 0 {
+                self.watched.remove(&entry);
+            }
+        }
+    }
+
+    /// Records `key` as ready if it is watched and `delta` adds list
+    /// elements to it.
+    pub fn note(&mut self, db: usize, key: &[u8], delta: &KeyDelta) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let adds_elements = delta
+            .colls
+            .iter()
+            .any(|c| matches!(c, CollDelta::List(d) if !d.adds.is_empty()));
+        if !adds_elements {
+            return;
+        }
+        let entry = (db, Bytes::copy_from_slice(key));
+        if self.watched.contains_key(&entry) && !self.ready.contains(&entry) {
+            self.ready.push(entry);
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The keys recorded since the last call.
+    pub fn take(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.ready)
+    }
+}
