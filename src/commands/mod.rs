@@ -11,6 +11,7 @@
 pub mod args;
 pub mod connection;
 pub mod context;
+pub mod hashes;
 pub mod keys;
 pub mod server;
 pub mod sets;
@@ -142,6 +143,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
         .chain(sets::COMMANDS)
+        .chain(hashes::COMMANDS)
         .chain(transactions::COMMANDS)
 }
 

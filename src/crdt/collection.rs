@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
+use super::ormap::{HashDelta, OrMap};
 use super::orset::{OrSet, SetDelta};
 
 /// The type of a key's value, as TYPE names it.
@@ -118,12 +119,14 @@ pub trait ElementCrdt:
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Collection {
     Set(OrSet),
+    Hash(OrMap),
 }
 
 /// A delta to one collection value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CollDelta {
     Set(SetDelta),
+    Hash(HashDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -136,6 +139,11 @@ macro_rules! with_collection {
                 type $t = OrSet;
                 $body
             }
+            Collection::Hash($x) => {
+                #[allow(dead_code)]
+                type $t = OrMap;
+                $body
+            }
         }
     };
 }
@@ -146,6 +154,11 @@ macro_rules! with_delta {
             CollDelta::Set($x) => {
                 #[allow(dead_code)]
                 type $t = OrSet;
+                $body
+            }
+            CollDelta::Hash($x) => {
+                #[allow(dead_code)]
+                type $t = OrMap;
                 $body
             }
         }
@@ -161,6 +174,7 @@ impl Collection {
     pub fn empty(kind: Kind) -> Collection {
         match kind {
             Kind::Set => Collection::Set(OrSet::default()),
+            Kind::Hash => Collection::Hash(OrMap::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }

@@ -11,6 +11,7 @@
 //! - [`members`]: the stable-slot member table sets, hashes and sorted sets
 //!   store their elements in.
 //! - [`orset`]: the add-wins set.
+//! - [`ormap`]: the hash (field → string-like value, observed-remove).
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -23,6 +24,7 @@ pub mod collection;
 pub mod key;
 pub mod members;
 pub mod number;
+pub mod ormap;
 pub mod orset;
 
 pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
