@@ -372,13 +372,18 @@ fn hrandfield(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn hscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(args, 2, false) {
-        Ok(o) => o,
-        Err(e) => return e,
+    // Redis checks the cursor, then the key, then the options: a missing
+    // key answers an empty scan and another type WRONGTYPE even when the
+    // options are bad.
+    let parsed = scan_options(args, 2, false);
+    let map = match (&parsed, read::<OrMap>(ctx, &args[1])) {
+        (Err(e), _) if scan_options(&args[..3], 2, false).is_err() => return e.clone(),
+        (_, Ok(Some(map))) => map,
+        (_, Ok(None)) => return scan_reply(0, Vec::new()),
+        (_, Err(e)) => return e,
     };
-    let map = match read::<OrMap>(ctx, &args[1]) {
-        Ok(Some(map)) => map,
-        Ok(None) => return scan_reply(0, Vec::new()),
+    let options = match parsed {
+        Ok(o) => o,
         Err(e) => return e,
     };
     let mut items = Vec::new();
