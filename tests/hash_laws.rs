@@ -412,6 +412,19 @@ fn hdel_resets_only_the_increments_it_observed() {
 }
 
 #[test]
+fn del_of_the_whole_hash_resets_only_the_increments_it_observed() {
+    let mut cluster = Cluster::new(2);
+    cluster.write(1, Op::Incr(0, 5));
+    cluster.write(1, Op::Set(1, 0));
+    cluster.sync();
+    cluster.write(0, Op::Delete);
+    cluster.write(1, Op::Incr(0, 1));
+    cluster.sync();
+    assert_eq!(cluster.all_read("f"), [Some("1".into()), Some("1".into())]);
+    assert_eq!(cluster.all_read("g"), [None, None]);
+}
+
+#[test]
 fn hset_on_one_side_and_hincrby_on_the_other_add_up() {
     let mut cluster = synced_with("1");
     cluster.write(0, Op::Incr(0, 3));

@@ -297,6 +297,23 @@ fn del_of_the_hash_keeps_a_concurrent_field_write() {
     }
 }
 
+#[test]
+fn del_of_the_hash_resets_only_the_increments_it_observed() {
+    let mut nodes = pair(&[]);
+    nodes[1].run(&["HINCRBY", "h", "n", "5"]);
+    deliver_everything(&nodes);
+    // Node 0 deletes the hash (having seen +5) while node 1 adds 1 more to
+    // the same increment run: only the unobserved +1 survives, as for a
+    // string counter.
+    nodes[0].run(&["DEL", "h"]);
+    nodes[1].run(&["HINCRBY", "h", "n", "1"]);
+    deliver_everything(&nodes);
+    assert_eq!(
+        hget_everywhere(&mut nodes, "h", "n"),
+        [bulk("1"), bulk("1")]
+    );
+}
+
 /// A HGETALL reply as sorted `field`, `value` strings (errors as text).
 fn pairs(reply: Reply) -> Vec<String> {
     let mut entries: Vec<(String, String)> = match reply {

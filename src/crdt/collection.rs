@@ -82,6 +82,13 @@ pub trait ElementCrdt:
     /// the key, purge of an expired key).
     fn delta_clear(&self) -> Self::Delta;
 
+    /// DEL's delta: like [`Self::delta_clear`], but it may leave markers
+    /// made with fresh dots (a hash's counter fields remember the totals
+    /// they reset, so concurrent increments count from the right place).
+    fn delta_delete_all(&self, _ts: Hlc, _next_dot: &mut dyn FnMut() -> Dot) -> Self::Delta {
+        self.delta_clear()
+    }
+
     /// The delta that removes every element dot `seen` covers (a remote
     /// FLUSHDB's observed-remove, and late arrivals it already removed).
     fn delta_remove_covered(&self, seen: &VersionVector) -> Self::Delta;
@@ -193,6 +200,10 @@ impl Collection {
 
     pub fn delta_clear(&self) -> CollDelta {
         with_collection!(self, c: T => T::wrap_delta(c.delta_clear()))
+    }
+
+    pub fn delta_delete_all(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> CollDelta {
+        with_collection!(self, c: T => T::wrap_delta(c.delta_delete_all(ts, next_dot)))
     }
 
     pub fn delta_remove_covered(&self, seen: &VersionVector) -> CollDelta {

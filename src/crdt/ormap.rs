@@ -503,6 +503,26 @@ impl ElementCrdt for OrMap {
         }
     }
 
+    /// Each field as HDEL would delete it: counter fields leave markers.
+    fn delta_delete_all(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> HashDelta {
+        HashDelta {
+            changes: self
+                .fields
+                .iter()
+                .map(|(field, state)| match state {
+                    FieldState::Full(k) => {
+                        FieldChange::from_key_delta(field, k.delta_delete(ts, &mut || next_dot()))
+                    }
+                    plain => FieldChange {
+                        field: field.into(),
+                        removes: plain.dots(),
+                        adds: SmallVec::new(),
+                    },
+                })
+                .collect(),
+        }
+    }
+
     fn delta_remove_covered(&self, seen: &VersionVector) -> HashDelta {
         HashDelta {
             changes: self
