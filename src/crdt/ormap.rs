@@ -672,6 +672,6 @@ mod tests {
     #[test]
     fn field_states_stay_small() {
         // The plain form is what a 1M-field hash mostly holds.
-        assert!(std::mem::size_of::<FieldState>() <= 48);
+        assert!(std::mem::size_of::<FieldState>() <= 40);
     }
 }
