@@ -62,13 +62,17 @@ fn set_pairs(ctx: &mut Context, args: &[Bytes], name: &str) -> Result<i64, Reply
     }
     // A field named twice takes its last value, as in Redis.
     let mut pairs: Vec<(&Bytes, &Bytes)> = Vec::with_capacity((args.len() - 2) / 2);
-    let mut at: HashMap<&[u8], usize> = HashMap::new();
-    for pair in args[2..].chunks_exact(2) {
-        match at.get(pair[0].as_ref()) {
-            Some(&i) => pairs[i].1 = &pair[1],
-            None => {
-                at.insert(&pair[0], pairs.len());
-                pairs.push((&pair[0], &pair[1]));
+    if args.len() == 4 {
+        pairs.push((&args[2], &args[3]));
+    } else {
+        let mut at: HashMap<&[u8], usize> = HashMap::new();
+        for pair in args[2..].chunks_exact(2) {
+            match at.get(pair[0].as_ref()) {
+                Some(&i) => pairs[i].1 = &pair[1],
+                None => {
+                    at.insert(&pair[0], pairs.len());
+                    pairs.push((&pair[0], &pair[1]));
+                }
             }
         }
     }

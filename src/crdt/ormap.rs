@@ -410,17 +410,22 @@ impl OrMap {
                 ctx.insert(dot);
             }
             let fresh = change.plain_add().filter(|(dot, _, _)| !ctx.contains(*dot));
-            if let Some(old) = self.fields.remove(&change.field) {
-                self.count(&old, -1);
-            }
-            if let Some((dot, ts, value)) = fresh {
-                ctx.insert(dot);
-                let state = FieldState::Plain(PlainWrite {
-                    dot,
-                    ts,
-                    value: value.as_ref().into(),
-                });
-                self.put(&change.field, state);
+            let Some((dot, ts, value)) = fresh else {
+                if let Some(old) = self.fields.remove(&change.field) {
+                    self.count(&old, -1);
+                }
+                return;
+            };
+            ctx.insert(dot);
+            let write = PlainWrite {
+                dot,
+                ts,
+                value: value.as_ref().into(),
+            };
+            // An overwrite keeps the field's slot (and its key allocation).
+            match self.fields.get_mut(&change.field) {
+                Some(state) => *state = FieldState::Plain(write),
+                None => self.put(&change.field, FieldState::Plain(write)),
             }
             return;
         }
