@@ -575,17 +575,28 @@ impl ElementCrdt for OrMap {
             .changes
             .iter()
             .map(|c| {
+                // Heap blocks beyond the inline change: the field, the
+                // values, spilled versions and run marks.
                 let values: usize = c
                     .adds
                     .iter()
                     .map(|v| match &v.payload {
                         Payload::Str(w) => {
-                            64 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 48
+                            16 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 48
                         }
-                        _ => 64,
+                        _ => 0,
                     })
                     .sum();
-                48 + c.field.len() + c.removes.len() * 16 + values
+                let spilled = if c.adds.len() > 1 {
+                    c.adds.len() * 80
+                } else {
+                    0
+                } + if c.removes.len() > 2 {
+                    c.removes.len() * 16
+                } else {
+                    0
+                };
+                std::mem::size_of::<FieldChange>() + 16 + c.field.len() + values + spilled
             })
             .sum()
     }

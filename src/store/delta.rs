@@ -56,6 +56,11 @@ impl Batch {
                                 _ => 48,
                             })
                             .sum::<usize>()
+                        + delta
+                            .colls
+                            .iter()
+                            .map(|c| c.approximate_bytes())
+                            .sum::<usize>()
                 }
                 Op::Flush { .. } => 128,
             })
