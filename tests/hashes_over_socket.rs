@@ -287,6 +287,9 @@ fn hrandfield_follows_redis_counts_and_shapes() {
     assert!(fields.contains(&one));
     let distinct = c.strings(&["HRANDFIELD", "h", "10"]);
     assert_eq!(distinct.iter().collect::<BTreeSet<_>>().len(), 10);
+    let most = c.strings(&["HRANDFIELD", "h", "25"]);
+    assert_eq!(most.iter().collect::<BTreeSet<_>>().len(), 25);
+    assert!(most.iter().all(|f| fields.contains(f)));
     assert_eq!(c.strings(&["HRANDFIELD", "h", "100"]).len(), 30);
     assert_eq!(c.strings(&["HRANDFIELD", "h", "-50"]).len(), 50);
     assert!(c.strings(&["HRANDFIELD", "h", "0"]).is_empty());

@@ -78,7 +78,10 @@ fn set_pairs(ctx: &mut Context, args: &[Bytes], name: &str) -> Result<i64, Reply
     }
     write::<OrMap, _>(ctx, &args[1], |map, w| {
         let ts = w.ts();
-        let mut delta = HashDelta::default();
+        // Sized exactly: the delta also sits in the replication log.
+        let mut delta = HashDelta {
+            changes: Vec::with_capacity(pairs.len()),
+        };
         let mut added = 0;
         for (field, value) in pairs {
             if !map.contains(field) {
@@ -102,10 +105,12 @@ fn hmset(ctx: &mut Context, args: &[Bytes]) -> Reply {
 fn hsetnx(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let (field, value) = (&args[2], &args[3]);
     let result = write::<OrMap, _>(ctx, &args[1], |map, w| {
-        let mut delta = HashDelta::default();
         if map.contains(field) {
-            return Ok((delta, 0));
+            return Ok((HashDelta::default(), 0));
         }
+        let mut delta = HashDelta {
+            changes: Vec::with_capacity(1),
+        };
         let ts = w.ts();
         delta
             .changes
@@ -139,7 +144,9 @@ fn hmget(ctx: &mut Context, args: &[Bytes]) -> Reply {
 fn hdel(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let result = write::<OrMap, _>(ctx, &args[1], |map, w| {
         let ts = w.ts();
-        let mut delta = HashDelta::default();
+        let mut delta = HashDelta {
+            changes: Vec::with_capacity(args.len() - 2),
+        };
         let mut seen: HashSet<&[u8]> = HashSet::new();
         for field in &args[2..] {
             if seen.insert(field) {
@@ -347,6 +354,17 @@ fn hrandfield(ctx: &mut Context, args: &[Bytes]) -> Reply {
             .collect()
     } else if count as usize >= map.len() {
         map.entries().collect()
+    } else if (count as usize).saturating_mul(3) > map.len() {
+        // Most of the hash: shuffle the first `count` of all entries rather
+        // than drawing until enough distinct fields turned up.
+        let mut all: Vec<(&[u8], FieldValue<'_>)> = map.entries().collect();
+        let wanted = count as usize;
+        for i in 0..wanted {
+            let j = i + random(all.len() - i);
+            all.swap(i, j);
+        }
+        all.truncate(wanted);
+        all
     } else {
         let wanted = count as usize;
         let mut chosen = Vec::with_capacity(wanted);

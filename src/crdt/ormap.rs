@@ -571,34 +571,36 @@ impl ElementCrdt for OrMap {
     }
 
     fn delta_bytes(delta: &HashDelta) -> usize {
-        delta
-            .changes
-            .iter()
-            .map(|c| {
-                // Heap blocks beyond the inline change: the field, the
-                // values, spilled versions and run marks.
-                let values: usize = c
-                    .adds
-                    .iter()
-                    .map(|v| match &v.payload {
-                        Payload::Str(w) => {
-                            16 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 48
-                        }
-                        _ => 0,
-                    })
-                    .sum();
-                let spilled = if c.adds.len() > 1 {
-                    c.adds.len() * 80
-                } else {
-                    0
-                } + if c.removes.len() > 2 {
-                    c.removes.len() * 16
-                } else {
-                    0
-                };
-                std::mem::size_of::<FieldChange>() + 16 + c.field.len() + values + spilled
-            })
-            .sum()
+        let unused = delta.changes.capacity() - delta.changes.len();
+        unused * std::mem::size_of::<FieldChange>()
+            + delta
+                .changes
+                .iter()
+                .map(|c| {
+                    // Heap blocks beyond the inline change: the field, the
+                    // values, spilled versions and run marks.
+                    let values: usize = c
+                        .adds
+                        .iter()
+                        .map(|v| match &v.payload {
+                            Payload::Str(w) => {
+                                16 + w.value.as_ref().map_or(0, |b| b.len()) + w.observed.len() * 48
+                            }
+                            _ => 0,
+                        })
+                        .sum();
+                    let spilled = if c.adds.len() > 1 {
+                        c.adds.len() * 80
+                    } else {
+                        0
+                    } + if c.removes.len() > 2 {
+                        c.removes.len() * 16
+                    } else {
+                        0
+                    };
+                    std::mem::size_of::<FieldChange>() + 16 + c.field.len() + values + spilled
+                })
+                .sum::<usize>()
     }
 
     fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
