@@ -687,6 +687,57 @@ impl ElementCrdt for OrMap {
 mod tests {
     use super::*;
 
+    fn dot(seq: u64) -> Dot {
+        Dot::new(ReplicaId(7), seq)
+    }
+
+    #[test]
+    fn a_peer_state_round_trips_with_its_counts_rebuilt() {
+        let mut map = OrMap::default();
+        let mut ctx = CausalContext::new();
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            dot(seq)
+        };
+        let mut delta = HashDelta::default();
+        delta.push(Some(map.delta_set(
+            b"plain",
+            Bytes::from_static(b"v"),
+            Hlc(1),
+            &mut next,
+        )));
+        delta.push(Some(map.delta_incr(
+            b"counter",
+            ReplicaId(7),
+            Amount::from_int(3),
+            &mut next,
+        )));
+        map.apply(&delta, &mut ctx);
+        let mut delta = HashDelta::default();
+        delta.push(map.delta_delete(b"counter", Hlc(2), &mut next));
+        delta.push(Some(map.delta_set(
+            b"other",
+            Bytes::from_static(b"w"),
+            Hlc(2),
+            &mut next,
+        )));
+        map.apply(&delta, &mut ctx);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.fields.len(), 3, "the counter's delete marker stays");
+
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&map, config).unwrap();
+        let (back, _): (OrMap, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, map);
+        assert_eq!((back.len(), back.full), (2, 1));
+        assert_eq!(back.get(b"plain"), Some(FieldValue::Raw(b"v")));
+        assert!(matches!(
+            back.field_state(b"plain"),
+            Some(FieldState::Plain(_))
+        ));
+    }
+
     #[test]
     fn field_states_stay_small() {
         // The plain form is what a 1M-field hash mostly holds.
