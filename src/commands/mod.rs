@@ -12,6 +12,7 @@ pub mod args;
 pub mod blocking;
 pub mod connection;
 pub mod context;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod server;
@@ -145,6 +146,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
         .chain(sets::COMMANDS)
+        .chain(hashes::COMMANDS)
         .chain(transactions::COMMANDS)
         .chain(zsets::COMMANDS)
         .chain(lists::COMMANDS)

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
 use super::list::{List, ListDelta};
+use super::ormap::{HashDelta, OrMap};
 use super::orset::{OrSet, SetDelta};
 use super::zset::{ZSet, ZSetDelta};
 
@@ -83,6 +84,13 @@ pub trait ElementCrdt:
     /// the key, purge of an expired key).
     fn delta_clear(&self) -> Self::Delta;
 
+    /// DEL's delta: like [`Self::delta_clear`], but it may leave markers
+    /// made with fresh dots (a hash's counter fields remember the totals
+    /// they reset, so concurrent increments count from the right place).
+    fn delta_delete_all(&self, _ts: Hlc, _next_dot: &mut dyn FnMut() -> Dot) -> Self::Delta {
+        self.delta_clear()
+    }
+
     /// The delta that removes every element dot `seen` covers (a remote
     /// FLUSHDB's observed-remove, and late arrivals it already removed).
     fn delta_remove_covered(&self, seen: &VersionVector) -> Self::Delta;
@@ -122,6 +130,7 @@ pub enum Collection {
     Set(OrSet),
     ZSet(ZSet),
     List(List),
+    Hash(OrMap),
 }
 
 /// A delta to one collection value.
@@ -130,6 +139,7 @@ pub enum CollDelta {
     Set(SetDelta),
     ZSet(ZSetDelta),
     List(ListDelta),
+    Hash(HashDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -150,6 +160,11 @@ macro_rules! with_collection {
             Collection::List($x) => {
                 #[allow(dead_code)]
                 type $t = List;
+                $body
+            }
+            Collection::Hash($x) => {
+                #[allow(dead_code)]
+                type $t = OrMap;
                 $body
             }
         }
@@ -174,6 +189,11 @@ macro_rules! with_delta {
                 type $t = List;
                 $body
             }
+            CollDelta::Hash($x) => {
+                #[allow(dead_code)]
+                type $t = OrMap;
+                $body
+            }
         }
     };
 }
@@ -189,6 +209,7 @@ impl Collection {
             Kind::Set => Collection::Set(OrSet::default()),
             Kind::ZSet => Collection::ZSet(ZSet::default()),
             Kind::List => Collection::List(List::default()),
+            Kind::Hash => Collection::Hash(OrMap::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }
@@ -207,6 +228,10 @@ impl Collection {
 
     pub fn delta_clear(&self) -> CollDelta {
         with_collection!(self, c: T => T::wrap_delta(c.delta_clear()))
+    }
+
+    pub fn delta_delete_all(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> CollDelta {
+        with_collection!(self, c: T => T::wrap_delta(c.delta_delete_all(ts, next_dot)))
     }
 
     pub fn delta_remove_covered(&self, seen: &VersionVector) -> CollDelta {

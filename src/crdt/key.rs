@@ -721,7 +721,14 @@ impl KeyState {
     /// counter totals must be remembered so that concurrent increments count
     /// from the right place.
     pub fn delta_delete(&self, ts: Hlc, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
-        let mut delta = self.delta_purge();
+        let mut delta = KeyDelta {
+            removes: self.versions.iter().map(|v| v.dot).collect(),
+            adds: SmallVec::new(),
+            // Collections may leave markers too (a hash's counter fields).
+            colls: (self.collections().iter())
+                .map(|c| c.delta_delete_all(ts, &mut *next_dot))
+                .collect(),
+        };
         let observed = self.observed_marks();
         if !observed.is_empty() {
             delta.adds.push(Version {

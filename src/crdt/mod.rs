@@ -13,6 +13,7 @@
 //! - [`orset`]: the add-wins set.
 //! - [`zset`]: the sorted set (add-wins members, LWW + counter scores).
 //! - [`list`]: the sequence (dense position ids, observed-remove pops).
+//! - [`ormap`]: the hash (field → string-like value, observed-remove).
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -26,6 +27,7 @@ pub mod key;
 pub mod list;
 pub mod members;
 pub mod number;
+pub mod ormap;
 pub mod orset;
 pub mod zset;
 
