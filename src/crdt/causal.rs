@@ -194,6 +194,10 @@ impl CausalContext {
     }
 
     fn absorb_cloud(&mut self, replica: ReplicaId) {
+        // The common case (every dot seen in order) has nothing to absorb.
+        if self.cloud.is_empty() {
+            return;
+        }
         loop {
             let next = Dot::new(replica, self.vv.get(replica) + 1);
             if self.cloud.remove(&next) {

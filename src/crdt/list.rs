@@ -212,8 +212,21 @@ impl List {
         self.elements.range(from..=to).map(|(_, v)| v.as_ref())
     }
 
+    /// Position of `id` (or where it would go). Pushes and pops touch the
+    /// ends, so those are checked before the binary search.
     fn find(&self, id: &ElementId) -> Result<usize, usize> {
-        self.elements.binary_search_by(|(k, _)| k.cmp(id))
+        use std::cmp::Ordering::*;
+        let (Some((first, _)), Some((last, _))) = (self.elements.front(), self.elements.back())
+        else {
+            return Err(0);
+        };
+        match (id.cmp(first), id.cmp(last)) {
+            (Less, _) => Err(0),
+            (Equal, _) => Ok(0),
+            (_, Greater) => Err(self.elements.len()),
+            (_, Equal) => Ok(self.elements.len() - 1),
+            _ => self.elements.binary_search_by(|(k, _)| k.cmp(id)),
+        }
     }
 
     fn get(&self, id: &ElementId) -> Option<&[u8]> {
@@ -402,11 +415,31 @@ impl ElementCrdt for List {
         }
         let fresh = delta.adds.iter().filter(|(id, _)| !ctx.contains(id.dot()));
         if delta.adds.len() > BULK {
-            self.elements
-                .extend(fresh.map(|(id, v)| (id.clone(), v.clone())));
-            self.elements
-                .make_contiguous()
-                .sort_by(|a, b| a.0.cmp(&b.0));
+            let mut adds: Vec<(ElementId, Box<[u8]>)> =
+                fresh.map(|(id, v)| (id.clone(), v.clone())).collect();
+            adds.sort_by(|a, b| a.0.cmp(&b.0));
+            let after_back = match (adds.first(), self.elements.back()) {
+                (Some(a), Some(b)) => a.0 > b.0,
+                _ => true,
+            };
+            let before_front = match (adds.last(), self.elements.front()) {
+                (Some(a), Some(f)) => a.0 < f.0,
+                _ => true,
+            };
+            // A multi-element push lands wholly at one end: no re-sort of
+            // the (possibly huge) list.
+            if after_back {
+                self.elements.extend(adds);
+            } else if before_front {
+                for add in adds.into_iter().rev() {
+                    self.elements.push_front(add);
+                }
+            } else {
+                self.elements.extend(adds);
+                self.elements
+                    .make_contiguous()
+                    .sort_by(|a, b| a.0.cmp(&b.0));
+            }
         } else {
             for (id, value) in fresh {
                 if let Err(i) = self.find(id) {
