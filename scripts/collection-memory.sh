@@ -56,6 +56,10 @@ for start in range(0, n, 1000):
 PY
 }
 
+rss_bytes() {
+    awk '$1 == "VmRSS:" { print $2 * 1024 }' "/proc/$1/status"
+}
+
 used_memory() {
     redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'
 }
@@ -90,27 +94,35 @@ wait_ready() {
     exit 1
 }
 
-printf '| type | elements | redis B/element | cordis B/element (log as loaded) | cordis B/element (log emptied) | ratio (log emptied) |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| type | elements | redis used_memory B/el | cordis used_memory B/el (log as loaded) | cordis (log emptied) | ratio (log emptied) | redis RSS B/el | cordis RSS B/el (after load) | RSS ratio |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for kind in set hash zset list; do
     gen "$kind" >"$WORK/$kind.resp"
     start_redis
     start_cordis
     r_port="$R_PORT"
     c_port="$C_PORT"
+    r_pid="${PIDS[-2]}"
+    c_pid="${PIDS[-1]}"
     r_base="$(used_memory "$r_port")"
     c_base="$(used_memory "$c_port")"
+    r_rss_base="$(rss_bytes "$r_pid")"
+    c_rss_base="$(rss_bytes "$c_pid")"
     redis-cli -p "$r_port" --pipe <"$WORK/$kind.resp" | grep -q "errors: 0" || { echo "redis load failed" >&2; exit 1; }
     redis-cli -p "$c_port" --pipe <"$WORK/$kind.resp" | grep -q "errors: 0" || { echo "cordis load failed" >&2; exit 1; }
     r_used="$(used_memory "$r_port")"
     c_used="$(used_memory "$c_port")"
     redis-cli -p "$c_port" CONFIG SET replication-log-bytes 0 >/dev/null
     c_trim="$(used_memory "$c_port")"
-    python3 - "$kind" "$N" "$r_base" "$r_used" "$c_base" "$c_used" "$c_trim" <<'PY'
+    r_rss="$(rss_bytes "$r_pid")"
+    c_rss="$(rss_bytes "$c_pid")"
+    python3 - "$kind" "$N" "$r_base" "$r_used" "$c_base" "$c_used" "$c_trim" \
+        "$r_rss_base" "$r_rss" "$c_rss_base" "$c_rss" <<'PY'
 import sys
-kind, n, rb, ru, cb, cu, ct = sys.argv[1], *map(int, sys.argv[2:])
+kind, n, rb, ru, cb, cu, ct, rrb, rr, crb, cr = sys.argv[1], *map(int, sys.argv[2:])
 r, c, t = (ru - rb) / n, (cu - cb) / n, (ct - cb) / n
-print(f"| {kind} | {n} | {r:.0f} | {c:.0f} | {t:.0f} | {t / r:.2f} |")
+rrss, crss = (rr - rrb) / n, (cr - crb) / n
+print(f"| {kind} | {n} | {r:.0f} | {c:.0f} | {t:.0f} | {t / r:.2f} | {rrss:.0f} | {crss:.0f} | {crss / rrss:.2f} |")
 PY
     # Stop this round's two servers (the last two started) before the next type.
     for pid in "${PIDS[@]: -2}"; do
