@@ -11,6 +11,7 @@ pub mod args;
 pub mod connection;
 pub mod context;
 pub mod keys;
+pub mod replication;
 pub mod server;
 pub mod strings;
 
@@ -134,6 +135,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(keys::COMMANDS)
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
+        .chain(replication::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
@@ -234,6 +236,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let reply = (command.handler)(ctx, args);
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
+        ctx.server.repl.note_local_write(batch.last_seq);
     }
     reply
 }
