@@ -146,6 +146,11 @@ pub struct PeerLink {
     ever_acked: bool,
     sending: Option<Sending>,
     repair_queue: Vec<u16>,
+    /// Replica ids currently streaming (this node's live links), set by
+    /// the driver: origins not among them deliver nothing more by stream.
+    live_origins: Vec<ReplicaId>,
+    /// Since when the peer has been behind on an origin that is not live.
+    behind_since: Option<u64>,
     // Acceptor.
     receiving: Option<Receiving>,
     pub stats: LinkStats,
@@ -190,6 +195,8 @@ impl PeerLink {
             ever_acked: false,
             sending: None,
             repair_queue: Vec::new(),
+            live_origins: Vec::new(),
+            behind_since: None,
             receiving: None,
             stats: LinkStats::default(),
         }
@@ -211,6 +218,24 @@ impl PeerLink {
     /// Dialer: the acceptor's applied vector as last acknowledged.
     pub fn acked(&self) -> Option<&VersionVector> {
         self.ever_acked.then_some(&self.acked)
+    }
+
+    /// Tells the link which origins currently stream to this node.
+    pub fn set_live_origins(&mut self, live: Vec<ReplicaId>) {
+        self.live_origins = live;
+    }
+
+    /// Whether the peer lacks batches of an origin other than the two ends
+    /// that no live link delivers (a node that left or restarted with a
+    /// new id): only a state transfer from here can carry them.
+    fn peer_behind_on_a_silent_origin(&self, store: &Store) -> bool {
+        let peer = self.peer;
+        store.version_vector().iter().any(|(origin, seq)| {
+            origin != self.me
+                && Some(origin) != peer
+                && !self.live_origins.contains(&origin)
+                && self.acked.get(origin) < seq
+        })
     }
 
     pub fn is_syncing(&self) -> bool {
@@ -349,7 +374,7 @@ impl PeerLink {
                 store.last_seq()
             ));
         }
-        if store.delta_log().since(from).is_some() {
+        if store.delta_log().since(from).is_some() && !self.peer_behind_on_a_silent_origin(store) {
             self.sent_through = from;
             self.stats.partial_syncs += 1;
             Vec::new()
@@ -638,6 +663,22 @@ impl PeerLink {
         let mut out = Vec::new();
         if self.phase != Phase::Live {
             return out;
+        }
+        if self.side == Side::Dialer && self.sending.is_none() {
+            if !self.peer_behind_on_a_silent_origin(store) {
+                self.behind_since = None;
+            } else {
+                let since = *self.behind_since.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) > self.settings.timeout_ms {
+                    self.behind_since = None;
+                    info!(
+                        peer = ?self.peer,
+                        "peer lacks writes of an origin no longer streaming: full sync"
+                    );
+                    out.push(self.begin_transfer(SyncScope::All, store, now_ms));
+                    return out;
+                }
+            }
         }
         if self.side == Side::Dialer
             && self.settings.anti_entropy_ms > 0

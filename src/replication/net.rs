@@ -269,6 +269,9 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
             incoming = rx.recv() => match incoming {
                 Some(Ok((msg, n))) => {
                     bytes_in = n as u64;
+                    if side == Side::Dialer {
+                        link.set_live_origins(shared.status.live_origins());
+                    }
                     let now = unix_ms();
                     let mut store = shared.store.lock();
                     outs = link.on_message(msg, &mut store, now);
@@ -279,6 +282,9 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
                 None => break 'run "connection closed by peer".to_string(),
             },
             _ = tick.tick() => {
+                if side == Side::Dialer {
+                    link.set_live_origins(shared.status.live_origins());
+                }
                 let now = unix_ms();
                 let mut store = shared.store.lock();
                 outs = link.on_tick(&mut store, now);

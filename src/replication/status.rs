@@ -158,6 +158,28 @@ impl ReplStatus {
             .unwrap_or(last_seq)
     }
 
+    /// Replica ids with a live link to or from this node.
+    pub fn live_origins(&self) -> Vec<ReplicaId> {
+        let mut live: Vec<ReplicaId> = self
+            .peers
+            .iter()
+            .filter_map(|(_, p)| {
+                let p = p.lock();
+                matches!(p.state, "connected" | "syncing")
+                    .then_some(p.replica)
+                    .flatten()
+            })
+            .collect();
+        live.extend(
+            self.inbound
+                .lock()
+                .iter()
+                .filter(|(_, l)| l.state == "connected")
+                .filter_map(|(_, l)| l.replica),
+        );
+        live
+    }
+
     /// The peer lines of INFO replication.
     pub fn write_info(&self, out: &mut String) {
         let connected = self
