@@ -423,6 +423,44 @@ mod tests {
     }
 
     #[test]
+    fn region_examples_parse_and_list_the_other_regions() {
+        for text in [
+            include_str!("../configs/region-1.toml"),
+            include_str!("../configs/region-2.toml"),
+            include_str!("../configs/region-3.toml"),
+        ] {
+            let parsed: FileConfig = toml::from_str(text).expect("region config parses");
+            assert_eq!(parsed.peers.map(|p| p.len()), Some(2));
+            assert!(parsed.peer_port.is_some());
+        }
+    }
+
+    #[test]
+    fn peer_flags_add_to_the_file_and_the_peer_port_follows_the_client_port() {
+        let cli = Cli::try_parse_from([
+            "cordis",
+            "--peer",
+            "10.0.0.1:16379",
+            "--peer",
+            "10.0.0.2:16379",
+            "--peer-secret",
+            "s",
+        ])
+        .unwrap();
+        let config = Config::load(&cli).unwrap();
+        assert_eq!(config.peers.len(), 2);
+        assert_eq!(config.peer_secret, "s");
+        assert!(config.replication_enabled());
+        assert_eq!(config.effective_peer_port(), Ok(16379));
+        let ephemeral = Config {
+            port: 0,
+            ..Config::default()
+        };
+        assert_eq!(ephemeral.effective_peer_port(), Ok(0));
+        assert!(!Config::default().replication_enabled());
+    }
+
+    #[test]
     fn config_set_validates_and_names_unknown_options() {
         let mut c = Config::default();
         c.set("maxclients", "50").unwrap();
