@@ -503,3 +503,88 @@ fn with_a_peer_that_never_connected_nothing_is_collected() {
     let info = c.call_text(&["INFO", "replication"]);
     assert!(info.contains("tombstones_pending:1\r\n"), "{info}");
 }
+
+// ----- measurements (not run by default; see docs/replication.md) -----
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Write → acknowledged by the peer (applied there), measured as
+/// SET followed by `WAIT 1 0` on A, and write → visible by polling B.
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_write_to_visible_latency() {
+    let cluster = Cluster::start(2, false, |_| {});
+    let mut a = cluster.client(0);
+    let mut b = cluster.client(1);
+    a.call_str(&["SET", "warm", "1"]);
+    assert_eq!(int(&a.call_str(&["WAIT", "1", "5000"])), Some(1));
+    let mut acked = Vec::new();
+    let mut visible = Vec::new();
+    for i in 0..2000 {
+        let value = i.to_string();
+        let start = Instant::now();
+        a.call_str(&["SET", "lat", &value]);
+        if i % 2 == 0 {
+            assert_eq!(int(&a.call_str(&["WAIT", "1", "5000"])), Some(1));
+            acked.push(start.elapsed());
+        } else {
+            while bulk(&b.call_str(&["GET", "lat"])).as_deref() != Some(value.as_str()) {
+                assert!(start.elapsed() < Duration::from_secs(5));
+            }
+            visible.push(start.elapsed());
+        }
+    }
+    acked.sort();
+    visible.sort();
+    println!(
+        "SET+WAIT 1 (applied at B, ack back): p50 {:?} p99 {:?}; SET on A until GET on B sees it: p50 {:?} p99 {:?}",
+        percentile(&acked, 0.5),
+        percentile(&acked, 0.99),
+        percentile(&visible, 0.5),
+        percentile(&visible, 0.99)
+    );
+}
+
+/// Time for an empty node to receive a full sync of 1M keys.
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_full_sync_of_a_million_keys() {
+    const KEYS: usize = 1_000_000;
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let mut ca = config(vec![b_addr.to_string()]);
+    ca.reconnect_max_ms = 100;
+    let a = Node::member(ca, Some(la));
+    {
+        let state = a.state();
+        let mut client = cordis::commands::ClientState::detached(true);
+        for i in 0..KEYS {
+            let args = [
+                bytes::Bytes::from_static(b"SET"),
+                bytes::Bytes::from(format!("key:{i:07}")),
+                bytes::Bytes::from_static(b"value-of-some-sixteen-b"),
+            ];
+            state.execute(&mut client, &args);
+        }
+    }
+    let start = Instant::now();
+    let b = Node::member(config(vec![a_addr.to_string()]), Some(lb));
+    let mut cb = b.connect();
+    loop {
+        if int(&cb.call_str(&["DBSIZE"])) == Some(KEYS as i64)
+            && b.state()
+                .store
+                .lock()
+                .version_vector()
+                .get(a.state().replica)
+                > 0
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300));
+        thread::sleep(Duration::from_millis(20));
+    }
+    println!("full sync of {KEYS} keys: {:?}", start.elapsed());
+}

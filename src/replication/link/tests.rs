@@ -316,3 +316,29 @@ fn remote_clocks_far_ahead_are_flagged_but_applied() {
     assert_eq!(p.acceptor.stats.skew_alarms, 1);
     assert_eq!(p.a.digest(), p.b.digest());
 }
+
+#[test]
+fn writes_of_an_origin_that_no_longer_streams_come_by_state_transfer() {
+    const C: ReplicaId = ReplicaId(0xc);
+    let mut c = Store::new(C);
+    set(&mut c, "from-c", "1");
+    let mut a = Store::new(A);
+    for batch in c.delta_log().since(0).unwrap() {
+        a.apply_remote(batch).unwrap();
+    }
+    // C streams to this node: resuming is enough, C will reach B itself.
+    let mut p = Pair::new(a, Store::new(B), "s", "s");
+    p.dialer.set_live_origins(vec![C]);
+    p.connect();
+    assert_eq!(p.dialer.stats.partial_syncs, 1);
+    assert!(!p.b.exists(0, b"from-c"));
+    // C is gone: only a transfer from A can carry its write to B.
+    let (a, b) = (p.a, p.b);
+    let mut p = Pair::new(a, b, "s", "s");
+    p.connect();
+    assert_eq!(p.dialer.stats.full_syncs, 1);
+    p.b.begin_command();
+    assert!(p.b.exists(0, b"from-c"));
+    assert_eq!(p.b.version_vector().get(C), 1);
+    assert_eq!(p.a.digest(), p.b.digest());
+}
