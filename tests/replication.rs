@@ -508,6 +508,54 @@ fn with_a_peer_that_never_connected_nothing_is_collected() {
     assert!(info.contains("tombstones_pending:1\r\n"), "{info}");
 }
 
+#[test]
+fn a_large_full_sync_with_frequent_anti_entropy_completes_in_one_go() {
+    // Heartbeats must keep flowing while a transfer streams, and digest
+    // passes must neither hog the receiving store nor run mid-transfer: a
+    // 1M-key transfer once restarted forever on link timeouts.
+    const KEYS: usize = 100_000;
+    let tight = |mut c: Config| {
+        c.peer_heartbeat_ms = 50;
+        c.peer_timeout_ms = 1000;
+        c.reconnect_max_ms = 100;
+        c.anti_entropy_interval_ms = 50;
+        c
+    };
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let a = Node::member(tight(config(vec![b_addr.to_string()])), Some(la));
+    {
+        let mut client = cordis::commands::ClientState::detached(true);
+        for i in 0..KEYS {
+            let args = [
+                bytes::Bytes::from_static(b"SET"),
+                bytes::Bytes::from(format!("key:{i:06}")),
+                bytes::Bytes::from_static(b"a-value-of-a-few-bytes"),
+            ];
+            a.state().execute(&mut client, &args);
+        }
+    }
+    let b = Node::member(tight(config(vec![a_addr.to_string()])), Some(lb));
+    let mut cb = b.connect();
+    let start = Instant::now();
+    while int(&cb.call_str(&["DBSIZE"])) != Some(KEYS as i64)
+        || b.state()
+            .store
+            .lock()
+            .version_vector()
+            .get(a.state().replica)
+            == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "sync never completed"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let full_syncs = a.state().repl.peers[0].1.lock().full_syncs;
+    assert_eq!(full_syncs, 1, "the transfer was restarted");
+}
+
 // ----- measurements (not run by default; see docs/replication.md) -----
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

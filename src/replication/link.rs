@@ -120,6 +120,18 @@ struct Sending {
     applied: VersionVector,
 }
 
+/// Anti-entropy digests being computed, a bounded step per pump.
+struct Digesting {
+    cursor: (usize, u64),
+    acc: Vec<[u8; 20]>,
+    /// The applied vector when the pass began: the digests are sent only
+    /// if nothing was applied meanwhile.
+    applied: VersionVector,
+}
+
+/// Slots hashed per anti-entropy step (one store lock hold).
+const DIGEST_STEP: usize = 4096;
+
 /// A state transfer being received.
 struct Receiving {
     scope: SyncScope,
@@ -146,6 +158,7 @@ pub struct PeerLink {
     ever_acked: bool,
     sending: Option<Sending>,
     repair_queue: Vec<u16>,
+    digesting: Option<Digesting>,
     /// Replica ids currently streaming (this node's live links), set by
     /// the driver: origins not among them deliver nothing more by stream.
     live_origins: Vec<ReplicaId>,
@@ -153,6 +166,8 @@ pub struct PeerLink {
     behind_since: Option<u64>,
     // Acceptor.
     receiving: Option<Receiving>,
+    /// The applied vector last sent in an `Ack`.
+    last_ack: Option<VersionVector>,
     pub stats: LinkStats,
 }
 
@@ -195,9 +210,11 @@ impl PeerLink {
             ever_acked: false,
             sending: None,
             repair_queue: Vec::new(),
+            digesting: None,
             live_origins: Vec::new(),
             behind_since: None,
             receiving: None,
+            last_ack: None,
             stats: LinkStats::default(),
         }
     }
@@ -236,6 +253,13 @@ impl PeerLink {
                 && !self.live_origins.contains(&origin)
                 && self.acked.get(origin) < seq
         })
+    }
+
+    /// Whether [`PeerLink::pump`] has work in progress (a transfer, a
+    /// repair, a digest pass) even if its last call sent nothing.
+    pub fn has_work(&self) -> bool {
+        self.phase == Phase::Live
+            && (self.sending.is_some() || !self.repair_queue.is_empty() || self.digesting.is_some())
     }
 
     pub fn is_syncing(&self) -> bool {
@@ -343,8 +367,7 @@ impl PeerLink {
                     }
                     Side::Acceptor => {
                         self.phase = Phase::Live;
-                        let applied = store.version_vector().clone();
-                        vec![self.send(Msg::Ack { applied }, now_ms)]
+                        vec![self.ack(store, now_ms)]
                     }
                 }
             }
@@ -464,6 +487,28 @@ impl PeerLink {
             }
             return out;
         }
+        if let Some(job) = &mut self.digesting {
+            let next = store.bucket_digests_step(job.cursor, DIGEST_STEP, &mut job.acc);
+            match next {
+                Some(cursor) => {
+                    job.cursor = cursor;
+                    return Vec::new();
+                }
+                None => {
+                    let job = self.digesting.take().expect("digesting");
+                    let unchanged = &job.applied == store.version_vector()
+                        && self.sent_through == store.last_seq();
+                    if unchanged {
+                        let msg = Msg::Digests {
+                            applied: job.applied,
+                            buckets: job.acc,
+                        };
+                        return vec![self.send(msg, now_ms)];
+                    }
+                    return Vec::new();
+                }
+            }
+        }
         if !self.repair_queue.is_empty() {
             let mut buckets = std::mem::take(&mut self.repair_queue);
             buckets.sort_unstable();
@@ -529,6 +574,13 @@ impl PeerLink {
         }
     }
 
+    /// An `Ack` with the applied vector as it is now.
+    fn ack(&mut self, store: &Store, now_ms: u64) -> Out {
+        let applied = store.version_vector().clone();
+        self.last_ack = Some(applied.clone());
+        self.send(Msg::Ack { applied }, now_ms)
+    }
+
     fn acceptor_message(&mut self, msg: Msg, store: &mut Store, now_ms: u64) -> Vec<Out> {
         let peer = self.peer.expect("live links know their peer");
         match msg {
@@ -546,8 +598,7 @@ impl PeerLink {
                         Err(e) => return self.close(format!("refused batch: {e}")),
                     }
                 }
-                let applied = store.version_vector().clone();
-                vec![self.send(Msg::Ack { applied }, now_ms)]
+                vec![self.ack(store, now_ms)]
             }
             Msg::SyncBegin {
                 scope,
@@ -605,8 +656,7 @@ impl PeerLink {
                 if full {
                     self.stats.syncs_received += 1;
                 }
-                let applied = store.version_vector().clone();
-                vec![self.send(Msg::Ack { applied }, now_ms)]
+                vec![self.ack(store, now_ms)]
             }
             Msg::Digests { applied, buckets } => {
                 if buckets.len() != BUCKETS {
@@ -680,18 +730,32 @@ impl PeerLink {
                 }
             }
         }
+        // The acceptor re-acks when its vector moved (batches from other
+        // origins, transfers): the dialer's view of it stays current for
+        // tombstone stability and anti-entropy.
+        if self.side == Side::Acceptor
+            && self.receiving.is_none()
+            && self.last_ack.as_ref() != Some(store.version_vector())
+        {
+            out.push(self.ack(store, now_ms));
+        }
+        // Digests are compared only when both sides applied the same
+        // batches; computing them costs a pass over the keyspace, so only
+        // when the peer's last ack says so.
         if self.side == Side::Dialer
             && self.settings.anti_entropy_ms > 0
             && self.sending.is_none()
+            && self.digesting.is_none()
             && now_ms.saturating_sub(self.last_digest_ms) >= self.settings.anti_entropy_ms
             && self.sent_through == store.last_seq()
+            && &self.acked == store.version_vector()
         {
             self.last_digest_ms = now_ms;
-            let msg = Msg::Digests {
+            self.digesting = Some(Digesting {
+                cursor: (0, 0),
+                acc: vec![[0u8; 20]; BUCKETS],
                 applied: store.version_vector().clone(),
-                buckets: store.bucket_digests(),
-            };
-            out.push(self.send(msg, now_ms));
+            });
         }
         if now_ms.saturating_sub(self.last_sent_ms) >= self.settings.heartbeat_ms {
             let hlc = store.clock().last();

@@ -238,6 +238,8 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
     let tick_every = Duration::from_millis((shared.settings.heartbeat_ms / 2).clamp(10, 250));
     let mut tick = tokio::time::interval(tick_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_tick = tokio::time::Instant::now();
+    let mut tick_due = false;
     let mut frame = BytesMut::new();
     let mut was_live = false;
     let mut more = false;
@@ -282,14 +284,7 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
                 None => break 'run "connection closed by peer".to_string(),
             },
             _ = tick.tick() => {
-                if side == Side::Dialer {
-                    link.set_live_origins(shared.status.live_origins());
-                }
-                let now = unix_ms();
-                let mut store = shared.store.lock();
-                outs = link.on_tick(&mut store, now);
-                outs.extend(link.pump(&mut store, now));
-                more = true;
+                tick_due = true;
             }
             changed = writes.changed() => {
                 if changed.is_err() {
@@ -302,8 +297,22 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
             _ = std::future::ready(()), if more => {
                 let now = unix_ms();
                 outs = link.pump(&mut shared.store.lock(), now);
-                more = !outs.is_empty();
+                more = !outs.is_empty() || link.has_work();
             }
+        }
+        // Periodic duties run whenever due, even while messages keep
+        // arriving (a long transfer must not starve heartbeats).
+        if tick_due || last_tick.elapsed() >= tick_every {
+            tick_due = false;
+            last_tick = tokio::time::Instant::now();
+            if side == Side::Dialer {
+                link.set_live_origins(shared.status.live_origins());
+            }
+            let now = unix_ms();
+            let mut store = shared.store.lock();
+            outs.extend(link.on_tick(&mut store, now));
+            outs.extend(link.pump(&mut store, now));
+            more = true;
         }
     };
     reader.abort();
