@@ -156,12 +156,10 @@ impl DeltaLog {
         if seq < self.dropped_through {
             return None;
         }
-        Some(
-            self.batches
-                .iter()
-                .map(|(b, _)| b)
-                .filter(move |b| b.last_seq > seq),
-        )
+        // Batches are in seq order: find the first one past `seq` by
+        // binary search (replication asks on every write).
+        let first = self.batches.partition_point(|(b, _)| b.last_seq <= seq);
+        Some(self.batches.range(first..).map(|(b, _)| b))
     }
 
     pub fn len(&self) -> usize {
