@@ -610,6 +610,18 @@ impl PeerLink {
                 if self.receiving.is_some() {
                     return self.close("state transfer begun twice");
                 }
+                // Merging a context that has seen more of this node's id
+                // than it wrote would make its next writes look seen (and
+                // be dropped): the id was reused after an empty restart.
+                if ctx.version_vector().get(self.me) > store.last_seq() {
+                    self.stats.id_reuse = true;
+                    return self.close(format!(
+                        "peer has seen seq {} of replica id {}, which only wrote {}: the id was reused after a restart; start the node with a new --replica-id",
+                        ctx.version_vector().get(self.me),
+                        self.me,
+                        store.last_seq()
+                    ));
+                }
                 if let SyncScope::Buckets(b) = &scope {
                     if b.iter().any(|&b| b as usize >= BUCKETS) {
                         return self.close("transfer names a range that does not exist");
