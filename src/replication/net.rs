@@ -253,6 +253,9 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
                 Out::Close(reason) => break 'run reason,
             }
         }
+        // Raise the frame limit before the Ack that lets the peer send
+        // large frames goes out.
+        limit.store(link.frame_limit(), Ordering::Release);
         if !frame.is_empty() {
             sent = frame.len() as u64;
             match tokio::time::timeout(timeout, wr.write_all(&frame)).await {
@@ -261,7 +264,6 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
                 Err(_) => break 'run "write timed out".to_string(),
             }
         }
-        limit.store(link.frame_limit(), Ordering::Release);
         was_live |= link.phase() == Phase::Live;
         report(shared, slot, &link, sent, std::mem::take(&mut bytes_in));
 
