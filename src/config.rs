@@ -46,7 +46,21 @@ pub struct Cli {
     /// Log filter, e.g. info, debug, cordis=trace [default: info].
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// A peer's peer-listener address HOST:PORT; repeat for each peer
+    /// (adds to `peers` from the file).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Port for peer traffic [default: client port + 10000; 0 = ephemeral].
+    #[arg(long)]
+    pub peer_port: Option<u16>,
+    /// Shared secret peers prove at connect. Prefer the CORDIS_PEER_SECRET
+    /// environment variable, which stays out of `ps`.
+    #[arg(long)]
+    pub peer_secret: Option<String>,
 }
+
+/// Environment variable holding the peer secret.
+pub const PEER_SECRET_ENV: &str = "CORDIS_PEER_SECRET";
 
 /// The TOML file's shape (kebab-case keys, all optional).
 #[derive(Deserialize, Debug, Default)]
@@ -65,6 +79,14 @@ struct FileConfig {
     request_deadline: Option<u64>,
     hz: Option<u32>,
     replication_log_bytes: Option<usize>,
+    peers: Option<Vec<String>>,
+    peer_port: Option<u16>,
+    peer_secret: Option<String>,
+    peer_timeout_ms: Option<u64>,
+    peer_heartbeat_ms: Option<u64>,
+    max_clock_skew_ms: Option<u64>,
+    anti_entropy_interval_ms: Option<u64>,
+    reconnect_max_ms: Option<u64>,
 }
 
 /// Effective settings of a node.
@@ -89,8 +111,26 @@ pub struct Config {
     pub request_deadline: u64,
     /// Background task frequency (active expiry), per second.
     pub hz: u32,
-    /// Byte cap of the outgoing replication delta log.
+    /// Byte cap of the outgoing replication delta log (the backlog kept
+    /// for peers that have not acked).
     pub replication_log_bytes: usize,
+    /// Peer-listener addresses of the other nodes (full mesh).
+    pub peers: Vec<String>,
+    /// Peer listener port; `None` = client port + 10000 (0 when the client
+    /// port is 0).
+    pub peer_port: Option<u16>,
+    /// Shared secret of the peer handshake; empty = none (warned at start).
+    pub peer_secret: String,
+    /// A peer link silent this long (ms) is closed and redialed.
+    pub peer_timeout_ms: u64,
+    /// Heartbeat period (ms) of an otherwise idle peer link.
+    pub peer_heartbeat_ms: u64,
+    /// Remote timestamps more than this far ahead (ms) are flagged.
+    pub max_clock_skew_ms: u64,
+    /// Anti-entropy digest exchange period (ms); 0 = off.
+    pub anti_entropy_interval_ms: u64,
+    /// Ceiling (ms) of the reconnect backoff.
+    pub reconnect_max_ms: u64,
 }
 
 impl Default for Config {
@@ -109,6 +149,14 @@ impl Default for Config {
             request_deadline: 60,
             hz: 10,
             replication_log_bytes: crate::store::DEFAULT_DELTA_LOG_BYTES,
+            peers: Vec::new(),
+            peer_port: None,
+            peer_secret: String::new(),
+            peer_timeout_ms: 10_000,
+            peer_heartbeat_ms: 1000,
+            max_clock_skew_ms: 5000,
+            anti_entropy_interval_ms: 30_000,
+            reconnect_max_ms: 5000,
         }
     }
 }
@@ -157,7 +205,37 @@ impl Config {
         if let Some(v) = &cli.loglevel {
             config.loglevel = v.clone();
         }
+        config.peers.extend(cli.peers.iter().cloned());
+        if let Some(v) = cli.peer_port {
+            config.peer_port = Some(v);
+        }
+        if let Ok(v) = std::env::var(PEER_SECRET_ENV) {
+            config.peer_secret = v;
+        }
+        if let Some(v) = &cli.peer_secret {
+            config.peer_secret = v.clone();
+        }
         Ok(config)
+    }
+
+    /// The port the peer listener binds.
+    pub fn effective_peer_port(&self) -> Result<u16, String> {
+        match self.peer_port {
+            Some(p) => Ok(p),
+            None if self.port == 0 => Ok(0),
+            None => self.port.checked_add(10_000).ok_or_else(|| {
+                format!(
+                    "client port {} + 10000 is not a port; set peer-port",
+                    self.port
+                )
+            }),
+        }
+    }
+
+    /// Whether this node listens for peers: it has peers, or a peer port
+    /// was set explicitly.
+    pub fn replication_enabled(&self) -> bool {
+        !self.peers.is_empty() || self.peer_port.is_some()
     }
 
     fn apply_file(&mut self, file: FileConfig) -> Result<(), String> {
@@ -176,8 +254,20 @@ impl Config {
             client_query_buffer_limit,
             request_deadline,
             hz,
-            replication_log_bytes
+            replication_log_bytes,
+            peer_secret,
+            peer_timeout_ms,
+            peer_heartbeat_ms,
+            max_clock_skew_ms,
+            anti_entropy_interval_ms,
+            reconnect_max_ms
         );
+        if let Some(peers) = file.peers {
+            self.peers = peers;
+        }
+        if let Some(p) = file.peer_port {
+            self.peer_port = Some(p);
+        }
         if let Some(id) = file.replica_id {
             self.replica_id = Some(parse_replica_id(&id)?);
         }
@@ -330,6 +420,44 @@ mod tests {
         let text = include_str!("../configs/cordis.toml");
         let parsed: FileConfig = toml::from_str(text).expect("configs/cordis.toml parses");
         assert_eq!(parsed.port, Some(6379));
+    }
+
+    #[test]
+    fn region_examples_parse_and_list_the_other_regions() {
+        for text in [
+            include_str!("../configs/region-1.toml"),
+            include_str!("../configs/region-2.toml"),
+            include_str!("../configs/region-3.toml"),
+        ] {
+            let parsed: FileConfig = toml::from_str(text).expect("region config parses");
+            assert_eq!(parsed.peers.map(|p| p.len()), Some(2));
+            assert!(parsed.peer_port.is_some());
+        }
+    }
+
+    #[test]
+    fn peer_flags_add_to_the_file_and_the_peer_port_follows_the_client_port() {
+        let cli = Cli::try_parse_from([
+            "cordis",
+            "--peer",
+            "10.0.0.1:16379",
+            "--peer",
+            "10.0.0.2:16379",
+            "--peer-secret",
+            "s",
+        ])
+        .unwrap();
+        let config = Config::load(&cli).unwrap();
+        assert_eq!(config.peers.len(), 2);
+        assert_eq!(config.peer_secret, "s");
+        assert!(config.replication_enabled());
+        assert_eq!(config.effective_peer_port(), Ok(16379));
+        let ephemeral = Config {
+            port: 0,
+            ..Config::default()
+        };
+        assert_eq!(ephemeral.effective_peer_port(), Ok(0));
+        assert!(!Config::default().replication_enabled());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! applied locally and queued for peers.
 //!
 //! Layout (dependencies point one way: `crdt` ← `store` ← `commands` ←
-//! `server`; `protocol` depends on nothing internal):
+//! `server`; `crdt` ← `store` ← `replication`; `protocol` depends on
+//! nothing internal):
 //!
 //! | module | owns |
 //! |---|---|
@@ -11,6 +12,7 @@
 //! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers |
 //! | [`store`] | 16 databases of key states, expiry, tombstones, remote deltas, the outgoing delta log, digest, memory accounting |
 //! | [`commands`] | the command tables, argument parsing, handlers, the dispatcher |
+//! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
 //! | [`server`] | accept loop, connections, pipelining, client limits, background tasks, shutdown |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 
@@ -18,5 +20,6 @@ pub mod commands;
 pub mod config;
 pub mod crdt;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod store;

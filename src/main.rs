@@ -62,6 +62,12 @@ fn main() {
                 handle.state.replica, handle.state.replica
             );
         }
+        if let Some(peer_addr) = handle.peer_addr {
+            println!(
+                "cordis: peer listener on {peer_addr}, {} configured peers",
+                handle.state.repl.peers.len()
+            );
+        }
         // Tests and scripts read this line to learn the port.
         println!(
             "cordis ready: listening on {} (replica id {})",

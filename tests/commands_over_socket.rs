@@ -1558,6 +1558,7 @@ fn every_listed_command_is_covered_by_this_suite() {
         "config",
         "command",
         "debug",
+        "wait",
     ];
     let node = Node::start();
     let mut c = node.client();
@@ -1601,4 +1602,26 @@ fn wrong_arity_errors_use_the_lowercase_command_name() {
             format!("ERR wrong number of arguments for '{name}' command")
         );
     }
+}
+
+#[test]
+fn wait_without_peers_replies_zero_at_once_or_after_its_timeout() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "k", "v"]);
+    assert_eq!(c.int(&["WAIT", "0", "0"]), 0);
+    let start = std::time::Instant::now();
+    assert_eq!(c.int(&["WAIT", "1", "100"]), 0);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(90));
+    assert_eq!(
+        c.err(&["WAIT", "x", "0"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(c.err(&["WAIT", "1", "-1"]), "ERR timeout is negative");
+    assert_eq!(
+        c.err(&["WAIT", "1"]),
+        "ERR wrong number of arguments for 'wait' command"
+    );
+    // The connection still serves after a wait.
+    assert_eq!(c.int(&["EXISTS", "k"]), 1);
 }

@@ -762,7 +762,8 @@ fn random_argument_vectors_never_panic_in_dispatch() {
         if rng.below(200) == 0 {
             let mut store = state.store.lock();
             store.active_expire_cycle(100);
-            store.collect_garbage();
+            let stable = store.version_vector().clone();
+            store.collect_garbage(&stable);
         }
     }
     // The state is still consistent enough to answer (once out of any

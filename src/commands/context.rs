@@ -15,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 use crate::protocol::RespVersion;
+use crate::replication::ReplStatus;
 use crate::store::Store;
 
 /// Something the connection task must do after sending the reply.
@@ -29,6 +30,14 @@ pub enum ClientAction {
     /// never) re-run it as non-blocking (BLPOP, BRPOP, BLMOVE; see
     /// `commands::blocking`). The handler's reply is not sent.
     Block { deadline: Option<Instant> },
+    /// WAIT: reply with the number of peers that acked local seq `seq`
+    /// once `numpeers` have or `timeout` passes (`None` = forever); the
+    /// handler's own reply is not sent.
+    WaitPeers {
+        numpeers: usize,
+        seq: u64,
+        timeout: Option<Duration>,
+    },
 }
 
 /// Node-wide counters for INFO stats.
@@ -172,7 +181,10 @@ impl ClientState {
 
 /// Everything node-wide that commands and connections share.
 pub struct ServerState {
-    pub store: Mutex<Store>,
+    /// Shared with the replication tasks (which lock it per step).
+    pub store: Arc<Mutex<Store>>,
+    /// Peer links' status, acks for WAIT, the local-write signal.
+    pub repl: Arc<ReplStatus>,
     /// Change it through [`ServerState::replace_config`] so connections see
     /// the new settings.
     pub config: RwLock<Config>,
@@ -203,7 +215,8 @@ impl ServerState {
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
         Arc::new(ServerState {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
+            repl: Arc::new(ReplStatus::new(replica, &config.peers)),
             bound_port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),

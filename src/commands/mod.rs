@@ -15,6 +15,7 @@ pub mod context;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -150,6 +151,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(transactions::COMMANDS)
         .chain(zsets::COMMANDS)
         .chain(lists::COMMANDS)
+        .chain(replication::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
@@ -270,6 +272,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let reply = (command.handler)(ctx, args);
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
+        ctx.server.repl.note_local_write(batch.last_seq);
     }
     ctx.server.signal_ready_keys(ctx.store);
     reply

@@ -206,7 +206,7 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
     line!(out, "cordis_role:active-active");
     line!(out, "replica_id:{}", store.replica());
     line!(out, "connected_slaves:0");
-    line!(out, "connected_peers:0");
+    ctx.server.repl.write_info(out);
     line!(out, "local_seq:{}", store.last_seq());
     line!(out, "master_repl_offset:{}", store.last_seq());
     line!(out, "replication_log_batches:{}", store.delta_log().len());
@@ -237,7 +237,6 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
         "tombstones_collected:{}",
         store.stats.tombstones_collected
     );
-    line!(out, "skew_alarms:0");
 }
 
 fn info_keyspace(ctx: &mut Context, out: &mut String) {

@@ -91,6 +91,10 @@ pub trait ElementCrdt:
         self.delta_clear()
     }
 
+    /// Calls `visit` with every dot the state holds (element dots and any
+    /// internal markers): a full-state sync records them as seen.
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot));
+
     /// The delta that removes every element dot `seen` covers (a remote
     /// FLUSHDB's observed-remove, and late arrivals it already removed).
     fn delta_remove_covered(&self, seen: &VersionVector) -> Self::Delta;
@@ -232,6 +236,10 @@ impl Collection {
 
     pub fn delta_delete_all(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> CollDelta {
         with_collection!(self, c: T => T::wrap_delta(c.delta_delete_all(ts, next_dot)))
+    }
+
+    pub fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        with_collection!(self, c: T => c.for_each_dot(visit))
     }
 
     pub fn delta_remove_covered(&self, seen: &VersionVector) -> CollDelta {

@@ -223,6 +223,24 @@ impl KeyState {
         self.versions.is_empty() && self.colls.is_none()
     }
 
+    /// Calls `visit` with every dot the key holds: its versions' and every
+    /// collection element's (a full-state sync records them as seen).
+    pub fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        for v in &self.versions {
+            visit(v.dot);
+        }
+        for coll in self.collections() {
+            coll.for_each_dot(&mut *visit);
+        }
+    }
+
+    /// True when some dot of the key satisfies `pred`.
+    pub fn any_dot(&self, mut pred: impl FnMut(Dot) -> bool) -> bool {
+        let mut found = false;
+        self.for_each_dot(&mut |d| found = found || pred(d));
+        found
+    }
+
     /// Every collection held, winner or not.
     pub fn collections(&self) -> &[Collection] {
         self.colls.as_deref().map_or(&[], |v| v.as_slice())

@@ -485,6 +485,12 @@ impl ElementCrdt for List {
         }
     }
 
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        for (id, _) in &self.elements {
+            visit(id.dot());
+        }
+    }
+
     fn delta_remove_covered(&self, seen: &VersionVector) -> ListDelta {
         ListDelta {
             removes: self

@@ -528,6 +528,15 @@ impl ElementCrdt for OrMap {
         }
     }
 
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        for (_, field) in self.fields.iter() {
+            match field {
+                FieldState::Plain(w) => visit(w.dot),
+                FieldState::Full(state) => state.for_each_dot(&mut *visit),
+            }
+        }
+    }
+
     fn delta_remove_covered(&self, seen: &VersionVector) -> HashDelta {
         HashDelta {
             changes: self

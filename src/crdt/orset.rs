@@ -201,6 +201,12 @@ impl ElementCrdt for OrSet {
         }
     }
 
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        for (_, dots) in self.members.iter() {
+            dots.iter().for_each(&mut *visit);
+        }
+    }
+
     fn delta_remove_covered(&self, seen: &VersionVector) -> SetDelta {
         SetDelta {
             changes: self

@@ -642,6 +642,19 @@ impl ElementCrdt for ZSet {
         }
     }
 
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        let states = self
+            .members
+            .iter()
+            .map(|(_, s)| s)
+            .chain(self.hidden.values());
+        for state in states {
+            for entry in &state.entries {
+                visit(entry.dot);
+            }
+        }
+    }
+
     fn delta_remove_covered(&self, seen: &VersionVector) -> ZSetDelta {
         ZSetDelta {
             changes: self

@@ -276,6 +276,20 @@ pub async fn serve_admitted(
                         BlockOutcome::Gone => return,
                     }
                 }
+                Some(ClientAction::WaitPeers {
+                    numpeers,
+                    seq,
+                    timeout,
+                }) => {
+                    let acked = tokio::select! {
+                        n = state.repl.wait_acked(numpeers, seq, timeout) => n,
+                        _ = shutdown.cancelled() => return,
+                    };
+                    crate::protocol::Reply::Integer(acked as i64).encode(client.resp, &mut output);
+                    if write_out(&mut socket, &mut output, &state).await.is_err() {
+                        return;
+                    }
+                }
                 None => block_deadline = None,
             }
         }
@@ -436,7 +450,10 @@ fn run_batch(
             }
             commands += 1;
             errors += matches!(reply, crate::protocol::Reply::Error(_)) as u64;
-            reply.encode(client.resp, output);
+            // WAIT replies after waiting, from the connection loop.
+            if !matches!(client.action, Some(ClientAction::WaitPeers { .. })) {
+                reply.encode(client.resp, output);
+            }
             last_args = Some(args);
             if client.action.is_some() {
                 break;

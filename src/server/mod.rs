@@ -1,7 +1,8 @@
 //! The network side of a node: binding the client port, the accept loop with
 //! `maxclients`, one task per connection (see [`connection`]), the periodic
-//! housekeeping task (active expiry, tombstone collection), and graceful
-//! shutdown. Nothing here knows CRDT internals; commands run through
+//! housekeeping task (active expiry, tombstone collection, delta-log
+//! trimming), the replication tasks (see [`crate::replication`]), and
+//! graceful shutdown. Nothing here knows CRDT internals; commands run through
 //! [`crate::commands::dispatch`].
 
 pub mod connection;
@@ -24,6 +25,8 @@ use crate::crdt::ReplicaId;
 /// A running node: its address, shared state, and a way to stop it.
 pub struct ServerHandle {
     pub local_addr: SocketAddr,
+    /// Where the peer listener is bound (when replication is enabled).
+    pub peer_addr: Option<SocketAddr>,
     pub state: Arc<ServerState>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -54,25 +57,93 @@ pub fn choose_replica_id(config: &Config) -> ReplicaId {
     )
 }
 
-/// Binds the client port and starts serving. Must be called inside a tokio
-/// runtime.
+/// Binds the client port (and, with replication enabled, the peer port)
+/// and starts serving. Must be called inside a tokio runtime.
 pub async fn start(config: Config, config_file: Option<String>) -> std::io::Result<ServerHandle> {
+    let peer_listener = if config.replication_enabled() {
+        let port = config
+            .effective_peer_port()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Some(std::net::TcpListener::bind((config.bind.as_str(), port))?)
+    } else {
+        None
+    };
+    start_with_peer_listener(config, config_file, peer_listener).await
+}
+
+/// [`start`] with a peer listener the caller bound already (tests bind
+/// every node's listener first, so each can be configured with the others'
+/// addresses).
+pub async fn start_with_peer_listener(
+    config: Config,
+    config_file: Option<String>,
+    peer_listener: Option<std::net::TcpListener>,
+) -> std::io::Result<ServerHandle> {
     let replica = choose_replica_id(&config);
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let local_addr = listener.local_addr()?;
+    let peer_listener = match peer_listener {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            Some(TcpListener::from_std(l)?)
+        }
+        None => None,
+    };
+    let peer_addr = match &peer_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    if peer_listener.is_some() && config.peer_secret.is_empty() {
+        warn!(
+            "no peer secret configured: peer links are not authenticated (set CORDIS_PEER_SECRET)"
+        );
+    }
+    let repl_config = replication_config(&config);
     let state = ServerState::new(config, replica, config_file);
     state
         .bound_port
         .store(local_addr.port() as u64, Ordering::Relaxed);
+    *state.repl.peer_addr.lock() = peer_addr;
     let shutdown = CancellationToken::new();
     let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping_loop(state.clone(), shutdown.clone()));
+    let mut tasks = vec![accept, housekeeping];
+    // Remote pushes wake clients blocked on those lists.
+    let waker = state.clone();
+    tasks.extend(crate::replication::spawn(
+        peer_listener,
+        state.store.clone(),
+        state.repl.clone(),
+        repl_config,
+        shutdown.clone(),
+        Some(Arc::new(move |store: &mut crate::store::Store| {
+            waker.signal_ready_keys(store)
+        })),
+    ));
     Ok(ServerHandle {
         local_addr,
+        peer_addr,
         state,
         shutdown,
-        tasks: vec![accept, housekeeping],
+        tasks,
     })
+}
+
+/// Replication settings from the node's config.
+fn replication_config(config: &Config) -> crate::replication::ReplConfig {
+    crate::replication::ReplConfig {
+        peers: config.peers.clone(),
+        link: crate::replication::LinkSettings {
+            secret: config.peer_secret.as_bytes().to_vec(),
+            heartbeat_ms: config.peer_heartbeat_ms.max(1),
+            timeout_ms: config.peer_timeout_ms.max(config.peer_heartbeat_ms * 2),
+            max_clock_skew_ms: config.max_clock_skew_ms,
+            anti_entropy_ms: config.anti_entropy_interval_ms,
+            ..crate::replication::LinkSettings::default()
+        },
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(config.reconnect_max_ms.max(50)),
+    }
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: CancellationToken) {
@@ -125,8 +196,10 @@ async fn reject(mut socket: TcpStream) {
     .await;
 }
 
-/// Active expiry `hz` times a second and tombstone collection once a second.
-/// Each round holds the store lock only for a bounded amount of work.
+/// Active expiry `hz` times a second; once a second, tombstone collection
+/// up to the causally stable vector and trimming of the delta log through
+/// what every peer acked. Each round holds the store lock only for a
+/// bounded amount of work.
 async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken) {
     let mut rounds: u64 = 0;
     loop {
@@ -139,7 +212,10 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         let mut store = state.store.lock();
         store.active_expire_cycle(400);
         if rounds.is_multiple_of(hz as u64) {
-            store.collect_garbage();
+            let stable = state.repl.stable(store.version_vector());
+            store.collect_garbage(&stable);
+            let through = state.repl.trim_point(store.last_seq());
+            store.delta_log_mut().trim_through(through);
         }
     }
 }

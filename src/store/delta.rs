@@ -166,11 +166,14 @@ impl DeltaLog {
         }
     }
 
-    /// Forgets batches up to `seq` (every peer has acknowledged them).
+    /// Forgets batches up to `seq` (every peer has acknowledged them). A
+    /// peer that later asks for them (a new peer) needs a full sync, so
+    /// they count as dropped.
     pub fn trim_through(&mut self, seq: u64) {
         while self.batches.front().is_some_and(|(b, _)| b.last_seq <= seq) {
-            let (_, size) = self.batches.pop_front().expect("front exists");
+            let (old, size) = self.batches.pop_front().expect("front exists");
             self.bytes -= size;
+            self.dropped_through = old.last_seq;
         }
     }
 
@@ -180,12 +183,10 @@ impl DeltaLog {
         if seq < self.dropped_through {
             return None;
         }
-        Some(
-            self.batches
-                .iter()
-                .map(|(b, _)| b)
-                .filter(move |b| b.last_seq > seq),
-        )
+        // Batches are in seq order: find the first one past `seq` by
+        // binary search (replication asks on every write).
+        let first = self.batches.partition_point(|(b, _)| b.last_seq <= seq);
+        Some(self.batches.range(first..).map(|(b, _)| b))
     }
 
     pub fn len(&self) -> usize {

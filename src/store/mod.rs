@@ -18,6 +18,7 @@ pub mod keyspace;
 pub mod memory;
 pub mod pattern;
 pub mod ready;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -727,15 +728,15 @@ impl Store {
         expired
     }
 
-    /// Drops tombstone versions that every replica has seen. Until peers
-    /// exist that is everything this node applied; replication will pass
-    /// the meet of the peers' acknowledged vectors instead.
-    pub fn collect_garbage(&mut self) -> usize {
-        let stable = self.applied.clone();
+    /// Drops tombstone versions that every replica has seen: `stable` is
+    /// the causally stable vector (replication passes the meet of this
+    /// node's applied vector and every peer's acknowledged one; with no
+    /// peers, [`Store::version_vector`]).
+    pub fn collect_garbage(&mut self, stable: &VersionVector) -> usize {
         let mut collected = 0;
         for database in &mut self.dbs {
             database.tombstones.retain(|_, state| {
-                let empty = state.collect_garbage(&stable);
+                let empty = state.collect_garbage(stable);
                 if empty {
                     collected += 1;
                 }
@@ -770,19 +771,27 @@ impl Store {
                 if !state.is_visible(now) {
                     continue;
                 }
-                let mut h = sha1_smol::Sha1::new();
-                h.update(&(db_index as u32).to_be_bytes());
-                h.update(&(key.len() as u64).to_be_bytes());
-                h.update(key);
-                state.digest_value(&mut |bytes| h.update(bytes));
-                h.update(&state.deadline().unwrap_or(0).to_be_bytes());
-                for (a, b) in acc.iter_mut().zip(h.digest().bytes()) {
+                for (a, b) in acc.iter_mut().zip(key_digest(db_index, key, state)) {
                     *a ^= b;
                 }
             }
         }
         acc
     }
+}
+
+/// The digest of one visible key: what DEBUG DIGEST and the replication
+/// range digests XOR together. Covers the database, the key, its type, the
+/// value it reads as and its deadline (not the CRDT metadata), so two nodes
+/// that read the same agree.
+pub fn key_digest(db_index: usize, key: &[u8], state: &KeyState) -> [u8; 20] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&(db_index as u32).to_be_bytes());
+    h.update(&(key.len() as u64).to_be_bytes());
+    h.update(key);
+    state.digest_value(&mut |bytes| h.update(bytes));
+    h.update(&state.deadline().unwrap_or(0).to_be_bytes());
+    h.digest().bytes()
 }
 
 #[cfg(test)]

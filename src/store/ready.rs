@@ -58,6 +58,18 @@ impl ReadyKeys {
         }
     }
 
+    /// Records `key` as ready if it is watched, whatever changed it (a
+    /// state merged from a peer's full sync).
+    pub fn note_any(&mut self, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let entry = (db, Bytes::copy_from_slice(key));
+        if self.watched.contains_key(&entry) && !self.ready.contains(&entry) {
+            self.ready.push(entry);
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }

@@ -9,12 +9,18 @@
 //!   read and write has a timeout, so a silent node fails a test instead of
 //!   hanging it.
 //!
+//! - [`proxy`] is a fault-injecting TCP proxy for links between nodes
+//!   (cut, delay, sever), and [`Node::member`] starts a node of a cluster.
+//!
 //! Each test binary uses only part of this module, hence the
 //! module-wide `allow(dead_code)`.
 
 #![allow(dead_code)]
 
 pub mod client;
+
+#[allow(dead_code)]
+pub mod proxy;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,12 +41,21 @@ pub struct Node {
 }
 
 impl Node {
+    #[allow(dead_code)]
     pub fn start() -> Node {
         Node::with(Config::default())
     }
 
     /// Starts a node with `config`, overriding its bind address and port.
-    pub fn with(mut config: Config) -> Node {
+    #[allow(dead_code)]
+    pub fn with(config: Config) -> Node {
+        Node::member(config, None)
+    }
+
+    /// Starts a node of a cluster: `peer_listener` (bound by the test on
+    /// 127.0.0.1:0, so every node's peer address is known before any
+    /// starts) receives peer links; `config.peers` lists where to dial.
+    pub fn member(mut config: Config, peer_listener: Option<std::net::TcpListener>) -> Node {
         config.bind = "127.0.0.1".into();
         config.port = 0;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -49,7 +64,11 @@ impl Node {
             .build()
             .expect("runtime");
         let handle = rt
-            .block_on(cordis::server::start(config, None))
+            .block_on(cordis::server::start_with_peer_listener(
+                config,
+                None,
+                peer_listener,
+            ))
             .expect("node starts");
         let addr = handle.local_addr;
         Node {
@@ -64,11 +83,10 @@ impl Node {
         Raw::connect(self.addr)
     }
 
+    /// The node's shared state (its store, replication status).
     #[allow(dead_code)]
-    /// The node's shared state (store, config, clients), for tests that
-    /// look inside.
-    pub fn state(&self) -> std::sync::Arc<cordis::commands::ServerState> {
-        self.handle.as_ref().unwrap().state.clone()
+    pub fn state(&self) -> &std::sync::Arc<cordis::commands::ServerState> {
+        &self.handle.as_ref().expect("running").state
     }
 
     pub fn connected_clients(&self) -> usize {

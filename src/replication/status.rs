@@ -1,0 +1,268 @@
+//! What replication shares with the rest of the node: per-peer link
+//! status for INFO, the acknowledged vectors that WAIT, log trimming and
+//! tombstone collection read, and the signal that wakes the streaming
+//! tasks on a local write. Plain data behind short locks; no I/O.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+
+use crate::crdt::{ReplicaId, VersionVector};
+
+/// One configured peer, as its outbound link (this node → that peer)
+/// sees it.
+#[derive(Clone, Debug, Default)]
+pub struct PeerInfo {
+    pub state: &'static str,
+    pub replica: Option<ReplicaId>,
+    /// The peer's applied vector, once it has acknowledged anything.
+    pub acked: Option<VersionVector>,
+    pub lag_ops: u64,
+    pub lag_ms: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub full_syncs: u64,
+    pub partial_syncs: u64,
+    pub repairs: u64,
+    pub connects: u64,
+    pub id_reuse: bool,
+}
+
+/// One inbound link (a peer streaming to this node).
+#[derive(Clone, Debug, Default)]
+pub struct InboundInfo {
+    pub remote: String,
+    pub state: &'static str,
+    pub replica: Option<ReplicaId>,
+    pub bytes_received: u64,
+    pub batches_applied: u64,
+    pub syncs_received: u64,
+    pub repairs_requested: u64,
+    pub skew_alarms: u64,
+}
+
+pub struct ReplStatus {
+    pub replica: ReplicaId,
+    /// Configured peers, in configuration order: (address, status).
+    pub peers: Vec<(String, Mutex<PeerInfo>)>,
+    /// Inbound links by a local link number.
+    pub inbound: Mutex<Vec<(u64, InboundInfo)>>,
+    pub skew_alarms: AtomicU64,
+    /// The address the peer listener bound, if any.
+    pub peer_addr: Mutex<Option<SocketAddr>>,
+    acked: Notify,
+    writes: watch::Sender<u64>,
+}
+
+impl ReplStatus {
+    pub fn new(replica: ReplicaId, peers: &[String]) -> ReplStatus {
+        ReplStatus {
+            replica,
+            peers: peers
+                .iter()
+                .map(|a| {
+                    (
+                        a.clone(),
+                        Mutex::new(PeerInfo {
+                            state: "connecting",
+                            ..PeerInfo::default()
+                        }),
+                    )
+                })
+                .collect(),
+            inbound: Mutex::new(Vec::new()),
+            skew_alarms: AtomicU64::new(0),
+            peer_addr: Mutex::new(None),
+            acked: Notify::new(),
+            writes: watch::channel(0).0,
+        }
+    }
+
+    /// The dispatcher calls this after a write: wakes the streaming tasks.
+    pub fn note_local_write(&self, seq: u64) {
+        if !self.peers.is_empty() {
+            self.writes.send_replace(seq);
+        }
+    }
+
+    pub fn subscribe_writes(&self) -> watch::Receiver<u64> {
+        self.writes.subscribe()
+    }
+
+    /// Called by a link after an acknowledgement arrived.
+    pub fn notify_acked(&self) {
+        self.acked.notify_waiters();
+    }
+
+    /// Peers whose acknowledged vector covers this node's seq `seq`.
+    pub fn acked_count(&self, seq: u64) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                p.lock()
+                    .acked
+                    .as_ref()
+                    .is_some_and(|a| a.get(self.replica) >= seq)
+            })
+            .count()
+    }
+
+    /// WAIT: until `numpeers` peers acked `seq` or `timeout` passes (`None`
+    /// = forever). Returns how many had.
+    pub async fn wait_acked(&self, numpeers: usize, seq: u64, timeout: Option<Duration>) -> usize {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let notified = self.acked.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let count = self.acked_count(seq);
+            if count >= numpeers {
+                return count;
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::timeout_at(d, notified).await.is_err() {
+                        return self.acked_count(seq);
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// The causally stable vector: the meet of this node's applied vector
+    /// and every configured peer's acknowledged one. A peer that never
+    /// acknowledged makes nothing stable. No peers: `own`.
+    pub fn stable(&self, own: &VersionVector) -> VersionVector {
+        let mut stable = own.clone();
+        for (_, p) in &self.peers {
+            match &p.lock().acked {
+                Some(acked) => stable = stable.meet(acked),
+                None => return VersionVector::new(),
+            }
+        }
+        stable
+    }
+
+    /// Through which of its own seqs this node may trim its delta log:
+    /// every configured peer has them (`last_seq` with no peers).
+    pub fn trim_point(&self, last_seq: u64) -> u64 {
+        self.peers
+            .iter()
+            .map(|(_, p)| p.lock().acked.as_ref().map_or(0, |a| a.get(self.replica)))
+            .min()
+            .unwrap_or(last_seq)
+    }
+
+    /// Replica ids with a live link to or from this node.
+    pub fn live_origins(&self) -> Vec<ReplicaId> {
+        let mut live: Vec<ReplicaId> = self
+            .peers
+            .iter()
+            .filter_map(|(_, p)| {
+                let p = p.lock();
+                matches!(p.state, "connected" | "syncing")
+                    .then_some(p.replica)
+                    .flatten()
+            })
+            .collect();
+        live.extend(
+            self.inbound
+                .lock()
+                .iter()
+                .filter(|(_, l)| l.state == "connected")
+                .filter_map(|(_, l)| l.replica),
+        );
+        live
+    }
+
+    /// The peer lines of INFO replication.
+    pub fn write_info(&self, out: &mut String) {
+        let connected = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.lock().state == "connected")
+            .count();
+        let _ = write!(out, "connected_peers:{connected}\r\n");
+        let _ = write!(out, "configured_peers:{}\r\n", self.peers.len());
+        match *self.peer_addr.lock() {
+            Some(a) => {
+                let _ = write!(out, "peer_listener:{a}\r\n");
+            }
+            None => out.push_str("peer_listener:\r\n"),
+        }
+        for (i, (addr, p)) in self.peers.iter().enumerate() {
+            let p = p.lock();
+            let _ = write!(
+                out,
+                "peer{i}:addr={addr},id={},state={},acked_seq={},lag_ops={},lag_ms={},bytes_sent={},bytes_received={},full_syncs={},partial_syncs={},repairs={},connects={},id_reuse={}\r\n",
+                p.replica.map(|r| r.to_string()).unwrap_or_default(),
+                p.state,
+                p.acked.as_ref().map_or(0, |a| a.get(self.replica)),
+                p.lag_ops,
+                p.lag_ms,
+                p.bytes_sent,
+                p.bytes_received,
+                p.full_syncs,
+                p.partial_syncs,
+                p.repairs,
+                p.connects,
+                p.id_reuse as u8,
+            );
+        }
+        for (i, (_, l)) in self.inbound.lock().iter().enumerate() {
+            let _ = write!(
+                out,
+                "inbound{i}:remote={},id={},state={},bytes_received={},batches_applied={},syncs_received={},repairs_requested={}\r\n",
+                l.remote,
+                l.replica.map(|r| r.to_string()).unwrap_or_default(),
+                l.state,
+                l.bytes_received,
+                l.batches_applied,
+                l.syncs_received,
+                l.repairs_requested,
+            );
+        }
+        let _ = write!(
+            out,
+            "skew_alarms:{}\r\n",
+            self.skew_alarms.load(Ordering::Relaxed)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_stable_until_every_peer_acked() {
+        let status = ReplStatus::new(ReplicaId(1), &["a:1".into(), "b:1".into()]);
+        let mut own = VersionVector::new();
+        own.raise(ReplicaId(1), 10);
+        assert_eq!(status.stable(&own), VersionVector::new());
+        assert_eq!(status.trim_point(10), 0);
+        let mut acked = VersionVector::new();
+        acked.raise(ReplicaId(1), 4);
+        status.peers[0].1.lock().acked = Some(acked.clone());
+        assert_eq!(status.stable(&own), VersionVector::new());
+        status.peers[1].1.lock().acked = Some(own.clone());
+        assert_eq!(status.stable(&own).get(ReplicaId(1)), 4);
+        assert_eq!(status.trim_point(10), 4);
+        assert_eq!(status.acked_count(4), 2);
+        assert_eq!(status.acked_count(5), 1);
+    }
+
+    #[test]
+    fn with_no_peers_everything_applied_is_stable() {
+        let status = ReplStatus::new(ReplicaId(1), &[]);
+        let mut own = VersionVector::new();
+        own.raise(ReplicaId(1), 3);
+        assert_eq!(status.stable(&own), own);
+        assert_eq!(status.trim_point(3), 3);
+    }
+}

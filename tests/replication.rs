@@ -1,0 +1,642 @@
+//! Replication between real nodes in one process, on loopback: concurrent
+//! writes on every node converge (equal DEBUG DIGEST); partitions, delays
+//! and severed links through a fault-injecting proxy heal and converge,
+//! with Jepsen-style checkers (every node's counters equal the sum of the
+//! acknowledged increments; every acknowledged unique SET is present
+//! everywhere); a node restarted empty resyncs; a backlog overflow forces a
+//! full sync; a peer with the wrong secret or garbage on the peer port
+//! changes nothing; WAIT and tombstone collection follow the peers' acks.
+//!
+//! Every wait has a deadline; nodes and proxies stop when dropped.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use cordis::config::Config;
+use support::proxy::Proxy;
+use support::{Node, Raw};
+
+const SECRET: &str = "test-peer-secret";
+
+fn config(peers: Vec<String>) -> Config {
+    Config {
+        peers,
+        peer_secret: SECRET.into(),
+        peer_heartbeat_ms: 100,
+        peer_timeout_ms: 1500,
+        reconnect_max_ms: 200,
+        anti_entropy_interval_ms: 500,
+        ..Config::default()
+    }
+}
+
+fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+/// `n` nodes in a full mesh, optionally with a proxy on every directed
+/// link (`proxies[i][j]` carries node i's link to node j).
+struct Cluster {
+    nodes: Vec<Option<Node>>,
+    proxies: Vec<Vec<Option<Proxy>>>,
+    peer_addrs: Vec<SocketAddr>,
+    tweak: fn(&mut Config),
+}
+
+impl Cluster {
+    fn start(n: usize, with_proxies: bool, tweak: fn(&mut Config)) -> Cluster {
+        let listeners: Vec<TcpListener> = (0..n).map(|_| bind()).collect();
+        let peer_addrs: Vec<SocketAddr> =
+            listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let proxies: Vec<Vec<Option<Proxy>>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (with_proxies && i != j).then(|| Proxy::start(peer_addrs[j])))
+                    .collect()
+            })
+            .collect();
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            proxies,
+            peer_addrs,
+            tweak,
+        };
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let node = cluster.start_node(i, listener);
+            cluster.nodes.push(Some(node));
+        }
+        cluster
+    }
+
+    fn start_node(&self, i: usize, listener: TcpListener) -> Node {
+        let n = self.peer_addrs.len();
+        let peers = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| match &self.proxies[i][j] {
+                Some(p) => p.addr.to_string(),
+                None => self.peer_addrs[j].to_string(),
+            })
+            .collect();
+        let mut c = config(peers);
+        (self.tweak)(&mut c);
+        Node::member(c, Some(listener))
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    fn client(&self, i: usize) -> Raw {
+        self.node(i).connect()
+    }
+
+    /// Stops node `i` and starts an empty one (a fresh replica id) in its
+    /// place; the proxies towards it follow its new peer listener.
+    fn restart_empty(&mut self, i: usize) {
+        if let Some(mut old) = self.nodes[i].take() {
+            old.shutdown();
+        }
+        let listener = bind();
+        let addr = listener.local_addr().unwrap();
+        self.peer_addrs[i] = addr;
+        for j in 0..self.nodes.len() {
+            if let Some(p) = &self.proxies[j][i] {
+                p.set_target(addr);
+            }
+        }
+        let node = self.start_node(i, listener);
+        self.nodes[i] = Some(node);
+    }
+
+    fn link(&self, i: usize, j: usize) -> &Proxy {
+        self.proxies[i][j].as_ref().expect("cluster has proxies")
+    }
+
+    fn partition(&self, i: usize, j: usize) {
+        self.link(i, j).cut();
+        self.link(j, i).cut();
+    }
+
+    fn heal_all(&self) {
+        for row in &self.proxies {
+            for p in row.iter().flatten() {
+                p.heal();
+            }
+        }
+    }
+
+    fn digests(&self) -> Vec<String> {
+        (0..self.nodes.len())
+            .map(|i| self.client(i).call_text(&["DEBUG", "DIGEST"]))
+            .collect()
+    }
+
+    /// Polls until every node reports the same digest twice in a row.
+    fn await_convergence(&self, within: Duration, what: &str) {
+        let start = Instant::now();
+        let mut last = Vec::new();
+        loop {
+            let digests = self.digests();
+            let equal = digests.windows(2).all(|w| w[0] == w[1]);
+            if equal && digests == last {
+                return;
+            }
+            if start.elapsed() > within {
+                let infos: Vec<String> = (0..self.nodes.len())
+                    .map(|i| self.client(i).call_text(&["INFO", "replication"]))
+                    .collect();
+                panic!(
+                    "{what}: no convergence within {within:?}: {digests:?}\n{}",
+                    infos.join("\n")
+                );
+            }
+            last = digests;
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn int(reply: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(reply).ok()?;
+    text.strip_prefix(':')?.trim_end().parse().ok()
+}
+
+/// Bulk reply body, `None` for nil.
+fn bulk(reply: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    if text.starts_with("$-1") || text.starts_with('_') {
+        return None;
+    }
+    let body = text.split_once("\r\n")?.1;
+    Some(body.trim_end_matches("\r\n").to_string())
+}
+
+/// What a writer had acknowledged.
+#[derive(Default)]
+struct Acked {
+    counters: BTreeMap<String, i64>,
+    unique: Vec<String>,
+}
+
+/// Random writes on node `node` until `stop`: strings, deletes, TTLs on a
+/// shared small keyspace, increments of shared counters (never reset), and
+/// unique keys (never deleted). Returns what was acknowledged.
+fn writer(addr: SocketAddr, node: usize, seed: u64, stop: Arc<AtomicBool>) -> Acked {
+    let mut rng = StdRng::seed_from_u64(seed * 1000 + node as u64);
+    let mut c = Raw::connect(addr);
+    let mut acked = Acked::default();
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let k = format!("k{}", rng.gen_range(0..20));
+        match rng.gen_range(0..100) {
+            0..=29 => {
+                let v = format!("v{node}-{i}");
+                c.call_str(&["SET", &k, &v]);
+            }
+            30..=54 => {
+                let ctr = format!("c{}", rng.gen_range(0..4));
+                let by: i64 = rng.gen_range(-5..20);
+                if int(&c.call_str(&["INCRBY", &ctr, &by.to_string()])).is_some() {
+                    *acked.counters.entry(ctr).or_default() += by;
+                }
+            }
+            55..=64 => {
+                c.call_str(&["DEL", &k]);
+            }
+            65..=74 => {
+                let u = format!("u:{node}:{i}");
+                if c.call_str(&["SET", &u, "x"]) == b"+OK\r\n" {
+                    acked.unique.push(u);
+                }
+            }
+            75..=84 => {
+                c.call_str(&["APPEND", &k, "z"]);
+            }
+            85..=89 => {
+                c.call_str(&["EXPIRE", &k, "1000"]);
+            }
+            _ => {
+                c.call_str(&["INCRBY", &k, "1"]);
+            }
+        }
+        if i.is_multiple_of(16) {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    acked
+}
+
+/// Runs one writer per node until the returned closure is called; the
+/// closure stops them and returns what they had acknowledged.
+fn start_writers(cluster: &Cluster, seed: u64) -> impl FnOnce() -> Vec<Acked> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..cluster.nodes.len())
+        .map(|i| {
+            let addr = cluster.node(i).addr;
+            let stop = stop.clone();
+            thread::spawn(move || writer(addr, i, seed, stop))
+        })
+        .collect();
+    move || {
+        stop.store(true, Ordering::Relaxed);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer thread"))
+            .collect()
+    }
+}
+
+/// The checkers: on every node each counter equals the sum of all
+/// acknowledged increments, and every acknowledged unique key is present.
+fn check_acknowledged(cluster: &Cluster, acked: &[Acked], what: &str) {
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for a in acked {
+        for (k, v) in &a.counters {
+            *totals.entry(k.clone()).or_default() += v;
+        }
+    }
+    for i in 0..cluster.nodes.len() {
+        let mut c = cluster.client(i);
+        for (k, total) in &totals {
+            let got = bulk(&c.call_str(&["GET", k]));
+            assert_eq!(
+                got.as_deref(),
+                Some(total.to_string().as_str()),
+                "{what}: node {i} counter {k}"
+            );
+        }
+        for a in acked {
+            for u in &a.unique {
+                assert_eq!(
+                    int(&c.call_str(&["EXISTS", u])),
+                    Some(1),
+                    "{what}: node {i} lost acknowledged key {u}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn three_nodes_with_concurrent_writes_converge() {
+    let cluster = Cluster::start(3, false, |_| {});
+    let stop = start_writers(&cluster, 1);
+    thread::sleep(Duration::from_millis(1500));
+    let acked = stop();
+    cluster.await_convergence(Duration::from_secs(20), "three nodes");
+    check_acknowledged(&cluster, &acked, "three nodes");
+    let mut c = cluster.client(0);
+    let info = c.call_text(&["INFO", "replication"]);
+    assert!(info.contains("connected_peers:2"), "{info}");
+    assert!(info.contains("state=connected"), "{info}");
+}
+
+#[test]
+fn partitions_delays_and_severed_links_heal_and_converge() {
+    for seed in [11u64, 12, 13] {
+        let cluster = Cluster::start(3, true, |_| {});
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stop = start_writers(&cluster, seed);
+        for _ in 0..8 {
+            let i = rng.gen_range(0..3);
+            let j = (i + rng.gen_range(1..3)) % 3;
+            match rng.gen_range(0..4) {
+                0 => cluster.partition(i, j),
+                1 => cluster.link(i, j).sever(),
+                2 => cluster.link(i, j).delay(rng.gen_range(5..60)),
+                _ => {
+                    cluster.link(i, j).heal();
+                    cluster.link(j, i).heal();
+                }
+            }
+            thread::sleep(Duration::from_millis(rng.gen_range(100..300)));
+        }
+        cluster.heal_all();
+        let acked = stop();
+        let what = format!("partition schedule seed {seed}");
+        cluster.await_convergence(Duration::from_secs(25), &what);
+        check_acknowledged(&cluster, &acked, &what);
+    }
+}
+
+#[test]
+fn a_node_restarted_empty_resyncs_and_converges() {
+    let mut cluster = Cluster::start(3, true, |_| {});
+    let stop = start_writers(&cluster, 21);
+    thread::sleep(Duration::from_millis(700));
+    let mut acked = stop();
+    cluster.await_convergence(Duration::from_secs(20), "before restart");
+    let old_id = cluster.node(2).state().replica;
+    cluster.restart_empty(2);
+    assert_ne!(cluster.node(2).state().replica, old_id, "fresh id");
+    let stop = start_writers(&cluster, 22);
+    thread::sleep(Duration::from_millis(700));
+    acked.extend(stop());
+    cluster.await_convergence(Duration::from_secs(20), "after restart");
+    check_acknowledged(&cluster, &acked, "after restart");
+    // Whichever peer reached it first sent the old node's writes in a full
+    // sync; the other may then have resumed from what it acked.
+    let full_syncs: u64 = (0..2)
+        .map(|i| cluster.node(i).state().repl.peers[1].1.lock().full_syncs)
+        .sum();
+    assert!(full_syncs >= 1, "the empty node got a full sync");
+}
+
+#[test]
+fn backlog_overflow_forces_a_full_sync_and_still_converges() {
+    let cluster = Cluster::start(2, true, |c| c.replication_log_bytes = 8 * 1024);
+    cluster.await_convergence(Duration::from_secs(10), "start");
+    cluster.partition(0, 1);
+    let mut a = cluster.client(0);
+    let mut b = cluster.client(1);
+    for i in 0..400 {
+        a.call_str(&["SET", &format!("a{i}"), &"x".repeat(100)]);
+        a.call_str(&["INCRBY", "ctr", "2"]);
+        if i % 10 == 0 {
+            b.call_str(&["INCRBY", "ctr", "1"]);
+            b.call_str(&["SET", &format!("b{i}"), "y"]);
+        }
+    }
+    let info = a.call_text(&["INFO", "replication"]);
+    assert!(
+        !info.contains("replication_log_dropped_through:0\r\n"),
+        "{info}"
+    );
+    cluster.heal_all();
+    cluster.await_convergence(Duration::from_secs(20), "after overflow");
+    assert_eq!(bulk(&b.call_str(&["GET", "ctr"])).as_deref(), Some("840"));
+    assert_eq!(int(&b.call_str(&["DBSIZE"])), Some(441));
+    let full_syncs = cluster.node(0).state().repl.peers[0].1.lock().full_syncs;
+    assert!(full_syncs >= 1, "full syncs: {full_syncs}");
+}
+
+#[test]
+fn a_peer_with_the_wrong_secret_is_refused_and_changes_nothing() {
+    let (la, lx) = (bind(), bind());
+    let (a_addr, x_addr) = (la.local_addr().unwrap(), lx.local_addr().unwrap());
+    let a = Node::member(config(vec![x_addr.to_string()]), Some(la));
+    let mut bad = config(vec![a_addr.to_string()]);
+    bad.peer_secret = "not-the-secret".into();
+    let x = Node::member(bad, Some(lx));
+    let mut cx = x.connect();
+    for i in 0..20 {
+        cx.call_str(&["SET", &format!("k{i}"), "v"]);
+    }
+    thread::sleep(Duration::from_millis(1200));
+    let mut ca = a.connect();
+    assert_eq!(int(&ca.call_str(&["DBSIZE"])), Some(0));
+    assert_eq!(int(&cx.call_str(&["DBSIZE"])), Some(20));
+    let info = ca.call_text(&["INFO", "replication"]);
+    assert!(info.contains("connected_peers:0"), "{info}");
+    assert_eq!(
+        a.state()
+            .store
+            .lock()
+            .version_vector()
+            .get(x.state().replica),
+        0
+    );
+}
+
+#[test]
+fn garbage_on_the_peer_port_is_refused_without_harm() {
+    let listener = bind();
+    let peer_addr = listener.local_addr().unwrap();
+    let node = Node::member(config(Vec::new()), Some(listener));
+    let mut c = node.connect();
+    c.call_str(&["SET", "k", "v"]);
+    let before = c.call_text(&["DEBUG", "DIGEST"]);
+    let mut rng = StdRng::seed_from_u64(5);
+    let attempts: Vec<Vec<u8>> = vec![
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        // A plausible length with a body that is not a message.
+        {
+            let mut v = 40u32.to_be_bytes().to_vec();
+            v.extend((0..40).map(|_| rng.gen::<u8>()));
+            v
+        },
+        // A huge claimed length.
+        vec![0xff, 0xff, 0xff, 0xf0, 1, 2, 3],
+        (0..2000).map(|_| rng.gen::<u8>()).collect(),
+    ];
+    for bytes in attempts {
+        let mut raw = Raw::connect(peer_addr);
+        raw.send(&bytes);
+        raw.stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            use std::io::Read;
+            match raw.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("peer port kept a garbage connection open: {e}"),
+            }
+            assert!(start.elapsed() < Duration::from_secs(3));
+        }
+    }
+    node.assert_serving();
+    assert_eq!(c.call_text(&["DEBUG", "DIGEST"]), before);
+    assert_eq!(int(&c.call_str(&["DBSIZE"])), Some(1));
+}
+
+#[test]
+fn wait_counts_the_peers_that_acked_the_clients_last_write() {
+    let cluster = Cluster::start(2, false, |_| {});
+    let mut c = cluster.client(0);
+    assert_eq!(c.call_str(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(int(&c.call_str(&["WAIT", "1", "5000"])), Some(1));
+    // Only one peer exists: asking for two waits out the timeout.
+    let start = Instant::now();
+    assert_eq!(int(&c.call_str(&["WAIT", "2", "300"])), Some(1));
+    assert!(start.elapsed() >= Duration::from_millis(250));
+    let mut b = cluster.client(1);
+    assert_eq!(bulk(&b.call_str(&["GET", "k"])).as_deref(), Some("v"));
+}
+
+#[test]
+fn tombstones_are_collected_once_every_peer_acked_them() {
+    let cluster = Cluster::start(2, false, |_| {});
+    let mut c = cluster.client(0);
+    c.call_str(&["INCRBY", "n", "5"]);
+    c.call_str(&["DEL", "n"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let pending: Vec<String> = (0..2)
+            .map(|i| {
+                cluster
+                    .client(i)
+                    .call_text(&["INFO", "replication"])
+                    .lines()
+                    .find(|l| l.starts_with("tombstones_pending:"))
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        if pending.iter().all(|l| l == "tombstones_pending:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not collected: {pending:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_a_peer_that_never_connected_nothing_is_collected() {
+    let unreachable = bind();
+    let addr = unreachable.local_addr().unwrap();
+    drop(unreachable);
+    let node = Node::member(config(vec![addr.to_string()]), Some(bind()));
+    let mut c = node.connect();
+    c.call_str(&["INCRBY", "n", "5"]);
+    c.call_str(&["DEL", "n"]);
+    thread::sleep(Duration::from_millis(1300));
+    let info = c.call_text(&["INFO", "replication"]);
+    assert!(info.contains("tombstones_pending:1\r\n"), "{info}");
+}
+
+#[test]
+fn a_large_full_sync_with_frequent_anti_entropy_completes_in_one_go() {
+    // Heartbeats must keep flowing while a transfer streams, and digest
+    // passes must neither hog the receiving store nor run mid-transfer: a
+    // 1M-key transfer once restarted forever on link timeouts.
+    const KEYS: usize = 100_000;
+    let tight = |mut c: Config| {
+        c.peer_heartbeat_ms = 50;
+        c.peer_timeout_ms = 1000;
+        c.reconnect_max_ms = 100;
+        c.anti_entropy_interval_ms = 50;
+        c
+    };
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let a = Node::member(tight(config(vec![b_addr.to_string()])), Some(la));
+    {
+        let mut client = cordis::commands::ClientState::detached(true);
+        for i in 0..KEYS {
+            let args = [
+                bytes::Bytes::from_static(b"SET"),
+                bytes::Bytes::from(format!("key:{i:06}")),
+                bytes::Bytes::from_static(b"a-value-of-a-few-bytes"),
+            ];
+            a.state().execute(&mut client, &args);
+        }
+    }
+    let b = Node::member(tight(config(vec![a_addr.to_string()])), Some(lb));
+    let mut cb = b.connect();
+    let start = Instant::now();
+    while int(&cb.call_str(&["DBSIZE"])) != Some(KEYS as i64)
+        || b.state()
+            .store
+            .lock()
+            .version_vector()
+            .get(a.state().replica)
+            == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "sync never completed"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let full_syncs = a.state().repl.peers[0].1.lock().full_syncs;
+    assert_eq!(full_syncs, 1, "the transfer was restarted");
+}
+
+// ----- measurements (not run by default; see docs/replication.md) -----
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Write → acknowledged by the peer (applied there), measured as
+/// SET followed by `WAIT 1 0` on A, and write → visible by polling B.
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_write_to_visible_latency() {
+    let cluster = Cluster::start(2, false, |_| {});
+    let mut a = cluster.client(0);
+    let mut b = cluster.client(1);
+    a.call_str(&["SET", "warm", "1"]);
+    assert_eq!(int(&a.call_str(&["WAIT", "1", "5000"])), Some(1));
+    let mut acked = Vec::new();
+    let mut visible = Vec::new();
+    for i in 0..2000 {
+        let value = i.to_string();
+        let start = Instant::now();
+        a.call_str(&["SET", "lat", &value]);
+        if i % 2 == 0 {
+            assert_eq!(int(&a.call_str(&["WAIT", "1", "5000"])), Some(1));
+            acked.push(start.elapsed());
+        } else {
+            while bulk(&b.call_str(&["GET", "lat"])).as_deref() != Some(value.as_str()) {
+                assert!(start.elapsed() < Duration::from_secs(5));
+            }
+            visible.push(start.elapsed());
+        }
+    }
+    acked.sort();
+    visible.sort();
+    println!(
+        "SET+WAIT 1 (applied at B, ack back): p50 {:?} p99 {:?}; SET on A until GET on B sees it: p50 {:?} p99 {:?}",
+        percentile(&acked, 0.5),
+        percentile(&acked, 0.99),
+        percentile(&visible, 0.5),
+        percentile(&visible, 0.99)
+    );
+}
+
+/// Time for an empty node to receive a full sync of 1M keys.
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_full_sync_of_a_million_keys() {
+    const KEYS: usize = 1_000_000;
+    let (la, lb) = (bind(), bind());
+    let (a_addr, b_addr) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let mut ca = config(vec![b_addr.to_string()]);
+    ca.reconnect_max_ms = 100;
+    let a = Node::member(ca, Some(la));
+    {
+        let state = a.state();
+        let mut client = cordis::commands::ClientState::detached(true);
+        for i in 0..KEYS {
+            let args = [
+                bytes::Bytes::from_static(b"SET"),
+                bytes::Bytes::from(format!("key:{i:07}")),
+                bytes::Bytes::from_static(b"value-of-some-sixteen-b"),
+            ];
+            state.execute(&mut client, &args);
+        }
+    }
+    let start = Instant::now();
+    let b = Node::member(config(vec![a_addr.to_string()]), Some(lb));
+    let mut cb = b.connect();
+    loop {
+        if int(&cb.call_str(&["DBSIZE"])) == Some(KEYS as i64)
+            && b.state()
+                .store
+                .lock()
+                .version_vector()
+                .get(a.state().replica)
+                > 0
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300));
+        thread::sleep(Duration::from_millis(20));
+    }
+    println!("full sync of {KEYS} keys: {:?}", start.elapsed());
+}
