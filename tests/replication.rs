@@ -185,6 +185,14 @@ fn bulk(reply: &[u8]) -> Option<String> {
 struct Acked {
     counters: BTreeMap<String, i64>,
     unique: Vec<String>,
+    /// Members SADDed (each unique, never removed) to the shared set.
+    set_members: Vec<String>,
+    /// HINCRBY totals per field of the shared counter hash.
+    hash_counters: BTreeMap<String, i64>,
+    /// ZINCRBY totals per member of the shared counter zset.
+    zset_counters: BTreeMap<String, i64>,
+    /// Elements LPUSHed (each unique, never popped) to the shared list.
+    list_elements: Vec<String>,
 }
 
 /// Random writes on node `node` until `stop`: strings, deletes, TTLs on a
@@ -198,6 +206,64 @@ fn writer(addr: SocketAddr, node: usize, seed: u64, stop: Arc<AtomicBool>) -> Ac
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let k = format!("k{}", rng.gen_range(0..20));
+        // One in three writes goes to a collection: checked shared keys,
+        // plus every type on the shared small keyspace (type conflicts).
+        if rng.gen_ratio(1, 3) {
+            let member = format!("m{}", rng.gen_range(0..6));
+            let by: i64 = rng.gen_range(-3..10);
+            match rng.gen_range(0..12) {
+                0 => {
+                    let m = format!("s:{node}:{i}");
+                    if int(&c.call_str(&["SADD", "acked-set", &m])) == Some(1) {
+                        acked.set_members.push(m);
+                    }
+                }
+                1 => {
+                    if int(&c.call_str(&["HINCRBY", "acked-hash", &member, &by.to_string()]))
+                        .is_some()
+                    {
+                        *acked.hash_counters.entry(member).or_default() += by;
+                    }
+                }
+                2 => {
+                    let reply = c.call_str(&["ZINCRBY", "acked-zset", &by.to_string(), &member]);
+                    if reply.starts_with(b"$") {
+                        *acked.zset_counters.entry(member).or_default() += by;
+                    }
+                }
+                3 => {
+                    let e = format!("l:{node}:{i}");
+                    if int(&c.call_str(&["LPUSH", "acked-list", &e])).is_some() {
+                        acked.list_elements.push(e);
+                    }
+                }
+                4 => {
+                    c.call_str(&["SADD", &k, &member]);
+                }
+                5 => {
+                    c.call_str(&["SREM", &k, &member]);
+                }
+                6 => {
+                    c.call_str(&["HSET", &k, &member, "v"]);
+                }
+                7 => {
+                    c.call_str(&["HDEL", &k, &member]);
+                }
+                8 => {
+                    c.call_str(&["ZADD", &k, &by.to_string(), &member]);
+                }
+                9 => {
+                    c.call_str(&["RPUSH", &k, &member]);
+                }
+                10 => {
+                    c.call_str(&["LPOP", &k]);
+                }
+                _ => {
+                    c.call_str(&["SPOP", &k]);
+                }
+            }
+            continue;
+        }
         match rng.gen_range(0..100) {
             0..=29 => {
                 let v = format!("v{node}-{i}");
@@ -260,9 +326,51 @@ fn start_writers(cluster: &Cluster, seed: u64) -> impl FnOnce() -> Vec<Acked> {
 /// acknowledged increments, and every acknowledged unique key is present.
 fn check_acknowledged(cluster: &Cluster, acked: &[Acked], what: &str) {
     let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    let mut hash_totals: BTreeMap<String, i64> = BTreeMap::new();
+    let mut zset_totals: BTreeMap<String, i64> = BTreeMap::new();
     for a in acked {
         for (k, v) in &a.counters {
             *totals.entry(k.clone()).or_default() += v;
+        }
+        for (f, v) in &a.hash_counters {
+            *hash_totals.entry(f.clone()).or_default() += v;
+        }
+        for (m, v) in &a.zset_counters {
+            *zset_totals.entry(m.clone()).or_default() += v;
+        }
+    }
+    for i in 0..cluster.nodes.len() {
+        let mut c = cluster.client(i);
+        for (f, total) in &hash_totals {
+            let got = bulk(&c.call_str(&["HGET", "acked-hash", f]));
+            assert_eq!(
+                got,
+                Some(total.to_string()),
+                "{what}: node {i} hash counter {f}"
+            );
+        }
+        for (m, total) in &zset_totals {
+            let got = bulk(&c.call_str(&["ZSCORE", "acked-zset", m]));
+            assert_eq!(
+                got,
+                Some(total.to_string()),
+                "{what}: node {i} zset score of {m}"
+            );
+        }
+        for a in acked {
+            for m in &a.set_members {
+                assert_eq!(
+                    int(&c.call_str(&["SISMEMBER", "acked-set", m])),
+                    Some(1),
+                    "{what}: node {i} lost acknowledged SADD member {m}"
+                );
+            }
+            for e in &a.list_elements {
+                assert!(
+                    int(&c.call_str(&["LPOS", "acked-list", e])).is_some(),
+                    "{what}: node {i} lost acknowledged LPUSH element {e}"
+                );
+            }
         }
     }
     for i in 0..cluster.nodes.len() {
@@ -285,6 +393,35 @@ fn check_acknowledged(cluster: &Cluster, acked: &[Acked], what: &str) {
             }
         }
     }
+}
+
+#[test]
+fn a_blocked_pop_wakes_when_a_peer_pushes() {
+    let cluster = Cluster::start(2, false, |_| {});
+    // Wait until the link is up, so the push travels by replication.
+    let mut probe = cluster.client(1);
+    probe.call_str(&["SET", "probe", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c0 = cluster.client(0);
+    while bulk(&c0.call_str(&["GET", "probe"])).is_none() {
+        assert!(Instant::now() < deadline, "link never came up");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let addr = cluster.node(0).addr;
+    let blocked = thread::spawn(move || {
+        let mut c = Raw::connect(addr);
+        let started = Instant::now();
+        let reply = c.call_str(&["BLPOP", "jobs", "10"]);
+        (reply, started.elapsed())
+    });
+    thread::sleep(Duration::from_millis(200));
+    probe.call_str(&["RPUSH", "jobs", "from-peer"]);
+    let (reply, waited) = blocked.join().expect("blocked client");
+    assert_eq!(reply, b"*2\r\n$4\r\njobs\r\n$9\r\nfrom-peer\r\n");
+    assert!(
+        waited < Duration::from_secs(9),
+        "woken by the remote push, not the timeout"
+    );
 }
 
 #[test]
