@@ -9,9 +9,9 @@
 //! | module | owns |
 //! |---|---|
 //! | [`protocol`] | RESP2/RESP3 request parsing (inline too), limits, reply encoding |
-//! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers |
-//! | [`store`] | 16 databases of key states, expiry, tombstones, remote deltas, the outgoing delta log, digest, memory accounting |
-//! | [`commands`] | the command tables, argument parsing, handlers, the dispatcher |
+//! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers, and the collection CRDTs (OR-set, OR-map, sorted set, sequence) |
+//! | [`store`] | 16 databases of key states, expiry, tombstones, remote deltas, the outgoing delta log, WATCH tokens, keys blocked clients wait on, digest, memory accounting |
+//! | [`commands`] | the command tables (one module per family), argument parsing, handlers, the dispatcher, MULTI/EXEC, blocking pops |
 //! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
 //! | [`server`] | accept loop, connections, pipelining, client limits, background tasks, shutdown |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |

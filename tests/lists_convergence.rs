@@ -5,50 +5,15 @@
 //! after full delivery every node reports the same `DEBUG DIGEST` and the
 //! same LRANGE/TYPE of every key. `CORDIS_SEEDS` runs more seeds.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use cordis::commands::{ClientState, ServerState};
-use cordis::config::Config;
-use cordis::crdt::ReplicaId;
 use cordis::protocol::Reply;
 
-/// Fixed wall clock for every node, so expiry decisions agree.
-const NOW_MS: u64 = 1_800_000_000_000;
+mod support;
 
-struct Node {
-    state: Arc<ServerState>,
-    client: ClientState,
-}
-
-impl Node {
-    fn new(id: u64) -> Node {
-        let state = ServerState::new(Config::default(), ReplicaId(id), None);
-        state.store.lock().set_time_override(Some(NOW_MS));
-        Node {
-            state,
-            client: ClientState::detached(true),
-        }
-    }
-
-    fn run(&mut self, args: &[&str]) -> Reply {
-        let args: Vec<Bytes> = args
-            .iter()
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect();
-        self.state.execute(&mut self.client, &args)
-    }
-
-    fn digest(&mut self) -> String {
-        match self.run(&["DEBUG", "DIGEST"]) {
-            Reply::Simple(d) => String::from_utf8(d.to_vec()).unwrap(),
-            other => panic!("DEBUG DIGEST replied {other:?}"),
-        }
-    }
-}
+use support::inproc::{deliver_everything, deliver_one, seeds, Node};
 
 /// A random list command (or a type-conflicting write) on a small keyspace.
 fn random_command(rng: &mut impl Rng) -> Vec<String> {
@@ -85,49 +50,6 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
             } else {
                 s(&["LRANGE", &key, "0", "-1"])
             }
-        }
-    }
-}
-
-/// Ships the next undelivered batch of `from` to `to`; false if none.
-fn deliver_one(nodes: &[Node], from: usize, to: usize) -> bool {
-    if from == to {
-        return false;
-    }
-    let origin = nodes[from].state.replica;
-    let mut target = nodes[to].state.store.lock();
-    let have = target.version_vector().get(origin);
-    let source = nodes[from].state.store.lock();
-    let next = source
-        .delta_log()
-        .since(have)
-        .expect("log cap is large enough for the test")
-        .next()
-        .cloned();
-    drop(source);
-    match next {
-        Some(batch) => {
-            target
-                .apply_remote(&batch)
-                .expect("batches arrive in order");
-            true
-        }
-        None => false,
-    }
-}
-
-fn deliver_everything(nodes: &[Node]) {
-    loop {
-        let mut moved = false;
-        for from in 0..nodes.len() {
-            for to in 0..nodes.len() {
-                while deliver_one(nodes, from, to) {
-                    moved = true;
-                }
-            }
-        }
-        if !moved {
-            break;
         }
     }
 }
@@ -267,12 +189,4 @@ fn concurrent_lsets_of_one_element_keep_both_values_adjacent() {
     assert_eq!(items.len(), 4);
     assert_eq!(items[0], Reply::Bulk(Bytes::from_static(b"a")));
     assert_eq!(items[3], Reply::Bulk(Bytes::from_static(b"c")));
-}
-
-/// Seeds to run: the default, or `CORDIS_SEEDS` for a longer local search.
-fn seeds(default: u64) -> u64 {
-    std::env::var("CORDIS_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }

@@ -1,6 +1,6 @@
-//! Generic key commands: DEL/UNLINK, EXISTS, TOUCH, TYPE, the EXPIRE family,
-//! TTL family, PERSIST, KEYS, SCAN, RANDOMKEY, RENAME(NX), DBSIZE and
-//! FLUSHDB/FLUSHALL.
+//! Generic key commands: DEL/UNLINK, EXISTS, TOUCH, TYPE, OBJECT, the EXPIRE
+//! family, TTL family, PERSIST, KEYS, SCAN (with TYPE), RANDOMKEY,
+//! RENAME(NX) of any type, DBSIZE and FLUSHDB/FLUSHALL.
 //!
 //! Deletes (and flushes) are observed-removes: they take away what this node
 //! has seen, so a concurrent write made elsewhere survives. TTLs are absolute

@@ -1,9 +1,11 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
-//! in per-family tables (`strings`, `keys`, `connection`, `server`, `sets`
-//! …; `typed` holds what the collection families share), and the
-//! [`dispatch`] function that resolves a request to its row, checks arity
-//! and authentication with Redis's exact error texts, runs the handler, and
-//! hands the write's delta batch to the replication log.
+//! in per-family tables (`strings`, `keys`, `connection`, `server`, `sets`,
+//! `hashes`, `zsets`, `lists`, `transactions`, `replication`; `typed` holds
+//! what the collection families share, `blocking` the blocked-client
+//! registry), and the [`dispatch`] function that resolves a request to its
+//! row, checks arity and authentication with Redis's exact error texts,
+//! queues it inside MULTI, runs the handler, and hands the write's delta
+//! batch to the replication log.
 //!
 //! Handlers are plain synchronous functions `fn(&mut Context, &[Bytes]) ->
 //! Reply`; they touch no sockets or tasks.

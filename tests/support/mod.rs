@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod inproc;
 
 #[allow(dead_code)]
 pub mod proxy;
