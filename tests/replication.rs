@@ -777,3 +777,44 @@ fn measure_full_sync_of_a_million_keys() {
     }
     println!("full sync of {KEYS} keys: {:?}", start.elapsed());
 }
+
+/// Sum of every `bytes_sent=N` in a node's INFO replication (all links).
+fn bytes_sent(cluster: &Cluster, i: usize) -> u64 {
+    let info = cluster.client(i).call_text(&["INFO", "replication"]);
+    info.split("bytes_sent=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_convergence_after_a_60_second_partition() {
+    let cluster = Cluster::start(2, true, |_| {});
+    cluster.await_convergence(Duration::from_secs(10), "before the partition");
+    cluster.partition(0, 1);
+    let stop = start_writers(&cluster, 60);
+    thread::sleep(Duration::from_secs(60));
+    let acked = stop();
+    let writes: usize = acked
+        .iter()
+        .map(|a| a.unique.len() + a.set_members.len() + a.list_elements.len())
+        .sum();
+    let before: u64 = (0..2).map(|i| bytes_sent(&cluster, i)).sum();
+    let healed = Instant::now();
+    cluster.heal_all();
+    cluster.await_convergence(Duration::from_secs(120), "after the partition");
+    let took = healed.elapsed();
+    let after: u64 = (0..2).map(|i| bytes_sent(&cluster, i)).sum();
+    check_acknowledged(&cluster, &acked, "after the partition");
+    let keys = int(&cluster.client(0).call_str(&["DBSIZE"])).unwrap_or(0);
+    println!(
+        "60 s partition, writers on both sides ({writes}+ unique acknowledged writes, DBSIZE {keys}): converged {took:?} after heal, {} bytes sent over both links",
+        after - before
+    );
+}
