@@ -265,10 +265,13 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
             return refused;
         }
     };
-    // Inside MULTI, the top-level row decides (subcommands never run early).
-    let top = lookup(&args[0]).unwrap_or(command);
-    if let Some(queued) = transactions::queue(ctx, top, args) {
-        return queued;
+    if ctx.client.multi.is_some() {
+        // Inside MULTI, the top-level row decides (subcommands never run
+        // early).
+        let top = lookup(&args[0]).unwrap_or(command);
+        if let Some(queued) = transactions::queue(ctx, top, args) {
+            return queued;
+        }
     }
     ctx.store.begin_command();
     let reply = (command.handler)(ctx, args);
