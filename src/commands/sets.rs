@@ -328,7 +328,7 @@ fn algebra_store(ctx: &mut Context, args: &[Bytes], op: Algebra) -> Reply {
     };
     let members = combine(&sets, op, 0);
     let count = members.len() as i64;
-    typed::overwrite::<OrSet>(ctx, &args[1], |next_dot| SetDelta {
+    typed::overwrite::<OrSet>(ctx, &args[1], |_ts, next_dot| SetDelta {
         changes: members
             .into_iter()
             .map(|member| MemberChange {

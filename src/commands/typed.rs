@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::args::{err, int, is, SYNTAX_ERROR, WRONGTYPE};
 use super::Context;
-use crate::crdt::{Dot, ElementCrdt, KeyDelta, KeyState};
+use crate::crdt::{Dot, ElementCrdt, Hlc, KeyDelta, KeyState};
 use crate::protocol::Reply;
 use crate::store::pattern::glob_match;
 use crate::store::WriteCtx;
@@ -74,12 +74,12 @@ pub(crate) fn write<T: ElementCrdt, R>(
 }
 
 /// Replaces whatever `key` holds (any type, and its TTL) with a fresh
-/// collection `T` built by `build` from fresh dots; an empty result just
-/// deletes the key (the `*STORE` commands).
+/// collection `T` built by `build` from the write's timestamp and fresh
+/// dots; an empty result just deletes the key (the `*STORE` commands).
 pub(crate) fn overwrite<T: ElementCrdt>(
     ctx: &mut Context,
     key: &[u8],
-    build: impl FnOnce(&mut dyn FnMut() -> Dot) -> T::Delta,
+    build: impl FnOnce(Hlc, &mut dyn FnMut() -> Dot) -> T::Delta,
 ) {
     let db = ctx.client.db;
     ctx.store.write_key(db, key, |state, w| {
@@ -90,7 +90,7 @@ pub(crate) fn overwrite<T: ElementCrdt>(
         } else {
             state.delta_delete(ts, &mut next_dot)
         };
-        let elements = build(&mut next_dot);
+        let elements = build(ts, &mut next_dot);
         if !T::delta_is_empty(&elements) {
             delta = delta.then(KeyState::new().delta_collection::<T>(elements, ts, &mut next_dot));
         }

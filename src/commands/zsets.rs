@@ -23,7 +23,7 @@ use super::typed::{self, read, scan_options, scan_reply, write};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::orset::OrSet;
 use crate::crdt::zset::{ZSet, ZSetDelta};
-use crate::crdt::{ElementCrdt, KeyDelta, KeyState, Kind};
+use crate::crdt::{ElementCrdt, Kind};
 use crate::protocol::{format_double, Reply, RespVersion};
 
 #[rustfmt::skip]
@@ -585,21 +585,8 @@ fn zremrangebylex(ctx: &mut Context, args: &[Bytes]) -> Reply {
 /// Replaces `key` (any type, and its TTL) with a sorted set of `scored`;
 /// nothing stored (and the key deleted) when `scored` is empty.
 fn store(ctx: &mut Context, key: &[u8], scored: Vec<(Box<[u8]>, f64)>) {
-    let db = ctx.client.db;
-    ctx.store.write_key(db, key, |state, w| {
-        let ts = w.ts();
-        let mut next_dot = || w.next_dot();
-        let mut delta = if state.is_empty() {
-            KeyDelta::default()
-        } else {
-            state.delta_delete(ts, &mut next_dot)
-        };
-        let elements = ZSet::delta_build(scored, ts, &mut next_dot);
-        if !ZSet::delta_is_empty(&elements) {
-            delta =
-                delta.then(KeyState::new().delta_collection::<ZSet>(elements, ts, &mut next_dot));
-        }
-        (delta, ())
+    super::typed::overwrite::<ZSet>(ctx, key, |ts, next_dot| {
+        ZSet::delta_build(scored, ts, next_dot)
     });
 }
 

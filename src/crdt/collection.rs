@@ -128,6 +128,56 @@ pub trait ElementCrdt:
     fn unwrap_delta(delta: CollDelta) -> Result<Self::Delta, CollDelta>;
 }
 
+/// The enum glue every `ElementCrdt` impl needs (`wrap`, `wrap_delta`,
+/// `of`, `of_mut`, `delta_of`, `unwrap_delta`), written once: `$variant`
+/// names the type's variant in both [`Collection`] and [`CollDelta`].
+macro_rules! collection_glue {
+    ($variant:ident) => {
+        fn wrap(self) -> $crate::crdt::Collection {
+            $crate::crdt::Collection::$variant(self)
+        }
+
+        fn wrap_delta(delta: Self::Delta) -> $crate::crdt::CollDelta {
+            $crate::crdt::CollDelta::$variant(delta)
+        }
+
+        fn of(coll: &$crate::crdt::Collection) -> Option<&Self> {
+            match coll {
+                $crate::crdt::Collection::$variant(c) => Some(c),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        fn of_mut(coll: &mut $crate::crdt::Collection) -> Option<&mut Self> {
+            match coll {
+                $crate::crdt::Collection::$variant(c) => Some(c),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        fn delta_of(delta: &$crate::crdt::CollDelta) -> Option<&Self::Delta> {
+            match delta {
+                $crate::crdt::CollDelta::$variant(d) => Some(d),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        fn unwrap_delta(
+            delta: $crate::crdt::CollDelta,
+        ) -> Result<Self::Delta, $crate::crdt::CollDelta> {
+            match delta {
+                $crate::crdt::CollDelta::$variant(d) => Ok(d),
+                #[allow(unreachable_patterns)]
+                other => Err(other),
+            }
+        }
+    };
+}
+pub(crate) use collection_glue;
+
 /// A collection value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Collection {

@@ -43,7 +43,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
+use super::collection::{ElementCrdt, Kind};
 
 /// One level of a position path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -550,43 +550,5 @@ impl ElementCrdt for List {
         "quicklist"
     }
 
-    fn wrap(self) -> Collection {
-        Collection::List(self)
-    }
-
-    fn wrap_delta(delta: ListDelta) -> CollDelta {
-        CollDelta::List(delta)
-    }
-
-    fn of(coll: &Collection) -> Option<&Self> {
-        match coll {
-            Collection::List(l) => Some(l),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn of_mut(coll: &mut Collection) -> Option<&mut Self> {
-        match coll {
-            Collection::List(l) => Some(l),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn delta_of(delta: &CollDelta) -> Option<&ListDelta> {
-        match delta {
-            CollDelta::List(d) => Some(d),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn unwrap_delta(delta: CollDelta) -> Result<ListDelta, CollDelta> {
-        match delta {
-            CollDelta::List(d) => Ok(d),
-            #[allow(unreachable_patterns)]
-            other => Err(other),
-        }
-    }
+    super::collection::collection_glue!(List);
 }

@@ -24,7 +24,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
+use super::collection::{ElementCrdt, Kind};
 use super::key::{KeyDelta, KeyState, Payload, StrValue, StrWrite, TtlChange, Version};
 use super::members::MemberTable;
 use super::number::Amount;
@@ -651,45 +651,7 @@ impl ElementCrdt for OrMap {
         "hashtable"
     }
 
-    fn wrap(self) -> Collection {
-        Collection::Hash(self)
-    }
-
-    fn wrap_delta(delta: HashDelta) -> CollDelta {
-        CollDelta::Hash(delta)
-    }
-
-    fn of(coll: &Collection) -> Option<&Self> {
-        match coll {
-            Collection::Hash(h) => Some(h),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn of_mut(coll: &mut Collection) -> Option<&mut Self> {
-        match coll {
-            Collection::Hash(h) => Some(h),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn delta_of(delta: &CollDelta) -> Option<&HashDelta> {
-        match delta {
-            CollDelta::Hash(d) => Some(d),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn unwrap_delta(delta: CollDelta) -> Result<HashDelta, CollDelta> {
-        match delta {
-            CollDelta::Hash(d) => Ok(d),
-            #[allow(unreachable_patterns)]
-            other => Err(other),
-        }
-    }
+    super::collection::collection_glue!(Hash);
 }
 
 #[cfg(test)]

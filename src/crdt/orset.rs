@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
-use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
+use super::collection::{ElementCrdt, Kind};
 use super::members::MemberTable;
 
 /// The dots an element is held by, sorted (so equal sets compare equal).
@@ -267,43 +267,5 @@ impl ElementCrdt for OrSet {
         "hashtable"
     }
 
-    fn wrap(self) -> Collection {
-        Collection::Set(self)
-    }
-
-    fn wrap_delta(delta: SetDelta) -> CollDelta {
-        CollDelta::Set(delta)
-    }
-
-    fn of(coll: &Collection) -> Option<&Self> {
-        match coll {
-            Collection::Set(s) => Some(s),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn of_mut(coll: &mut Collection) -> Option<&mut Self> {
-        match coll {
-            Collection::Set(s) => Some(s),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn delta_of(delta: &CollDelta) -> Option<&SetDelta> {
-        match delta {
-            CollDelta::Set(d) => Some(d),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn unwrap_delta(delta: CollDelta) -> Result<SetDelta, CollDelta> {
-        match delta {
-            CollDelta::Set(d) => Ok(d),
-            #[allow(unreachable_patterns)]
-            other => Err(other),
-        }
-    }
+    super::collection::collection_glue!(Set);
 }

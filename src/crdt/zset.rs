@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
+use super::collection::{ElementCrdt, Kind};
 use super::members::MemberTable;
 
 /// "Replica `replica`'s run started at `start` had reached `total` (in its
@@ -751,43 +751,5 @@ impl ElementCrdt for ZSet {
         "skiplist"
     }
 
-    fn wrap(self) -> Collection {
-        Collection::ZSet(self)
-    }
-
-    fn wrap_delta(delta: ZSetDelta) -> CollDelta {
-        CollDelta::ZSet(delta)
-    }
-
-    fn of(coll: &Collection) -> Option<&Self> {
-        match coll {
-            Collection::ZSet(s) => Some(s),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn of_mut(coll: &mut Collection) -> Option<&mut Self> {
-        match coll {
-            Collection::ZSet(s) => Some(s),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn delta_of(delta: &CollDelta) -> Option<&ZSetDelta> {
-        match delta {
-            CollDelta::ZSet(d) => Some(d),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
-    }
-
-    fn unwrap_delta(delta: CollDelta) -> Result<ZSetDelta, CollDelta> {
-        match delta {
-            CollDelta::ZSet(d) => Ok(d),
-            #[allow(unreachable_patterns)]
-            other => Err(other),
-        }
-    }
+    super::collection::collection_glue!(ZSet);
 }
