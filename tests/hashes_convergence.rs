@@ -9,14 +9,13 @@
 //! through the dispatcher. `CORDIS_SEEDS` runs more seeds.
 
 use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use cordis::protocol::Reply;
 
 mod support;
 
-use support::inproc::{deliver_everything, deliver_one, seeds, Node, NOW_MS};
+use support::inproc::{self, deliver_everything, seeds, Node, NOW_MS};
 
 /// A random hash command (or another family's write on the same keys).
 fn random_command(rng: &mut impl Rng) -> Vec<String> {
@@ -55,12 +54,6 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
     }
 }
 
-fn run_random(nodes: &mut [Node], n: usize, rng: &mut StdRng) {
-    let command = random_command(rng);
-    let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
-    nodes[n].run(&args);
-}
-
 /// What every node must agree on after full delivery.
 fn view(node: &mut Node) -> Vec<(Reply, Reply, Vec<String>)> {
     (0..4)
@@ -76,41 +69,7 @@ fn view(node: &mut Node) -> Vec<(Reply, Reply, Vec<String>)> {
 }
 
 fn play(seed: u64, node_count: usize, steps: usize) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut nodes: Vec<Node> = (0..node_count)
-        .map(|i| Node::new(0x200 + i as u64))
-        .collect();
-    for _ in 0..steps {
-        if rng.gen_bool(0.04) {
-            let n = rng.gen_range(0..node_count);
-            nodes[n].run(&["MULTI"]);
-            for _ in 0..rng.gen_range(1..4) {
-                run_random(&mut nodes, n, &mut rng);
-            }
-            nodes[n].run(&["EXEC"]);
-        } else if rng.gen_bool(0.6) {
-            let n = rng.gen_range(0..node_count);
-            run_random(&mut nodes, n, &mut rng);
-        } else {
-            let from = rng.gen_range(0..node_count);
-            let to = rng.gen_range(0..node_count);
-            for _ in 0..rng.gen_range(1..4) {
-                deliver_one(&nodes, from, to);
-            }
-        }
-    }
-    deliver_everything(&nodes);
-    let digests: Vec<String> = nodes.iter_mut().map(|n| n.digest()).collect();
-    for (i, d) in digests.iter().enumerate() {
-        assert_eq!(
-            d, &digests[0],
-            "seed {seed}: node {i} digest differs after full delivery"
-        );
-    }
-    let views: Vec<_> = nodes.iter_mut().map(view).collect();
-    for (i, v) in views.iter().enumerate() {
-        assert_eq!(v, &views[0], "seed {seed}: node {i} reads differ");
-    }
+    inproc::play(seed, node_count, steps, 0.04, random_command, view);
 }
 
 #[test]

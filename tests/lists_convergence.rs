@@ -6,14 +6,13 @@
 //! same LRANGE/TYPE of every key. `CORDIS_SEEDS` runs more seeds.
 
 use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use cordis::protocol::Reply;
 
 mod support;
 
-use support::inproc::{deliver_everything, deliver_one, seeds, Node};
+use support::inproc::{self, deliver_everything, seeds, Node};
 
 /// A random list command (or a type-conflicting write) on a small keyspace.
 fn random_command(rng: &mut impl Rng) -> Vec<String> {
@@ -55,51 +54,19 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
 }
 
 fn play(seed: u64, node_count: usize, steps: usize) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut nodes: Vec<Node> = (0..node_count)
-        .map(|i| Node::new(0x100 + i as u64))
-        .collect();
-    for _ in 0..steps {
-        if rng.gen_bool(0.6) {
-            let n = rng.gen_range(0..node_count);
-            let command = random_command(&mut rng);
-            let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
-            nodes[n].run(&args);
-            // No connection runs these stores: a blocking command that
-            // found nothing just leaves its (ignored) action behind.
-            nodes[n].client.action = None;
-        } else {
-            let from = rng.gen_range(0..node_count);
-            let to = rng.gen_range(0..node_count);
-            for _ in 0..rng.gen_range(1..4) {
-                deliver_one(&nodes, from, to);
-            }
-        }
-    }
-    deliver_everything(&nodes);
-    let digests: Vec<String> = nodes.iter_mut().map(|n| n.digest()).collect();
-    for (i, d) in digests.iter().enumerate() {
-        assert_eq!(
-            d, &digests[0],
-            "seed {seed}: node {i} digest differs after full delivery"
-        );
-    }
-    let mut views = Vec::new();
-    for node in nodes.iter_mut() {
-        let view: Vec<(Reply, Reply)> = (0..4)
-            .map(|k| {
-                let key = format!("k{k}");
-                (
-                    node.run(&["TYPE", &key]),
-                    node.run(&["LRANGE", &key, "0", "-1"]),
-                )
-            })
-            .collect();
-        views.push(view);
-    }
-    for (i, v) in views.iter().enumerate() {
-        assert_eq!(v, &views[0], "seed {seed}: node {i} reads differ");
-    }
+    inproc::play(seed, node_count, steps, 0.04, random_command, view);
+}
+
+fn view(node: &mut Node) -> Vec<(Reply, Reply)> {
+    (0..4)
+        .map(|k| {
+            let key = format!("k{k}");
+            (
+                node.run(&["TYPE", &key]),
+                node.run(&["LRANGE", &key, "0", "-1"]),
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -9,14 +9,13 @@
 //! (concurrent ZADD: LWW; concurrent ZINCRBY: sum; ZREM vs a concurrent
 //! ZINCRBY: the unobserved increment survives) are named tests at the end.
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use cordis::protocol::Reply;
 
 mod support;
 
-use support::inproc::{deliver_everything, deliver_one, seeds, Node, NOW_MS};
+use support::inproc::{self, deliver_everything, seeds, Node, NOW_MS};
 
 /// A random sorted-set write (or another type's write on the same keys).
 fn random_command(rng: &mut impl Rng) -> Vec<String> {
@@ -52,49 +51,20 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
 }
 
 fn play(seed: u64, node_count: usize, steps: usize) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut nodes: Vec<Node> = (0..node_count)
-        .map(|i| Node::new(0x100 + i as u64))
-        .collect();
-    for _ in 0..steps {
-        if rng.gen_bool(0.6) {
-            let n = rng.gen_range(0..node_count);
-            let command = random_command(&mut rng);
-            let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
-            nodes[n].run(&args);
-        } else {
-            let from = rng.gen_range(0..node_count);
-            let to = rng.gen_range(0..node_count);
-            for _ in 0..rng.gen_range(1..4) {
-                deliver_one(&nodes, from, to);
-            }
-        }
-    }
-    deliver_everything(&nodes);
-    let digests: Vec<String> = nodes.iter_mut().map(|n| n.digest()).collect();
-    for (i, d) in digests.iter().enumerate() {
-        assert_eq!(
-            d, &digests[0],
-            "seed {seed}: node {i} digest differs after full delivery"
-        );
-    }
-    let mut views = Vec::new();
-    for node in nodes.iter_mut() {
-        let view: Vec<(Reply, Reply, Reply)> = (0..4)
-            .map(|k| {
-                let key = format!("z{k}");
-                (
-                    node.run(&["TYPE", &key]),
-                    node.run(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
-                    node.run(&["ZCARD", &key]),
-                )
-            })
-            .collect();
-        views.push(view);
-    }
-    for (i, v) in views.iter().enumerate() {
-        assert_eq!(v, &views[0], "seed {seed}: node {i} reads differ");
-    }
+    inproc::play(seed, node_count, steps, 0.04, random_command, view);
+}
+
+fn view(node: &mut Node) -> Vec<(Reply, Reply, Reply)> {
+    (0..4)
+        .map(|k| {
+            let key = format!("z{k}");
+            (
+                node.run(&["TYPE", &key]),
+                node.run(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
+                node.run(&["ZCARD", &key]),
+            )
+        })
+        .collect()
 }
 
 #[test]
