@@ -13,7 +13,7 @@ use super::args::{self, err, err_owned, int, is, owned, SYNTAX_ERROR, WRONGTYPE}
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::number::{parse_decimal, Amount, DecimalError};
-use crate::crdt::{KeyDelta, KeyState, Kind, StrValue, TtlChange};
+use crate::crdt::{KeyDelta, KeyState, StrValue, TtlChange};
 use crate::protocol::{parse_integer, Reply};
 
 #[rustfmt::skip]
@@ -54,10 +54,8 @@ pub(crate) fn read_string(ctx: &mut Context, key: &[u8]) -> Result<Option<Bytes>
 fn string_of(state: Option<&KeyState>) -> Result<Option<Bytes>, Reply> {
     match state {
         None => Ok(None),
-        Some(state) => match state.kind() {
-            Some(Kind::String) | None => Ok(state.string_value().map(|v| v.to_bytes())),
-            Some(_) => Err(err(WRONGTYPE)),
-        },
+        Some(state) if state.is_collection() => Err(err(WRONGTYPE)),
+        Some(state) => Ok(state.string_value().map(|v| v.to_bytes())),
     }
 }
 
@@ -413,7 +411,7 @@ fn append(ctx: &mut Context, args: &[Bytes]) -> Reply {
 fn strlen(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
     match ctx.store.lookup_read(db, &args[1]) {
-        Some(state) if state.kind().is_some_and(|k| k != Kind::String) => err(WRONGTYPE),
+        Some(state) if state.is_collection() => err(WRONGTYPE),
         state => Reply::Integer(state.and_then(|s| s.string_value()).map_or(0, |v| v.len()) as i64),
     }
 }
@@ -496,7 +494,7 @@ fn add_to_counter(
 ) -> Reply {
     let db = ctx.client.db;
     ctx.store.write_key(db, key, |state, w| {
-        if state.kind().is_some_and(|k| k != Kind::String) {
+        if state.is_collection() {
             return (KeyDelta::default(), err(WRONGTYPE));
         }
         match check(state.string_value()) {

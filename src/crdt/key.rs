@@ -439,6 +439,13 @@ impl KeyState {
         }
     }
 
+    /// True when the key reads as a collection (string commands answer
+    /// WRONGTYPE). Costs one check for the usual key, which holds no
+    /// collection, so string commands call this rather than [`Self::kind`].
+    pub fn is_collection(&self) -> bool {
+        self.colls.is_some() && self.kind().is_some_and(|k| k != Kind::String)
+    }
+
     /// True when more than one type is live (a concurrent type conflict
     /// not yet cleaned up by a DEL or SET).
     pub fn has_type_conflict(&self) -> bool {
