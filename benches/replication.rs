@@ -10,70 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cordis::crdt::{Amount, CausalContext, Dot, Hlc, KeyDelta, KeyState, ReplicaId, TtlChange};
+use cordis::crdt::{Amount, ReplicaId, TtlChange};
 use cordis::store::{Batch, Store};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-/// A replica's view of one key: its versions, its causal context and its next sequence number.
-#[derive(Clone)]
-struct Replica {
-    id: ReplicaId,
-    seq: u64,
-    state: KeyState,
-    ctx: CausalContext,
-}
-
-impl Replica {
-    fn new(id: u64) -> Self {
-        Replica {
-            id: ReplicaId(id),
-            seq: 0,
-            state: KeyState::new(),
-            ctx: CausalContext::new(),
-        }
-    }
-
-    fn set_delta(&mut self, value: &'static [u8], ms: u64) -> KeyDelta {
-        let (id, seq) = (self.id, &mut self.seq);
-        let mut next = || {
-            *seq += 1;
-            Dot::new(id, *seq)
-        };
-        self.state.delta_set(
-            Bytes::from_static(value),
-            Hlc::new(ms, 0),
-            TtlChange::Clear,
-            &mut next,
-        )
-    }
-
-    fn incr_delta(&mut self, by: i64) -> KeyDelta {
-        let (id, seq) = (self.id, &mut self.seq);
-        let mut next = || {
-            *seq += 1;
-            Dot::new(id, *seq)
-        };
-        self.state.delta_incr(id, Amount::from_int(by), &mut next)
-    }
-
-    fn apply(&mut self, delta: &KeyDelta) {
-        self.state.apply(delta, &mut self.ctx);
-    }
-
-    /// Computes and applies one local SET; returns its delta for the peers.
-    fn set(&mut self, value: &'static [u8], ms: u64) -> KeyDelta {
-        let d = self.set_delta(value, ms);
-        self.apply(&d);
-        d
-    }
-
-    /// Computes and applies one local INCRBY; returns its delta for the peers.
-    fn incr(&mut self, by: i64) -> KeyDelta {
-        let d = self.incr_delta(by);
-        self.apply(&d);
-        d
-    }
-}
+#[path = "support/replica.rs"]
+mod replica;
+use replica::Replica;
 
 fn delta_application(c: &mut Criterion) {
     let mut group = c.benchmark_group("crdt");

@@ -4,9 +4,13 @@
 use std::hint::black_box;
 
 use bytes::Bytes;
-use cordis::crdt::{Amount, CausalContext, Dot, Hlc, KeyDelta, KeyState, ReplicaId, TtlChange};
+use cordis::crdt::{ReplicaId, TtlChange};
 use cordis::store::Store;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+
+#[path = "support/replica.rs"]
+mod replica;
+use replica::Replica;
 
 const KEYS: usize = 10_000;
 
@@ -62,52 +66,6 @@ fn store_ops(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// A replica's view of one key: its versions, its causal context and its next sequence number.
-struct Replica {
-    id: ReplicaId,
-    seq: u64,
-    state: KeyState,
-    ctx: CausalContext,
-}
-
-impl Replica {
-    fn new(id: u64) -> Self {
-        Replica {
-            id: ReplicaId(id),
-            seq: 0,
-            state: KeyState::new(),
-            ctx: CausalContext::new(),
-        }
-    }
-
-    fn set_delta(&mut self, value: &'static [u8], ms: u64) -> KeyDelta {
-        let (id, seq) = (self.id, &mut self.seq);
-        let mut next = || {
-            *seq += 1;
-            Dot::new(id, *seq)
-        };
-        self.state.delta_set(
-            Bytes::from_static(value),
-            Hlc::new(ms, 0),
-            TtlChange::Clear,
-            &mut next,
-        )
-    }
-
-    fn incr_delta(&mut self, by: i64) -> KeyDelta {
-        let (id, seq) = (self.id, &mut self.seq);
-        let mut next = || {
-            *seq += 1;
-            Dot::new(id, *seq)
-        };
-        self.state.delta_incr(id, Amount::from_int(by), &mut next)
-    }
-
-    fn apply(&mut self, delta: &KeyDelta) {
-        self.state.apply(delta, &mut self.ctx);
-    }
 }
 
 fn crdt_ops(c: &mut Criterion) {
