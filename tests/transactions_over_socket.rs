@@ -165,14 +165,29 @@ fn unwatch_and_the_clients_own_writes_behave_like_redis() {
 #[test]
 fn watches_of_a_closed_connection_are_released() {
     let node = Node::start();
+    let state = node.state();
     {
         let mut c = node.client();
         c.ok(&["WATCH", "a", "b", "c"]);
+        assert_eq!(state.store.lock().watched_keys(), 3);
     }
-    // The node keeps serving and other clients' transactions are unaffected.
+    // The connection task releases them once it sees the socket close.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while state.store.lock().watched_keys() != 0 {
+        assert!(std::time::Instant::now() < deadline, "watches leaked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // UNWATCH, EXEC and DISCARD release them too.
     let mut c = node.client();
+    c.ok(&["WATCH", "a", "b"]);
+    c.ok(&["UNWATCH"]);
+    c.ok(&["WATCH", "a"]);
+    c.ok(&["MULTI"]);
+    c.ok(&["DISCARD"]);
+    c.ok(&["WATCH", "b"]);
     let replies = pipeline_replies(&mut c, &[&["MULTI"], &["SET", "a", "1"], &["EXEC"]]);
     assert_eq!(replies[2], Value::Array(vec![Value::Okay]));
+    assert_eq!(state.store.lock().watched_keys(), 0);
 }
 
 #[test]

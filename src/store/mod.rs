@@ -279,6 +279,11 @@ impl Store {
             .map_or(u64::MAX, |w| w.changed_at)
     }
 
+    /// Keys some client currently WATCHes.
+    pub fn watched_keys(&self) -> usize {
+        self.watches.keys.len()
+    }
+
     /// Releases one watch of `key`.
     pub fn unwatch_key(&mut self, db: usize, key: &Bytes) {
         let k = (db, key.clone());
