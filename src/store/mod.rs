@@ -650,7 +650,10 @@ impl Store {
             (None, Some((_, state))) => state,
             (None, None) => unreachable!("either a slot or a detached state"),
         };
-        let conflicted_before = state.has_type_conflict();
+        // Only a key with a collection on either side can end up holding two
+        // types; plain string deltas (the common case) skip the check.
+        let may_conflict = !delta.colls.is_empty() || !state.collections().is_empty();
+        let conflicted_before = may_conflict && state.has_type_conflict();
         state.apply(delta, &mut self.ctx);
         self.ready_keys.note(db, key, delta);
         if !database.flush_floor.is_empty() {
@@ -661,7 +664,7 @@ impl Store {
                 state.apply(&late, &mut self.ctx);
             }
         }
-        if !conflicted_before && state.has_type_conflict() {
+        if may_conflict && !conflicted_before && state.has_type_conflict() {
             self.stats.type_conflicts += 1;
         }
         match (slot, detached) {
