@@ -14,13 +14,16 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use cordis::crdt::orset::{OrSet, SetDelta};
+use cordis::crdt::orset::{MemberChange, OrSet, SetDelta};
 use cordis::crdt::{
-    CausalContext, Dot, ElementCrdt, Hlc, KeyDelta, KeyState, Kind, ReplicaId, TtlChange,
+    CausalContext, CollDelta, Dot, ElementCrdt, KeyDelta, KeyState, Kind, TtlChange,
 };
 use proptest::prelude::*;
 
-const IDS: [u64; 4] = [30, 10, 40, 20];
+mod support;
+
+use support::key_model::{self, joined, steps, Replica};
+
 const MEMBERS: [&str; 4] = ["a", "b", "c", "d"];
 
 #[derive(Clone, Debug)]
@@ -31,66 +34,24 @@ enum Op {
     SetString,
 }
 
-#[derive(Clone, Debug)]
-enum Step {
-    Write {
-        at: usize,
-        op: Op,
-    },
-    Deliver {
-        from: usize,
-        to: usize,
-        count: usize,
-    },
+type Step = key_model::Step<Op>;
+type Cluster = key_model::Cluster<Op>;
+
+fn cluster(n: usize) -> Cluster {
+    Cluster::new(n, write)
 }
 
-#[derive(Clone, Debug)]
-struct Event {
-    delta: KeyDelta,
-    /// The member an add made, with its dot (for the checker).
-    added: Option<(usize, Dot)>,
-}
-
-#[derive(Clone)]
-struct Replica {
-    id: ReplicaId,
-    seq: u64,
-    clock: u64,
-    ctx: CausalContext,
-    key: KeyState,
-}
-
-impl Replica {
-    fn new(id: u64) -> Self {
-        Replica {
-            id: ReplicaId(id),
-            seq: 0,
-            clock: 0,
-            ctx: CausalContext::new(),
-            key: KeyState::new(),
-        }
-    }
-
-    fn write(&mut self, op: &Op) -> Event {
-        self.clock += 1;
-        let ts = Hlc(self.clock << 16);
-        let (id, mut seq) = (self.id, self.seq);
-        let mut next = || {
-            seq += 1;
-            Dot::new(id, seq)
-        };
-        let mut added = None;
-        let state = &self.key;
+/// One local write of `op` at `replica`.
+fn write(replica: &mut Replica, op: &Op) -> KeyDelta {
+    replica.write_with(|state, ts, mut next| {
         let set = match state.typed::<OrSet>() {
             Ok(Some(set)) => set.clone(),
             _ => OrSet::default(),
         };
-        let delta = match op {
+        match op {
             Op::Add(m) => {
-                let dot = next();
-                added = Some((*m, dot));
                 let change = SetDelta {
-                    changes: vec![set.delta_add(MEMBERS[*m].as_bytes(), dot)],
+                    changes: vec![set.delta_add(MEMBERS[*m].as_bytes(), next())],
                 };
                 // A write to a key of another type starts from scratch, as
                 // the store purges what it replaces.
@@ -110,81 +71,30 @@ impl Replica {
             Op::SetString => {
                 state.delta_set(Bytes::from_static(b"str"), ts, TtlChange::Keep, &mut next)
             }
-        };
-        self.key.apply(&delta, &mut self.ctx);
-        self.seq = seq.max(self.seq + 1);
-        self.ctx.insert_up_to(self.id, self.seq);
-        Event { delta, added }
-    }
-
-    fn receive(&mut self, event: &Event) {
-        self.key.apply(&event.delta, &mut self.ctx);
-    }
-
-    fn members(&self) -> Option<BTreeSet<String>> {
-        match self.key.typed::<OrSet>() {
-            Ok(Some(set)) => Some(
-                set.members()
-                    .map(|m| String::from_utf8(m.to_vec()).unwrap())
-                    .collect(),
-            ),
-            Ok(None) => Some(BTreeSet::new()),
-            Err(_) => None,
         }
+    })
+}
+
+/// The members a replica's key reads as (`None`: another type).
+fn members(r: &Replica) -> Option<BTreeSet<String>> {
+    match r.key.typed::<OrSet>() {
+        Ok(Some(set)) => Some(
+            set.members()
+                .map(|m| String::from_utf8(m.to_vec()).unwrap())
+                .collect(),
+        ),
+        Ok(None) => Some(BTreeSet::new()),
+        Err(_) => None,
     }
 }
 
-struct Cluster {
-    replicas: Vec<Replica>,
-    logs: Vec<Vec<Event>>,
-    /// delivered[to][from]: how many of `from`'s events `to` applied.
-    delivered: Vec<Vec<usize>>,
-}
-
-impl Cluster {
-    fn new(n: usize) -> Self {
-        Cluster {
-            replicas: IDS[..n].iter().map(|&id| Replica::new(id)).collect(),
-            logs: vec![Vec::new(); n],
-            delivered: vec![vec![0; n]; n],
-        }
-    }
-
-    fn run(&mut self, steps: &[Step]) {
-        let n = self.replicas.len();
-        for step in steps {
-            match step {
-                Step::Write { at, op } => {
-                    let at = at % n;
-                    let event = self.replicas[at].write(op);
-                    self.logs[at].push(event);
-                    self.delivered[at][at] = self.logs[at].len();
-                }
-                Step::Deliver { from, to, count } => self.deliver(from % n, to % n, *count),
-            }
-        }
-    }
-
-    fn deliver(&mut self, from: usize, to: usize, count: usize) {
-        for _ in 0..count {
-            let next = self.delivered[to][from];
-            if from == to || next >= self.logs[from].len() {
-                return;
-            }
-            let event = self.logs[from][next].clone();
-            self.replicas[to].receive(&event);
-            self.delivered[to][from] += 1;
-        }
-    }
-
-    fn sync(&mut self) {
-        let n = self.replicas.len();
-        for to in 0..n {
-            for from in 0..n {
-                self.deliver(from, to, usize::MAX);
-            }
-        }
-    }
+/// The set element changes of a delta.
+fn set_changes(delta: &KeyDelta) -> impl Iterator<Item = &MemberChange> {
+    delta.colls.iter().flat_map(|c| match c {
+        CollDelta::Set(d) => d.changes.iter(),
+        #[allow(unreachable_patterns)]
+        _ => [].iter(),
+    })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -196,38 +106,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec(
-        prop_oneof![
-            3 => (0..4usize, op()).prop_map(|(at, op)| Step::Write { at, op }),
-            2 => (0..4usize, 0..4usize, 1..4usize)
-                .prop_map(|(from, to, count)| Step::Deliver { from, to, count }),
-        ],
-        1..max,
-    )
-}
-
-fn joined(a: &Replica, b: &Replica) -> (KeyState, CausalContext) {
-    let state = a.key.join(&a.ctx, &b.key, &b.ctx);
-    let mut ctx = a.ctx.clone();
-    ctx.merge(&b.ctx);
-    (state, ctx)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn join_is_commutative(n in 2..=4usize, history in steps(40), a in 0..4usize, b in 0..4usize) {
-        let mut cluster = Cluster::new(n);
+    fn join_is_commutative(n in 2..=4usize, history in steps(op(), 40), a in 0..4usize, b in 0..4usize) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         let (x, y) = (&cluster.replicas[a % n], &cluster.replicas[b % n]);
         prop_assert_eq!(joined(x, y).0, joined(y, x).0);
     }
 
     #[test]
-    fn join_is_associative(n in 3..=4usize, history in steps(40)) {
-        let mut cluster = Cluster::new(n);
+    fn join_is_associative(n in 3..=4usize, history in steps(op(), 40)) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         let [x, y, z] = [&cluster.replicas[0], &cluster.replicas[1], &cluster.replicas[2]];
         let (xy, xy_ctx) = joined(x, y);
@@ -238,77 +130,58 @@ proptest! {
     }
 
     #[test]
-    fn join_is_idempotent(n in 2..=4usize, history in steps(40), a in 0..4usize) {
-        let mut cluster = Cluster::new(n);
+    fn join_is_idempotent(n in 2..=4usize, history in steps(op(), 40), a in 0..4usize) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         let x = &cluster.replicas[a % n];
         prop_assert_eq!(&x.key.join(&x.ctx, &x.key, &x.ctx), &x.key);
     }
 
     #[test]
-    fn applying_a_delta_equals_joining_its_delta_state(n in 2..=4usize, history in steps(40), extra in op()) {
-        let mut cluster = Cluster::new(n);
+    fn applying_a_delta_equals_joining_its_delta_state(n in 2..=4usize, history in steps(op(), 40), extra in op()) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         let mut replica = cluster.replicas[0].clone();
         let before = replica.clone();
-        let event = replica.write(&extra);
+        let delta = write(&mut replica, &extra);
         // The delta's own state: the delta applied to nothing, with a
         // context holding exactly the dots it names.
         let mut delta_ctx = CausalContext::new();
         let mut delta_state = KeyState::new();
-        delta_state.apply(&event.delta, &mut delta_ctx);
+        delta_state.apply(&delta, &mut delta_ctx);
         let merged = before.key.join(&before.ctx, &delta_state, &delta_ctx);
         prop_assert_eq!(merged, replica.key);
     }
 
     #[test]
-    fn replicas_converge_whatever_the_delivery_order(n in 2..=4usize, history in steps(60)) {
-        let mut cluster = Cluster::new(n);
+    fn replicas_converge_whatever_the_delivery_order(n in 2..=4usize, history in steps(op(), 60)) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         cluster.sync();
         let first = cluster.replicas[0].key.clone();
         for r in &cluster.replicas[1..] {
             prop_assert_eq!(&r.key, &first);
-            prop_assert_eq!(r.members(), cluster.replicas[0].members());
+            prop_assert_eq!(members(r), members(&cluster.replicas[0]));
         }
     }
 
     /// Every add whose dot no remove (or delete, or SET) ever took is
     /// present on every replica after delivery, when the key reads as a set.
     #[test]
-    fn checker_every_unremoved_add_is_present_everywhere(n in 2..=4usize, history in steps(60)) {
-        let mut cluster = Cluster::new(n);
+    fn checker_every_unremoved_add_is_present_everywhere(n in 2..=4usize, history in steps(op(), 60)) {
+        let mut cluster = cluster(n);
         cluster.run(&history);
         cluster.sync();
-        let removed: BTreeSet<Dot> = cluster
-            .logs
-            .iter()
-            .flatten()
-            .flat_map(|e| {
-                let element_removes = e.delta.colls.iter().flat_map(|c| match c {
-                    cordis::crdt::CollDelta::Set(d) => d
-                        .changes
-                        .iter()
-                        .flat_map(|ch| ch.removes.iter())
-                        .collect::<Vec<_>>(),
-                    #[allow(unreachable_patterns)]
-                    _ => Vec::new(),
-                });
-                element_removes.collect::<Vec<_>>()
-            })
-            .collect();
-        let survivors: BTreeSet<&str> = cluster
-            .logs
-            .iter()
-            .flatten()
-            .filter_map(|e| e.added)
-            .filter(|(_, dot)| !removed.contains(dot))
-            .map(|(m, _)| MEMBERS[m])
+        let changes = || cluster.logs.iter().flatten().flat_map(set_changes);
+        let removed: BTreeSet<Dot> = changes().flat_map(|c| c.removes.iter()).collect();
+        let survivors: BTreeSet<String> = changes()
+            .filter(|c| c.add.is_some_and(|dot| !removed.contains(&dot)))
+            .map(|c| String::from_utf8(c.member.to_vec()).unwrap())
             .collect();
         for r in &cluster.replicas {
-            if let Some(members) = r.members() {
+            if let Some(members) = members(r) {
                 for m in &survivors {
-                    prop_assert!(members.contains(*m), "{m} lost at {:?}", r.id);
+                    prop_assert!(members.contains(m), "{m} lost at {:?}", r.id);
                 }
             }
         }
@@ -317,7 +190,7 @@ proptest! {
 
 #[test]
 fn add_wins_over_a_concurrent_remove() {
-    let mut cluster = Cluster::new(2);
+    let mut cluster = cluster(2);
     cluster.run(&[Step::Write {
         at: 0,
         op: Op::Add(0),
@@ -336,13 +209,13 @@ fn add_wins_over_a_concurrent_remove() {
     ]);
     cluster.sync();
     for r in &cluster.replicas {
-        assert_eq!(r.members().unwrap(), BTreeSet::from(["a".to_string()]));
+        assert_eq!(members(r).unwrap(), BTreeSet::from(["a".to_string()]));
     }
 }
 
 #[test]
 fn remove_takes_what_it_observed() {
-    let mut cluster = Cluster::new(2);
+    let mut cluster = cluster(2);
     cluster.run(&[
         Step::Write {
             at: 0,
@@ -360,13 +233,13 @@ fn remove_takes_what_it_observed() {
     }]);
     cluster.sync();
     for r in &cluster.replicas {
-        assert_eq!(r.members().unwrap(), BTreeSet::from(["b".to_string()]));
+        assert_eq!(members(r).unwrap(), BTreeSet::from(["b".to_string()]));
     }
 }
 
 #[test]
 fn delete_keeps_a_concurrent_unobserved_add() {
-    let mut cluster = Cluster::new(2);
+    let mut cluster = cluster(2);
     cluster.run(&[Step::Write {
         at: 0,
         op: Op::Add(0),
@@ -384,14 +257,14 @@ fn delete_keeps_a_concurrent_unobserved_add() {
     ]);
     cluster.sync();
     for r in &cluster.replicas {
-        assert_eq!(r.members().unwrap(), BTreeSet::from(["b".to_string()]));
+        assert_eq!(members(r).unwrap(), BTreeSet::from(["b".to_string()]));
     }
 }
 
 #[test]
 fn concurrent_creation_as_two_types_resolves_to_the_later_claim_everywhere() {
     // Replica 0 (clock ahead) creates a set; replica 1 a string, earlier.
-    let mut cluster = Cluster::new(2);
+    let mut cluster = cluster(2);
     cluster.replicas[0].clock = 100;
     cluster.run(&[
         Step::Write {

@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod inproc;
+pub mod key_model;
 
 #[allow(dead_code)]
 pub mod proxy;
