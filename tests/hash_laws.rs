@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use cordis::crdt::ormap::{HashDelta, OrMap};
-use cordis::crdt::{Amount, CausalContext, ElementCrdt, KeyDelta, KeyState, Kind, TtlChange};
+use cordis::crdt::{Amount, ElementCrdt, KeyDelta, Kind, TtlChange};
 use proptest::prelude::*;
 
 mod support;
@@ -146,58 +146,27 @@ proptest! {
 
     #[test]
     fn join_is_commutative(n in 2..=4usize, history in steps(op(), 40), a in 0..4usize, b in 0..4usize) {
-        let mut cluster = cluster(n);
-        cluster.run(&history);
-        let (x, y) = (&cluster.replicas[a % n], &cluster.replicas[b % n]);
-        prop_assert_eq!(joined(x, y).0, joined(y, x).0);
+        key_model::check_join_commutes(cluster(n), &history, a, b)?;
     }
 
     #[test]
     fn join_is_associative(n in 3..=4usize, history in steps(op(), 40)) {
-        let mut cluster = cluster(n);
-        cluster.run(&history);
-        let [x, y, z] = [&cluster.replicas[0], &cluster.replicas[1], &cluster.replicas[2]];
-        let (xy, xy_ctx) = joined(x, y);
-        let left = xy.join(&xy_ctx, &z.key, &z.ctx);
-        let (yz, yz_ctx) = joined(y, z);
-        let right = x.key.join(&x.ctx, &yz, &yz_ctx);
-        prop_assert_eq!(left, right);
+        key_model::check_join_associates(cluster(n), &history)?;
     }
 
     #[test]
     fn join_is_idempotent(n in 2..=4usize, history in steps(op(), 40), a in 0..4usize) {
-        let mut cluster = cluster(n);
-        cluster.run(&history);
-        let x = &cluster.replicas[a % n];
-        prop_assert_eq!(&x.key.join(&x.ctx, &x.key, &x.ctx), &x.key);
+        key_model::check_join_is_idempotent(cluster(n), &history, a)?;
     }
 
     #[test]
     fn applying_a_delta_equals_joining_its_delta_state(n in 2..=4usize, history in steps(op(), 40), extra in op()) {
-        let mut cluster = cluster(n);
-        cluster.run(&history);
-        let mut replica = cluster.replicas[0].clone();
-        let before = replica.clone();
-        let delta = write(&mut replica, &extra);
-        // The delta's own state: the delta applied to nothing, with a
-        // context holding exactly the dots it names.
-        let mut delta_ctx = CausalContext::new();
-        let mut delta_state = KeyState::new();
-        delta_state.apply(&delta, &mut delta_ctx);
-        let merged = before.key.join(&before.ctx, &delta_state, &delta_ctx);
-        prop_assert_eq!(merged, replica.key);
+        key_model::check_delta_equals_its_state_joined(cluster(n), &history, &extra)?;
     }
 
     #[test]
     fn replicas_converge_whatever_the_delivery_order(n in 2..=4usize, history in steps(op(), 60)) {
-        let mut cluster = cluster(n);
-        cluster.run(&history);
-        cluster.sync();
-        let first = cluster.replicas[0].key.clone();
-        for r in &cluster.replicas[1..] {
-            prop_assert_eq!(&r.key, &first);
-            prop_assert_eq!(read(r), read(&cluster.replicas[0]));
-        }
+        key_model::check_convergence(cluster(n), &history, read)?;
     }
 
     /// Joining two replicas' whole states gives what delivering the missing

@@ -74,7 +74,7 @@ pub struct Cluster<Op> {
     pub logs: Vec<Vec<KeyDelta>>,
     /// delivered[to][from]: how many of `from`'s deltas `to` applied.
     delivered: Vec<Vec<usize>>,
-    write: fn(&mut Replica, &Op) -> KeyDelta,
+    pub write: fn(&mut Replica, &Op) -> KeyDelta,
 }
 
 impl<Op> Cluster<Op> {
@@ -147,4 +147,88 @@ pub fn joined(a: &Replica, b: &Replica) -> (KeyState, CausalContext) {
     let mut ctx = a.ctx.clone();
     ctx.merge(&b.ctx);
     (state, ctx)
+}
+
+// ----- the merge laws, for any op model -----
+
+/// join(x, y) = join(y, x) for two replicas after `history`.
+pub fn check_join_commutes<Op>(
+    mut cluster: Cluster<Op>,
+    history: &[Step<Op>],
+    a: usize,
+    b: usize,
+) -> Result<(), TestCaseError> {
+    cluster.run(history);
+    let n = cluster.replicas.len();
+    let (x, y) = (&cluster.replicas[a % n], &cluster.replicas[b % n]);
+    prop_assert_eq!(joined(x, y).0, joined(y, x).0);
+    Ok(())
+}
+
+/// join(join(x, y), z) = join(x, join(y, z)) (needs three replicas).
+pub fn check_join_associates<Op>(
+    mut cluster: Cluster<Op>,
+    history: &[Step<Op>],
+) -> Result<(), TestCaseError> {
+    cluster.run(history);
+    let [x, y, z] = [
+        &cluster.replicas[0],
+        &cluster.replicas[1],
+        &cluster.replicas[2],
+    ];
+    let (xy, xy_ctx) = joined(x, y);
+    let left = xy.join(&xy_ctx, &z.key, &z.ctx);
+    let (yz, yz_ctx) = joined(y, z);
+    let right = x.key.join(&x.ctx, &yz, &yz_ctx);
+    prop_assert_eq!(left, right);
+    Ok(())
+}
+
+/// join(x, x) = x.
+pub fn check_join_is_idempotent<Op>(
+    mut cluster: Cluster<Op>,
+    history: &[Step<Op>],
+    a: usize,
+) -> Result<(), TestCaseError> {
+    cluster.run(history);
+    let x = &cluster.replicas[a % cluster.replicas.len()];
+    prop_assert_eq!(&x.key.join(&x.ctx, &x.key, &x.ctx), &x.key);
+    Ok(())
+}
+
+/// Applying one more write's delta equals joining the delta's own state
+/// (the delta applied to nothing, with a context holding exactly the dots
+/// it names).
+pub fn check_delta_equals_its_state_joined<Op>(
+    mut cluster: Cluster<Op>,
+    history: &[Step<Op>],
+    extra: &Op,
+) -> Result<(), TestCaseError> {
+    cluster.run(history);
+    let mut replica = cluster.replicas[0].clone();
+    let before = replica.clone();
+    let delta = (cluster.write)(&mut replica, extra);
+    let mut delta_ctx = CausalContext::new();
+    let mut delta_state = KeyState::new();
+    delta_state.apply(&delta, &mut delta_ctx);
+    let merged = before.key.join(&before.ctx, &delta_state, &delta_ctx);
+    prop_assert_eq!(merged, replica.key);
+    Ok(())
+}
+
+/// After every delta reached every replica, all hold the same state and
+/// `read` the same.
+pub fn check_convergence<Op, R: PartialEq + Debug>(
+    mut cluster: Cluster<Op>,
+    history: &[Step<Op>],
+    read: fn(&Replica) -> R,
+) -> Result<(), TestCaseError> {
+    cluster.run(history);
+    cluster.sync();
+    let first = &cluster.replicas[0];
+    for r in &cluster.replicas[1..] {
+        prop_assert_eq!(&r.key, &first.key);
+        prop_assert_eq!(read(r), read(first));
+    }
+    Ok(())
 }
