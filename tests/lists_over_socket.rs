@@ -572,10 +572,10 @@ fn concurrent_pushes_on_two_nodes_merge_in_one_order() {
 }
 
 #[test]
-fn blocking_pops_inside_a_transaction_answer_as_if_timed_out() {
+fn blocking_pops_with_blocking_denied_answer_as_if_timed_out() {
     let state = ServerState::new(Config::default(), ReplicaId(7), None);
     let mut client = ClientState::detached(true);
-    client.in_transaction = true;
+    client.deny_blocking = true;
     let run = |client: &mut ClientState, args: &[&'static str]| {
         let args: Vec<Bytes> = args
             .iter()

@@ -19,12 +19,12 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", ping),
-    spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", echo),
-    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT | ALLOW_IN_MULTI, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", quit),
-    spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", hello),
-    spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", auth),
-    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", select),
+    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", legacy!(ping)),
+    spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", legacy!(echo)),
+    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT | ALLOW_IN_MULTI, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", legacy!(quit)),
+    spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", legacy!(hello)),
+    spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", legacy!(auth)),
+    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", legacy!(select)),
     CommandSpec {
         subcommands: CLIENT_SUBCOMMANDS,
         ..spec("client", -2, 0, (0, 0, 0), "connection", "2.4.0", "A container for client connection commands.", container_handler)
@@ -33,13 +33,13 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
-    spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", client_getname),
-    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
-    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", client_list),
-    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
-    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", client_help),
+    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", legacy!(client_setname)),
+    spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", legacy!(client_getname)),
+    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", legacy!(client_id)),
+    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", legacy!(client_list)),
+    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", legacy!(client_info)),
+    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", legacy!(client_setinfo)),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", legacy!(client_help)),
 ];
 
 fn ping(_ctx: &mut Context, args: &[Bytes]) -> Reply {

@@ -12,24 +12,64 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 
+use super::args::CmdResult;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
-use crate::protocol::RespVersion;
+use crate::protocol::{Reply, RespVersion};
 use crate::replication::ReplStatus;
 use crate::store::Store;
 
-/// Something the connection task must do after sending the reply.
+/// What a handler that cannot answer yet waits for; asked through
+/// [`Context::park`], the one way to block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Park {
+    /// Until a key the command waits on receives elements, then the
+    /// command runs again; at `deadline` (`None`: never) it runs once more
+    /// with blocking denied, which gives its timeout reply. Which keys:
+    /// `wait_on`, read from the command's table row.
+    Keys {
+        wait_on: WaitOn,
+        deadline: Option<Instant>,
+    },
+    /// WAIT: until `numpeers` peers acked local seq `seq`, or `timeout`
+    /// (`None` = forever); the reply is then how many did.
+    Peers {
+        numpeers: usize,
+        seq: u64,
+        timeout: Option<Duration>,
+    },
+}
+
+/// Which of a command's keys (by its row's key positions) a parked client
+/// waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOn {
+    /// Every key the row declares (BLPOP, BRPOP).
+    DeclaredKeys,
+    /// Only the first, the source (BLMOVE: the destination is written,
+    /// not waited on).
+    FirstKey,
+}
+
+/// Something the connection task must do after the command ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientAction {
     /// Close the connection (QUIT).
     Close,
     /// Pause before reading further (DEBUG SLEEP), without holding the store.
     Sleep(Duration),
-    /// Wait, without holding the store, until a key the command named
-    /// receives list elements, then re-run it; at `deadline` (`None`:
-    /// never) re-run it as non-blocking (BLPOP, BRPOP, BLMOVE; see
-    /// `commands::blocking`). The handler's reply is not sent.
-    Block { deadline: Option<Instant> },
+    /// A handler's request to wait, as [`Context::park`] left it; the
+    /// dispatcher turns it into [`ClientAction::Block`] or
+    /// [`ClientAction::WaitPeers`] before the connection sees it.
+    Park(Park),
+    /// Wait, without holding the store, until one of `keys` receives
+    /// elements, then re-run the command; at `deadline` (`None`: never)
+    /// re-run it with blocking denied (see `commands::blocking`). The
+    /// handler's reply is not sent.
+    Block {
+        deadline: Option<Instant>,
+        keys: Vec<Bytes>,
+    },
     /// WAIT: reply with the number of peers that acked local seq `seq`
     /// once `numpeers` have or `timeout` passes (`None` = forever); the
     /// handler's own reply is not sent.
@@ -128,10 +168,14 @@ pub struct ClientState {
     pub db: usize,
     pub resp: RespVersion,
     pub authenticated: bool,
-    /// Last local seq this client's writes produced (for WAIT, later).
+    /// Last local seq this client's writes produced (what WAIT waits for).
     pub last_write_seq: u64,
     pub action: Option<ClientAction>,
-    pub in_transaction: bool,
+    /// Commands must answer at once instead of parking (Redis's
+    /// `CLIENT_DENY_BLOCKING`): set while EXEC runs its queue, while a
+    /// timed-out blocking command runs its last time, and later inside
+    /// scripts.
+    pub deny_blocking: bool,
     /// Commands queued since MULTI (`None` outside a transaction).
     pub multi: Option<QueuedTransaction>,
     /// WATCHed keys: database, key, and the store's change token then.
@@ -162,7 +206,7 @@ impl ClientState {
             authenticated,
             last_write_seq: 0,
             action: None,
-            in_transaction: false,
+            deny_blocking: false,
             multi: None,
             watching: Vec::new(),
         }
@@ -248,4 +292,19 @@ pub struct Context<'a> {
     pub store: &'a mut Store,
     pub client: &'a mut ClientState,
     pub server: &'a ServerState,
+}
+
+impl Context<'_> {
+    /// The one way a handler waits (blocking pops, WAIT, later XREAD).
+    /// Unless blocking is denied, the client is parked: `now` is not sent,
+    /// and the connection waits without the store lock (see [`Park`]).
+    /// When blocking is denied (inside EXEC, later scripts) `now` is the
+    /// reply, given at once as Redis does: nil for a pop, the current ack
+    /// count for WAIT.
+    pub fn park(&mut self, park: Park, now: Reply) -> CmdResult {
+        if !self.client.deny_blocking {
+            self.client.action = Some(ClientAction::Park(park));
+        }
+        Ok(now)
+    }
 }

@@ -24,22 +24,22 @@ use crate::protocol::{parse_integer, Reply, RespVersion};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", hset),
-    spec("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", hsetnx),
-    spec("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Sets the values of multiple fields.", hmset),
-    spec("hget", 3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the value of a field in a hash.", hget),
-    spec("hmget", -3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the values of all fields in a hash.", hmget),
-    spec("hdel", -3, WRITE | FAST, (1, 1, 1), "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", hdel),
-    spec("hexists", 3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Determines whether a field exists in a hash.", hexists),
-    spec("hlen", 2, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the number of fields in a hash.", hlen),
-    spec("hstrlen", 3, READONLY | FAST, (1, 1, 1), "hash", "3.2.0", "Returns the length of the value of a field.", hstrlen),
-    spec("hkeys", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all fields in a hash.", hkeys),
-    spec("hvals", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all values in a hash.", hvals),
-    spec("hgetall", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all fields and values in a hash.", hgetall),
-    spec("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hincrby),
-    spec("hincrbyfloat", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hincrbyfloat),
-    spec("hrandfield", -2, READONLY | RANDOM, (1, 1, 1), "hash", "6.2.0", "Returns one or more random fields from a hash.", hrandfield),
-    spec("hscan", -3, READONLY | RANDOM, (1, 1, 1), "hash", "2.8.0", "Iterates over fields and values of a hash.", hscan),
+    spec("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", legacy!(hset)),
+    spec("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", legacy!(hsetnx)),
+    spec("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Sets the values of multiple fields.", legacy!(hmset)),
+    spec("hget", 3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the value of a field in a hash.", legacy!(hget)),
+    spec("hmget", -3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the values of all fields in a hash.", legacy!(hmget)),
+    spec("hdel", -3, WRITE | FAST, (1, 1, 1), "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", legacy!(hdel)),
+    spec("hexists", 3, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Determines whether a field exists in a hash.", legacy!(hexists)),
+    spec("hlen", 2, READONLY | FAST, (1, 1, 1), "hash", "2.0.0", "Returns the number of fields in a hash.", legacy!(hlen)),
+    spec("hstrlen", 3, READONLY | FAST, (1, 1, 1), "hash", "3.2.0", "Returns the length of the value of a field.", legacy!(hstrlen)),
+    spec("hkeys", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all fields in a hash.", legacy!(hkeys)),
+    spec("hvals", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all values in a hash.", legacy!(hvals)),
+    spec("hgetall", 2, READONLY, (1, 1, 1), "hash", "2.0.0", "Returns all fields and values in a hash.", legacy!(hgetall)),
+    spec("hincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", legacy!(hincrby)),
+    spec("hincrbyfloat", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", legacy!(hincrbyfloat)),
+    spec("hrandfield", -2, READONLY | RANDOM, (1, 1, 1), "hash", "6.2.0", "Returns one or more random fields from a hash.", legacy!(hrandfield)),
+    spec("hscan", -3, READONLY | RANDOM, (1, 1, 1), "hash", "2.8.0", "Iterates over fields and values of a hash.", legacy!(hscan)),
 ];
 
 const NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
@@ -397,9 +397,11 @@ fn hscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
     // Redis checks the cursor, then the key, then the options: a missing
     // key answers an empty scan and another type WRONGTYPE even when the
     // options are bad.
-    let parsed = scan_options(args, 2, false);
+    let parsed = scan_options(&mut super::Args::new(args, 2), false);
     let map = match (&parsed, read::<OrMap>(ctx, &args[1])) {
-        (Err(e), _) if scan_options(&args[..3], 2, false).is_err() => return e.clone(),
+        (Err(e), _) if scan_options(&mut super::Args::new(&args[..3], 2), false).is_err() => {
+            return e.clone()
+        }
         (_, Ok(Some(map))) => map,
         (_, Ok(None)) => return scan_reply(0, Vec::new()),
         (_, Err(e)) => return e,

@@ -20,38 +20,38 @@ use crate::store::DB_COUNT;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "Deletes one or more keys.", del),
-    spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "Asynchronously deletes one or more keys.", del),
-    spec("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "Determines whether one or more keys exist.", exists),
-    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", exists),
-    spec("type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "Determines the type of value stored at a key.", key_type),
-    spec("expire", -3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "Sets the expiration time of a key in seconds.", expire),
-    spec("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", pexpire),
-    spec("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", expireat),
-    spec("pexpireat", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", pexpireat),
-    spec("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "Returns the expiration time in seconds of a key.", ttl),
-    spec("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", pttl),
-    spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", expiretime),
-    spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", pexpiretime),
-    spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "Removes the expiration time of a key.", persist),
-    spec("keys", 2, READONLY, (0, 0, 0), "generic", "1.0.0", "Returns all key names that match a pattern.", keys),
-    spec("scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", "Iterates over the key names in the database.", scan),
-    spec("randomkey", 1, READONLY | RANDOM, (0, 0, 0), "generic", "1.0.0", "Returns a random key name from the database.", randomkey),
+    spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "Deletes one or more keys.", legacy!(del)),
+    spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "Asynchronously deletes one or more keys.", legacy!(del)),
+    spec("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "Determines whether one or more keys exist.", legacy!(exists)),
+    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", legacy!(exists)),
+    spec("type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "Determines the type of value stored at a key.", legacy!(key_type)),
+    spec("expire", -3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "Sets the expiration time of a key in seconds.", legacy!(expire)),
+    spec("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", legacy!(pexpire)),
+    spec("expireat", -3, WRITE | FAST, (1, 1, 1), "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", legacy!(expireat)),
+    spec("pexpireat", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", legacy!(pexpireat)),
+    spec("ttl", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "Returns the expiration time in seconds of a key.", legacy!(ttl)),
+    spec("pttl", 2, READONLY | FAST, (1, 1, 1), "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", legacy!(pttl)),
+    spec("expiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", legacy!(expiretime)),
+    spec("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", legacy!(pexpiretime)),
+    spec("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "2.2.0", "Removes the expiration time of a key.", legacy!(persist)),
+    spec("keys", 2, READONLY, (0, 0, 0), "generic", "1.0.0", "Returns all key names that match a pattern.", legacy!(keys)),
+    spec("scan", -2, READONLY, (0, 0, 0), "generic", "2.8.0", "Iterates over the key names in the database.", legacy!(scan)),
+    spec("randomkey", 1, READONLY | RANDOM, (0, 0, 0), "generic", "1.0.0", "Returns a random key name from the database.", legacy!(randomkey)),
     CommandSpec { name: "object", arity: -2, flags: 0, first_key: 0, last_key: 0, step: 0, group: "generic", since: "2.2.3", summary: "A container for object introspection commands.", handler: container_handler, subcommands: OBJECT_SUBCOMMANDS },
-    spec("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "Renames a key and overwrites the destination.", rename),
-    spec("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", renamenx),
-    spec("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "1.0.0", "Returns the number of keys in the database.", dbsize),
-    spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from the current database.", flushdb),
-    spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from all databases.", flushall),
+    spec("rename", 3, WRITE, (1, 2, 1), "generic", "1.0.0", "Renames a key and overwrites the destination.", legacy!(rename)),
+    spec("renamenx", 3, WRITE | FAST, (1, 2, 1), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", legacy!(renamenx)),
+    spec("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "1.0.0", "Returns the number of keys in the database.", legacy!(dbsize)),
+    spec("flushdb", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from the current database.", legacy!(flushdb)),
+    spec("flushall", -1, WRITE, (0, 0, 0), "server", "1.0.0", "Removes all keys from all databases.", legacy!(flushall)),
 ];
 
 #[rustfmt::skip]
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", object_encoding),
-    spec("freq", 3, READONLY | RANDOM, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", object_stat),
-    spec("idletime", 3, READONLY | RANDOM, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", object_stat),
-    spec("refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", object_stat),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "generic", "6.2.0", "Returns helpful text about the different subcommands.", object_help),
+    spec("encoding", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the internal encoding of a Redis object.", legacy!(object_encoding)),
+    spec("freq", 3, READONLY | RANDOM, (2, 2, 1), "generic", "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", legacy!(object_stat)),
+    spec("idletime", 3, READONLY | RANDOM, (2, 2, 1), "generic", "2.2.3", "Returns the time since the last access to a Redis object.", legacy!(object_stat)),
+    spec("refcount", 3, READONLY, (2, 2, 1), "generic", "2.2.3", "Returns the reference count of a value of a key.", legacy!(object_stat)),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "generic", "6.2.0", "Returns helpful text about the different subcommands.", legacy!(object_help)),
 ];
 
 fn del(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -268,7 +268,7 @@ fn keys(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn scan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(args, 1, true) {
+    let options = match scan_options(&mut super::Args::new(args, 1), true) {
         Ok(o) => o,
         Err(e) => return e,
     };

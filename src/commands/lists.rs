@@ -7,12 +7,12 @@
 //! LTRIM and LSET remove what this node observed, so two regions may pop
 //! the same element (at-least-once across regions; docs/semantics.md).
 //!
-//! Blocking pops: when nothing is available the handler sets
-//! [`ClientAction::Block`]; the connection registers the keys
+//! Blocking pops: when nothing is available the handler parks the client
+//! ([`Context::park`]); the connection registers the keys
 //! ([`super::blocking`]), waits without the store lock, re-runs the command
 //! when a key receives elements (a local write or a remote delta), and at
-//! the deadline re-runs it once more as non-blocking, which replies nil.
-//! Inside MULTI/EXEC (`in_transaction`) they never block.
+//! the deadline re-runs it once more with blocking denied, which replies
+//! nil. Inside EXEC (blocking denied) they answer at once.
 
 use std::time::{Duration, Instant};
 
@@ -21,31 +21,31 @@ use bytes::Bytes;
 use super::args::{err, int, is, NO_SUCH_KEY, SYNTAX_ERROR};
 use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use super::typed::{peek, read, write};
-use super::{spec, ClientAction, CommandSpec, Context};
+use super::{spec, CommandSpec, Context, Park, WaitOn};
 use crate::crdt::list::{End, List, ListEdit};
 use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lpush),
-    spec("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", rpush),
-    spec("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", lpushx),
-    spec("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Appends an element to a list only when the list exists.", rpushx),
-    spec("lpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", lpop),
-    spec("rpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", rpop),
-    spec("llen", 2, READONLY | FAST, (1, 1, 1), "list", "1.0.0", "Returns the length of a list.", llen),
-    spec("lrange", 4, READONLY, (1, 1, 1), "list", "1.0.0", "Returns a range of elements from a list.", lrange),
-    spec("lindex", 3, READONLY, (1, 1, 1), "list", "1.0.0", "Returns an element from a list by its index.", lindex),
-    spec("lset", 4, WRITE | DENYOOM, (1, 1, 1), "list", "1.0.0", "Sets the value of an element in a list by its index.", lset),
-    spec("linsert", 5, WRITE | DENYOOM, (1, 1, 1), "list", "2.2.0", "Inserts an element before or after another element in a list.", linsert),
-    spec("lrem", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", lrem),
-    spec("ltrim", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", ltrim),
-    spec("lpos", -3, READONLY, (1, 1, 1), "list", "6.0.6", "Returns the index of matching elements in a list.", lpos),
-    spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lmove),
-    spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", rpoplpush),
-    spec("blpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
-    spec("brpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),
-    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blmove),
+    spec("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", legacy!(lpush)),
+    spec("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", legacy!(rpush)),
+    spec("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", legacy!(lpushx)),
+    spec("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Appends an element to a list only when the list exists.", legacy!(rpushx)),
+    spec("lpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", legacy!(lpop)),
+    spec("rpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", legacy!(rpop)),
+    spec("llen", 2, READONLY | FAST, (1, 1, 1), "list", "1.0.0", "Returns the length of a list.", legacy!(llen)),
+    spec("lrange", 4, READONLY, (1, 1, 1), "list", "1.0.0", "Returns a range of elements from a list.", legacy!(lrange)),
+    spec("lindex", 3, READONLY, (1, 1, 1), "list", "1.0.0", "Returns an element from a list by its index.", legacy!(lindex)),
+    spec("lset", 4, WRITE | DENYOOM, (1, 1, 1), "list", "1.0.0", "Sets the value of an element in a list by its index.", legacy!(lset)),
+    spec("linsert", 5, WRITE | DENYOOM, (1, 1, 1), "list", "2.2.0", "Inserts an element before or after another element in a list.", legacy!(linsert)),
+    spec("lrem", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", legacy!(lrem)),
+    spec("ltrim", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", legacy!(ltrim)),
+    spec("lpos", -3, READONLY, (1, 1, 1), "list", "6.0.6", "Returns the index of matching elements in a list.", legacy!(lpos)),
+    spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", legacy!(lmove)),
+    spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", legacy!(rpoplpush)),
+    spec("blpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", legacy!(blpop)),
+    spec("brpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", legacy!(brpop)),
+    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", legacy!(blmove)),
 ];
 
 fn bulk(value: &[u8]) -> Reply {
@@ -488,15 +488,17 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     Ok(Some(Duration::from_millis((ms.ceil() as u64).max(1))))
 }
 
-/// Parks the client (nothing available now), unless it runs inside
-/// MULTI/EXEC, where a blocking command answers as if it timed out.
-/// Returns the reply for the no-element case.
-fn block_or_nil(ctx: &mut Context, timeout: Option<Duration>, nil: Reply) -> Reply {
-    if !ctx.client.in_transaction {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        ctx.client.action = Some(ClientAction::Block { deadline });
-    }
-    nil
+/// Parks the client on `wait_on` (nothing available now); where blocking
+/// is denied the command answers `nil` at once, as if it timed out.
+fn block_or_nil(
+    ctx: &mut Context,
+    wait_on: WaitOn,
+    timeout: Option<Duration>,
+    nil: Reply,
+) -> Reply {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    ctx.park(Park::Keys { wait_on, deadline }, nil)
+        .unwrap_or_else(|e| e)
 }
 
 fn blocking_pop(ctx: &mut Context, args: &[Bytes], end: End) -> Reply {
@@ -521,7 +523,7 @@ fn blocking_pop(ctx: &mut Context, args: &[Bytes], end: End) -> Reply {
             Err(e) => return e,
         }
     }
-    block_or_nil(ctx, timeout, Reply::NilArray)
+    block_or_nil(ctx, WaitOn::DeclaredKeys, timeout, Reply::NilArray)
 }
 
 fn blpop(ctx: &mut Context, args: &[Bytes]) -> Reply {
@@ -542,19 +544,7 @@ fn blmove(ctx: &mut Context, args: &[Bytes]) -> Reply {
     };
     match move_element(ctx, &args[1], &args[2], from, to) {
         Ok(Some(value)) => bulk(&value),
-        Ok(None) => block_or_nil(ctx, timeout, Reply::Nil),
+        Ok(None) => block_or_nil(ctx, WaitOn::FirstKey, timeout, Reply::Nil),
         Err(e) => e,
-    }
-}
-
-/// The keys a blocked command waits on (the connection registers them).
-pub fn blocking_keys(args: &[Bytes]) -> Vec<Bytes> {
-    let name = args.first().map(|a| a.as_ref()).unwrap_or_default();
-    if is(name, "blmove") {
-        args.get(1).cloned().into_iter().collect()
-    } else if args.len() >= 3 {
-        args[1..args.len() - 1].to_vec()
-    } else {
-        Vec::new()
     }
 }

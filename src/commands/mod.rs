@@ -7,8 +7,21 @@
 //! queues it inside MULTI, runs the handler, and hands the write's delta
 //! batch to the replication log.
 //!
-//! Handlers are plain synchronous functions `fn(&mut Context, &[Bytes]) ->
-//! Reply`; they touch no sockets or tasks.
+//! Handlers are plain synchronous functions `fn(&mut Context, &mut Args) ->
+//! CmdResult` ([`args`]): they read their request through the cursor,
+//! return errors with `?`, and touch no sockets or tasks. A handler that
+//! must wait (a blocking pop, WAIT) asks for it through
+//! [`Context::park`]; the connection does the waiting.
+
+/// Adapts a `LegacyHandler` to a table row (transitional: defined before
+/// the family modules so their tables can use it).
+macro_rules! legacy {
+    ($handler:path) => {
+        |ctx: &mut $crate::commands::Context, args: &mut $crate::commands::Args| {
+            Ok($handler(ctx, args.argv()))
+        }
+    };
+}
 
 pub mod args;
 pub mod blocking;
@@ -32,10 +45,17 @@ use bytes::Bytes;
 
 use crate::protocol::Reply;
 use args::{err, err_owned, wrong_arity};
-pub use context::{ClientAction, ClientInfo, ClientState, Context, ServerState};
+pub use args::{Args, CmdResult};
+pub use context::{ClientAction, ClientInfo, ClientState, Context, Park, ServerState, WaitOn};
 
-/// A command handler. `args[0]` is the command name as sent.
-pub type Handler = fn(&mut Context, &[Bytes]) -> Reply;
+/// A command handler: reads its arguments through the cursor (positioned
+/// after the command name, or after the subcommand) and returns the reply,
+/// or with `Err` the error reply.
+pub type Handler = fn(&mut Context, &mut Args) -> CmdResult;
+
+/// The handler shape before [`Handler`], wrapped by `legacy!` while the
+/// families move to the cursor.
+pub type LegacyHandler = fn(&mut Context, &[Bytes]) -> Reply;
 
 /// Command flags, as COMMAND reports them.
 pub mod flags {
@@ -70,8 +90,11 @@ pub mod flags {
     ];
 }
 
-/// One command, declared once: `COMMAND`, arity checks and replication
-/// routing all read this row.
+/// One command, declared once: `COMMAND`, arity checks, MULTI's queueing
+/// decision and the keys a blocked client waits on all read this row.
+/// (Replication does not: a command replicates exactly when its run added
+/// operations to the write batch, so a write that changed nothing ships
+/// nothing, whatever its flags say.)
 pub struct CommandSpec {
     /// Lower-case name (for a subcommand, just the subcommand word).
     pub name: &'static str,
@@ -97,6 +120,28 @@ impl CommandSpec {
         } else {
             argc >= (-self.arity) as usize
         }
+    }
+
+    /// The key arguments of `argv` by this row's key positions
+    /// (`first_key`, `last_key` with Redis's negative-from-the-end rule,
+    /// `step`); empty for commands without fixed key positions.
+    pub fn key_args<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        if self.first_key <= 0 || self.step <= 0 {
+            return Vec::new();
+        }
+        let first = self.first_key as usize;
+        let last = if self.last_key < 0 {
+            argv.len() as i64 + self.last_key as i64
+        } else {
+            self.last_key as i64
+        };
+        if last < first as i64 {
+            return Vec::new();
+        }
+        let last = (last as usize).min(argv.len().saturating_sub(1));
+        argv.get(first..=last)
+            .map(|keys| keys.iter().step_by(self.step as usize).collect())
+            .unwrap_or_default()
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
@@ -137,8 +182,8 @@ pub const fn spec(
 
 /// Handler of a container command called with no subcommand; never runs
 /// because arity is checked first, but every row needs one.
-pub fn container_handler(_: &mut Context, args: &[Bytes]) -> Reply {
-    wrong_arity(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase())
+pub fn container_handler(_: &mut Context, args: &mut Args) -> CmdResult {
+    Err(args.wrong_arity())
 }
 
 /// Every family's table, in the order COMMAND lists them.
@@ -213,9 +258,51 @@ fn allowed_without_auth(spec: &CommandSpec) -> bool {
     spec.flags & flags::NO_AUTH != 0
 }
 
+/// A request resolved to the row that runs it.
+struct Resolved {
+    command: &'static CommandSpec,
+    /// Where the handler's arguments start: after the name, or after the
+    /// subcommand.
+    first_arg: usize,
+}
+
+impl Resolved {
+    /// What the connection does for a handler that parked: the keys to
+    /// wait on come from the row's key positions, not from the handler.
+    fn parked(&self, park: Park, argv: &[Bytes]) -> ClientAction {
+        match park {
+            Park::Keys { wait_on, deadline } => {
+                let keys = self.command.key_args(argv);
+                let take = match wait_on {
+                    WaitOn::DeclaredKeys => keys.len(),
+                    WaitOn::FirstKey => 1,
+                };
+                ClientAction::Block {
+                    deadline,
+                    keys: keys.into_iter().take(take).cloned().collect(),
+                }
+            }
+            Park::Peers {
+                numpeers,
+                seq,
+                timeout,
+            } => ClientAction::WaitPeers {
+                numpeers,
+                seq,
+                timeout,
+            },
+        }
+    }
+
+    fn run(&self, ctx: &mut Context, argv: &[Bytes]) -> Reply {
+        let mut args = Args::new(argv, self.first_arg);
+        (self.command.handler)(ctx, &mut args).unwrap_or_else(|refused| refused)
+    }
+}
+
 /// Resolves a request to its command row, checking existence, the
 /// subcommand, arity and authentication with Redis's exact errors.
-fn resolve(ctx: &Context, args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
     let Some(mut command) = lookup(&args[0]) else {
         return Err(unknown_command(args));
     };
@@ -248,7 +335,10 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<&'static CommandSpec, Reply>
     if !ctx.client.authenticated && !allowed_without_auth(command) {
         return Err(err(args::NOAUTH));
     }
-    Ok(command)
+    Ok(Resolved {
+        command,
+        first_arg: if full_name.is_some() { 2 } else { 1 },
+    })
 }
 
 /// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
@@ -258,8 +348,8 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<&'static CommandSpec, Reply>
 /// and error counts for INFO are kept by the connection, once per
 /// pipelined batch.)
 pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let command = match resolve(ctx, args) {
-        Ok(command) => command,
+    let resolved = match resolve(ctx, args) {
+        Ok(resolved) => resolved,
         Err(refused) => {
             transactions::refuse(ctx);
             return refused;
@@ -268,13 +358,16 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if ctx.client.multi.is_some() {
         // Inside MULTI, the top-level row decides (subcommands never run
         // early).
-        let top = lookup(&args[0]).unwrap_or(command);
+        let top = lookup(&args[0]).unwrap_or(resolved.command);
         if let Some(queued) = transactions::queue(ctx, top, args) {
             return queued;
         }
     }
     ctx.store.begin_command();
-    let reply = (command.handler)(ctx, args);
+    let reply = resolved.run(ctx, args);
+    if let Some(ClientAction::Park(park)) = ctx.client.action {
+        ctx.client.action = Some(resolved.parked(park, args));
+    }
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
         ctx.server.repl.note_local_write(batch.last_seq);
@@ -287,7 +380,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
 /// the whole block ships as one.
 pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
     match resolve(ctx, args) {
-        Ok(command) => (command.handler)(ctx, args),
+        Ok(resolved) => resolved.run(ctx, args),
         Err(refused) => refused,
     }
 }

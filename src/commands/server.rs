@@ -20,15 +20,15 @@ use crate::store::DB_COUNT;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
-    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
+    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", legacy!(info)),
+    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", legacy!(time)),
     CommandSpec {
         subcommands: CONFIG_SUBCOMMANDS,
         ..spec("config", -2, 0, (0, 0, 0), "server", "2.0.0", "A container for server configuration commands.", container_handler)
     },
     CommandSpec {
         subcommands: COMMAND_SUBCOMMANDS,
-        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
+        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", legacy!(command_list))
     },
     CommandSpec {
         subcommands: DEBUG_SUBCOMMANDS,
@@ -38,24 +38,24 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", config_get),
-    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", config_set),
-    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", config_resetstat),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", config_help),
+    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", legacy!(config_get)),
+    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", legacy!(config_set)),
+    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", legacy!(config_resetstat)),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", legacy!(config_help)),
 ];
 
 #[rustfmt::skip]
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", command_count),
-    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", command_info),
-    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", command_names),
+    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", legacy!(command_count)),
+    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", legacy!(command_info)),
+    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", legacy!(command_docs)),
+    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", legacy!(command_names)),
 ];
 
 #[rustfmt::skip]
 static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", debug_digest),
-    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", debug_sleep),
+    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", legacy!(debug_digest)),
+    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", legacy!(debug_sleep)),
 ];
 
 // ----- INFO -----

@@ -21,23 +21,23 @@ use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", sadd),
-    spec("srem", -3, WRITE | FAST, (1, 1, 1), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", srem),
-    spec("sismember", 3, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Determines whether a member belongs to a set.", sismember),
-    spec("smismember", -3, READONLY | FAST, (1, 1, 1), "set", "6.2.0", "Determines whether multiple members belong to a set.", smismember),
-    spec("smembers", 2, READONLY, (1, 1, 1), "set", "1.0.0", "Returns all members of a set.", smembers),
-    spec("scard", 2, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Returns the number of members in a set.", scard),
-    spec("spop", -2, WRITE | RANDOM | FAST, (1, 1, 1), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", spop),
-    spec("srandmember", -2, READONLY | RANDOM, (1, 1, 1), "set", "1.0.0", "Get one or multiple random members from a set", srandmember),
-    spec("smove", 4, WRITE | FAST, (1, 2, 1), "set", "1.0.0", "Moves a member from one set to another.", smove),
-    spec("sinter", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the intersect of multiple sets.", sinter),
-    spec("sintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", sintercard),
-    spec("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", sinterstore),
-    spec("sunion", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the union of multiple sets.", sunion),
-    spec("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the union of multiple sets in a key.", sunionstore),
-    spec("sdiff", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the difference of multiple sets.", sdiff),
-    spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the difference of multiple sets in a key.", sdiffstore),
-    spec("sscan", -3, READONLY | RANDOM, (1, 1, 1), "set", "2.8.0", "Iterates over members of a set.", sscan),
+    spec("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", legacy!(sadd)),
+    spec("srem", -3, WRITE | FAST, (1, 1, 1), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", legacy!(srem)),
+    spec("sismember", 3, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Determines whether a member belongs to a set.", legacy!(sismember)),
+    spec("smismember", -3, READONLY | FAST, (1, 1, 1), "set", "6.2.0", "Determines whether multiple members belong to a set.", legacy!(smismember)),
+    spec("smembers", 2, READONLY, (1, 1, 1), "set", "1.0.0", "Returns all members of a set.", legacy!(smembers)),
+    spec("scard", 2, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Returns the number of members in a set.", legacy!(scard)),
+    spec("spop", -2, WRITE | RANDOM | FAST, (1, 1, 1), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", legacy!(spop)),
+    spec("srandmember", -2, READONLY | RANDOM, (1, 1, 1), "set", "1.0.0", "Get one or multiple random members from a set", legacy!(srandmember)),
+    spec("smove", 4, WRITE | FAST, (1, 2, 1), "set", "1.0.0", "Moves a member from one set to another.", legacy!(smove)),
+    spec("sinter", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the intersect of multiple sets.", legacy!(sinter)),
+    spec("sintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", legacy!(sintercard)),
+    spec("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", legacy!(sinterstore)),
+    spec("sunion", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the union of multiple sets.", legacy!(sunion)),
+    spec("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the union of multiple sets in a key.", legacy!(sunionstore)),
+    spec("sdiff", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the difference of multiple sets.", legacy!(sdiff)),
+    spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the difference of multiple sets in a key.", legacy!(sdiffstore)),
+    spec("sscan", -3, READONLY | RANDOM, (1, 1, 1), "set", "2.8.0", "Iterates over members of a set.", legacy!(sscan)),
 ];
 
 fn bulk(member: &[u8]) -> Reply {
@@ -406,7 +406,7 @@ fn sintercard(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn sscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(args, 2, false) {
+    let options = match scan_options(&mut super::Args::new(args, 2), false) {
         Ok(o) => o,
         Err(e) => return e,
     };

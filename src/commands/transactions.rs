@@ -24,11 +24,11 @@ pub const MAX_QUEUED_COMMANDS: usize = 1 << 20;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Starts a transaction.", multi),
-    spec("exec", 1, NOSCRIPT | LOADING | STALE | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Executes all commands in a transaction.", exec),
-    spec("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "2.0.0", "Discards a transaction.", discard),
-    spec("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (1, -1, 1), "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", watch),
-    spec("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "transactions", "2.2.0", "Forgets about watched keys of a transaction.", unwatch),
+    spec("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Starts a transaction.", legacy!(multi)),
+    spec("exec", 1, NOSCRIPT | LOADING | STALE | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Executes all commands in a transaction.", legacy!(exec)),
+    spec("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "2.0.0", "Discards a transaction.", legacy!(discard)),
+    spec("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (1, -1, 1), "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", legacy!(watch)),
+    spec("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "transactions", "2.2.0", "Forgets about watched keys of a transaction.", legacy!(unwatch)),
 ];
 
 /// Queues a command while a transaction is open. Returns the reply to send
@@ -78,13 +78,13 @@ fn exec(ctx: &mut Context, _args: &[Bytes]) -> Reply {
     if changed {
         return Reply::NilArray;
     }
-    ctx.client.in_transaction = true;
+    let denied = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let replies = tx
         .commands
         .iter()
         .map(|args| super::run_queued(ctx, args))
         .collect();
-    ctx.client.in_transaction = false;
+    ctx.client.deny_blocking = denied;
     Reply::Array(replies)
 }
 

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::args::{err, int, is, SYNTAX_ERROR, WRONGTYPE};
+use super::args::{err, is, Args, SYNTAX_ERROR, WRONGTYPE};
 use super::Context;
 use crate::crdt::{Dot, ElementCrdt, Hlc, KeyDelta, KeyState};
 use crate::protocol::Reply;
@@ -115,14 +115,13 @@ impl ScanOptions<'_> {
     }
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` starting at
-/// `args[at]` (the cursor), with Redis's errors.
-pub(crate) fn scan_options(
-    args: &[Bytes],
-    at: usize,
+/// Reads `cursor [MATCH pattern] [COUNT count] [TYPE type]` from the
+/// cursor's position to the end, with Redis's errors.
+pub(crate) fn scan_options<'a>(
+    args: &mut Args<'a>,
     allow_type: bool,
-) -> Result<ScanOptions<'_>, Reply> {
-    let cursor = std::str::from_utf8(&args[at])
+) -> Result<ScanOptions<'a>, Reply> {
+    let cursor = std::str::from_utf8(args.next()?)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| err("ERR invalid cursor"))?;
@@ -132,25 +131,19 @@ pub(crate) fn scan_options(
         count: 10,
         type_filter: None,
     };
-    let mut i = at + 1;
-    while i < args.len() {
-        if i + 1 >= args.len() {
+    while let Some(option) = args.next_if_any() {
+        if args.is_done() {
             return Err(err(SYNTAX_ERROR));
         }
-        let value = &args[i + 1];
-        if is(&args[i], "match") {
-            options.pattern = Some(value);
-        } else if is(&args[i], "count") {
-            match int(value)? {
-                n if n >= 1 => options.count = n as usize,
-                _ => return Err(err(SYNTAX_ERROR)),
-            }
-        } else if allow_type && is(&args[i], "type") {
-            options.type_filter = Some(value);
+        if is(option, "match") {
+            options.pattern = Some(args.next()?);
+        } else if is(option, "count") {
+            options.count = args.int_in(1..=i64::MAX, SYNTAX_ERROR)? as usize;
+        } else if allow_type && is(option, "type") {
+            options.type_filter = Some(args.next()?);
         } else {
             return Err(err(SYNTAX_ERROR));
         }
-        i += 2;
     }
     Ok(options)
 }

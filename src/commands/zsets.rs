@@ -28,33 +28,33 @@ use crate::protocol::{format_double, Reply, RespVersion};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zadd),
-    spec("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", zincrby),
-    spec("zrem", -3, WRITE | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zrem),
-    spec("zscore", 3, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", zscore),
-    spec("zmscore", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", zmscore),
-    spec("zcard", 2, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", zcard),
-    spec("zcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zcount),
-    spec("zlexcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zlexcount),
-    spec("zrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zrange),
-    spec("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zrangestore),
-    spec("zrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zrangebyscore),
-    spec("zrevrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zrevrangebyscore),
-    spec("zrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zrangebylex),
-    spec("zrevrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zrevrangebylex),
-    spec("zrevrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zrevrange),
-    spec("zrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zrank),
-    spec("zrevrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zrevrank),
-    spec("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmin),
-    spec("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmax),
-    spec("zrandmember", -2, READONLY | RANDOM, (1, 1, 1), "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", zrandmember),
-    spec("zremrangebyscore", 4, WRITE, (1, 1, 1), "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zremrangebyscore),
-    spec("zremrangebyrank", 4, WRITE, (1, 1, 1), "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zremrangebyrank),
-    spec("zremrangebylex", 4, WRITE, (1, 1, 1), "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zremrangebylex),
-    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zunionstore),
-    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zinterstore),
-    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zdiffstore),
-    spec("zscan", -3, READONLY | RANDOM, (1, 1, 1), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", zscan),
+    spec("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", legacy!(zadd)),
+    spec("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", legacy!(zincrby)),
+    spec("zrem", -3, WRITE | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", legacy!(zrem)),
+    spec("zscore", 3, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", legacy!(zscore)),
+    spec("zmscore", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", legacy!(zmscore)),
+    spec("zcard", 2, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", legacy!(zcard)),
+    spec("zcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", legacy!(zcount)),
+    spec("zlexcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", legacy!(zlexcount)),
+    spec("zrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", legacy!(zrange)),
+    spec("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", legacy!(zrangestore)),
+    spec("zrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", legacy!(zrangebyscore)),
+    spec("zrevrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", legacy!(zrevrangebyscore)),
+    spec("zrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", legacy!(zrangebylex)),
+    spec("zrevrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", legacy!(zrevrangebylex)),
+    spec("zrevrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", legacy!(zrevrange)),
+    spec("zrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", legacy!(zrank)),
+    spec("zrevrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", legacy!(zrevrank)),
+    spec("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", legacy!(zpopmin)),
+    spec("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", legacy!(zpopmax)),
+    spec("zrandmember", -2, READONLY | RANDOM, (1, 1, 1), "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", legacy!(zrandmember)),
+    spec("zremrangebyscore", 4, WRITE, (1, 1, 1), "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", legacy!(zremrangebyscore)),
+    spec("zremrangebyrank", 4, WRITE, (1, 1, 1), "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", legacy!(zremrangebyrank)),
+    spec("zremrangebylex", 4, WRITE, (1, 1, 1), "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", legacy!(zremrangebylex)),
+    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", legacy!(zunionstore)),
+    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", legacy!(zinterstore)),
+    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", legacy!(zdiffstore)),
+    spec("zscan", -3, READONLY | RANDOM, (1, 1, 1), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", legacy!(zscan)),
 ];
 
 const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
@@ -803,7 +803,7 @@ fn zrandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
 }
 
 fn zscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(args, 2, false) {
+    let options = match scan_options(&mut super::Args::new(args, 2), false) {
         Ok(o) => o,
         Err(e) => return e,
     };

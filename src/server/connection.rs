@@ -123,7 +123,7 @@ fn run_without_blocking(
     let Some(args) = pending.pop_front() else {
         return;
     };
-    let saved = std::mem::replace(&mut client.in_transaction, true);
+    let saved = std::mem::replace(&mut client.deny_blocking, true);
     let reply = {
         let mut store = state.store.lock();
         let mut ctx = Context {
@@ -133,7 +133,7 @@ fn run_without_blocking(
         };
         commands::dispatch(&mut ctx, &args)
     };
-    client.in_transaction = saved;
+    client.deny_blocking = saved;
     client.action = None;
     reply.encode(client.resp, output);
     state
@@ -249,7 +249,7 @@ pub async fn serve_admitted(
                         _ = shutdown.cancelled() => return,
                     }
                 }
-                Some(ClientAction::Block { deadline }) => {
+                Some(ClientAction::Block { deadline, .. }) => {
                     // A re-run that blocks again keeps the first deadline.
                     let deadline = *block_deadline.get_or_insert(deadline);
                     let outcome = wait_unblocked(
@@ -290,7 +290,8 @@ pub async fn serve_admitted(
                         return;
                     }
                 }
-                None => block_deadline = None,
+                // The dispatcher resolves every park before returning.
+                Some(ClientAction::Park(_)) | None => block_deadline = None,
             }
         }
         // Requests that arrived while the client was blocked are already
@@ -440,11 +441,10 @@ fn run_batch(
                 server: state,
             };
             let reply = commands::dispatch(&mut ctx, &args);
-            if let Some(ClientAction::Block { .. }) = client.action {
+            if let Some(ClientAction::Block { keys, .. }) = &client.action {
                 // Nothing to pop: register under this same lock (so no push
                 // is missed), send nothing, and keep the request to re-run.
-                let keys = commands::lists::blocking_keys(&args);
-                state.block_client(&mut store, client.info.id, client.db, keys);
+                state.block_client(&mut store, client.info.id, client.db, keys.clone());
                 pending.push_front(args);
                 break;
             }
