@@ -37,7 +37,8 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{CollDelta, Collection, ElementCrdt, Kind};
+use super::collection::{CollDelta, Collection};
+use super::element::{ElementCrdt, Kind};
 use super::number::{parse_decimal, Amount};
 
 /// A base write of a string key; `value: None` is a delete marker, written

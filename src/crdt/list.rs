@@ -43,7 +43,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{ElementCrdt, Kind};
+use super::element::{ElementCrdt, Kind};
 
 /// One level of a position path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -550,5 +550,5 @@ impl ElementCrdt for List {
         "quicklist"
     }
 
-    super::collection::collection_glue!(List);
+    super::element::collection_glue!(List);
 }

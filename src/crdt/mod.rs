@@ -6,8 +6,10 @@
 //! - [`causal`]: replica ids, dots, version vectors, causal contexts.
 //! - [`number`]: fixed-point decimals for INCRBY/INCRBYFLOAT.
 //! - [`key`]: the key CRDT (versions + deltas) with its mutators and reads.
-//! - [`collection`]: collection values inside a key, the [`ElementCrdt`]
-//!   trait every collection type implements, and the type-conflict rule.
+//! - [`element`]: the [`ElementCrdt`] trait every collection type
+//!   implements and the [`Kind`] of a value (a leaf the types import).
+//! - [`collection`]: collection values inside a key (the enums over the
+//!   four types) and the type-conflict rule.
 //! - [`members`]: the stable-slot member table sets, hashes and sorted sets
 //!   store their elements in.
 //! - [`orset`]: the add-wins set.
@@ -23,6 +25,7 @@ pub mod bounded;
 pub mod causal;
 pub mod clock;
 pub mod collection;
+pub mod element;
 pub mod key;
 pub mod list;
 pub mod members;
@@ -33,6 +36,7 @@ pub mod zset;
 
 pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
 pub use clock::{Hlc, HlcClock};
-pub use collection::{CollDelta, Collection, ElementCrdt, Kind};
+pub use collection::{CollDelta, Collection};
+pub use element::{ElementCrdt, Kind};
 pub use key::{KeyDelta, KeyState, Payload, StrValue, TtlChange, Version};
 pub use number::Amount;

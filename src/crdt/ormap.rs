@@ -24,7 +24,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{ElementCrdt, Kind};
+use super::element::{ElementCrdt, Kind};
 use super::key::{KeyDelta, KeyState, Payload, StrValue, StrWrite, TtlChange, Version};
 use super::members::MemberTable;
 use super::number::Amount;
@@ -651,7 +651,7 @@ impl ElementCrdt for OrMap {
         "hashtable"
     }
 
-    super::collection::collection_glue!(Hash);
+    super::element::collection_glue!(Hash);
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, VersionVector};
 use super::clock::Hlc;
-use super::collection::{ElementCrdt, Kind};
+use super::element::{ElementCrdt, Kind};
 use super::members::MemberTable;
 
 /// The dots an element is held by, sorted (so equal sets compare equal).
@@ -267,5 +267,5 @@ impl ElementCrdt for OrSet {
         "hashtable"
     }
 
-    super::collection::collection_glue!(Set);
+    super::element::collection_glue!(Set);
 }

@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
-use super::collection::{ElementCrdt, Kind};
+use super::element::{ElementCrdt, Kind};
 use super::members::MemberTable;
 
 /// "Replica `replica`'s run started at `start` had reached `total` (in its
@@ -751,5 +751,5 @@ impl ElementCrdt for ZSet {
         "skiplist"
     }
 
-    super::collection::collection_glue!(ZSet);
+    super::element::collection_glue!(ZSet);
 }
