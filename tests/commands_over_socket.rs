@@ -1619,6 +1619,15 @@ fn wait_without_peers_replies_zero_at_once_or_after_its_timeout() {
     );
     assert_eq!(c.err(&["WAIT", "1", "-1"]), "ERR timeout is negative");
     assert_eq!(
+        c.err(&["WAIT", "1", "1.5"]),
+        "ERR timeout is not an integer or out of range"
+    );
+    // Redis's integer parser takes no sign but '-'.
+    assert_eq!(
+        c.err(&["WAIT", "+1", "0"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
         c.err(&["WAIT", "1"]),
         "ERR wrong number of arguments for 'wait' command"
     );

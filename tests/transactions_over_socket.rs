@@ -46,6 +46,55 @@ fn exec_runs_the_queue_and_returns_every_reply_in_order() {
 }
 
 #[test]
+fn exec_denies_blocking_so_wait_and_blpop_answer_at_once_inside_it() {
+    // Redis 7.0: inside EXEC, WAIT answers the current ack count and BLPOP
+    // nil at once, and EXEC returns one reply per queued command.
+    let node = Node::start();
+    let mut raw = node.connect();
+    let queue = |raw: &mut support::Raw| {
+        assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+        for args in [
+            &["SET", "a", "1"][..],
+            &["WAIT", "1", "100"],
+            &["BLPOP", "nothing", "0"],
+        ] {
+            assert_eq!(raw.call_str(args), b"+QUEUED\r\n");
+        }
+    };
+    queue(&mut raw);
+    let started = std::time::Instant::now();
+    assert_eq!(raw.call_str(&["EXEC"]), b"*3\r\n+OK\r\n:0\r\n*-1\r\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "EXEC must not wait on WAIT's timeout or BLPOP's forever"
+    );
+    let _ = raw.call_str(&["HELLO", "3"]);
+    queue(&mut raw);
+    assert_eq!(raw.call_str(&["EXEC"]), b"*3\r\n+OK\r\n:0\r\n_\r\n");
+    // Through a client library too, and the connection keeps serving.
+    let mut c = node.client();
+    let replies: Vec<Value> = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("b")
+        .arg("2")
+        .cmd("WAIT")
+        .arg(1)
+        .arg(100)
+        .cmd("BLPOP")
+        .arg("nothing")
+        .arg(0)
+        .query(&mut c.0)
+        .expect("EXEC replies");
+    assert_eq!(
+        replies,
+        vec![Value::Okay, Value::Int(0), Value::Nil],
+        "one reply per queued command"
+    );
+    assert_eq!(c.bulk(&["GET", "b"]).as_deref(), Some("2"));
+}
+
+#[test]
 fn a_command_refused_while_queueing_aborts_exec() {
     let node = Node::start();
     let mut c = node.client();

@@ -30,7 +30,10 @@ pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive"
 /// Redis refuses `i64::MIN` where it would negate a count.
 pub const COUNT_OUT_OF_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+/// A timeout in seconds (BLPOP…) that does not parse.
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+/// A timeout in milliseconds (WAIT…) that does not parse.
+pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 

@@ -3,8 +3,9 @@
 //! Protocol (all steps that look at list contents hold the store lock, so
 //! no push can slip between "nothing to pop" and "registered"):
 //!
-//! 1. The handler finds nothing and sets `ClientAction::Block`; the
-//!    connection, still under the store lock, calls
+//! 1. The handler finds nothing and parks ([`super::Context::park`]); the
+//!    dispatcher reads the keys to wait on from the command's table row,
+//!    and the connection's session, still under the store lock, calls
 //!    [`ServerState::block_client`], which records the client's keys here
 //!    and as watched keys in the store ([`crate::store::ready::ReadyKeys`]).
 //! 2. Any write — a local command or a remote delta applied by
@@ -56,6 +57,13 @@ impl BlockedClients {
 
     pub fn contains(&self, client: u64) -> bool {
         self.by_client.contains_key(&client)
+    }
+
+    /// The keys `client` waits on (empty when it is not blocked).
+    pub fn keys_of(&self, client: u64) -> Vec<Bytes> {
+        self.by_client
+            .get(&client)
+            .map_or_else(Vec::new, |w| w.keys.clone())
     }
 
     /// What wakes `client`, if it is blocked.

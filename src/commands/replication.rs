@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::args::{Args, CmdResult, TIMEOUT_NEGATIVE};
+use super::args::{err, int, Args, CmdResult, TIMEOUT_NEGATIVE, TIMEOUT_NOT_INTEGER};
 use super::{spec, CommandSpec, Context, Park};
 use crate::protocol::Reply;
 
@@ -18,7 +18,10 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// current count at once, as Redis does.
 fn wait(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let numpeers = args.int()?;
-    let timeout = args.int_in(0..=i64::MAX, TIMEOUT_NEGATIVE)?;
+    let timeout = int(args.next()?).map_err(|_| err(TIMEOUT_NOT_INTEGER))?;
+    if timeout < 0 {
+        return Err(err(TIMEOUT_NEGATIVE));
+    }
     let seq = ctx.client.last_write_seq;
     let acked = ctx.server.repl.acked_count(seq);
     let numpeers = numpeers.max(0) as usize;

@@ -1,11 +1,13 @@
 //! The network side of a node: binding the client port, the accept loop with
-//! `maxclients`, one task per connection (see [`connection`]), the periodic
+//! `maxclients`, one task per connection (see [`connection`]; what a
+//! client does next is decided by [`session`], without I/O), the periodic
 //! housekeeping task (active expiry, tombstone collection, delta-log
 //! trimming), the replication tasks (see [`crate::replication`]), and
 //! graceful shutdown. Nothing here knows CRDT internals; commands run through
 //! [`crate::commands::dispatch`].
 
 pub mod connection;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
