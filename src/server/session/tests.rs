@@ -196,8 +196,10 @@ fn a_framing_error_answers_what_came_before_then_closes() {
 
 #[test]
 fn before_auth_requests_run_one_at_a_time() {
-    let mut config = Config::default();
-    config.requirepass = "secret".into();
+    let config = Config {
+        requirepass: "secret".into(),
+        ..Config::default()
+    };
     let state = ServerState::new(config, ReplicaId(7), None);
     let mut s = ClientSession::new(&state, ClientState::detached(false), Instant::now());
     send(&mut s, &command(&["GET", "k"]));
@@ -212,8 +214,10 @@ fn before_auth_requests_run_one_at_a_time() {
 
 #[test]
 fn a_query_buffer_over_the_limit_closes() {
-    let mut config = Config::default();
-    config.client_query_buffer_limit = 16;
+    let config = Config {
+        client_query_buffer_limit: 16,
+        ..Config::default()
+    };
     let state = ServerState::new(config, ReplicaId(7), None);
     let mut s = session(&state);
     send(&mut s, b"*2\r\n$3\r\nSET\r\n$100\r\n");
@@ -226,8 +230,10 @@ fn a_query_buffer_over_the_limit_closes() {
 
 #[test]
 fn the_idle_timeout_bounds_the_read_from_the_last_activity() {
-    let mut config = Config::default();
-    config.timeout = 10;
+    let config = Config {
+        timeout: 10,
+        ..Config::default()
+    };
     let state = ServerState::new(config, ReplicaId(7), None);
     let start = Instant::now();
     let mut s = ClientSession::new(&state, ClientState::detached(true), start);
