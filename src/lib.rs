@@ -9,11 +9,11 @@
 //! | module | owns |
 //! |---|---|
 //! | [`protocol`] | RESP2/RESP3 request parsing (inline too), limits, reply encoding |
-//! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers, and the collection CRDTs (OR-set, OR-map, sorted set, sequence) |
+//! | [`crdt`] | pure data types: HLC, dots, version vectors, the key CRDT, exact counter numbers, the collection CRDTs (OR-set, OR-map, sorted set, sequence) and the `ElementCrdt` trait they share (`crdt::element`) |
 //! | [`store`] | 16 databases of key states, expiry, tombstones, remote deltas, the outgoing delta log, WATCH tokens, keys blocked clients wait on, digest, memory accounting |
-//! | [`commands`] | the command tables (one module per family), argument parsing, handlers, the dispatcher, MULTI/EXEC, blocking pops |
+//! | [`commands`] | the command tables (one module per family), the argument cursor and shared error texts (`commands::args`), handlers `fn(&mut Context, &mut Args) -> CmdResult`, the dispatcher, MULTI/EXEC, the one park path for blocking commands |
 //! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
-//! | [`server`] | accept loop, connections, pipelining, client limits, background tasks, shutdown |
+//! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 
 pub mod commands;
