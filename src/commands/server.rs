@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned};
+use super::args::{self, err, err_owned, Args, CmdResult};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::context::ClientAction;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, STALE};
@@ -20,15 +20,15 @@ use crate::store::DB_COUNT;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", legacy!(info)),
-    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", legacy!(time)),
+    spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
+    spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
     CommandSpec {
         subcommands: CONFIG_SUBCOMMANDS,
         ..spec("config", -2, 0, (0, 0, 0), "server", "2.0.0", "A container for server configuration commands.", container_handler)
     },
     CommandSpec {
         subcommands: COMMAND_SUBCOMMANDS,
-        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", legacy!(command_list))
+        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
     },
     CommandSpec {
         subcommands: DEBUG_SUBCOMMANDS,
@@ -38,24 +38,24 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", legacy!(config_get)),
-    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", legacy!(config_set)),
-    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", legacy!(config_resetstat)),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", legacy!(config_help)),
+    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", config_get),
+    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", config_set),
+    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", config_resetstat),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", config_help),
 ];
 
 #[rustfmt::skip]
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", legacy!(command_count)),
-    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", legacy!(command_info)),
-    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", legacy!(command_docs)),
-    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", legacy!(command_names)),
+    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", command_count),
+    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", command_info),
+    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
+    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", command_names),
 ];
 
 #[rustfmt::skip]
 static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", legacy!(debug_digest)),
-    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", legacy!(debug_sleep)),
+    spec("digest", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns a digest of the whole dataset, equal on converged nodes.", debug_digest),
+    spec("sleep", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Pauses this connection for the given seconds (may be fractional).", debug_sleep),
 ];
 
 // ----- INFO -----
@@ -69,8 +69,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-fn info(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let wanted: Vec<String> = args[1..]
+fn info(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let wanted: Vec<String> = args
+        .rest()
         .iter()
         .map(|a| args::text(a).to_ascii_lowercase())
         .collect();
@@ -96,7 +97,7 @@ fn info(ctx: &mut Context, args: &[Bytes]) -> Reply {
             _ => info_keyspace(ctx, &mut out),
         }
     }
-    Reply::Verbatim(Bytes::from(out))
+    Ok(Reply::Verbatim(Bytes::from(out)))
 }
 
 fn capitalized(s: &str) -> String {
@@ -251,23 +252,24 @@ fn info_keyspace(ctx: &mut Context, out: &mut String) {
 
 // ----- TIME -----
 
-fn time(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn time(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    Reply::Array(vec![
+    Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(now.as_secs().to_string())),
         Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
-    ])
+    ]))
 }
 
 // ----- CONFIG -----
 
-fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn config_get(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let patterns = args.rest();
     let config = ctx.server.config.read();
     let mut pairs = Vec::new();
     for name in Config::NAMES {
-        if args[2..]
+        if patterns
             .iter()
             .any(|p| glob_match(p, name.as_bytes(), true))
         {
@@ -279,37 +281,37 @@ fn config_get(ctx: &mut Context, args: &[Bytes]) -> Reply {
             }
         }
     }
-    Reply::Map(pairs)
+    Ok(Reply::Map(pairs))
 }
 
-fn config_set(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn config_set(ctx: &mut Context, args: &mut Args) -> CmdResult {
     // Redis: an odd number of arguments (a name without a value) is a
     // syntax error, not an arity error.
-    if !args.len().is_multiple_of(2) {
-        return err(args::SYNTAX_ERROR);
+    if !args.remaining().is_multiple_of(2) {
+        return Err(err(args::SYNTAX_ERROR));
     }
     // All or nothing: validate on a copy, then install it.
     let mut next = ctx.server.config.read().clone();
-    for pair in args[2..].chunks_exact(2) {
-        let name = args::text(&pair[0]).to_ascii_lowercase();
-        if let Err(e) = next.set(&name, &args::text(&pair[1])) {
-            return err_owned(format!("ERR {e}"));
-        }
+    while let Some(name) = args.next_if_any() {
+        let name = args::text(name).to_ascii_lowercase();
+        let value = args::text(args.next()?);
+        next.set(&name, &value)
+            .map_err(|e| err_owned(format!("ERR {e}")))?;
     }
     ctx.store
         .delta_log_mut()
         .set_cap_bytes(next.replication_log_bytes);
     ctx.server.replace_config(next);
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
-fn config_resetstat(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn config_resetstat(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.server.stats.reset();
     ctx.store.stats = Default::default();
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
-fn config_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn config_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let lines = [
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
@@ -321,7 +323,7 @@ fn config_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
         "HELP",
         "    Print this help.",
     ];
-    args::help_reply(&lines)
+    Ok(args::help_reply(&lines))
 }
 
 // ----- COMMAND -----
@@ -402,37 +404,43 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     out
 }
 
-fn command_list(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() > 1 {
-        return err_owned(format!(
+/// Bare `COMMAND`: every command's entry. (A word after it is resolved
+/// as a subcommand before this runs; the check here is a safeguard.)
+fn command_list(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if let Some(word) = args.next_if_any() {
+        return Err(err_owned(format!(
             "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-            args::text(&args[1])
-        ));
+            args::text(word)
+        )));
     }
+    Ok(every_command_entry())
+}
+
+fn every_command_entry() -> Reply {
     Reply::Array(all_commands().map(|c| command_entry(c, c.name)).collect())
 }
 
-fn command_count(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
-    Reply::Integer(all_commands().count() as i64)
+fn command_count(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Integer(all_commands().count() as i64))
 }
 
-fn command_info(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() == 2 {
-        return Reply::Array(all_commands().map(|c| command_entry(c, c.name)).collect());
+fn command_info(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.is_done() {
+        return Ok(every_command_entry());
     }
-    Reply::Array(
-        args[2..]
+    Ok(Reply::Array(
+        args.rest()
             .iter()
             .map(|name| lookup(name).map_or(Reply::NilArray, |c| command_entry(c, c.name)))
             .collect(),
-    )
+    ))
 }
 
-fn command_names(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() > 2 {
-        return err(args::SYNTAX_ERROR);
-    }
-    Reply::Array(all_commands().map(|c| name_reply(c.name)).collect())
+fn command_names(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    args.finish()?;
+    Ok(Reply::Array(
+        all_commands().map(|c| name_reply(c.name)).collect(),
+    ))
 }
 
 /// COMMAND DOCS map for one command: summary, since, group, subcommands.
@@ -457,36 +465,37 @@ fn command_doc(c: &CommandSpec, full_name: &str) -> Reply {
     Reply::Map(fields)
 }
 
-fn command_docs(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let docs = if args.len() == 2 {
+fn command_docs(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let docs = if args.is_done() {
         all_commands()
             .map(|c| (name_reply(c.name), command_doc(c, c.name)))
             .collect()
     } else {
-        args[2..]
+        args.rest()
             .iter()
             .filter_map(|name| lookup(name))
             .map(|c| (name_reply(c.name), command_doc(c, c.name)))
             .collect()
     };
-    Reply::Map(docs)
+    Ok(Reply::Map(docs))
 }
 
 // ----- DEBUG -----
 
-fn debug_digest(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn debug_digest(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let digest = ctx.store.digest();
     let mut hex = String::with_capacity(40);
     for b in digest {
         let _ = write!(hex, "{b:02x}");
     }
-    Reply::Simple(Bytes::from(hex))
+    Ok(Reply::Simple(Bytes::from(hex)))
 }
 
-fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn debug_sleep(ctx: &mut Context, args: &mut Args) -> CmdResult {
     // Redis reads the argument with strtod and never complains: the longest
     // numeric prefix counts, anything else (or a negative) sleeps 0 s.
-    let text = args::text(&args[2][..args[2].len().min(64)]);
+    let arg = args.next()?;
+    let text = args::text(&arg[..arg.len().min(64)]);
     let seconds = (0..=text.len())
         .rev()
         .filter(|&end| text.is_char_boundary(end))
@@ -496,5 +505,5 @@ fn debug_sleep(ctx: &mut Context, args: &[Bytes]) -> Reply {
     ctx.client.action = Some(ClientAction::Sleep(Duration::from_secs_f64(
         seconds.min(3600.0),
     )));
-    Reply::ok()
+    Ok(Reply::ok())
 }

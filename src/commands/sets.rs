@@ -11,7 +11,9 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::args::{err, err_owned, int, is, SYNTAX_ERROR};
+use super::args::{
+    err, is, too_many_picks, Args, CmdResult, COUNT_OUT_OF_RANGE, MAX_REPEATED_PICKS, SYNTAX_ERROR,
+};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
 use super::{spec, CommandSpec, Context};
@@ -21,35 +23,40 @@ use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", legacy!(sadd)),
-    spec("srem", -3, WRITE | FAST, (1, 1, 1), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", legacy!(srem)),
-    spec("sismember", 3, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Determines whether a member belongs to a set.", legacy!(sismember)),
-    spec("smismember", -3, READONLY | FAST, (1, 1, 1), "set", "6.2.0", "Determines whether multiple members belong to a set.", legacy!(smismember)),
-    spec("smembers", 2, READONLY, (1, 1, 1), "set", "1.0.0", "Returns all members of a set.", legacy!(smembers)),
-    spec("scard", 2, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Returns the number of members in a set.", legacy!(scard)),
-    spec("spop", -2, WRITE | RANDOM | FAST, (1, 1, 1), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", legacy!(spop)),
-    spec("srandmember", -2, READONLY | RANDOM, (1, 1, 1), "set", "1.0.0", "Get one or multiple random members from a set", legacy!(srandmember)),
-    spec("smove", 4, WRITE | FAST, (1, 2, 1), "set", "1.0.0", "Moves a member from one set to another.", legacy!(smove)),
-    spec("sinter", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the intersect of multiple sets.", legacy!(sinter)),
-    spec("sintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", legacy!(sintercard)),
-    spec("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", legacy!(sinterstore)),
-    spec("sunion", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the union of multiple sets.", legacy!(sunion)),
-    spec("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the union of multiple sets in a key.", legacy!(sunionstore)),
-    spec("sdiff", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the difference of multiple sets.", legacy!(sdiff)),
-    spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the difference of multiple sets in a key.", legacy!(sdiffstore)),
-    spec("sscan", -3, READONLY | RANDOM, (1, 1, 1), "set", "2.8.0", "Iterates over members of a set.", legacy!(sscan)),
+    spec("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", sadd),
+    spec("srem", -3, WRITE | FAST, (1, 1, 1), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", srem),
+    spec("sismember", 3, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Determines whether a member belongs to a set.", sismember),
+    spec("smismember", -3, READONLY | FAST, (1, 1, 1), "set", "6.2.0", "Determines whether multiple members belong to a set.", smismember),
+    spec("smembers", 2, READONLY, (1, 1, 1), "set", "1.0.0", "Returns all members of a set.", smembers),
+    spec("scard", 2, READONLY | FAST, (1, 1, 1), "set", "1.0.0", "Returns the number of members in a set.", scard),
+    spec("spop", -2, WRITE | RANDOM | FAST, (1, 1, 1), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", spop),
+    spec("srandmember", -2, READONLY | RANDOM, (1, 1, 1), "set", "1.0.0", "Get one or multiple random members from a set", srandmember),
+    spec("smove", 4, WRITE | FAST, (1, 2, 1), "set", "1.0.0", "Moves a member from one set to another.", smove),
+    spec("sinter", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the intersect of multiple sets.", sinter),
+    spec("sintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", sintercard),
+    spec("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", sinterstore),
+    spec("sunion", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the union of multiple sets.", sunion),
+    spec("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the union of multiple sets in a key.", sunionstore),
+    spec("sdiff", -2, READONLY, (1, -1, 1), "set", "1.0.0", "Returns the difference of multiple sets.", sdiff),
+    spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "1.0.0", "Stores the difference of multiple sets in a key.", sdiffstore),
+    spec("sscan", -3, READONLY | RANDOM, (1, 1, 1), "set", "2.8.0", "Iterates over members of a set.", sscan),
 ];
+
+const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+const TOO_MANY_NUMKEYS: &str = "ERR Number of keys can't be greater than number of args";
+const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 fn bulk(member: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(member))
 }
 
-fn sadd(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let result = write::<OrSet, _>(ctx, &args[1], |set, w| {
+fn sadd(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (key, members) = (args.key()?, args.rest());
+    let added = write::<OrSet, _>(ctx, key, |set, w| {
         let mut delta = SetDelta::default();
         let mut added = 0;
         let mut seen: HashSet<&[u8]> = HashSet::new();
-        for member in &args[2..] {
+        for member in members {
             if !seen.insert(member) {
                 continue;
             }
@@ -59,91 +66,83 @@ fn sadd(ctx: &mut Context, args: &[Bytes]) -> Reply {
             delta.changes.push(set.delta_add(member, w.next_dot()));
         }
         Ok((delta, added))
-    });
-    result.map_or_else(|e| e, Reply::Integer)
+    })?;
+    Ok(Reply::Integer(added))
 }
 
-fn srem(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let result = write::<OrSet, _>(ctx, &args[1], |set, _| {
+fn srem(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (key, members) = (args.key()?, args.rest());
+    let removed = write::<OrSet, _>(ctx, key, |set, _| {
         let mut delta = SetDelta::default();
         let mut seen: HashSet<&[u8]> = HashSet::new();
-        for member in &args[2..] {
+        for member in members {
             if seen.insert(member) {
                 delta.push(set.delta_remove(member));
             }
         }
         let removed = delta.changes.len() as i64;
         Ok((delta, removed))
-    });
-    result.map_or_else(|e| e, Reply::Integer)
+    })?;
+    Ok(Reply::Integer(removed))
 }
 
-fn sismember(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<OrSet>(ctx, &args[1]) {
-        Ok(set) => Reply::Integer(set.is_some_and(|s| s.contains(&args[2])) as i64),
-        Err(e) => e,
-    }
+fn sismember(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (key, member) = (args.key()?, args.next()?);
+    let set = read::<OrSet>(ctx, key)?;
+    Ok(Reply::Integer(
+        set.is_some_and(|s| s.contains(member)) as i64
+    ))
 }
 
-fn smismember(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<OrSet>(ctx, &args[1]) {
-        Ok(set) => Reply::Array(
-            args[2..]
-                .iter()
-                .map(|m| Reply::Integer(set.is_some_and(|s| s.contains(m)) as i64))
-                .collect(),
-        ),
-        Err(e) => e,
-    }
+fn smismember(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (key, members) = (args.key()?, args.rest());
+    let set = read::<OrSet>(ctx, key)?;
+    Ok(Reply::Array(
+        members
+            .iter()
+            .map(|m| Reply::Integer(set.is_some_and(|s| s.contains(m)) as i64))
+            .collect(),
+    ))
 }
 
-fn smembers(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<OrSet>(ctx, &args[1]) {
-        Ok(set) => Reply::Set(set.map_or_else(Vec::new, |s| s.members().map(bulk).collect())),
-        Err(e) => e,
-    }
+fn smembers(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let set = read::<OrSet>(ctx, args.key()?)?;
+    Ok(Reply::Set(set.map_or_else(Vec::new, |s| {
+        s.members().map(bulk).collect()
+    })))
 }
 
-fn scard(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<OrSet>(ctx, &args[1]) {
-        Ok(set) => Reply::Integer(set.map_or(0, |s| s.len()) as i64),
-        Err(e) => e,
-    }
+fn scard(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let set = read::<OrSet>(ctx, args.key()?)?;
+    Ok(Reply::Integer(set.map_or(0, |s| s.len()) as i64))
 }
 
-/// Most picks a negative SRANDMEMBER count may ask for: each pick is a
-/// reply element, and Redis would try to build any size (and run out of
-/// memory); cordis refuses beyond this.
-pub(crate) const MAX_REPEATED_PICKS: u64 = 1 << 24;
-
-/// SPOP/SRANDMEMBER's optional count, with Redis's range errors.
-fn parse_count(arg: &[u8], allow_negative: bool) -> Result<i64, Reply> {
-    let n = int(arg)?;
-    if !allow_negative && n < 0 {
-        return Err(err("ERR value is out of range, must be positive"));
+/// SPOP/SRANDMEMBER's optional count, with Redis's errors in Redis's
+/// order: more than one argument after the key is a syntax error before
+/// the count is read; a negative count (SRANDMEMBER only) is at most
+/// [`MAX_REPEATED_PICKS`] picks.
+fn optional_count(args: &mut Args, allow_negative: bool) -> Result<Option<i64>, Reply> {
+    if args.remaining() > 1 {
+        return Err(err(SYNTAX_ERROR));
     }
-    if n == i64::MIN {
-        return Err(err(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
+    if args.is_done() {
+        return Ok(None);
     }
-    if n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS {
-        return Err(err_owned(format!(
-            "ERR value is out of range, cordis returns at most {MAX_REPEATED_PICKS} repeated picks"
-        )));
-    }
-    Ok(n)
-}
-
-fn spop(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() > 3 {
-        return err(SYNTAX_ERROR);
-    }
-    let count = match args.get(2).map(|a| parse_count(a, false)).transpose() {
-        Ok(c) => c,
-        Err(e) => return e,
+    let n = if allow_negative {
+        args.int_in(-i64::MAX..=i64::MAX, COUNT_OUT_OF_RANGE)?
+    } else {
+        args.count()? as i64
     };
-    let result = write::<OrSet, _>(ctx, &args[1], |set, w| {
+    if n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(too_many_picks());
+    }
+    Ok(Some(n))
+}
+
+fn spop(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let count = optional_count(args, false)?;
+    let picked = write::<OrSet, _>(ctx, key, |set, w| {
         let wanted = count.unwrap_or(1).min(set.len() as i64) as usize;
         let mut picked: Vec<Box<[u8]>> = Vec::with_capacity(wanted);
         if wanted == set.len() {
@@ -163,50 +162,44 @@ fn spop(ctx: &mut Context, args: &[Bytes]) -> Reply {
             delta.push(set.delta_remove(member));
         }
         Ok((delta, picked))
-    });
-    match (result, count) {
-        (Err(e), _) => e,
-        (Ok(picked), None) => picked.first().map_or(Reply::Nil, |m| bulk(m)),
-        (Ok(picked), Some(_)) => Reply::Set(picked.iter().map(|m| bulk(m)).collect()),
-    }
+    })?;
+    Ok(match count {
+        None => picked.first().map_or(Reply::Nil, |m| bulk(m)),
+        Some(_) => Reply::Set(picked.iter().map(|m| bulk(m)).collect()),
+    })
 }
 
-fn srandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() > 3 {
-        return err(SYNTAX_ERROR);
-    }
-    let count = match args.get(2).map(|a| parse_count(a, true)).transpose() {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
+fn srandmember(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let count = optional_count(args, true)?;
     let db = ctx.client.db;
-    let (state, rng) = ctx.store.lookup_read_with_rng(db, &args[1]);
+    let (state, rng) = ctx.store.lookup_read_with_rng(db, key);
     let set = match state.map(|s| s.typed::<OrSet>()) {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(set))) => Some(set),
-        Some(Err(_)) => return typed::wrongtype(),
+        Some(Err(_)) => return Err(typed::wrongtype()),
     };
     let mut random = |n: usize| rand::Rng::gen_range(rng, 0..n);
     let Some(count) = count else {
-        return set
+        return Ok(set
             .and_then(|s| s.random_member(&mut random))
-            .map_or(Reply::Nil, bulk);
+            .map_or(Reply::Nil, bulk));
     };
     let Some(set) = set else {
-        return Reply::Array(Vec::new());
+        return Ok(Reply::Array(Vec::new()));
     };
     if count < 0 {
         // Negative: that many picks, repeats allowed.
         let picks = count.unsigned_abs() as usize;
-        return Reply::Array(
+        return Ok(Reply::Array(
             (0..picks)
                 .filter_map(|_| set.random_member(&mut random).map(bulk))
                 .collect(),
-        );
+        ));
     }
     let wanted = (count as usize).min(set.len());
     if wanted == set.len() {
-        return Reply::Array(set.members().map(bulk).collect());
+        return Ok(Reply::Array(set.members().map(bulk).collect()));
     }
     let mut chosen: Vec<&[u8]> = Vec::with_capacity(wanted);
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(wanted);
@@ -217,40 +210,32 @@ fn srandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
             }
         }
     }
-    Reply::Array(chosen.into_iter().map(bulk).collect())
+    Ok(Reply::Array(chosen.into_iter().map(bulk).collect()))
 }
 
-fn smove(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (source, destination, member) = (&args[1], &args[2], &args[3]);
+fn smove(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (source, destination, member) = (args.key()?, args.key()?, args.next()?);
     // Both keys must be sets (or absent) before anything changes.
-    let present = match typed::peek::<OrSet>(ctx, source) {
-        Ok(set) => set.is_some_and(|s| s.contains(member)),
-        Err(e) => return e,
-    };
-    if let Err(e) = typed::peek::<OrSet>(ctx, destination) {
-        return e;
-    }
+    let present = typed::peek::<OrSet>(ctx, source)?.is_some_and(|s| s.contains(member));
+    typed::peek::<OrSet>(ctx, destination)?;
     if !present {
-        return Reply::Integer(0);
+        return Ok(Reply::Integer(0));
     }
     if source == destination {
-        return Reply::Integer(1);
+        return Ok(Reply::Integer(1));
     }
-    let removed = write::<OrSet, _>(ctx, source, |set, _| {
+    write::<OrSet, _>(ctx, source, |set, _| {
         let mut delta = SetDelta::default();
         delta.push(set.delta_remove(member));
         Ok((delta, ()))
-    });
-    if let Err(e) = removed {
-        return e;
-    }
-    let added = write::<OrSet, _>(ctx, destination, |set, w| {
+    })?;
+    write::<OrSet, _>(ctx, destination, |set, w| {
         let delta = SetDelta {
             changes: vec![set.delta_add(member, w.next_dot())],
         };
         Ok((delta, ()))
-    });
-    added.map_or_else(|e| e, |()| Reply::Integer(1))
+    })?;
+    Ok(Reply::Integer(1))
 }
 
 /// The members of every key in `keys` (absent keys are empty sets), or
@@ -301,11 +286,11 @@ fn combine(sets: &[Option<OrSet>], op: Algebra, limit: usize) -> Vec<Box<[u8]>> 
             }
         }
         Algebra::Diff => {
-            let Some(Some(first)) = sets.first() else {
+            let Some((Some(first), others)) = sets.split_first() else {
                 return out;
             };
             for m in first.members() {
-                if !sets[1..].iter().flatten().any(|s| s.contains(m)) {
+                if !others.iter().flatten().any(|s| s.contains(m)) {
                     out.push(m.into());
                 }
             }
@@ -314,21 +299,21 @@ fn combine(sets: &[Option<OrSet>], op: Algebra, limit: usize) -> Vec<Box<[u8]>> 
     out
 }
 
-fn algebra(ctx: &mut Context, keys: &[Bytes], op: Algebra) -> Reply {
-    match load_sets(ctx, keys) {
-        Ok(sets) => Reply::Set(combine(&sets, op, 0).iter().map(|m| bulk(m)).collect()),
-        Err(e) => e,
-    }
+/// `SINTER|SUNION|SDIFF key [key ...]`.
+fn algebra(ctx: &mut Context, args: &mut Args, op: Algebra) -> CmdResult {
+    let sets = load_sets(ctx, args.rest())?;
+    Ok(Reply::Set(
+        combine(&sets, op, 0).iter().map(|m| bulk(m)).collect(),
+    ))
 }
 
-fn algebra_store(ctx: &mut Context, args: &[Bytes], op: Algebra) -> Reply {
-    let sets = match load_sets(ctx, &args[2..]) {
-        Ok(sets) => sets,
-        Err(e) => return e,
-    };
+/// `SINTERSTORE|SUNIONSTORE|SDIFFSTORE destination key [key ...]`.
+fn algebra_store(ctx: &mut Context, args: &mut Args, op: Algebra) -> CmdResult {
+    let destination = args.key()?;
+    let sets = load_sets(ctx, args.rest())?;
     let members = combine(&sets, op, 0);
     let count = members.len() as i64;
-    typed::overwrite::<OrSet>(ctx, &args[1], |_ts, next_dot| SetDelta {
+    typed::overwrite::<OrSet>(ctx, destination, |_ts, next_dot| SetDelta {
         changes: members
             .into_iter()
             .map(|member| MemberChange {
@@ -338,82 +323,77 @@ fn algebra_store(ctx: &mut Context, args: &[Bytes], op: Algebra) -> Reply {
             })
             .collect(),
     });
-    Reply::Integer(count)
+    Ok(Reply::Integer(count))
 }
 
-fn sinter(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    algebra(ctx, &args[1..], Algebra::Inter)
+fn sinter(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    algebra(ctx, args, Algebra::Inter)
 }
 
-fn sunion(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    algebra(ctx, &args[1..], Algebra::Union)
+fn sunion(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    algebra(ctx, args, Algebra::Union)
 }
 
-fn sdiff(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    algebra(ctx, &args[1..], Algebra::Diff)
+fn sdiff(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    algebra(ctx, args, Algebra::Diff)
 }
 
-fn sinterstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn sinterstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     algebra_store(ctx, args, Algebra::Inter)
 }
 
-fn sunionstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn sunionstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     algebra_store(ctx, args, Algebra::Union)
 }
 
-fn sdiffstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn sdiffstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     algebra_store(ctx, args, Algebra::Diff)
 }
 
-/// Parses the `numkeys key [key ...]` prefix shared by SINTERCARD and the
-/// sorted-set/list commands that take one; returns the keys and the index
-/// of the first argument after them.
-pub(crate) fn numkeys_prefix(args: &[Bytes], at: usize) -> Result<(&[Bytes], usize), Reply> {
-    let n = int(&args[at]).map_err(|_| err("ERR numkeys should be greater than 0"))?;
-    if n <= 0 {
-        return Err(err("ERR numkeys should be greater than 0"));
-    }
-    let n = n as usize;
-    if n > args.len() - at - 1 {
-        return Err(err(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    Ok((&args[at + 1..at + 1 + n], at + 1 + n))
+/// Takes an integer in `range`; `error` for anything else, a non-integer
+/// included (Redis has one text for both in numkeys and LIMIT).
+fn int_in_or<'a>(
+    args: &mut Args<'a>,
+    range: std::ops::RangeInclusive<i64>,
+    error: &'static str,
+) -> Result<i64, Reply> {
+    args.int()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| err(error))
 }
 
-fn sintercard(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (keys, mut i) = match numkeys_prefix(args, 1) {
-        Ok(parsed) => parsed,
-        Err(e) => return e,
-    };
+/// Reads the `numkeys key [key ...]` prefix shared by SINTERCARD and the
+/// sorted-set/list commands that take one; returns the keys, leaving the
+/// cursor on the first argument after them.
+pub(crate) fn numkeys_prefix<'a>(args: &mut Args<'a>) -> Result<&'a [Bytes], Reply> {
+    let n = int_in_or(args, 1..=i64::MAX, NUMKEYS_NOT_POSITIVE)? as usize;
+    if n > args.remaining() {
+        return Err(err(TOO_MANY_NUMKEYS));
+    }
+    args.take(n)
+}
+
+fn sintercard(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let keys = numkeys_prefix(args)?;
     let mut limit = 0usize;
-    while i < args.len() {
-        if is(&args[i], "limit") && i + 1 < args.len() {
-            match int(&args[i + 1]) {
-                Ok(n) if n >= 0 => limit = n as usize,
-                _ => return err("ERR LIMIT can't be negative"),
-            }
-            i += 2;
-        } else {
-            return err(SYNTAX_ERROR);
+    while let Some(option) = args.next_if_any() {
+        if !is(option, "limit") || args.is_done() {
+            return Err(err(SYNTAX_ERROR));
         }
+        limit = int_in_or(args, 0..=i64::MAX, LIMIT_NEGATIVE)? as usize;
     }
-    match load_sets(ctx, keys) {
-        Ok(sets) => Reply::Integer(combine(&sets, Algebra::Inter, limit).len() as i64),
-        Err(e) => e,
-    }
+    let sets = load_sets(ctx, keys)?;
+    Ok(Reply::Integer(
+        combine(&sets, Algebra::Inter, limit).len() as i64
+    ))
 }
 
-fn sscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(&mut super::Args::new(args, 2), false) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
-    let set = match read::<OrSet>(ctx, &args[1]) {
-        Ok(Some(set)) => set,
-        Ok(None) => return scan_reply(0, Vec::new()),
-        Err(e) => return e,
+fn sscan(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let options = scan_options(args, false)?;
+    let Some(set) = read::<OrSet>(ctx, key)? else {
+        return Ok(scan_reply(0, Vec::new()));
     };
     let mut items = Vec::new();
     let next = set.scan(options.cursor, options.count, |m| {
@@ -421,5 +401,5 @@ fn sscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
             items.push(bulk(m));
         }
     });
-    scan_reply(next, items)
+    Ok(scan_reply(next, items))
 }
