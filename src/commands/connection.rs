@@ -6,7 +6,10 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned, int, is};
+use super::args::{
+    err, err_owned, help_reply, int, is, owned, text, Args, CmdResult, DB_OUT_OF_RANGE,
+    SYNTAX_ERROR,
+};
 use super::context::ClientAction;
 use super::flags::{ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::{container_handler, spec, CommandSpec, Context};
@@ -19,12 +22,12 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", legacy!(ping)),
-    spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", legacy!(echo)),
-    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT | ALLOW_IN_MULTI, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", legacy!(quit)),
-    spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", legacy!(hello)),
-    spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", legacy!(auth)),
-    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", legacy!(select)),
+    spec("ping", -1, FAST | STALE, (0, 0, 0), "connection", "1.0.0", "Returns the server's liveliness response.", ping),
+    spec("echo", 2, FAST, (0, 0, 0), "connection", "1.0.0", "Returns the given string.", echo),
+    spec("quit", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT | ALLOW_IN_MULTI, (0, 0, 0), "connection", "1.0.0", "Closes the connection.", quit),
+    spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", hello),
+    spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", auth),
+    spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", select),
     CommandSpec {
         subcommands: CLIENT_SUBCOMMANDS,
         ..spec("client", -2, 0, (0, 0, 0), "connection", "2.4.0", "A container for client connection commands.", container_handler)
@@ -33,30 +36,34 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", legacy!(client_setname)),
-    spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", legacy!(client_getname)),
-    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", legacy!(client_id)),
-    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", legacy!(client_list)),
-    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", legacy!(client_info)),
-    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", legacy!(client_setinfo)),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", legacy!(client_help)),
+    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
+    spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", client_getname),
+    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
+    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", client_list),
+    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
+    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
+    spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", client_help),
 ];
 
-fn ping(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match args.len() {
-        1 => Reply::simple("PONG"),
-        2 => Reply::Bulk(args[1].clone()),
-        _ => args::wrong_arity("ping"),
+const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+
+fn ping(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.remaining() > 1 {
+        return Err(args.wrong_arity());
     }
+    Ok(match args.next_if_any() {
+        None => Reply::simple("PONG"),
+        Some(message) => Reply::Bulk(message.clone()),
+    })
 }
 
-fn echo(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    Reply::Bulk(args[1].clone())
+fn echo(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    Ok(Reply::Bulk(args.next()?.clone()))
 }
 
-fn quit(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn quit(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.client.action = Some(ClientAction::Close);
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
 /// Checks a password against `requirepass`; the error is Redis's.
@@ -77,53 +84,56 @@ fn check_password(ctx: &mut Context, user: Option<&[u8]>, password: &[u8]) -> Re
     }
 }
 
-fn auth(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let result = match args.len() {
-        2 => check_password(ctx, None, &args[1]),
-        3 => check_password(ctx, Some(&args[1]), &args[2]),
-        _ => return err(args::SYNTAX_ERROR),
+/// `AUTH password` or `AUTH user password`.
+fn auth(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let first = args.next()?;
+    let second = args.next_if_any();
+    args.finish()?;
+    let (user, password) = match second {
+        None => (None, first),
+        Some(password) => (Some(first.as_ref()), password),
     };
-    match result {
-        Ok(()) => Reply::ok(),
-        Err(e) => e,
+    check_password(ctx, user, password)?;
+    Ok(Reply::ok())
+}
+
+/// HELLO's protocol version: 2 or 3.
+fn protocol_version(arg: &[u8]) -> Result<i64, Reply> {
+    match int(arg) {
+        Ok(v @ 2..=3) => Ok(v),
+        Ok(_) => Err(err("NOPROTO unsupported protocol version")),
+        Err(_) => Err(err(
+            "ERR Protocol version is not an integer or out of range",
+        )),
     }
 }
 
-fn hello(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let mut version = None;
-    let mut i = 1;
-    if args.len() > 1 {
-        match int(&args[1]) {
-            Ok(v @ 2..=3) => version = Some(v),
-            Ok(_) => return err("NOPROTO unsupported protocol version"),
-            Err(_) => return err("ERR Protocol version is not an integer or out of range"),
-        }
-        i = 2;
-    }
+fn hello(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let version = args
+        .next_if_any()
+        .map(|v| protocol_version(v))
+        .transpose()?;
     let mut name = None;
-    while i < args.len() {
-        if is(&args[i], "auth") && i + 2 < args.len() {
-            if let Err(e) = check_password(ctx, Some(&args[i + 1]), &args[i + 2]) {
-                return e;
-            }
-            i += 3;
-        } else if is(&args[i], "setname") && i + 1 < args.len() {
-            name = Some(args[i + 1].clone());
-            i += 2;
+    while let Some(option) = args.next_if_any() {
+        if is(option, "auth") && args.remaining() >= 2 {
+            // Checked (and authenticating) as soon as it is read.
+            let user = args.next()?;
+            let password = args.next()?;
+            check_password(ctx, Some(user), password)?;
+        } else if is(option, "setname") && !args.is_done() {
+            name = Some(args.next()?);
         } else {
-            return err_owned(format!(
+            return Err(err_owned(format!(
                 "ERR Syntax error in HELLO option '{}'",
-                args::text(&args[i])
-            ));
+                text(option)
+            )));
         }
     }
     if !ctx.client.authenticated {
-        return err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(name) = name {
-        if let Err(e) = set_name(ctx, name) {
-            return e;
-        }
+        set_name(ctx, name)?;
     }
     if let Some(v) = version {
         ctx.client.resp = if v == 3 {
@@ -139,7 +149,7 @@ fn hello(ctx: &mut Context, args: &[Bytes]) -> Reply {
         2
     };
     let field = |k: &'static str| Reply::Bulk(Bytes::from_static(k.as_bytes()));
-    Reply::Map(vec![
+    Ok(Reply::Map(vec![
         (field("server"), field("redis")),
         (field("version"), field(REDIS_COMPAT_VERSION)),
         (field("proto"), Reply::Integer(proto)),
@@ -147,83 +157,82 @@ fn hello(ctx: &mut Context, args: &[Bytes]) -> Reply {
         (field("mode"), field("standalone")),
         (field("role"), field("master")),
         (field("modules"), Reply::Array(vec![])),
-    ])
+    ]))
 }
 
-fn select(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match int(&args[1]) {
-        Ok(db) if (0..DB_COUNT as i64).contains(&db) => {
-            ctx.client.db = db as usize;
-            ctx.client.info.db.store(db as usize, Ordering::Relaxed);
-            Reply::ok()
-        }
-        Ok(_) => err(args::DB_OUT_OF_RANGE),
-        Err(e) => e,
-    }
+fn select(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let db = args.int_in(0..=DB_COUNT as i64 - 1, DB_OUT_OF_RANGE)? as usize;
+    ctx.client.db = db;
+    ctx.client.info.db.store(db, Ordering::Relaxed);
+    Ok(Reply::ok())
 }
 
 // ----- CLIENT -----
 
-fn set_name(ctx: &mut Context, name: Bytes) -> Result<(), Reply> {
+fn set_name(ctx: &mut Context, name: &Bytes) -> Result<(), Reply> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Err(err(
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ));
     }
-    *ctx.client.info.name.lock() = args::owned(&name);
+    *ctx.client.info.name.lock() = owned(name);
     Ok(())
 }
 
-fn client_setname(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match set_name(ctx, args[2].clone()) {
-        Ok(()) => Reply::ok(),
-        Err(e) => e,
-    }
+fn client_setname(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    set_name(ctx, args.next()?)?;
+    Ok(Reply::ok())
 }
 
-fn client_getname(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn client_getname(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let name = ctx.client.info.name.lock().clone();
-    if name.is_empty() {
+    Ok(if name.is_empty() {
         Reply::Nil
     } else {
         Reply::Bulk(name)
+    })
+}
+
+fn client_id(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Integer(ctx.client.info.id as i64))
+}
+
+/// CLIENT LIST's TYPE filter: whether it asks for normal clients (the
+/// only kind cordis has); Redis's error for an unknown type.
+fn lists_normal_clients(client_type: &[u8]) -> Result<bool, Reply> {
+    let known = ["normal", "master", "replica", "pubsub", "slave"];
+    if !known.iter().any(|t| is(client_type, t)) {
+        return Err(err_owned(format!(
+            "ERR Unknown client type '{}'",
+            text(client_type)
+        )));
     }
+    Ok(is(client_type, "normal"))
 }
 
-fn client_id(ctx: &mut Context, _args: &[Bytes]) -> Reply {
-    Reply::Integer(ctx.client.info.id as i64)
+/// CLIENT LIST's `ID id [id ...]`: every argument left, each a positive
+/// integer.
+fn client_ids(args: &mut Args) -> Result<Vec<u64>, Reply> {
+    args.rest()
+        .iter()
+        .map(|id| match int(id) {
+            Ok(id) if id > 0 => Ok(id as u64),
+            _ => Err(err(INVALID_CLIENT_ID)),
+        })
+        .collect()
 }
 
-fn client_list(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn client_list(ctx: &mut Context, args: &mut Args) -> CmdResult {
     // Accepted filters: TYPE normal|master|replica|pubsub, ID id [id...].
     let mut ids: Option<Vec<u64>> = None;
     let mut only_normal = true;
-    let mut i = 2;
-    while i < args.len() {
-        if is(&args[i], "type") && i + 1 < args.len() {
-            let t = &args[i + 1];
-            if !(is(t, "normal")
-                || is(t, "master")
-                || is(t, "replica")
-                || is(t, "pubsub")
-                || is(t, "slave"))
-            {
-                return err_owned(format!("ERR Unknown client type '{}'", args::text(t)));
-            }
-            only_normal = is(t, "normal");
-            i += 2;
-        } else if is(&args[i], "id") && i + 1 < args.len() {
-            let mut list = Vec::new();
-            for a in &args[i + 1..] {
-                match int(a) {
-                    Ok(v) if v > 0 => list.push(v as u64),
-                    _ => return err("ERR Invalid client ID"),
-                }
-            }
-            ids = Some(list);
-            i = args.len();
+    while let Some(filter) = args.next_if_any() {
+        if is(filter, "type") && !args.is_done() {
+            only_normal = lists_normal_clients(args.next()?)?;
+        } else if is(filter, "id") && !args.is_done() {
+            ids = Some(client_ids(args)?);
         } else {
-            return err(args::SYNTAX_ERROR);
+            return Err(err(SYNTAX_ERROR));
         }
     }
     let mut clients: Vec<_> = ctx
@@ -241,28 +250,30 @@ fn client_list(ctx: &mut Context, args: &[Bytes]) -> Reply {
         out.push_str(&c.describe());
         out.push('\n');
     }
-    Reply::Verbatim(Bytes::from(out))
+    Ok(Reply::Verbatim(Bytes::from(out)))
 }
 
-fn client_info(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn client_info(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let mut line = ctx.client.info.describe();
     line.push('\n');
-    Reply::Verbatim(Bytes::from(line))
+    Ok(Reply::Verbatim(Bytes::from(line)))
 }
 
-fn client_setinfo(_ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if is(&args[2], "lib-name") || is(&args[2], "lib-ver") {
-        Reply::ok()
+/// CLIENT SETINFO accepts LIB-NAME and LIB-VER and ignores the value.
+fn client_setinfo(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let option = args.next()?;
+    if is(option, "lib-name") || is(option, "lib-ver") {
+        Ok(Reply::ok())
     } else {
-        err_owned(format!(
+        Err(err_owned(format!(
             "ERR Unrecognized option '{}'",
-            args::text(&args[2])
-        ))
+            text(option)
+        )))
     }
 }
 
-fn client_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
-    let lines = [
+fn client_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(&[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GETNAME",
         "    Return the name of the current connection.",
@@ -278,6 +289,5 @@ fn client_help(_ctx: &mut Context, _args: &[Bytes]) -> Reply {
         "    Set client meta attr (LIB-NAME or LIB-VER).",
         "HELP",
         "    Print this help.",
-    ];
-    args::help_reply(&lines)
+    ]))
 }

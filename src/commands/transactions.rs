@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use super::args::err;
+use super::args::{err, Args, CmdResult};
 use super::context::QueuedTransaction;
 use super::flags::{ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, STALE};
 use super::{spec, CommandSpec, Context};
@@ -24,11 +24,11 @@ pub const MAX_QUEUED_COMMANDS: usize = 1 << 20;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Starts a transaction.", legacy!(multi)),
-    spec("exec", 1, NOSCRIPT | LOADING | STALE | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Executes all commands in a transaction.", legacy!(exec)),
-    spec("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "2.0.0", "Discards a transaction.", legacy!(discard)),
-    spec("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (1, -1, 1), "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", legacy!(watch)),
-    spec("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "transactions", "2.2.0", "Forgets about watched keys of a transaction.", legacy!(unwatch)),
+    spec("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Starts a transaction.", multi),
+    spec("exec", 1, NOSCRIPT | LOADING | STALE | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "1.2.0", "Executes all commands in a transaction.", exec),
+    spec("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (0, 0, 0), "transactions", "2.0.0", "Discards a transaction.", discard),
+    spec("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_IN_MULTI, (1, -1, 1), "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", watch),
+    spec("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), "transactions", "2.2.0", "Forgets about watched keys of a transaction.", unwatch),
 ];
 
 /// Queues a command while a transaction is open. Returns the reply to send
@@ -54,17 +54,17 @@ pub(crate) fn refuse(ctx: &mut Context) {
     }
 }
 
-fn multi(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn multi(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     if ctx.client.multi.is_some() {
-        return err("ERR MULTI calls can not be nested");
+        return Err(err("ERR MULTI calls can not be nested"));
     }
     ctx.client.multi = Some(QueuedTransaction::default());
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
-fn exec(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn exec(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let Some(tx) = ctx.client.multi.take() else {
-        return err("ERR EXEC without MULTI");
+        return Err(err("ERR EXEC without MULTI"));
     };
     let changed = ctx
         .client
@@ -73,35 +73,39 @@ fn exec(ctx: &mut Context, _args: &[Bytes]) -> Reply {
         .any(|(db, key, token)| ctx.store.watch_token(*db, key) != *token);
     ctx.client.release_watches(ctx.store);
     if tx.failed {
-        return err("EXECABORT Transaction discarded because of previous errors.");
+        return Err(err(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
     }
     if changed {
-        return Reply::NilArray;
+        return Ok(Reply::NilArray);
     }
+    // Queued commands answer at once: a blocking one cannot park inside
+    // EXEC, as in Redis.
     let denied = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let replies = tx
         .commands
         .iter()
-        .map(|args| super::run_queued(ctx, args))
+        .map(|queued| super::run_queued(ctx, queued))
         .collect();
     ctx.client.deny_blocking = denied;
-    Reply::Array(replies)
+    Ok(Reply::Array(replies))
 }
 
-fn discard(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn discard(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     if ctx.client.multi.take().is_none() {
-        return err("ERR DISCARD without MULTI");
+        return Err(err("ERR DISCARD without MULTI"));
     }
     ctx.client.release_watches(ctx.store);
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
-fn watch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn watch(ctx: &mut Context, args: &mut Args) -> CmdResult {
     if ctx.client.multi.is_some() {
-        return err("ERR WATCH inside MULTI is not allowed");
+        return Err(err("ERR WATCH inside MULTI is not allowed"));
     }
     let db = ctx.client.db;
-    for key in &args[1..] {
+    for key in args.rest() {
         let already = ctx
             .client
             .watching
@@ -113,10 +117,10 @@ fn watch(ctx: &mut Context, args: &[Bytes]) -> Reply {
             ctx.client.watching.push((db, key, token));
         }
     }
-    Reply::ok()
+    Ok(Reply::ok())
 }
 
-fn unwatch(ctx: &mut Context, _args: &[Bytes]) -> Reply {
+fn unwatch(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.client.release_watches(ctx.store);
-    Reply::ok()
+    Ok(Reply::ok())
 }
