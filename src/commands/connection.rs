@@ -113,15 +113,15 @@ fn hello(ctx: &mut Context, args: &mut Args) -> CmdResult {
         .next_if_any()
         .map(|v| protocol_version(v))
         .transpose()?;
-    let mut name = None;
+    // Redis 7.0 acts on each option as it reads it: AUTH authenticates and
+    // SETNAME names the client even if a later option is refused.
     while let Some(option) = args.next_if_any() {
         if is(option, "auth") && args.remaining() >= 2 {
-            // Checked (and authenticating) as soon as it is read.
             let user = args.next()?;
             let password = args.next()?;
             check_password(ctx, Some(user), password)?;
         } else if is(option, "setname") && !args.is_done() {
-            name = Some(args.next()?);
+            set_name(ctx, args.next()?)?;
         } else {
             return Err(err_owned(format!(
                 "ERR Syntax error in HELLO option '{}'",
@@ -130,10 +130,7 @@ fn hello(ctx: &mut Context, args: &mut Args) -> CmdResult {
         }
     }
     if !ctx.client.authenticated {
-        return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
-    }
-    if let Some(name) = name {
-        set_name(ctx, name)?;
+        return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(v) = version {
         ctx.client.resp = if v == 3 {
