@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::args::{err, int, is, NO_SUCH_KEY, SYNTAX_ERROR};
+use super::args::{
+    err, is, Args, CmdResult, NO_SUCH_KEY, SYNTAX_ERROR, TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT,
+};
 use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use super::typed::{peek, read, write};
 use super::{spec, CommandSpec, Context, Park, WaitOn};
@@ -27,59 +29,63 @@ use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", legacy!(lpush)),
-    spec("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", legacy!(rpush)),
-    spec("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", legacy!(lpushx)),
-    spec("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Appends an element to a list only when the list exists.", legacy!(rpushx)),
-    spec("lpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", legacy!(lpop)),
-    spec("rpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", legacy!(rpop)),
-    spec("llen", 2, READONLY | FAST, (1, 1, 1), "list", "1.0.0", "Returns the length of a list.", legacy!(llen)),
-    spec("lrange", 4, READONLY, (1, 1, 1), "list", "1.0.0", "Returns a range of elements from a list.", legacy!(lrange)),
-    spec("lindex", 3, READONLY, (1, 1, 1), "list", "1.0.0", "Returns an element from a list by its index.", legacy!(lindex)),
-    spec("lset", 4, WRITE | DENYOOM, (1, 1, 1), "list", "1.0.0", "Sets the value of an element in a list by its index.", legacy!(lset)),
-    spec("linsert", 5, WRITE | DENYOOM, (1, 1, 1), "list", "2.2.0", "Inserts an element before or after another element in a list.", legacy!(linsert)),
-    spec("lrem", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", legacy!(lrem)),
-    spec("ltrim", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", legacy!(ltrim)),
-    spec("lpos", -3, READONLY, (1, 1, 1), "list", "6.0.6", "Returns the index of matching elements in a list.", legacy!(lpos)),
-    spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", legacy!(lmove)),
-    spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", legacy!(rpoplpush)),
-    spec("blpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", legacy!(blpop)),
-    spec("brpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", legacy!(brpop)),
-    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", legacy!(blmove)),
+    spec("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lpush),
+    spec("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", rpush),
+    spec("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", lpushx),
+    spec("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), "list", "2.2.0", "Appends an element to a list only when the list exists.", rpushx),
+    spec("lpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", lpop),
+    spec("rpop", -2, WRITE | FAST, (1, 1, 1), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", rpop),
+    spec("llen", 2, READONLY | FAST, (1, 1, 1), "list", "1.0.0", "Returns the length of a list.", llen),
+    spec("lrange", 4, READONLY, (1, 1, 1), "list", "1.0.0", "Returns a range of elements from a list.", lrange),
+    spec("lindex", 3, READONLY, (1, 1, 1), "list", "1.0.0", "Returns an element from a list by its index.", lindex),
+    spec("lset", 4, WRITE | DENYOOM, (1, 1, 1), "list", "1.0.0", "Sets the value of an element in a list by its index.", lset),
+    spec("linsert", 5, WRITE | DENYOOM, (1, 1, 1), "list", "2.2.0", "Inserts an element before or after another element in a list.", linsert),
+    spec("lrem", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", lrem),
+    spec("ltrim", 4, WRITE, (1, 1, 1), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", ltrim),
+    spec("lpos", -3, READONLY, (1, 1, 1), "list", "6.0.6", "Returns the index of matching elements in a list.", lpos),
+    spec("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lmove),
+    spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", rpoplpush),
+    spec("blpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
+    spec("brpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),
+    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blmove),
 ];
 
 fn bulk(value: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(value))
 }
 
-fn push(ctx: &mut Context, args: &[Bytes], end: End, only_existing: bool) -> Reply {
-    let result = write::<List, _>(ctx, &args[1], |list, w| {
+/// `key element [element ...]`: pushes each element at `end` in turn;
+/// with `only_existing` (LPUSHX, RPUSHX) nothing happens to a missing key.
+fn push(ctx: &mut Context, args: &mut Args, end: End, only_existing: bool) -> CmdResult {
+    let key = args.key()?;
+    let values = args.rest();
+    let len = write::<List, _>(ctx, key, |list, w| {
         if only_existing && list.is_empty() {
             return Ok((Default::default(), 0));
         }
         let mut edit = ListEdit::new(list);
-        for value in &args[2..] {
+        for value in values {
             edit.push(end, value, w.next_dot());
         }
         let len = edit.len() as i64;
         Ok((edit.finish(), len))
-    });
-    result.map_or_else(|e| e, Reply::Integer)
+    })?;
+    Ok(Reply::Integer(len))
 }
 
-fn lpush(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn lpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
     push(ctx, args, End::Left, false)
 }
 
-fn rpush(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn rpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
     push(ctx, args, End::Right, false)
 }
 
-fn lpushx(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn lpushx(ctx: &mut Context, args: &mut Args) -> CmdResult {
     push(ctx, args, End::Left, true)
 }
 
-fn rpushx(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn rpushx(ctx: &mut Context, args: &mut Args) -> CmdResult {
     push(ctx, args, End::Right, true)
 }
 
@@ -110,51 +116,49 @@ fn pop_values(
     })
 }
 
-fn pop(ctx: &mut Context, args: &[Bytes], end: End) -> Reply {
-    if args.len() > 3 {
-        return super::args::wrong_arity(if end == End::Left { "lpop" } else { "rpop" });
+/// Pops one element from `end` of `key`, if it holds a list.
+fn pop_one(ctx: &mut Context, key: &[u8], end: End) -> Result<Option<Box<[u8]>>, Reply> {
+    Ok(pop_values(ctx, key, end, 1)?.and_then(|mut values| values.pop()))
+}
+
+/// `LPOP key [count]` / `RPOP key [count]`.
+fn pop(ctx: &mut Context, args: &mut Args, end: End) -> CmdResult {
+    // Too many arguments is an arity error (Redis checks it before the
+    // count), not a syntax error.
+    if args.remaining() > 2 {
+        return Err(args.wrong_arity());
     }
-    let Some(count_arg) = args.get(2) else {
-        return match pop_values(ctx, &args[1], end, 1) {
-            Ok(Some(mut values)) => values.pop().map_or(Reply::Nil, |v| bulk(&v)),
-            Ok(None) => Reply::Nil,
-            Err(e) => e,
-        };
-    };
-    let count = match int(count_arg) {
-        Ok(n) if n >= 0 => n as usize,
-        Ok(_) => return err("ERR value is out of range, must be positive"),
-        Err(e) => return e,
-    };
+    let key = args.key()?;
+    if args.is_done() {
+        return Ok(pop_one(ctx, key, end)?.map_or(Reply::Nil, |v| bulk(&v)));
+    }
+    // A negative count is refused with MUST_BE_POSITIVE (`Args::count`).
+    let count = args.count()? as usize;
     if count == 0 {
         // Redis answers without touching the list: nil when the key is
         // missing, an empty array otherwise (and WRONGTYPE for others).
-        return match read::<List>(ctx, &args[1]) {
-            Ok(Some(_)) => Reply::Array(Vec::new()),
-            Ok(None) => Reply::NilArray,
-            Err(e) => e,
-        };
+        return Ok(match read::<List>(ctx, key)? {
+            Some(_) => Reply::Array(Vec::new()),
+            None => Reply::NilArray,
+        });
     }
-    match pop_values(ctx, &args[1], end, count) {
-        Ok(Some(values)) => Reply::Array(values.iter().map(|v| bulk(v)).collect()),
-        Ok(None) => Reply::NilArray,
-        Err(e) => e,
-    }
+    Ok(match pop_values(ctx, key, end, count)? {
+        Some(values) => Reply::Array(values.iter().map(|v| bulk(v)).collect()),
+        None => Reply::NilArray,
+    })
 }
 
-fn lpop(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn lpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
     pop(ctx, args, End::Left)
 }
 
-fn rpop(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn rpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
     pop(ctx, args, End::Right)
 }
 
-fn llen(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<List>(ctx, &args[1]) {
-        Ok(list) => Reply::Integer(list.map_or(0, |l| l.len()) as i64),
-        Err(e) => e,
-    }
+fn llen(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let list = read::<List>(ctx, args.key()?)?;
+    Ok(Reply::Integer(list.map_or(0, |l| l.len()) as i64))
 }
 
 /// Redis's index range rule (LRANGE, LTRIM): negative indexes count from
@@ -173,21 +177,18 @@ fn range_of(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, stop.min(len - 1) as usize))
 }
 
-fn lrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (start, stop) = match (int(&args[2]), int(&args[3])) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let list = match read::<List>(ctx, &args[1]) {
-        Ok(Some(list)) => list,
-        Ok(None) => return Reply::Array(Vec::new()),
-        Err(e) => return e,
+fn lrange(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let (start, stop) = (args.int()?, args.int()?);
+    let Some(list) = read::<List>(ctx, key)? else {
+        return Ok(Reply::Array(Vec::new()));
     };
     let Some((from, to)) = range_of(start, stop, list.len()) else {
-        return Reply::Array(Vec::new());
+        return Ok(Reply::Array(Vec::new()));
     };
-    let items: Vec<Reply> = list.range_values(from, to).map(bulk).collect();
-    Reply::Array(items)
+    Ok(Reply::Array(
+        list.range_values(from, to).map(bulk).collect(),
+    ))
 }
 
 /// A Redis list index (negative from the end) as a position, if in range.
@@ -197,26 +198,22 @@ fn position(index: i64, len: usize) -> Option<usize> {
     (0..len).contains(&at).then_some(at as usize)
 }
 
-fn lindex(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let index = match int(&args[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
+fn lindex(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let index = args.int()?;
+    let Some(list) = read::<List>(ctx, key)? else {
+        return Ok(Reply::Nil);
     };
-    match read::<List>(ctx, &args[1]) {
-        Ok(Some(list)) => position(index, list.len())
-            .and_then(|at| list.at(at))
-            .map_or(Reply::Nil, |(_, v)| bulk(v)),
-        Ok(None) => Reply::Nil,
-        Err(e) => e,
-    }
+    Ok(position(index, list.len())
+        .and_then(|at| list.at(at))
+        .map_or(Reply::Nil, |(_, v)| bulk(v)))
 }
 
-fn lset(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let index = match int(&args[2]) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
-    let result = write::<List, _>(ctx, &args[1], |list, w| {
+fn lset(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let index = args.int()?;
+    let value = args.next()?;
+    write::<List, _>(ctx, key, |list, w| {
         if list.is_empty() {
             return Err(err(NO_SUCH_KEY));
         }
@@ -226,43 +223,38 @@ fn lset(ctx: &mut Context, args: &[Bytes]) -> Reply {
         // Observed remove of the old element, the new value right after it.
         let id = id.clone();
         let mut edit = ListEdit::new(list);
-        edit.insert_at(&id, false, &args[3], w.next_dot());
+        edit.insert_at(&id, false, value, w.next_dot());
         edit.discard(&id);
         Ok((edit.finish(), ()))
-    });
-    result.map_or_else(|e| e, |()| Reply::ok())
+    })?;
+    Ok(Reply::ok())
 }
 
-fn linsert(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let before = if is(&args[2], "before") {
-        true
-    } else if is(&args[2], "after") {
-        false
-    } else {
-        return err(SYNTAX_ERROR);
-    };
-    let result = write::<List, _>(ctx, &args[1], |list, w| {
+fn linsert(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let before = args.one_of(&[("before", true), ("after", false)])?;
+    let pivot_value = args.next()?;
+    let value = args.next()?;
+    let len = write::<List, _>(ctx, key, |list, w| {
         if list.is_empty() {
             return Ok((Default::default(), 0));
         }
-        let Some((pivot, _)) = list.iter().find(|(_, v)| *v == args[3].as_ref()) else {
+        let Some((pivot, _)) = list.iter().find(|(_, v)| *v == pivot_value.as_ref()) else {
             return Ok((Default::default(), -1));
         };
         let mut edit = ListEdit::new(list);
-        edit.insert_at(pivot, before, &args[4], w.next_dot());
+        edit.insert_at(pivot, before, value, w.next_dot());
         let len = edit.len() as i64;
         Ok((edit.finish(), len))
-    });
-    result.map_or_else(|e| e, Reply::Integer)
+    })?;
+    Ok(Reply::Integer(len))
 }
 
-fn lrem(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let count = match int(&args[2]) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let target = &args[3];
-    let result = write::<List, _>(ctx, &args[1], |list, _| {
+fn lrem(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let count = args.int()?;
+    let target = args.next()?;
+    let removed = write::<List, _>(ctx, key, |list, _| {
         let limit = if count == 0 {
             usize::MAX
         } else {
@@ -288,16 +280,14 @@ fn lrem(ctx: &mut Context, args: &[Bytes]) -> Reply {
             edit.discard(id);
         }
         Ok((edit.finish(), ids.len() as i64))
-    });
-    result.map_or_else(|e| e, Reply::Integer)
+    })?;
+    Ok(Reply::Integer(removed))
 }
 
-fn ltrim(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (start, stop) = match (int(&args[2]), int(&args[3])) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let result = write::<List, _>(ctx, &args[1], |list, _| {
+fn ltrim(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let (start, stop) = (args.int()?, args.int()?);
+    write::<List, _>(ctx, key, |list, _| {
         let keep = range_of(start, stop, list.len());
         let mut edit = ListEdit::new(list);
         for (at, (id, _)) in list.iter().enumerate() {
@@ -306,49 +296,64 @@ fn ltrim(ctx: &mut Context, args: &[Bytes]) -> Reply {
             }
         }
         Ok((edit.finish(), ()))
-    });
-    result.map_or_else(|e| e, |()| Reply::ok())
+    })?;
+    Ok(Reply::ok())
 }
 
-fn lpos(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let mut rank: i64 = 1;
-    let mut count: Option<i64> = None;
-    let mut maxlen: i64 = 0;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return err(SYNTAX_ERROR);
-        };
-        let n = match int(value) {
-            Ok(n) => n,
-            Err(e) => return e,
-        };
-        if is(&args[i], "rank") {
+/// LPOS's options.
+struct LposOptions {
+    rank: i64,
+    /// `None`: no COUNT, a single position (or nil) is the reply.
+    count: Option<i64>,
+    /// 0: scan the whole list.
+    maxlen: i64,
+}
+
+/// Reads `[RANK rank] [COUNT num-matches] [MAXLEN len]` to the end. Each
+/// option's value is read as an integer before its name is checked: a
+/// missing value is a syntax error, a non-integer one the integer error,
+/// whatever the option. (Redis checks the name first, so `FOO abc` is a
+/// syntax error there; this order predates the cursor and is kept.)
+fn lpos_options(args: &mut Args) -> Result<LposOptions, Reply> {
+    let mut options = LposOptions {
+        rank: 1,
+        count: None,
+        maxlen: 0,
+    };
+    while let Some(option) = args.next_if_any() {
+        let n = args.int()?;
+        if is(option, "rank") {
             if n == 0 {
-                return err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
+                return Err(err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
             }
             // -i64::MIN does not exist; the farthest rank is the same search.
-            rank = n.max(-i64::MAX);
-        } else if is(&args[i], "count") {
+            options.rank = n.max(-i64::MAX);
+        } else if is(option, "count") {
             if n < 0 {
-                return err("ERR COUNT can't be negative");
+                return Err(err("ERR COUNT can't be negative"));
             }
-            count = Some(n);
-        } else if is(&args[i], "maxlen") {
+            options.count = Some(n);
+        } else if is(option, "maxlen") {
             if n < 0 {
-                return err("ERR MAXLEN can't be negative");
+                return Err(err("ERR MAXLEN can't be negative"));
             }
-            maxlen = n;
+            options.maxlen = n;
         } else {
-            return err(SYNTAX_ERROR);
+            return Err(err(SYNTAX_ERROR));
         }
-        i += 2;
     }
-    let list = match read::<List>(ctx, &args[1]) {
-        Ok(list) => list,
-        Err(e) => return e,
-    };
-    let target = args[2].as_ref();
+    Ok(options)
+}
+
+fn lpos(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let target = args.next()?.as_ref();
+    let LposOptions {
+        rank,
+        count,
+        maxlen,
+    } = lpos_options(args)?;
+    let list = read::<List>(ctx, key)?;
     let wanted = match count {
         Some(0) => usize::MAX,
         Some(n) => n as usize,
@@ -383,20 +388,15 @@ fn lpos(ctx: &mut Context, args: &[Bytes]) -> Reply {
         };
         found.extend(hits.skip(skip).take(wanted));
     }
-    match count {
+    Ok(match count {
         Some(_) => Reply::Array(found.into_iter().map(Reply::Integer).collect()),
         None => found.first().map_or(Reply::Nil, |&at| Reply::Integer(at)),
-    }
+    })
 }
 
-fn end_arg(arg: &[u8]) -> Option<End> {
-    if is(arg, "left") {
-        Some(End::Left)
-    } else if is(arg, "right") {
-        Some(End::Right)
-    } else {
-        None
-    }
+/// Takes a `LEFT`/`RIGHT` argument (any case); syntax error otherwise.
+fn end_arg(args: &mut Args) -> Result<End, Reply> {
+    args.one_of(&[("left", End::Left), ("right", End::Right)])
 }
 
 /// LMOVE's core: pops from `from` of `source`, pushes to `to` of
@@ -424,10 +424,7 @@ fn move_element(
             Ok((edit.finish(), value))
         });
     }
-    let Some(mut values) = pop_values(ctx, source, from, 1)? else {
-        return Ok(None);
-    };
-    let Some(value) = values.pop() else {
+    let Some(value) = pop_one(ctx, source, from)? else {
         return Ok(None);
     };
     write::<List, _>(ctx, destination, |list, w| {
@@ -438,21 +435,17 @@ fn move_element(
     Ok(Some(value))
 }
 
-fn lmove(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (Some(from), Some(to)) = (end_arg(&args[3]), end_arg(&args[4])) else {
-        return err(SYNTAX_ERROR);
-    };
-    match move_element(ctx, &args[1], &args[2], from, to) {
-        Ok(value) => value.map_or(Reply::Nil, |v| bulk(&v)),
-        Err(e) => e,
-    }
+fn lmove(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (source, destination) = (args.key()?, args.key()?);
+    let (from, to) = (end_arg(args)?, end_arg(args)?);
+    let moved = move_element(ctx, source, destination, from, to)?;
+    Ok(moved.map_or(Reply::Nil, |v| bulk(&v)))
 }
 
-fn rpoplpush(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match move_element(ctx, &args[1], &args[2], End::Right, End::Left) {
-        Ok(value) => value.map_or(Reply::Nil, |v| bulk(&v)),
-        Err(e) => e,
-    }
+fn rpoplpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (source, destination) = (args.key()?, args.key()?);
+    let moved = move_element(ctx, source, destination, End::Right, End::Left)?;
+    Ok(moved.map_or(Reply::Nil, |v| bulk(&v)))
 }
 
 // ----- blocking -----
@@ -461,7 +454,7 @@ fn rpoplpush(ctx: &mut Context, args: &[Bytes]) -> Reply {
 /// Values too large for Redis's millisecond arithmetic get the error Redis
 /// 7.0 gives them ("timeout is negative", from its overflow).
 fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
-    let not_float = || err("ERR timeout is not a float or out of range");
+    let not_float = || err(TIMEOUT_NOT_FLOAT);
     let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
     if text.is_empty()
         || text.starts_with(char::is_whitespace)
@@ -473,7 +466,7 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     if seconds.is_nan() {
         return Err(not_float());
     }
-    let negative = || err("ERR timeout is negative");
+    let negative = || err(TIMEOUT_NEGATIVE);
     if seconds < 0.0 {
         return Err(negative());
     }
@@ -495,56 +488,45 @@ fn block_or_nil(
     wait_on: WaitOn,
     timeout: Option<Duration>,
     nil: Reply,
-) -> Reply {
+) -> CmdResult {
     let deadline = timeout.map(|t| Instant::now() + t);
     ctx.park(Park::Keys { wait_on, deadline }, nil)
-        .unwrap_or_else(|e| e)
 }
 
-fn blocking_pop(ctx: &mut Context, args: &[Bytes], end: End) -> Reply {
-    let timeout = match parse_timeout(&args[args.len() - 1]) {
-        Ok(t) => t,
-        Err(e) => return e,
+/// `BLPOP key [key ...] timeout` / `BRPOP ...`: pops from the first key
+/// that holds a non-empty list, else blocks on all of them.
+fn blocking_pop(ctx: &mut Context, args: &mut Args, end: End) -> CmdResult {
+    // The timeout comes last; arity guarantees it and at least one key.
+    let Some((timeout, keys)) = args.rest().split_last() else {
+        return Err(args.wrong_arity());
     };
-    let keys = &args[1..args.len() - 1];
+    let timeout = parse_timeout(timeout)?;
     for key in keys {
-        match peek::<List>(ctx, key) {
-            Ok(Some(list)) if !list.is_empty() => {}
-            Ok(_) => continue,
-            Err(e) => return e,
+        let has_elements = peek::<List>(ctx, key)?.is_some_and(|list| !list.is_empty());
+        if !has_elements {
+            continue;
         }
-        match pop_values(ctx, key, end, 1) {
-            Ok(Some(mut values)) => {
-                if let Some(v) = values.pop() {
-                    return Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&v)]);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => return e,
+        if let Some(value) = pop_one(ctx, key, end)? {
+            return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), bulk(&value)]));
         }
     }
     block_or_nil(ctx, WaitOn::DeclaredKeys, timeout, Reply::NilArray)
 }
 
-fn blpop(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn blpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
     blocking_pop(ctx, args, End::Left)
 }
 
-fn brpop(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn brpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
     blocking_pop(ctx, args, End::Right)
 }
 
-fn blmove(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (Some(from), Some(to)) = (end_arg(&args[3]), end_arg(&args[4])) else {
-        return err(SYNTAX_ERROR);
-    };
-    let timeout = match parse_timeout(&args[5]) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    match move_element(ctx, &args[1], &args[2], from, to) {
-        Ok(Some(value)) => bulk(&value),
-        Ok(None) => block_or_nil(ctx, WaitOn::FirstKey, timeout, Reply::Nil),
-        Err(e) => e,
+fn blmove(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (source, destination) = (args.key()?, args.key()?);
+    let (from, to) = (end_arg(args)?, end_arg(args)?);
+    let timeout = parse_timeout(args.next()?)?;
+    match move_element(ctx, source, destination, from, to)? {
+        Some(value) => Ok(bulk(&value)),
+        None => block_or_nil(ctx, WaitOn::FirstKey, timeout, Reply::Nil),
     }
 }

@@ -17,7 +17,10 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::args::{err, int, is, NOT_A_FLOAT, SYNTAX_ERROR};
+use super::args::{
+    err, int, is, parse_float, strict_float, too_many_picks, Args, CmdResult, COUNT_OUT_OF_RANGE,
+    MAX_REPEATED_PICKS, OUT_OF_RANGE, SYNTAX_ERROR,
+};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
 use super::{spec, CommandSpec, Context};
@@ -28,43 +31,39 @@ use crate::protocol::{format_double, Reply, RespVersion};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", legacy!(zadd)),
-    spec("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", legacy!(zincrby)),
-    spec("zrem", -3, WRITE | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", legacy!(zrem)),
-    spec("zscore", 3, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", legacy!(zscore)),
-    spec("zmscore", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", legacy!(zmscore)),
-    spec("zcard", 2, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", legacy!(zcard)),
-    spec("zcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", legacy!(zcount)),
-    spec("zlexcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", legacy!(zlexcount)),
-    spec("zrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", legacy!(zrange)),
-    spec("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", legacy!(zrangestore)),
-    spec("zrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", legacy!(zrangebyscore)),
-    spec("zrevrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", legacy!(zrevrangebyscore)),
-    spec("zrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", legacy!(zrangebylex)),
-    spec("zrevrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", legacy!(zrevrangebylex)),
-    spec("zrevrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", legacy!(zrevrange)),
-    spec("zrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", legacy!(zrank)),
-    spec("zrevrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", legacy!(zrevrank)),
-    spec("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", legacy!(zpopmin)),
-    spec("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", legacy!(zpopmax)),
-    spec("zrandmember", -2, READONLY | RANDOM, (1, 1, 1), "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", legacy!(zrandmember)),
-    spec("zremrangebyscore", 4, WRITE, (1, 1, 1), "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", legacy!(zremrangebyscore)),
-    spec("zremrangebyrank", 4, WRITE, (1, 1, 1), "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", legacy!(zremrangebyrank)),
-    spec("zremrangebylex", 4, WRITE, (1, 1, 1), "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", legacy!(zremrangebylex)),
-    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", legacy!(zunionstore)),
-    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", legacy!(zinterstore)),
-    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", legacy!(zdiffstore)),
-    spec("zscan", -3, READONLY | RANDOM, (1, 1, 1), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", legacy!(zscan)),
+    spec("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zadd),
+    spec("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", zincrby),
+    spec("zrem", -3, WRITE | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zrem),
+    spec("zscore", 3, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", zscore),
+    spec("zmscore", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", zmscore),
+    spec("zcard", 2, READONLY | FAST, (1, 1, 1), "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", zcard),
+    spec("zcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zcount),
+    spec("zlexcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zlexcount),
+    spec("zrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zrange),
+    spec("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zrangestore),
+    spec("zrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zrangebyscore),
+    spec("zrevrangebyscore", -4, READONLY, (1, 1, 1), "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zrevrangebyscore),
+    spec("zrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zrangebylex),
+    spec("zrevrangebylex", -4, READONLY, (1, 1, 1), "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zrevrangebylex),
+    spec("zrevrange", -4, READONLY, (1, 1, 1), "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zrevrange),
+    spec("zrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zrank),
+    spec("zrevrank", -3, READONLY | FAST, (1, 1, 1), "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zrevrank),
+    spec("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmin),
+    spec("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmax),
+    spec("zrandmember", -2, READONLY | RANDOM, (1, 1, 1), "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", zrandmember),
+    spec("zremrangebyscore", 4, WRITE, (1, 1, 1), "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zremrangebyscore),
+    spec("zremrangebyrank", 4, WRITE, (1, 1, 1), "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zremrangebyrank),
+    spec("zremrangebylex", 4, WRITE, (1, 1, 1), "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zremrangebylex),
+    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zunionstore),
+    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zinterstore),
+    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zdiffstore),
+    spec("zscan", -3, READONLY | RANDOM, (1, 1, 1), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", zscan),
 ];
 
 const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
 const NOT_A_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_A_LEX_RANGE: &str = "ERR min or max not valid string range item";
-const OUT_OF_RANGE: &str = "ERR value is out of range";
-const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
-/// The largest |count| ZRANDMEMBER accepts for repeated picks: larger
-/// negative counts would build an unbounded reply (docs/semantics.md).
-const MAX_RANDOM_PICKS: u64 = 1 << 24;
+const WEIGHT_NOT_A_FLOAT: &str = "ERR weight value is not a float";
 
 fn bulk(member: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(member))
@@ -94,32 +93,9 @@ fn scored_reply<'a>(
     Reply::Array(out)
 }
 
-/// A score argument as Redis's `strtod` reads it (`inf`, `-inf`, `1e3`…);
-/// NaN is refused.
-fn parse_float(arg: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(arg).ok()?;
-    if text.is_empty() || text.len() > 256 {
-        return None;
-    }
-    text.parse::<f64>().ok().filter(|f| !f.is_nan())
-}
-
-/// A score or weight argument: like [`parse_float`], and like Redis's
-/// `getDoubleFromObject` also refusing values out of the `f64` range
-/// (`1e400`, `1e-400`), which range bounds accept.
-fn strict_float(arg: &[u8]) -> Option<f64> {
-    let value = parse_float(arg)?;
-    let mantissa = arg.split(|&b| b == b'e' || b == b'E').next().unwrap_or(b"");
-    let overflow = value.is_infinite() && !arg.to_ascii_lowercase().windows(3).any(|w| w == b"inf");
-    let underflow = value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b));
-    (!overflow && !underflow).then_some(value)
-}
-
-fn score_arg(arg: &[u8]) -> Result<f64, Reply> {
-    strict_float(arg).ok_or_else(|| err(NOT_A_FLOAT))
-}
-
-/// `1.5`, `(1.5`, `-inf`, `+inf`: one end of a score range.
+/// `1.5`, `(1.5`, `-inf`, `+inf`: one end of a score range. Bounds read
+/// leniently ([`parse_float`]: `1e400` is `inf`), while scores and
+/// weights are strict (`Args::float`, [`strict_float`]).
 fn score_bound(arg: &[u8]) -> Result<Bound<f64>, Reply> {
     let bound = match arg.strip_prefix(b"(") {
         Some(rest) => parse_float(rest).map(Bound::Excluded),
@@ -190,27 +166,50 @@ struct RangeSpec {
     withscores: bool,
 }
 
-/// Parses `min max [options]` at `args[at..]` like Redis 7's
-/// zrangeGenericCommand; `by`/`rev` are preset by the legacy commands.
+impl RangeSpec {
+    /// Every member of `span` in ascending order, without scores or LIMIT
+    /// (ZLEXCOUNT, the ZREMRANGEBY* family).
+    fn whole(span: Span) -> Self {
+        RangeSpec {
+            span,
+            rev: false,
+            offset: 0,
+            limit: -1,
+            withscores: false,
+        }
+    }
+}
+
+/// The span between `lo` and `hi` (ascending ends), read as `by` says:
+/// ranks as integers, scores as [`score_bound`]s, lex ends as
+/// [`lex_bound`]s.
+fn span(by: By, lo: &Bytes, hi: &Bytes) -> Result<Span, Reply> {
+    Ok(match by {
+        By::Rank => Span::Rank(int(lo)?, int(hi)?),
+        By::Score => Span::Score(score_bound(lo)?, score_bound(hi)?),
+        By::Lex => Span::Lex(lex_bound(lo)?, lex_bound(hi)?),
+    })
+}
+
+/// Reads `min max [options]` to the end like Redis 7's
+/// zrangeGenericCommand; `by`/`rev` are preset by the older commands
+/// (ZRANGEBYSCORE, ZREVRANGE…). The bounds are parsed only after the
+/// options, as Redis does: BYSCORE, BYLEX and REV decide how to read them.
 fn parse_range(
-    args: &[Bytes],
-    at: usize,
+    args: &mut Args,
     store: bool,
     by: Option<By>,
     rev: Option<bool>,
 ) -> Result<RangeSpec, Reply> {
+    let (mut lo, mut hi) = (args.next()?, args.next()?);
     let (mut by_opt, mut rev_opt) = (by, rev);
     let (mut offset, mut limit, mut withscores) = (0i64, -1i64, false);
-    let mut j = at + 2;
-    while j < args.len() {
-        let left = args.len() - j - 1;
-        let a = &args[j];
+    while let Some(a) = args.next_if_any() {
         if !store && is(a, "withscores") {
             withscores = true;
-        } else if is(a, "limit") && left >= 2 {
-            offset = int(&args[j + 1])?;
-            limit = int(&args[j + 2])?;
-            j += 2;
+        } else if is(a, "limit") && args.remaining() >= 2 {
+            offset = args.int()?;
+            limit = args.int()?;
         } else if rev_opt.is_none() && is(a, "rev") {
             rev_opt = Some(true);
         } else if by_opt.is_none() && is(a, "bylex") {
@@ -220,7 +219,6 @@ fn parse_range(
         } else {
             return Err(err(SYNTAX_ERROR));
         }
-        j += 1;
     }
     let by = by_opt.unwrap_or(By::Rank);
     let rev = rev_opt.unwrap_or(false);
@@ -234,17 +232,11 @@ fn parse_range(
             "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
         ));
     }
-    let (mut lo, mut hi) = (&args[at], &args[at + 1]);
     if rev && by != By::Rank {
         std::mem::swap(&mut lo, &mut hi);
     }
-    let span = match by {
-        By::Rank => Span::Rank(int(lo)?, int(hi)?),
-        By::Score => Span::Score(score_bound(lo)?, score_bound(hi)?),
-        By::Lex => Span::Lex(lex_bound(lo)?, lex_bound(hi)?),
-    };
     Ok(RangeSpec {
-        span,
+        span: span(by, lo, hi)?,
         rev,
         offset,
         limit,
@@ -333,61 +325,80 @@ struct ZaddFlags {
     incr: bool,
 }
 
-fn zadd(ctx: &mut Context, args: &[Bytes]) -> Reply {
+/// Reads ZADD's leading flags (any order, any case) up to the first
+/// argument that is not one.
+fn zadd_flags(args: &mut Args) -> ZaddFlags {
     let mut f = ZaddFlags::default();
-    let mut at = 2;
-    while at < args.len() {
-        let a = &args[at];
-        match () {
-            _ if is(a, "nx") => f.nx = true,
-            _ if is(a, "xx") => f.xx = true,
-            _ if is(a, "gt") => f.gt = true,
-            _ if is(a, "lt") => f.lt = true,
-            _ if is(a, "ch") => f.ch = true,
-            _ if is(a, "incr") => f.incr = true,
-            _ => break,
-        }
-        at += 1;
+    loop {
+        let flag = if args.keyword("nx") {
+            &mut f.nx
+        } else if args.keyword("xx") {
+            &mut f.xx
+        } else if args.keyword("gt") {
+            &mut f.gt
+        } else if args.keyword("lt") {
+            &mut f.lt
+        } else if args.keyword("ch") {
+            &mut f.ch
+        } else if args.keyword("incr") {
+            &mut f.incr
+        } else {
+            return f;
+        };
+        *flag = true;
     }
-    let elements = args.len() - at;
-    if elements == 0 || !elements.is_multiple_of(2) {
-        return err(SYNTAX_ERROR);
-    }
-    if f.nx && f.xx {
-        return err("ERR XX and NX options at the same time are not compatible");
-    }
-    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
-        return err("ERR GT, LT, and/or NX options at the same time are not compatible");
-    }
-    if f.incr && elements > 2 {
-        return err("ERR INCR option supports a single increment-element pair");
-    }
-    let mut pairs: Vec<(f64, &Bytes)> = Vec::with_capacity(elements / 2);
-    for pair in args[at..].chunks(2) {
-        match score_arg(&pair[0]) {
-            Ok(s) => pairs.push((s, &pair[1])),
-            Err(e) => return e,
-        }
-    }
-    zadd_generic(ctx, &args[1], &f, &pairs)
 }
 
-fn zincrby(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let amount = match score_arg(&args[2]) {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
+fn zadd(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let f = zadd_flags(args);
+    let elements = args.remaining();
+    if elements == 0 || !elements.is_multiple_of(2) {
+        return Err(err(SYNTAX_ERROR));
+    }
+    if f.nx && f.xx {
+        return Err(err(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
+        return Err(err(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if f.incr && elements > 2 {
+        return Err(err(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs: Vec<(f64, &Bytes)> = Vec::with_capacity(elements / 2);
+    while !args.is_done() {
+        let score = args.float()?;
+        pairs.push((score, args.next()?));
+    }
+    zadd_generic(ctx, key, &f, &pairs)
+}
+
+fn zincrby(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let amount = args.float()?;
+    let member = args.next()?;
     let flags = ZaddFlags {
         incr: true,
         ..ZaddFlags::default()
     };
-    zadd_generic(ctx, &args[1], &flags, &[(amount, &args[3])])
+    zadd_generic(ctx, key, &flags, &[(amount, member)])
 }
 
 /// ZADD's element loop, as Redis's zsetAdd: each pair sees the effect of
 /// the pairs before it; the delta keeps one change per member.
-fn zadd_generic(ctx: &mut Context, key: &Bytes, f: &ZaddFlags, pairs: &[(f64, &Bytes)]) -> Reply {
-    let result = write::<ZSet, _>(ctx, key, |z, w| {
+fn zadd_generic(
+    ctx: &mut Context,
+    key: &Bytes,
+    f: &ZaddFlags,
+    pairs: &[(f64, &Bytes)],
+) -> CmdResult {
+    let (added, updated, processed, score) = write::<ZSet, _>(ctx, key, |z, w| {
         let mut delta = ZSetDelta::default();
         // Scores as this command has left them so far (None: removed).
         let mut pending: HashMap<&[u8], f64> = HashMap::new();
@@ -445,18 +456,16 @@ fn zadd_generic(ctx: &mut Context, key: &Bytes, f: &ZaddFlags, pairs: &[(f64, &B
             last_score = new_score;
         }
         Ok((delta, (added, updated, processed, last_score)))
-    });
-    match result {
-        Err(e) => e,
-        Ok((_, _, processed, score)) if f.incr => {
-            if processed > 0 {
-                Reply::Double(score)
-            } else {
-                Reply::Nil
-            }
-        }
-        Ok((added, updated, _, _)) => Reply::Integer(if f.ch { added + updated } else { added }),
+    })?;
+    if f.incr {
+        // The new score, or nil when NX/XX/GT/LT skipped the member.
+        return Ok(if processed > 0 {
+            Reply::Double(score)
+        } else {
+            Reply::Nil
+        });
     }
+    Ok(Reply::Integer(if f.ch { added + updated } else { added }))
 }
 
 /// Removes `members` (as observed) and returns how many were present.
@@ -479,23 +488,23 @@ fn remove_members(ctx: &mut Context, key: &[u8], members: Vec<Box<[u8]>>) -> Res
     })
 }
 
-fn zrem(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let members = args[2..].iter().map(|m| Box::from(m.as_ref())).collect();
-    remove_members(ctx, &args[1], members).map_or_else(|e| e, Reply::Integer)
+fn zrem(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let members = args.rest().iter().map(|m| Box::from(m.as_ref())).collect();
+    Ok(Reply::Integer(remove_members(ctx, key, members)?))
 }
 
-fn zpop(ctx: &mut Context, args: &[Bytes], max: bool) -> Reply {
-    if args.len() > 3 {
-        return err(SYNTAX_ERROR);
+/// `ZPOPMIN key [count]` / `ZPOPMAX key [count]`.
+fn zpop(ctx: &mut Context, args: &mut Args, max: bool) -> CmdResult {
+    // Extra arguments are a syntax error, checked before the count.
+    if args.remaining() > 2 {
+        return Err(err(SYNTAX_ERROR));
     }
-    let count = match args.get(2).map(|a| int(a)).transpose() {
-        Ok(Some(n)) if n < 0 => return err(MUST_BE_POSITIVE),
-        Ok(c) => c,
-        Err(e) => return e,
-    };
+    let key = args.key()?;
+    let count = optional_count(args)?;
     let wanted = count.unwrap_or(1) as usize;
     let resp3 = resp3(ctx);
-    let result = write::<ZSet, _>(ctx, &args[1], |z, w| {
+    let picked = write::<ZSet, _>(ctx, key, |z, w| {
         let picked: Vec<(Box<[u8]>, f64)> = if max {
             z.ascending()
                 .rev()
@@ -515,70 +524,53 @@ fn zpop(ctx: &mut Context, args: &[Bytes], max: bool) -> Reply {
             delta.changes.extend(z.delta_remove(m, ts, &mut next_dot));
         }
         Ok((delta, picked))
-    });
-    match result {
-        Err(e) => e,
-        Ok(picked) => {
-            let items = picked.iter().map(|(m, s)| (m.as_ref(), *s));
-            if count.is_none() {
-                // No count: one flat pair in both protocols.
-                scored_reply(false, items, true)
-            } else {
-                scored_reply(resp3, items, true)
-            }
-        }
-    }
+    })?;
+    let items = picked.iter().map(|(m, s)| (m.as_ref(), *s));
+    // No count: one flat pair in both protocols.
+    let nested = resp3 && count.is_some();
+    Ok(scored_reply(nested, items, true))
 }
 
-fn zpopmin(ctx: &mut Context, args: &[Bytes]) -> Reply {
+/// An optional trailing count: `None` when no argument is left, else a
+/// non-negative integer (`Args::count`'s errors).
+fn optional_count(args: &mut Args) -> Result<Option<u64>, Reply> {
+    if args.is_done() {
+        return Ok(None);
+    }
+    args.count().map(Some)
+}
+
+fn zpopmin(ctx: &mut Context, args: &mut Args) -> CmdResult {
     zpop(ctx, args, false)
 }
 
-fn zpopmax(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zpopmax(ctx: &mut Context, args: &mut Args) -> CmdResult {
     zpop(ctx, args, true)
 }
 
-fn zremrange(ctx: &mut Context, args: &[Bytes], by: By) -> Reply {
-    let spec = RangeSpec {
-        span: match by {
-            By::Rank => match (int(&args[2]), int(&args[3])) {
-                (Ok(a), Ok(b)) => Span::Rank(a, b),
-                (Err(e), _) | (_, Err(e)) => return e,
-            },
-            By::Score => match (score_bound(&args[2]), score_bound(&args[3])) {
-                (Ok(a), Ok(b)) => Span::Score(a, b),
-                (Err(e), _) | (_, Err(e)) => return e,
-            },
-            By::Lex => match (lex_bound(&args[2]), lex_bound(&args[3])) {
-                (Ok(a), Ok(b)) => Span::Lex(a, b),
-                (Err(e), _) | (_, Err(e)) => return e,
-            },
-        },
-        rev: false,
-        offset: 0,
-        limit: -1,
-        withscores: false,
-    };
-    let members = match typed::peek::<ZSet>(ctx, &args[1]) {
-        Err(e) => return e,
-        Ok(None) => return Reply::Integer(0),
-        Ok(Some(z)) => select(z, &spec)
+fn zremrange(ctx: &mut Context, args: &mut Args, by: By) -> CmdResult {
+    let key = args.key()?;
+    let (lo, hi) = (args.next()?, args.next()?);
+    let spec = RangeSpec::whole(span(by, lo, hi)?);
+    let members = match typed::peek::<ZSet>(ctx, key)? {
+        None => return Ok(Reply::Integer(0)),
+        Some(z) => select(z, &spec)
             .into_iter()
             .map(|(m, _)| Box::from(m))
             .collect(),
     };
-    remove_members(ctx, &args[1], members).map_or_else(|e| e, Reply::Integer)
+    Ok(Reply::Integer(remove_members(ctx, key, members)?))
 }
 
-fn zremrangebyscore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zremrangebyscore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     zremrange(ctx, args, By::Score)
 }
 
-fn zremrangebyrank(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zremrangebyrank(ctx: &mut Context, args: &mut Args) -> CmdResult {
     zremrange(ctx, args, By::Rank)
 }
 
-fn zremrangebylex(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zremrangebylex(ctx: &mut Context, args: &mut Args) -> CmdResult {
     zremrange(ctx, args, By::Lex)
 }
 
@@ -592,203 +584,192 @@ fn store(ctx: &mut Context, key: &[u8], scored: Vec<(Box<[u8]>, f64)>) {
 
 // ----- reads -----
 
-fn zscore(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => z
-            .and_then(|z| z.score(&args[2]))
-            .map_or(Reply::Nil, Reply::Double),
-        Err(e) => e,
-    }
+fn zscore(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let member = args.next()?;
+    let z = read::<ZSet>(ctx, key)?;
+    Ok(z.and_then(|z| z.score(member))
+        .map_or(Reply::Nil, Reply::Double))
 }
 
-fn zmscore(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => Reply::Array(
-            args[2..]
-                .iter()
-                .map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Nil, Reply::Double))
-                .collect(),
-        ),
-        Err(e) => e,
-    }
+fn zmscore(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let members = args.rest();
+    let z = read::<ZSet>(ctx, key)?;
+    Ok(Reply::Array(
+        members
+            .iter()
+            .map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Nil, Reply::Double))
+            .collect(),
+    ))
 }
 
-fn zcard(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => Reply::Integer(z.map_or(0, |z| z.len()) as i64),
-        Err(e) => e,
-    }
+fn zcard(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let z = read::<ZSet>(ctx, args.key()?)?;
+    Ok(Reply::Integer(z.map_or(0, |z| z.len()) as i64))
 }
 
-fn zcount(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (min, max) = match (score_bound(&args[2]), score_bound(&args[3])) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => Reply::Integer(z.map_or(0, |z| z.score_range(min, max).count()) as i64),
-        Err(e) => e,
-    }
+fn zcount(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let (min, max) = (score_bound(args.next()?)?, score_bound(args.next()?)?);
+    let z = read::<ZSet>(ctx, key)?;
+    Ok(Reply::Integer(
+        z.map_or(0, |z| z.score_range(min, max).count()) as i64,
+    ))
 }
 
-fn zlexcount(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let (min, max) = match (lex_bound(&args[2]), lex_bound(&args[3])) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let spec = RangeSpec {
-        span: Span::Lex(min, max),
-        rev: false,
-        offset: 0,
-        limit: -1,
-        withscores: false,
-    };
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => Reply::Integer(z.map_or(0, |z| select(z, &spec).len()) as i64),
-        Err(e) => e,
-    }
+fn zlexcount(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let (lo, hi) = (args.next()?, args.next()?);
+    let spec = RangeSpec::whole(span(By::Lex, lo, hi)?);
+    let z = read::<ZSet>(ctx, key)?;
+    Ok(Reply::Integer(
+        z.map_or(0, |z| select(z, &spec).len()) as i64
+    ))
 }
 
-fn range_command(ctx: &mut Context, args: &[Bytes], by: Option<By>, rev: Option<bool>) -> Reply {
-    let spec = match parse_range(args, 2, false, by, rev) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
+fn range_command(
+    ctx: &mut Context,
+    args: &mut Args,
+    by: Option<By>,
+    rev: Option<bool>,
+) -> CmdResult {
+    let key = args.key()?;
+    let spec = parse_range(args, false, by, rev)?;
     let resp3 = resp3(ctx);
-    match read::<ZSet>(ctx, &args[1]) {
-        Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(z)) => scored_reply(resp3, select(z, &spec), spec.withscores),
-        Err(e) => e,
-    }
+    Ok(match read::<ZSet>(ctx, key)? {
+        None => Reply::Array(Vec::new()),
+        Some(z) => scored_reply(resp3, select(z, &spec), spec.withscores),
+    })
 }
 
-fn zrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrange(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, None, None)
 }
 
-fn zrangebyscore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrangebyscore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, Some(By::Score), Some(false))
 }
 
-fn zrevrangebyscore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrevrangebyscore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, Some(By::Score), Some(true))
 }
 
-fn zrangebylex(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrangebylex(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, Some(By::Lex), Some(false))
 }
 
-fn zrevrangebylex(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrevrangebylex(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, Some(By::Lex), Some(true))
 }
 
-fn zrevrange(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrevrange(ctx: &mut Context, args: &mut Args) -> CmdResult {
     range_command(ctx, args, Some(By::Rank), Some(true))
 }
 
-fn zrangestore(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let spec = match parse_range(args, 3, true, None, None) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let picked: Vec<(Box<[u8]>, f64)> = match typed::peek::<ZSet>(ctx, &args[2]) {
-        Err(e) => return e,
-        Ok(None) => Vec::new(),
-        Ok(Some(z)) => select(z, &spec)
+fn zrangestore(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (destination, source) = (args.key()?, args.key()?);
+    let spec = parse_range(args, true, None, None)?;
+    let picked: Vec<(Box<[u8]>, f64)> = match typed::peek::<ZSet>(ctx, source)? {
+        None => Vec::new(),
+        Some(z) => select(z, &spec)
             .into_iter()
             .map(|(m, s)| (Box::from(m), s))
             .collect(),
     };
     let n = picked.len() as i64;
-    store(ctx, &args[1], picked);
-    Reply::Integer(n)
+    store(ctx, destination, picked);
+    Ok(Reply::Integer(n))
 }
 
-fn rank_command(ctx: &mut Context, args: &[Bytes], rev: bool) -> Reply {
-    let withscore = match args.len() {
-        3 => false,
-        4 if is(&args[3], "withscore") => true,
-        _ => return err(SYNTAX_ERROR),
-    };
-    let z = match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => z,
-        Err(e) => return e,
-    };
+/// `ZRANK key member [WITHSCORE]` / `ZREVRANK ...`.
+fn rank_command(ctx: &mut Context, args: &mut Args, rev: bool) -> CmdResult {
+    let key = args.key()?;
+    let member = args.next()?;
+    let withscore = args.keyword("withscore");
+    args.finish()?;
+    let z = read::<ZSet>(ctx, key)?;
     let found = z.and_then(|z| {
-        z.rank(&args[2])
+        z.rank(member)
             .map(|(rank, score)| (if rev { z.len() - 1 - rank } else { rank }, score))
     });
-    match (found, withscore) {
+    Ok(match (found, withscore) {
         (None, false) => Reply::Nil,
         (None, true) => Reply::NilArray,
         (Some((rank, _)), false) => Reply::Integer(rank as i64),
         (Some((rank, score)), true) => {
             Reply::Array(vec![Reply::Integer(rank as i64), Reply::Double(score)])
         }
-    }
+    })
 }
 
-fn zrank(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrank(ctx: &mut Context, args: &mut Args) -> CmdResult {
     rank_command(ctx, args, false)
 }
 
-fn zrevrank(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zrevrank(ctx: &mut Context, args: &mut Args) -> CmdResult {
     rank_command(ctx, args, true)
 }
 
-fn zrandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    if args.len() > 4 {
-        return err(SYNTAX_ERROR);
+/// ZRANDMEMBER's count, checked as Redis does (after WITHSCORES was
+/// recognised): `i64::MIN` cannot be negated, a WITHSCORES reply of
+/// |count| pairs must fit, and cordis caps repeated picks.
+fn random_count(arg: &[u8], withscores: bool) -> Result<i64, Reply> {
+    let count = int(arg)?;
+    if count == i64::MIN {
+        return Err(err(COUNT_OUT_OF_RANGE));
     }
-    let withscores = match args.get(3) {
-        None => false,
-        Some(a) if is(a, "withscores") => true,
-        Some(_) => return err(SYNTAX_ERROR),
-    };
-    let count = match args.get(2).map(|a| int(a)).transpose() {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    if count == Some(i64::MIN) {
-        return err(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        );
+    if withscores && count.unsigned_abs() > (i64::MAX / 2) as u64 {
+        return Err(err(OUT_OF_RANGE));
     }
-    if withscores && count.is_some_and(|c| c.unsigned_abs() > (i64::MAX / 2) as u64) {
-        return err(OUT_OF_RANGE);
+    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(too_many_picks());
     }
-    if count.is_some_and(|c| c < 0 && c.unsigned_abs() > MAX_RANDOM_PICKS) {
-        return err(
-            "ERR value is out of range, cordis caps negative ZRANDMEMBER counts at 16777216",
-        );
-    }
+    Ok(count)
+}
+
+/// `ZRANDMEMBER key [count [WITHSCORES]]`.
+fn zrandmember(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    // Redis rejects a stray argument after the count before it parses
+    // the count, so the count is read here and parsed after.
+    let count_arg = args.next_if_any();
+    let withscores = args.keyword("withscores");
+    args.finish()?;
+    let count = count_arg
+        .map(|arg| random_count(arg, withscores))
+        .transpose()?;
     let resp3 = resp3(ctx);
     let db = ctx.client.db;
-    let (state, rng) = ctx.store.lookup_read_with_rng(db, &args[1]);
+    let (state, rng) = ctx.store.lookup_read_with_rng(db, key);
     let z = match state.map(|s| s.typed::<ZSet>()) {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(z))) => Some(z),
-        Some(Err(_)) => return typed::wrongtype(),
+        Some(Err(_)) => return Err(typed::wrongtype()),
     };
     let mut random = |n: usize| rand::Rng::gen_range(rng, 0..n);
     let Some(count) = count else {
-        return z
+        return Ok(z
             .and_then(|z| z.random_member(&mut random))
-            .map_or(Reply::Nil, |(m, _)| bulk(m));
+            .map_or(Reply::Nil, |(m, _)| bulk(m)));
     };
     let Some(z) = z else {
-        return Reply::Array(Vec::new());
+        return Ok(Reply::Array(Vec::new()));
     };
     if count < 0 {
         // Negative: that many picks, repeats allowed.
         let picks: Vec<(&[u8], f64)> = (0..count.unsigned_abs())
             .filter_map(|_| z.random_member(&mut random))
             .collect();
-        return scored_reply(resp3, picks, withscores);
+        return Ok(scored_reply(resp3, picks, withscores));
     }
     let wanted = (count as usize).min(z.len());
     if wanted == z.len() {
-        return scored_reply(resp3, z.ascending().collect::<Vec<_>>(), withscores);
+        return Ok(scored_reply(
+            resp3,
+            z.ascending().collect::<Vec<_>>(),
+            withscores,
+        ));
     }
     let mut chosen: Vec<(&[u8], f64)> = Vec::with_capacity(wanted);
     let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
@@ -799,20 +780,14 @@ fn zrandmember(ctx: &mut Context, args: &[Bytes]) -> Reply {
             }
         }
     }
-    scored_reply(resp3, chosen, withscores)
+    Ok(scored_reply(resp3, chosen, withscores))
 }
 
-fn zscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let options = match scan_options(&mut super::Args::new(args, 2), false) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
-    let z = match read::<ZSet>(ctx, &args[1]) {
-        Ok(z) => z,
-        Err(e) => return e,
-    };
-    let Some(z) = z else {
-        return scan_reply(0, Vec::new());
+fn zscan(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let options = scan_options(args, false)?;
+    let Some(z) = read::<ZSet>(ctx, key)? else {
+        return Ok(scan_reply(0, Vec::new()));
     };
     let mut items = Vec::new();
     let next = z.scan(options.cursor, options.count, |m, score| {
@@ -824,7 +799,7 @@ fn zscan(ctx: &mut Context, args: &[Bytes]) -> Reply {
             items.push(Reply::Bulk(Bytes::from(text)));
         }
     });
-    scan_reply(next, items)
+    Ok(scan_reply(next, items))
 }
 
 // ----- ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE -----
@@ -880,52 +855,54 @@ fn read_source(ctx: &mut Context, key: &[u8]) -> Result<Source, Reply> {
     }
 }
 
-fn set_op_store(ctx: &mut Context, args: &[Bytes], op: SetOp, name: &str) -> Reply {
-    let numkeys = match int(&args[2]) {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
-    if numkeys < 1 {
-        return Reply::error(format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        ));
-    }
-    if numkeys > (args.len() - 3) as i64 {
-        return err(SYNTAX_ERROR);
-    }
-    let numkeys = numkeys as usize;
-    let mut sources: Vec<Source> = Vec::with_capacity(numkeys);
-    for key in &args[3..3 + numkeys] {
-        match read_source(ctx, key) {
-            Ok(s) => sources.push(s),
-            Err(e) => return e,
-        }
-    }
+/// Reads `[WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]` (any order,
+/// repeatable) to the end, one weight per input key; ZDIFFSTORE takes
+/// neither.
+fn set_op_options(
+    args: &mut Args,
+    op: SetOp,
+    numkeys: usize,
+) -> Result<(Vec<f64>, Aggregate), Reply> {
     let mut weights = vec![1.0f64; numkeys];
     let mut how = Aggregate::Sum;
-    let mut j = 3 + numkeys;
-    while j < args.len() {
-        let remaining = args.len() - j;
-        if op != SetOp::Diff && remaining > numkeys && is(&args[j], "weights") {
-            for (i, w) in weights.iter_mut().enumerate() {
-                match strict_float(&args[j + 1 + i]) {
-                    Some(v) => *w = v,
-                    None => return err("ERR weight value is not a float"),
-                }
+    while let Some(option) = args.next_if_any() {
+        // As in Redis, WEIGHTS followed by fewer than `numkeys` values is
+        // a syntax error, whatever those values are.
+        if op != SetOp::Diff && is(option, "weights") && args.remaining() >= numkeys {
+            for w in weights.iter_mut() {
+                *w = strict_float(args.next()?).ok_or_else(|| err(WEIGHT_NOT_A_FLOAT))?;
             }
-            j += 1 + numkeys;
-        } else if op != SetOp::Diff && remaining >= 2 && is(&args[j], "aggregate") {
-            how = match &args[j + 1] {
-                a if is(a, "sum") => Aggregate::Sum,
-                a if is(a, "min") => Aggregate::Min,
-                a if is(a, "max") => Aggregate::Max,
-                _ => return err(SYNTAX_ERROR),
-            };
-            j += 2;
+        } else if op != SetOp::Diff && is(option, "aggregate") {
+            how = args.one_of(&[
+                ("sum", Aggregate::Sum),
+                ("min", Aggregate::Min),
+                ("max", Aggregate::Max),
+            ])?;
         } else {
-            return err(SYNTAX_ERROR);
+            return Err(err(SYNTAX_ERROR));
         }
     }
+    Ok((weights, how))
+}
+
+/// `destination numkeys key [key ...] [options]`. The inputs are read
+/// (WRONGTYPE) before the options are parsed, in Redis's order.
+fn set_op_store(ctx: &mut Context, args: &mut Args, op: SetOp, name: &str) -> CmdResult {
+    let destination = args.key()?;
+    let numkeys = args.int()?;
+    if numkeys < 1 {
+        return Err(Reply::error(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    // Fewer keys than `numkeys` left: syntax error.
+    let keys = args.take(numkeys as usize)?;
+    let numkeys = keys.len();
+    let mut sources: Vec<Source> = Vec::with_capacity(numkeys);
+    for key in keys {
+        sources.push(read_source(ctx, key)?);
+    }
+    let (weights, how) = set_op_options(args, op, numkeys)?;
     let weighted = |score: f64, weight: f64| {
         let v = score * weight;
         if v.is_nan() {
@@ -982,18 +959,18 @@ fn set_op_store(ctx: &mut Context, args: &[Bytes], op: SetOp, name: &str) -> Rep
         }
     };
     let n = result.len() as i64;
-    store(ctx, &args[1], result);
-    Reply::Integer(n)
+    store(ctx, destination, result);
+    Ok(Reply::Integer(n))
 }
 
-fn zunionstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zunionstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     set_op_store(ctx, args, SetOp::Union, "zunionstore")
 }
 
-fn zinterstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zinterstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     set_op_store(ctx, args, SetOp::Inter, "zinterstore")
 }
 
-fn zdiffstore(ctx: &mut Context, args: &[Bytes]) -> Reply {
+fn zdiffstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     set_op_store(ctx, args, SetOp::Diff, "zdiffstore")
 }
