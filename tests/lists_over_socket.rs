@@ -217,6 +217,17 @@ fn linsert_lrem_and_lpos() {
     );
     assert_eq!(c.err(&["LPOS", "l", "a", "RANK"]), "ERR syntax error");
     assert_eq!(c.err(&["LPOS", "l", "a", "FOO", "1"]), "ERR syntax error");
+    // Redis checks the option's name before its value, and COUNT/MAXLEN
+    // answer a non-integer with their own text.
+    assert_eq!(c.err(&["LPOS", "l", "a", "FOO", "abc"]), "ERR syntax error");
+    assert_eq!(
+        c.err(&["LPOS", "l", "a", "COUNT", "abc"]),
+        "ERR COUNT can't be negative"
+    );
+    assert_eq!(
+        c.err(&["LPOS", "l", "a", "RANK", "abc"]),
+        "ERR value is not an integer or out of range"
+    );
 
     assert_eq!(c.int(&["LREM", "l", "1", "a"]), 1);
     assert_eq!(c.int(&["LREM", "l", "-1", "a"]), 1);

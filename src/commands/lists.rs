@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::args::{
-    err, is, Args, CmdResult, NO_SUCH_KEY, SYNTAX_ERROR, TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT,
+    err, int, is, Args, CmdResult, NO_SUCH_KEY, SYNTAX_ERROR, TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT,
 };
 use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use super::typed::{peek, read, write};
@@ -309,35 +309,37 @@ struct LposOptions {
     maxlen: i64,
 }
 
-/// Reads `[RANK rank] [COUNT num-matches] [MAXLEN len]` to the end. Each
-/// option's value is read as an integer before its name is checked: a
-/// missing value is a syntax error, a non-integer one the integer error,
-/// whatever the option. (Redis checks the name first, so `FOO abc` is a
-/// syntax error there; this order predates the cursor and is kept.)
+/// Reads `[RANK rank] [COUNT num-matches] [MAXLEN len]` to the end, as
+/// Redis does: the option's name first (anything else, or a name without a
+/// value, is a syntax error), then its value. COUNT and MAXLEN give their
+/// own text for a negative value and for one that is not an integer.
 fn lpos_options(args: &mut Args) -> Result<LposOptions, Reply> {
     let mut options = LposOptions {
         rank: 1,
         count: None,
         maxlen: 0,
     };
+    let non_negative = |args: &mut Args, text: &'static str| {
+        int(args.next()?)
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| err(text))
+    };
     while let Some(option) = args.next_if_any() {
-        let n = args.int()?;
+        if args.is_done() {
+            return Err(err(SYNTAX_ERROR));
+        }
         if is(option, "rank") {
+            let n = args.int()?;
             if n == 0 {
                 return Err(err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
             }
             // -i64::MIN does not exist; the farthest rank is the same search.
             options.rank = n.max(-i64::MAX);
         } else if is(option, "count") {
-            if n < 0 {
-                return Err(err("ERR COUNT can't be negative"));
-            }
-            options.count = Some(n);
+            options.count = Some(non_negative(args, "ERR COUNT can't be negative")?);
         } else if is(option, "maxlen") {
-            if n < 0 {
-                return Err(err("ERR MAXLEN can't be negative"));
-            }
-            options.maxlen = n;
+            options.maxlen = non_negative(args, "ERR MAXLEN can't be negative")?;
         } else {
             return Err(err(SYNTAX_ERROR));
         }

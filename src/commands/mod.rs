@@ -13,16 +13,6 @@
 //! must wait (a blocking pop, WAIT) asks for it through
 //! [`Context::park`]; the connection does the waiting.
 
-/// Adapts a `LegacyHandler` to a table row (transitional: defined before
-/// the family modules so their tables can use it).
-macro_rules! legacy {
-    ($handler:path) => {
-        |ctx: &mut $crate::commands::Context, args: &mut $crate::commands::Args| {
-            Ok($handler(ctx, args.argv()))
-        }
-    };
-}
-
 pub mod args;
 pub mod blocking;
 pub mod connection;
@@ -52,10 +42,6 @@ pub use context::{ClientAction, ClientInfo, ClientState, Context, Park, ServerSt
 /// after the command name, or after the subcommand) and returns the reply,
 /// or with `Err` the error reply.
 pub type Handler = fn(&mut Context, &mut Args) -> CmdResult;
-
-/// The handler shape before [`Handler`], wrapped by `legacy!` while the
-/// families move to the cursor.
-pub type LegacyHandler = fn(&mut Context, &[Bytes]) -> Reply;
 
 /// Command flags, as COMMAND reports them.
 pub mod flags {
