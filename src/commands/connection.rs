@@ -18,7 +18,7 @@ use crate::store::DB_COUNT;
 
 /// Version string reported to clients (HELLO, INFO). Clients gate features
 /// on it, so it names the Redis release whose behaviour cordis follows.
-pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
