@@ -43,11 +43,15 @@ pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (prot
 /// beyond this (docs/semantics.md).
 pub const MAX_REPEATED_PICKS: u64 = 1 << 24;
 
-/// The error for a negative random-pick count beyond [`MAX_REPEATED_PICKS`].
-pub fn too_many_picks() -> Reply {
-    err_owned(format!(
-        "ERR value is out of range, cordis returns at most {MAX_REPEATED_PICKS} repeated picks"
-    ))
+/// Refuses a random-pick count whose negative form (picks with repetition)
+/// asks for more than [`MAX_REPEATED_PICKS`].
+pub fn check_repeated_picks(count: i64) -> Result<i64, Reply> {
+    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(err_owned(format!(
+            "ERR value is out of range, cordis returns at most {MAX_REPEATED_PICKS} repeated picks"
+        )));
+    }
+    Ok(count)
 }
 
 /// A static error reply.

@@ -13,8 +13,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::args::{
-    self, err, is, owned, too_many_picks, Args, CmdResult, COUNT_OUT_OF_RANGE, MAX_REPEATED_PICKS,
-    OUT_OF_RANGE,
+    self, check_repeated_picks, err, is, owned, Args, CmdResult, COUNT_OUT_OF_RANGE, OUT_OF_RANGE,
 };
 use super::flags::{DENYOOM, FAST, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
@@ -312,9 +311,7 @@ fn randfield_count(args: &mut Args) -> Result<(i64, bool), Reply> {
     if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(err(OUT_OF_RANGE));
     }
-    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
-        return Err(too_many_picks());
-    }
+    check_repeated_picks(count)?;
     Ok((count, with_values))
 }
 

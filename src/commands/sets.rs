@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::args::{
-    err, is, too_many_picks, Args, CmdResult, COUNT_OUT_OF_RANGE, MAX_REPEATED_PICKS, SYNTAX_ERROR,
+    check_repeated_picks, err, is, Args, CmdResult, COUNT_OUT_OF_RANGE, SYNTAX_ERROR,
 };
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
@@ -133,9 +133,7 @@ fn optional_count(args: &mut Args, allow_negative: bool) -> Result<Option<i64>, 
     } else {
         args.count()? as i64
     };
-    if n < 0 && n.unsigned_abs() > MAX_REPEATED_PICKS {
-        return Err(too_many_picks());
-    }
+    check_repeated_picks(n)?;
     Ok(Some(n))
 }
 

@@ -18,8 +18,8 @@ use std::ops::Bound;
 use bytes::Bytes;
 
 use super::args::{
-    err, int, is, parse_float, strict_float, too_many_picks, Args, CmdResult, COUNT_OUT_OF_RANGE,
-    MAX_REPEATED_PICKS, OUT_OF_RANGE, SYNTAX_ERROR,
+    check_repeated_picks, err, int, is, parse_float, strict_float, Args, CmdResult,
+    COUNT_OUT_OF_RANGE, OUT_OF_RANGE, SYNTAX_ERROR,
 };
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
@@ -722,9 +722,7 @@ fn random_count(arg: &[u8], withscores: bool) -> Result<i64, Reply> {
     if withscores && count.unsigned_abs() > (i64::MAX / 2) as u64 {
         return Err(err(OUT_OF_RANGE));
     }
-    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
-        return Err(too_many_picks());
-    }
+    check_repeated_picks(count)?;
     Ok(count)
 }
 
