@@ -12,6 +12,9 @@
 //! reporting ([`Status::Descriptive`]). Values that would ask for a feature
 //! cordis lacks are refused with an error naming the feature.
 
+/// A validity check of a text value; the error is Redis's reason.
+pub type TextCheck = fn(&str) -> Result<(), String>;
+
 /// How a parameter's value is written and checked.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -33,9 +36,7 @@ pub enum Kind {
         flags: bool,
     },
     /// Free text, with an optional validity check giving Redis's reason.
-    Text {
-        check: Option<fn(&str) -> Result<(), String>>,
-    },
+    Text { check: Option<TextCheck> },
     /// A parameter with its own syntax: `parse(new, current)` returns the
     /// canonical text or the reason it is invalid (`current` matters for
     /// partial updates such as `client-output-buffer-limit pubsub 0 0 0`).
@@ -472,7 +473,7 @@ fn enum_name(table: &[(&'static str, u32)], bits: u32, flags: bool) -> String {
 fn parse_save(value: &str, _current: &str) -> Result<String, String> {
     let args = words(value);
     let invalid = || "Invalid save parameters".to_string();
-    if args.len() % 2 == 1 {
+    if !args.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let mut numbers = Vec::with_capacity(args.len());
@@ -494,7 +495,7 @@ const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 /// <seconds>`; classes not named keep their current limits.
 fn parse_client_output_buffer_limit(value: &str, current: &str) -> Result<String, String> {
     let args = words(value);
-    if args.len() % 4 != 0 {
+    if !args.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut limits: Vec<[String; 3]> = OBUF_CLASSES
@@ -856,7 +857,7 @@ const fn one_of(words: &'static [(&'static str, u32)]) -> Kind {
         flags: false,
     }
 }
-const fn text(check: fn(&str) -> Result<(), String>) -> Kind {
+const fn text(check: TextCheck) -> Kind {
     Kind::Text { check: Some(check) }
 }
 const fn special(parse: fn(&str, &str) -> Result<String, String>) -> Kind {

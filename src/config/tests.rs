@@ -643,3 +643,16 @@ fn status_rows_carry_their_reasons() {
         }
     }
 }
+
+#[test]
+fn docs_list_every_parameter() {
+    let doc = include_str!("../../docs/compat.md");
+    assert!(doc.contains("## Configuration parameters"));
+    for row in params::all() {
+        assert!(
+            doc.contains(&format!("| `{}` |", row.name)),
+            "{} is not in docs/compat.md",
+            row.name
+        );
+    }
+}
