@@ -1,8 +1,6 @@
 //! The `cordis` binary: parse flags, load the config, start the node, wait
 //! for SIGINT/SIGTERM, shut down gracefully. Wiring only.
 
-use clap::Parser;
-
 use cordis::config::{Cli, Config};
 use cordis::store::memory::CountingAllocator;
 
@@ -10,7 +8,7 @@ use cordis::store::memory::CountingAllocator;
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_or_exit();
     let config = match Config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -20,7 +18,7 @@ fn main() {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.loglevel)
+            tracing_subscriber::EnvFilter::try_new(config.log_filter())
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
