@@ -1,5 +1,6 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
-//! in per-family tables (`strings`, `keys`, `connection`, `server`, `sets`,
+//! in per-family tables (`strings`, `keys`, `connection`, `server`,
+//! `config`, `sets`,
 //! `hashes`, `zsets`, `lists`, `transactions`, `replication`; `typed` holds
 //! what the collection families share, `blocking` the blocked-client
 //! registry), and the [`dispatch`] function that resolves a request to its
@@ -15,6 +16,7 @@
 
 pub mod args;
 pub mod blocking;
+pub mod config;
 pub mod connection;
 pub mod context;
 pub mod hashes;
@@ -179,6 +181,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(keys::COMMANDS)
         .chain(connection::COMMANDS)
         .chain(server::COMMANDS)
+        .chain(config::COMMANDS)
         .chain(sets::COMMANDS)
         .chain(hashes::COMMANDS)
         .chain(transactions::COMMANDS)

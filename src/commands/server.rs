@@ -1,5 +1,5 @@
-//! Server commands: INFO, CONFIG GET/SET/RESETSTAT, COMMAND (generated from
-//! the command tables), TIME and DEBUG DIGEST/SLEEP.
+//! Server commands: INFO, COMMAND (generated from the command tables), TIME
+//! and DEBUG DIGEST/SLEEP. (CONFIG is in `super::config`.)
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -7,25 +7,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::args::{self, err, err_owned, Args, CmdResult};
+use super::args::{self, err_owned, Args, CmdResult};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::context::ClientAction;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, STALE};
 use super::{all_commands, container_handler, lookup, spec, CommandSpec, Context};
-use crate::config::Config;
 use crate::protocol::Reply;
 use crate::store::memory;
-use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
     spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
-    CommandSpec {
-        subcommands: CONFIG_SUBCOMMANDS,
-        ..spec("config", -2, 0, (0, 0, 0), "server", "2.0.0", "A container for server configuration commands.", container_handler)
-    },
     CommandSpec {
         subcommands: COMMAND_SUBCOMMANDS,
         ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
@@ -34,14 +28,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: DEBUG_SUBCOMMANDS,
         ..spec("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "A container for debugging commands.", container_handler)
     },
-];
-
-#[rustfmt::skip]
-static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Returns the effective values of configuration parameters.", config_get),
-    spec("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Sets configuration parameters in-flight.", config_set),
-    spec("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "2.0.0", "Resets the server's statistics.", config_resetstat),
-    spec("help", 2, LOADING | STALE, (0, 0, 0), "server", "5.0.0", "Returns helpful text about the different subcommands.", config_help),
 ];
 
 #[rustfmt::skip]
@@ -260,70 +246,6 @@ fn time(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
         Reply::Bulk(Bytes::from(now.as_secs().to_string())),
         Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
     ]))
-}
-
-// ----- CONFIG -----
-
-fn config_get(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    let patterns = args.rest();
-    let config = ctx.server.config.read();
-    let mut pairs = Vec::new();
-    for name in Config::NAMES {
-        if patterns
-            .iter()
-            .any(|p| glob_match(p, name.as_bytes(), true))
-        {
-            if let Some(value) = config.get(name) {
-                pairs.push((
-                    Reply::Bulk(Bytes::from_static(name.as_bytes())),
-                    Reply::Bulk(Bytes::from(value)),
-                ));
-            }
-        }
-    }
-    Ok(Reply::Map(pairs))
-}
-
-fn config_set(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    // Redis: an odd number of arguments (a name without a value) is a
-    // syntax error, not an arity error.
-    if !args.remaining().is_multiple_of(2) {
-        return Err(err(args::SYNTAX_ERROR));
-    }
-    // All or nothing: validate on a copy, then install it.
-    let mut next = ctx.server.config.read().clone();
-    while let Some(name) = args.next_if_any() {
-        let name = args::text(name).to_ascii_lowercase();
-        let value = args::text(args.next()?);
-        next.set(&name, &value)
-            .map_err(|e| err_owned(format!("ERR {e}")))?;
-    }
-    ctx.store
-        .delta_log_mut()
-        .set_cap_bytes(next.replication_log_bytes);
-    ctx.server.replace_config(next);
-    Ok(Reply::ok())
-}
-
-fn config_resetstat(ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    ctx.server.stats.reset();
-    ctx.store.stats = Default::default();
-    Ok(Reply::ok())
-}
-
-fn config_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    let lines = [
-        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GET <pattern>",
-        "    Return parameters matching the glob-like <pattern> and their values.",
-        "SET <directive> <value>",
-        "    Set the configuration <directive> to <value>.",
-        "RESETSTAT",
-        "    Reset statistics reported by the INFO command.",
-        "HELP",
-        "    Print this help.",
-    ];
-    Ok(args::help_reply(&lines))
 }
 
 // ----- COMMAND -----

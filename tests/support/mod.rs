@@ -54,10 +54,31 @@ impl Node {
         Node::member(config, None)
     }
 
+    /// Starts a node from a TOML file, as `cordis --config FILE` does (the
+    /// file's bind address and port are overridden), so CONFIG REWRITE has
+    /// a file to write.
+    #[allow(dead_code)]
+    pub fn from_file(path: &std::path::Path) -> Node {
+        let cli = cordis::config::Cli {
+            config: Some(path.to_path_buf()),
+            ..Default::default()
+        };
+        let config = Config::load(&cli).expect("config file loads");
+        Node::start_with(config, Some(path.display().to_string()), None)
+    }
+
     /// Starts a node of a cluster: `peer_listener` (bound by the test on
     /// 127.0.0.1:0, so every node's peer address is known before any
     /// starts) receives peer links; `config.peers` lists where to dial.
-    pub fn member(mut config: Config, peer_listener: Option<std::net::TcpListener>) -> Node {
+    pub fn member(config: Config, peer_listener: Option<std::net::TcpListener>) -> Node {
+        Node::start_with(config, None, peer_listener)
+    }
+
+    fn start_with(
+        mut config: Config,
+        config_file: Option<String>,
+        peer_listener: Option<std::net::TcpListener>,
+    ) -> Node {
         config.bind = "127.0.0.1".into();
         config.port = 0;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,7 +89,7 @@ impl Node {
         let handle = rt
             .block_on(cordis::server::start_with_peer_listener(
                 config,
-                None,
+                config_file,
                 peer_listener,
             ))
             .expect("node starts");
