@@ -2,13 +2,15 @@
 //! framing. A frame is a 4-byte big-endian length followed by the message
 //! in bincode 2 (serde mode, standard configuration). Peer bytes are
 //! untrusted: a frame longer than the limit of the link's phase is refused
-//! before it is read, and decoding never allocates beyond the frame.
+//! before it is read, and no length claimed inside a frame can reserve
+//! more than the frame carries (`crdt::bounded::decode_untrusted`).
 //! The protocol version travels in [`Msg::Hello`]; a peer speaking another
 //! version is refused.
 
 use bytes::{Buf, BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
+use crate::crdt::bounded::decode_untrusted;
 use crate::crdt::{CausalContext, Hlc, ReplicaId, VersionVector};
 use crate::store::sync::{SyncEntry, SyncScope};
 use crate::store::Batch;
@@ -126,10 +128,9 @@ pub fn decode(buf: &mut BytesMut, limit: usize) -> Result<Option<Msg>, CodecErro
     }
     buf.advance(HEADER);
     let body = buf.split_to(len);
-    // The frame length bounds what decoding may allocate.
-    let config = bincode::config::standard().with_limit::<MAX_FRAME>();
-    let (msg, used): (Msg, usize) = bincode::serde::decode_from_slice(&body, config)
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    // The frame's own length bounds what decoding may reserve.
+    let (msg, used): (Msg, usize) =
+        decode_untrusted(&body).map_err(|e| CodecError::Malformed(e.to_string()))?;
     if used != body.len() {
         return Err(CodecError::Malformed(format!(
             "{} trailing bytes",

@@ -110,8 +110,13 @@ impl Batch {
     /// Decodes a batch, refusing trailing bytes and anything that would
     /// need more than [`MAX_ENCODED_BATCH`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
-        let config = bincode::config::standard().with_limit::<MAX_ENCODED_BATCH>();
-        let (batch, used): (Batch, usize) = bincode::serde::decode_from_slice(bytes, config)
+        if bytes.len() > MAX_ENCODED_BATCH {
+            return Err(DecodeError(format!(
+                "{} bytes, over the limit of {MAX_ENCODED_BATCH}",
+                bytes.len()
+            )));
+        }
+        let (batch, used): (Batch, usize) = crate::crdt::bounded::decode_untrusted(bytes)
             .map_err(|e| DecodeError(e.to_string()))?;
         if used != bytes.len() {
             return Err(DecodeError(format!(
