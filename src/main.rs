@@ -71,7 +71,10 @@ fn main() {
             "cordis ready: listening on {} (replica id {})",
             handle.local_addr, handle.state.replica
         );
-        wait_for_signal().await;
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = handle.stop_requested() => {}
+        }
         println!("cordis: shutting down");
         handle.shutdown().await;
     });

@@ -1,17 +1,20 @@
-//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT and CLIENT.
-//! They change only the calling client's session (protocol version, db,
-//! name, authentication) or read the client registry.
+//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET,
+//! MONITOR and CLIENT. They change the calling client's session (protocol
+//! version, db, name, authentication, reply mode) or act on the client
+//! registry (CLIENT LIST / KILL / PAUSE / UNBLOCK); the connection task
+//! does the waiting and closing they ask for.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::args::{
     err, err_owned, help_reply, int, is, owned, text, Args, CmdResult, DB_OUT_OF_RANGE,
-    SYNTAX_ERROR,
+    NOT_AN_INTEGER, SYNTAX_ERROR, TIMEOUT_NEGATIVE, TIMEOUT_NOT_INTEGER,
 };
-use super::context::ClientAction;
-use super::flags::{ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
+use super::context::{client_flags, ClientAction, ClientInfo, ReplyMode, UnblockHow};
+use super::flags::{ADMIN, ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::store::DB_COUNT;
@@ -28,6 +31,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("hello", -1, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "6.0.0", "Handshakes with the Redis server.", hello),
     spec("auth", -2, FAST | NO_AUTH | STALE | LOADING | NOSCRIPT, (0, 0, 0), "connection", "1.0.0", "Authenticates the connection.", auth),
     spec("select", 2, FAST | STALE | LOADING, (0, 0, 0), "connection", "1.0.0", "Changes the selected database.", select),
+    spec("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_IN_MULTI, (0, 0, 0), "connection", "6.2.0", "Resets the connection.", reset),
+    spec("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Listens for all requests received by the server in real-time.", monitor),
     CommandSpec {
         subcommands: CLIENT_SUBCOMMANDS,
         ..spec("client", -2, 0, (0, 0, 0), "connection", "2.4.0", "A container for client connection commands.", container_handler)
@@ -36,16 +41,33 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
+    spec("caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.", client_caching),
     spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", client_getname),
-    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
-    spec("list", -2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", client_list),
-    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
-    spec("setinfo", 4, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.2.0", "Sets information specific to the client or connection.", client_setinfo),
+    spec("getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Returns the client ID to which the connection's tracking notifications are redirected.", client_getredir),
     spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", client_help),
+    spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
+    spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
+    spec("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Terminates open connections.", client_kill),
+    spec("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.4.0", "Lists open connections.", client_list),
+    spec("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "7.0.0", "Sets the client eviction mode of the connection.", client_no_evict),
+    spec("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.0.0", "Suspends commands processing.", client_pause),
+    spec("reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.2.0", "Instructs the server whether to reply to commands.", client_reply),
+    spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
+    spec("trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about server-assisted client-side caching for the connection.", client_trackinginfo),
+    spec("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.", client_unblock),
+    spec("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Resumes processing commands from paused clients.", client_unpause),
 ];
 
 const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+
+/// Redis's reply for a subcommand called with an argument count its
+/// handler does not take (CLIENT UNBLOCK with five words…).
+fn subcommand_syntax_error(args: &Args) -> Reply {
+    let sub = args.argv().get(1).map(|s| text(s)).unwrap_or_default();
+    err_owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."
+    ))
+}
 
 fn ping(_ctx: &mut Context, args: &mut Args) -> CmdResult {
     if args.remaining() > 1 {
@@ -194,44 +216,39 @@ fn client_id(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     Ok(Reply::Integer(ctx.client.info.id as i64))
 }
 
-/// CLIENT LIST's TYPE filter: whether it asks for normal clients (the
-/// only kind cordis has); Redis's error for an unknown type.
-fn lists_normal_clients(client_type: &[u8]) -> Result<bool, Reply> {
-    let known = ["normal", "master", "replica", "pubsub", "slave"];
-    if !known.iter().any(|t| is(client_type, t)) {
-        return Err(err_owned(format!(
-            "ERR Unknown client type '{}'",
-            text(client_type)
-        )));
-    }
-    Ok(is(client_type, "normal"))
+/// A client type as CLIENT LIST / KILL name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    PubSub,
 }
 
-/// CLIENT LIST's `ID id [id ...]`: every argument left, each a positive
-/// integer.
-fn client_ids(args: &mut Args) -> Result<Vec<u64>, Reply> {
-    args.rest()
+/// Redis's `getClientTypeByName`, with its error for an unknown type.
+fn client_type(name: &[u8]) -> Result<ClientType, Reply> {
+    let types = [
+        ("normal", ClientType::Normal),
+        ("master", ClientType::Master),
+        ("replica", ClientType::Replica),
+        ("slave", ClientType::Replica),
+        ("pubsub", ClientType::PubSub),
+    ];
+    types
         .iter()
-        .map(|id| match int(id) {
-            Ok(id) if id > 0 => Ok(id as u64),
-            _ => Err(err(INVALID_CLIENT_ID)),
-        })
-        .collect()
+        .find(|(word, _)| is(name, word))
+        .map(|&(_, t)| t)
+        .ok_or_else(|| err_owned(format!("ERR Unknown client type '{}'", text(name))))
 }
 
-fn client_list(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    // Accepted filters: TYPE normal|master|replica|pubsub, ID id [id...].
-    let mut ids: Option<Vec<u64>> = None;
-    let mut only_normal = true;
-    while let Some(filter) = args.next_if_any() {
-        if is(filter, "type") && !args.is_done() {
-            only_normal = lists_normal_clients(args.next()?)?;
-        } else if is(filter, "id") && !args.is_done() {
-            ids = Some(client_ids(args)?);
-        } else {
-            return Err(err(SYNTAX_ERROR));
-        }
-    }
+/// Which type a client is: every cordis client is normal (a MONITOR client
+/// too, as Redis reports it); no replicas, masters or subscribers yet.
+fn type_of(_client: &ClientInfo) -> ClientType {
+    ClientType::Normal
+}
+
+/// Every registered client, by id.
+fn all_clients(ctx: &Context) -> Vec<std::sync::Arc<ClientInfo>> {
     let mut clients: Vec<_> = ctx
         .server
         .clients
@@ -239,52 +256,356 @@ fn client_list(ctx: &mut Context, args: &mut Args) -> CmdResult {
         .map(|e| e.value().clone())
         .collect();
     clients.sort_by_key(|c| c.id);
+    clients
+}
+
+/// One CLIENT LIST line with the live `b` flag.
+fn describe(ctx: &Context, c: &ClientInfo) -> String {
+    let blocked = ctx.server.blocked.lock().contains(c.id);
+    let mut line = c.describe_with(blocked);
+    line.push('\n');
+    line
+}
+
+fn client_list(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    // Redis 7.0: `TYPE t` alone, or `ID id [id ...]`, or nothing.
     let mut out = String::new();
-    for c in clients {
-        if !only_normal || ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
-            continue;
+    match args.remaining() {
+        0 => {
+            for c in all_clients(ctx) {
+                out.push_str(&describe(ctx, &c));
+            }
         }
-        out.push_str(&c.describe());
-        out.push('\n');
+        2 if is(args.peek().map_or(&b""[..], |a| a), "type") => {
+            args.next()?;
+            let wanted = client_type(args.next()?)?;
+            for c in all_clients(ctx) {
+                if type_of(&c) == wanted {
+                    out.push_str(&describe(ctx, &c));
+                }
+            }
+        }
+        n if n >= 2 && is(args.peek().map_or(&b""[..], |a| a), "id") => {
+            args.next()?;
+            for id in args.rest() {
+                let id = int(id).map_err(|_| err(INVALID_CLIENT_ID))?;
+                if let Some(c) = u64::try_from(id)
+                    .ok()
+                    .and_then(|id| ctx.server.clients.get(&id).map(|c| c.clone()))
+                {
+                    out.push_str(&describe(ctx, &c));
+                }
+            }
+        }
+        _ => return Err(err(SYNTAX_ERROR)),
     }
     Ok(Reply::Verbatim(Bytes::from(out)))
 }
 
 fn client_info(ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    let mut line = ctx.client.info.describe();
-    line.push('\n');
+    let line = describe(ctx, &ctx.client.info.clone());
     Ok(Reply::Verbatim(Bytes::from(line)))
 }
 
-/// CLIENT SETINFO accepts LIB-NAME and LIB-VER and ignores the value.
-fn client_setinfo(_ctx: &mut Context, args: &mut Args) -> CmdResult {
-    let option = args.next()?;
-    if is(option, "lib-name") || is(option, "lib-ver") {
-        Ok(Reply::ok())
-    } else {
-        Err(err_owned(format!(
-            "ERR Unrecognized option '{}'",
-            text(option)
-        )))
+/// CLIENT KILL's filters (all must match).
+#[derive(Default)]
+struct KillFilter {
+    addr: Option<Bytes>,
+    laddr: Option<Bytes>,
+    client_type: Option<ClientType>,
+    id: Option<u64>,
+    skipme: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &ClientInfo, me: u64) -> bool {
+        self.addr.as_ref().is_none_or(|a| a == c.addr.as_bytes())
+            && self.laddr.as_ref().is_none_or(|a| a == c.laddr.as_bytes())
+            && self.client_type.is_none_or(|t| t == type_of(c))
+            && self.id.is_none_or(|id| id == c.id)
+            && !(self.skipme && c.id == me)
     }
+}
+
+/// `CLIENT KILL addr:port` (old form: `+OK` or `-ERR No such client`, may
+/// kill the caller) or `CLIENT KILL <filter> <value> ...` (the number
+/// killed; SKIPME defaults to yes).
+fn client_kill(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let old_form = args.remaining() == 1;
+    let mut filter = KillFilter {
+        skipme: !old_form,
+        ..KillFilter::default()
+    };
+    if old_form {
+        filter.addr = Some(args.next()?.clone());
+    } else {
+        while let Some(option) = args.next_if_any() {
+            let Some(value) = args.next_if_any() else {
+                return Err(err(SYNTAX_ERROR));
+            };
+            if is(option, "id") {
+                match int(value) {
+                    Ok(id) if id > 0 => filter.id = Some(id as u64),
+                    _ => return Err(err("ERR client-id should be greater than 0")),
+                }
+            } else if is(option, "type") {
+                filter.client_type = Some(client_type(value)?);
+            } else if is(option, "addr") {
+                filter.addr = Some(value.clone());
+            } else if is(option, "laddr") {
+                filter.laddr = Some(value.clone());
+            } else if is(option, "user") {
+                // The default user is the only one; every client is it.
+                if value.as_ref() != b"default" {
+                    return Err(err_owned(format!("ERR No such user '{}'", text(value))));
+                }
+            } else if is(option, "skipme") {
+                filter.skipme = if is(value, "yes") {
+                    true
+                } else if is(value, "no") {
+                    false
+                } else {
+                    return Err(err(SYNTAX_ERROR));
+                };
+            } else {
+                return Err(err(SYNTAX_ERROR));
+            }
+        }
+    }
+    let me = ctx.client.info.id;
+    let mut killed = 0;
+    let mut close_me = false;
+    for c in all_clients(ctx) {
+        if !filter.matches(&c, me) {
+            continue;
+        }
+        killed += 1;
+        if c.id == me {
+            close_me = true;
+        } else {
+            kill_client(ctx, &c);
+        }
+    }
+    if close_me {
+        // After the reply (Redis's CLOSE_AFTER_REPLY).
+        ctx.client
+            .info
+            .set_flag(client_flags::CLOSE_AFTER_REPLY, true);
+        ctx.client.action = Some(ClientAction::Close);
+    }
+    if old_form {
+        if killed == 0 {
+            Err(err("ERR No such client"))
+        } else {
+            Ok(Reply::ok())
+        }
+    } else {
+        Ok(Reply::Integer(killed))
+    }
+}
+
+/// Closes another client: it leaves the registry now (CLIENT LIST and
+/// `connected_clients` stop counting it at once, as Redis frees it
+/// synchronously) and its connection task stops at its current wait.
+pub fn kill_client(ctx: &Context, c: &ClientInfo) {
+    c.kill();
+    ctx.server.clients.remove(&c.id);
+    ctx.server.monitors.remove(c.id);
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: the mode is checked before the
+/// timeout, as Redis does.
+fn client_pause(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.remaining() > 2 {
+        return Err(subcommand_syntax_error(args));
+    }
+    let timeout = args.next()?;
+    let write_only = match args.next_if_any() {
+        None => false,
+        Some(mode) if is(mode, "write") => true,
+        Some(mode) if is(mode, "all") => false,
+        Some(_) => return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let ms = int(timeout).map_err(|_| err(TIMEOUT_NOT_INTEGER))?;
+    if ms < 0 {
+        return Err(err(TIMEOUT_NEGATIVE));
+    }
+    if ms > 0 {
+        let until = Instant::now()
+            .checked_add(Duration::from_millis(ms as u64))
+            .ok_or_else(|| err("ERR timeout is out of range"))?;
+        ctx.server.pause_clients(until, write_only);
+    }
+    Ok(Reply::ok())
+}
+
+fn client_unpause(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    ctx.server.unpause_clients();
+    Ok(Reply::ok())
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: only ON answers; the session applies the
+/// mode (see [`ReplyMode`]).
+fn client_reply(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let mode = args.next()?;
+    if is(mode, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+    } else if is(mode, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(mode, "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(err(SYNTAX_ERROR));
+    }
+    Ok(Reply::ok())
+}
+
+fn client_no_evict(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let on = args.one_of(&[("on", true), ("off", false)])?;
+    ctx.client.info.set_flag(client_flags::NO_EVICT, on);
+    Ok(Reply::ok())
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 if the client was blocked (in a
+/// blocking pop or WAIT) and is now answered, 0 otherwise.
+fn client_unblock(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.remaining() > 2 {
+        return Err(subcommand_syntax_error(args));
+    }
+    let id = args.next()?;
+    let how = match args.next_if_any() {
+        None => UnblockHow::Timeout,
+        Some(r) if is(r, "timeout") => UnblockHow::Timeout,
+        Some(r) if is(r, "error") => UnblockHow::Error,
+        Some(_) => return Err(err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let id = int(id).map_err(|_| err(NOT_AN_INTEGER))?;
+    let Some(target) = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(&id).map(|c| c.clone()))
+    else {
+        return Ok(Reply::Integer(0));
+    };
+    let blocked =
+        ctx.server.blocked.lock().contains(target.id) || target.has_flag(client_flags::BLOCKED);
+    if !blocked || target.id == ctx.client.info.id {
+        return Ok(Reply::Integer(0));
+    }
+    target.request_unblock(how);
+    Ok(Reply::Integer(1))
+}
+
+/// No client tracking yet: never redirecting.
+fn client_getredir(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Integer(-1))
+}
+
+fn client_trackinginfo(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    let field = |k: &'static str| Reply::Bulk(Bytes::from_static(k.as_bytes()));
+    Ok(Reply::Map(vec![
+        (field("flags"), Reply::Set(vec![field("off")])),
+        (field("redirect"), Reply::Integer(-1)),
+        (field("prefixes"), Reply::Array(vec![])),
+    ]))
+}
+
+/// Tracking is never on, so CACHING always gets Redis's not-tracking error.
+fn client_caching(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Err(err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"))
 }
 
 fn client_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
     Ok(help_reply(&[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME",
         "    Return the name of the current connection.",
         "ID",
         "    Return the ID of the current connection.",
         "INFO",
         "    Return information about the current client connection.",
-        "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]",
-        "    Return information about client connections.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)",
+        "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Kill connections by type.",
+        "    * USER <username>",
+        "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)",
+        "      Skip killing current connection (default: yes).",
+        "LIST [options ...]",
+        "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+        "      Return clients of specified type.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr (LIB-NAME or LIB-VER).",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect current client connection from eviction.",
         "HELP",
         "    Print this help.",
     ]))
+}
+
+// ----- RESET, MONITOR -----
+
+/// RESET (Redis 7.0): leaves MULTI and unwatches, stops MONITOR, back to
+/// db 0, RESP2, no name, replies on, and unauthenticated when a password
+/// is required. (Unsubscribing joins when Pub/Sub exists.)
+fn reset(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    let client = &mut *ctx.client;
+    client.multi = None;
+    client.release_watches(ctx.store);
+    if client.push.take().is_some() {
+        ctx.server.monitors.remove(client.info.id);
+        client.info.set_flag(client_flags::MONITOR, false);
+        client.info.omem.store(0, Ordering::Relaxed);
+    }
+    client.db = 0;
+    client.info.db.store(0, Ordering::Relaxed);
+    client.resp = RespVersion::Resp2;
+    client.info.resp.store(2, Ordering::Relaxed);
+    *client.info.name.lock() = Bytes::new();
+    client.reply_mode = ReplyMode::On;
+    client.authenticated = !ctx.server.requires_auth();
+    Ok(Reply::simple("RESET"))
+}
+
+/// MONITOR: from now on this connection receives a line for every command
+/// any client runs (see `server::push`). A second MONITOR answers nothing.
+fn monitor(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    if ctx.client.deny_blocking {
+        return Err(err("ERR MONITOR isn't allowed for DENY BLOCKING client"));
+    }
+    if ctx.client.push.is_some() {
+        ctx.client.silent = true;
+        return Ok(Reply::ok());
+    }
+    let limit = *ctx.server.monitor_output_limit.lock();
+    let info = ctx.client.info.clone();
+    info.set_flag(client_flags::MONITOR, true);
+    ctx.client.push = Some(ctx.server.monitors.add(info, limit));
+    Ok(Reply::ok())
 }

@@ -4,19 +4,22 @@
 //! handler that needs the connection to act (close after replying, sleep)
 //! leaves a [`ClientAction`] for the connection task.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::args::CmdResult;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 use crate::protocol::{Reply, RespVersion};
 use crate::replication::ReplStatus;
+use crate::server::push::{Monitors, OutputLimit};
 use crate::store::Store;
 
 /// What a handler that cannot answer yet waits for; asked through
@@ -89,6 +92,9 @@ pub struct ServerStats {
     pub total_net_input_bytes: AtomicU64,
     pub total_net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
+    /// Clients cut off because their output queue (MONITOR's, later
+    /// Pub/Sub's) passed its limit.
+    pub client_output_limit_disconnections: AtomicU64,
 }
 
 impl ServerStats {
@@ -100,6 +106,7 @@ impl ServerStats {
             &self.total_net_input_bytes,
             &self.total_net_output_bytes,
             &self.total_error_replies,
+            &self.client_output_limit_disconnections,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -118,7 +125,47 @@ pub struct ClientInfo {
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
     pub resp: AtomicUsize,
+    /// The socket's file descriptor (`-1` for a session without one).
+    pub fd: AtomicI64,
+    /// [`client_flags`] bits CLIENT LIST shows.
+    pub flags: AtomicU32,
+    /// Commands queued since MULTI, `-1` outside a transaction.
+    pub multi: AtomicI64,
+    /// Bytes in the query buffer (with the request being run) and the
+    /// room left in it, as of the last command.
+    pub qbuf: AtomicUsize,
+    pub qbuf_free: AtomicUsize,
+    /// Bytes of replies or pushes waiting to be written.
+    pub omem: AtomicUsize,
+    /// The subcommand of the last command (`client|list` in CLIENT LIST).
+    pub last_subcommand: Mutex<Option<&'static str>>,
+    /// What every wait of the connection task also waits on: a kill, a
+    /// CLIENT UNBLOCK, pushed data (MONITOR). A permit is kept, so a
+    /// signal sent before the task waits is not lost.
+    pub attention: Arc<Notify>,
+    killed: AtomicBool,
+    unblock: Mutex<Option<UnblockHow>>,
 }
+
+/// Bits of [`ClientInfo::flags`].
+pub mod client_flags {
+    pub const MONITOR: u32 = 1 << 0;
+    pub const NO_EVICT: u32 = 1 << 1;
+    pub const BLOCKED: u32 = 1 << 2;
+    pub const CLOSE_AFTER_REPLY: u32 = 1 << 3;
+}
+
+/// How CLIENT UNBLOCK ends a blocked command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnblockHow {
+    /// As if its timeout passed (nil for a pop).
+    Timeout,
+    /// With `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error,
+}
+
+/// The error a blocked command gets from `CLIENT UNBLOCK id ERROR`.
+pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
 impl ClientInfo {
     pub fn new(id: u64, addr: String, laddr: String) -> Self {
@@ -132,31 +179,128 @@ impl ClientInfo {
             last_command: Mutex::new("NULL"),
             last_active_ms: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
+            fd: AtomicI64::new(-1),
+            flags: AtomicU32::new(0),
+            multi: AtomicI64::new(-1),
+            qbuf: AtomicUsize::new(0),
+            qbuf_free: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            last_subcommand: Mutex::new(None),
+            attention: Arc::new(Notify::new()),
+            killed: AtomicBool::new(false),
+            unblock: Mutex::new(None),
         }
     }
 
     /// Records activity (called once per batch of pipelined commands).
     pub fn touch(&self, command: &'static str) {
+        self.touch_with(command, None);
+    }
+
+    /// Records activity with the subcommand that ran (`client|list`).
+    pub fn touch_with(&self, command: &'static str, subcommand: Option<&'static str>) {
         self.last_active_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         *self.last_command.lock() = command;
+        *self.last_subcommand.lock() = subcommand;
     }
 
-    /// One line of CLIENT LIST / CLIENT INFO, in Redis's field order.
+    pub fn has_flag(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+
+    pub fn set_flag(&self, flag: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the client's connection to close (CLIENT KILL, an output
+    /// limit, SHUTDOWN): it stops at its next wait.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.attention.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// CLIENT UNBLOCK: ends the client's blocking wait as `how` says.
+    pub fn request_unblock(&self, how: UnblockHow) {
+        *self.unblock.lock() = Some(how);
+        self.attention.notify_one();
+    }
+
+    /// The pending CLIENT UNBLOCK, if any (taken).
+    pub fn take_unblock(&self) -> Option<UnblockHow> {
+        self.unblock.lock().take()
+    }
+
+    /// Redis's `flags=` letters for this client.
+    fn flag_letters(&self, blocked: bool) -> String {
+        let bits = self.flags.load(Ordering::Relaxed);
+        let mut out = String::new();
+        if bits & client_flags::MONITOR != 0 {
+            out.push('O');
+        }
+        if self.multi.load(Ordering::Relaxed) >= 0 {
+            out.push('x');
+        }
+        if blocked || bits & client_flags::BLOCKED != 0 {
+            out.push('b');
+        }
+        if bits & client_flags::CLOSE_AFTER_REPLY != 0 {
+            out.push('c');
+        }
+        if bits & client_flags::NO_EVICT != 0 {
+            out.push('e');
+        }
+        if out.is_empty() {
+            out.push('N');
+        }
+        out
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order.
     pub fn describe(&self) -> String {
+        self.describe_with(false)
+    }
+
+    /// [`ClientInfo::describe`], `blocked` saying whether the client waits
+    /// in a blocking command (the `b` flag).
+    pub fn describe_with(&self, blocked: bool) -> String {
         let age = self.created.elapsed().as_secs();
         let idle_ms = (self.created.elapsed().as_millis() as u64)
             .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let cmd = match *self.last_subcommand.lock() {
+            Some(sub) => format!("{}|{sub}", self.last_command.lock()),
+            None => self.last_command.lock().to_string(),
+        };
+        let qbuf = self.qbuf.load(Ordering::Relaxed);
+        let qbuf_free = self.qbuf_free.load(Ordering::Relaxed);
+        let omem = self.omem.load(Ordering::Relaxed);
+        // Redis's client struct and its static reply buffer.
+        let fixed = 1024 + 16 * 1024;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd.load(Ordering::Relaxed),
             String::from_utf8_lossy(&self.name.lock()),
             age,
             idle_ms / 1000,
+            self.flag_letters(blocked),
             self.db.load(Ordering::Relaxed),
-            self.last_command.lock(),
+            self.multi.load(Ordering::Relaxed),
+            qbuf,
+            qbuf_free,
+            omem,
+            fixed + qbuf + qbuf_free + omem,
+            cmd,
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -180,6 +324,28 @@ pub struct ClientState {
     pub multi: Option<QueuedTransaction>,
     /// WATCHed keys: database, key, and the store's change token then.
     pub watching: Vec<(usize, Bytes, u64)>,
+    /// CLIENT REPLY's mode.
+    pub reply_mode: ReplyMode,
+    /// Set by a handler whose command sends no reply at all (MONITOR when
+    /// already monitoring); the session clears it.
+    pub silent: bool,
+    /// This client's MONITOR queue (later also its Pub/Sub pushes), which
+    /// its connection drains.
+    pub push: Option<Arc<crate::server::push::PushQueue>>,
+}
+
+/// Which replies a client gets (CLIENT REPLY). The session applies it
+/// after each command: the command that sets OFF or SKIP gets no reply
+/// itself, and SKIP drops the next command's reply too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Just set by CLIENT REPLY SKIP (whose own reply is not sent).
+    SkipNext,
+    /// The current command's reply is dropped, then replies are back on.
+    Skip,
 }
 
 /// A transaction being queued between MULTI and EXEC.
@@ -209,6 +375,9 @@ impl ClientState {
             deny_blocking: false,
             multi: None,
             watching: Vec::new(),
+            reply_mode: ReplyMode::On,
+            silent: false,
+            push: None,
         }
     }
 }
@@ -247,6 +416,36 @@ pub struct ServerState {
     pub config_file: Option<String>,
     /// Clients waiting in BLPOP/BRPOP/BLMOVE (lock order: store, then this).
     pub blocked: Mutex<super::blocking::BlockedClients>,
+    /// CLIENT PAUSE: what is paused and until when.
+    pub pause: Mutex<PauseState>,
+    /// Bumped by every pause change, so a paused connection wakes.
+    pub pause_changes: tokio::sync::watch::Sender<u64>,
+    /// Clients waiting out a pause, and clients waiting in WAIT (both count
+    /// as blocked clients in INFO).
+    pub paused_clients: AtomicUsize,
+    pub waiting_peers_clients: AtomicUsize,
+    /// Clients in MONITOR mode and the queues their lines go to.
+    pub monitors: Monitors,
+    /// The limit a MONITOR queue is cut off at (see `server::push`).
+    pub monitor_output_limit: Mutex<OutputLimit>,
+    /// Cancelled to stop the node (SHUTDOWN, or the handle's shutdown).
+    pub shutdown: CancellationToken,
+}
+
+/// CLIENT PAUSE's state: nothing is paused once `until` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PauseState {
+    pub until: Option<Instant>,
+    /// Only commands that may write (the row's WRITE flag, EXEC of a
+    /// queue holding one, PUBLISH/EVAL-like later) wait; reads go on.
+    pub write_only: bool,
+}
+
+impl PauseState {
+    /// Whether the pause is in force at `now`.
+    pub fn active(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| until > now)
+    }
 }
 
 impl ServerState {
@@ -272,7 +471,46 @@ impl ServerState {
             run_id,
             config_file,
             blocked: Mutex::new(Default::default()),
+            pause: Mutex::new(PauseState::default()),
+            pause_changes: tokio::sync::watch::channel(0).0,
+            paused_clients: AtomicUsize::new(0),
+            waiting_peers_clients: AtomicUsize::new(0),
+            monitors: Monitors::default(),
+            monitor_output_limit: Mutex::new(crate::server::push::MONITOR_LIMIT),
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// INFO's `blocked_clients`: clients in a blocking command, in WAIT,
+    /// or held by CLIENT PAUSE (Redis counts all three).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.lock().len()
+            + self.paused_clients.load(Ordering::Relaxed)
+            + self.waiting_peers_clients.load(Ordering::Relaxed)
+    }
+
+    /// CLIENT PAUSE: pauses until `until` (a longer pause already in force
+    /// is kept, and ALL wins over WRITE, as in Redis).
+    pub fn pause_clients(&self, until: Instant, write_only: bool) {
+        let mut pause = self.pause.lock();
+        let now = Instant::now();
+        if pause.active(now) {
+            pause.write_only &= write_only;
+            pause.until = pause.until.max(Some(until));
+        } else {
+            *pause = PauseState {
+                until: Some(until),
+                write_only,
+            };
+        }
+        drop(pause);
+        self.pause_changes.send_modify(|n| *n += 1);
+    }
+
+    /// CLIENT UNPAUSE: paused clients go on now.
+    pub fn unpause_clients(&self) {
+        *self.pause.lock() = PauseState::default();
+        self.pause_changes.send_modify(|n| *n += 1);
     }
 
     /// Installs new settings (CONFIG SET).

@@ -16,12 +16,15 @@
 
 pub mod args;
 pub mod blocking;
+pub mod command_docs;
 pub mod config;
 pub mod connection;
 pub mod context;
 pub mod hashes;
 pub mod keys;
+pub mod lifecycle;
 pub mod lists;
+pub mod memory;
 pub mod replication;
 pub mod server;
 pub mod sets;
@@ -188,6 +191,9 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(zsets::COMMANDS)
         .chain(lists::COMMANDS)
         .chain(replication::COMMANDS)
+        .chain(command_docs::COMMANDS)
+        .chain(memory::COMMANDS)
+        .chain(lifecycle::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::args::{self, err_owned, Args, CmdResult};
+use super::args::{self, Args, CmdResult};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::context::ClientAction;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, STALE};
-use super::{all_commands, container_handler, lookup, spec, CommandSpec, Context};
+use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::Reply;
 use crate::store::memory;
 use crate::store::DB_COUNT;
@@ -21,21 +21,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("info", -1, LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Returns information and statistics about the server.", info),
     spec("time", 1, LOADING | STALE | FAST | RANDOM, (0, 0, 0), "server", "2.6.0", "Returns the server time.", time),
     CommandSpec {
-        subcommands: COMMAND_SUBCOMMANDS,
-        ..spec("command", -1, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns detailed information about all commands.", command_list)
-    },
-    CommandSpec {
         subcommands: DEBUG_SUBCOMMANDS,
         ..spec("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "A container for debugging commands.", container_handler)
     },
-];
-
-#[rustfmt::skip]
-static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("count", 2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns a count of commands.", command_count),
-    spec("info", -2, LOADING | STALE, (0, 0, 0), "server", "2.8.13", "Returns information about one, multiple or all commands.", command_info),
-    spec("docs", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns documentary information about one, multiple or all commands.", command_docs),
-    spec("list", -2, LOADING | STALE, (0, 0, 0), "server", "7.0.0", "Returns a list of command names.", command_names),
 ];
 
 #[rustfmt::skip]
@@ -246,160 +234,6 @@ fn time(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
         Reply::Bulk(Bytes::from(now.as_secs().to_string())),
         Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
     ]))
-}
-
-// ----- COMMAND -----
-
-fn name_reply(name: &str) -> Reply {
-    Reply::Bulk(Bytes::from(name.to_string()))
-}
-
-/// One COMMAND INFO entry, Redis 7 shape: name, arity, flags, first key,
-/// last key, step, ACL categories, tips, key specs, subcommands.
-fn command_entry(c: &CommandSpec, full_name: &str) -> Reply {
-    let flags = c
-        .flag_names()
-        .into_iter()
-        .map(|f| Reply::Simple(Bytes::from_static(f.as_bytes())))
-        .collect();
-    let subcommands = c
-        .subcommands
-        .iter()
-        .map(|s| command_entry(s, &format!("{full_name}|{}", s.name)))
-        .collect();
-    Reply::Array(vec![
-        name_reply(full_name),
-        Reply::Integer(c.arity as i64),
-        Reply::Set(flags),
-        Reply::Integer(c.first_key as i64),
-        Reply::Integer(c.last_key as i64),
-        Reply::Integer(c.step as i64),
-        Reply::Set(
-            acl_categories(c)
-                .into_iter()
-                .map(|cat| Reply::Simple(Bytes::from_static(cat.as_bytes())))
-                .collect(),
-        ),
-        // Tips and key specs are sets in RESP3, as are absent subcommands.
-        Reply::Set(vec![]),
-        Reply::Set(vec![]),
-        if c.subcommands.is_empty() {
-            Reply::Set(vec![])
-        } else {
-            Reply::Array(subcommands)
-        },
-    ])
-}
-
-/// ACL categories derived from the flags and group, in Redis's category
-/// order (keyspace, read, write, string, admin, fast/slow, dangerous,
-/// connection).
-fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
-    use super::flags::{READONLY, WRITE};
-    let mut out = Vec::new();
-    if c.group == "generic" {
-        out.push("@keyspace");
-    }
-    if c.flags & READONLY != 0 {
-        out.push("@read");
-    }
-    if c.flags & WRITE != 0 {
-        out.push("@write");
-    }
-    if c.group == "string" {
-        out.push("@string");
-    }
-    if c.flags & ADMIN != 0 {
-        out.push("@admin");
-    }
-    out.push(if c.flags & FAST != 0 {
-        "@fast"
-    } else {
-        "@slow"
-    });
-    if c.flags & ADMIN != 0 {
-        out.push("@dangerous");
-    }
-    if c.group == "connection" {
-        out.push("@connection");
-    }
-    out
-}
-
-/// Bare `COMMAND`: every command's entry. (A word after it is resolved
-/// as a subcommand before this runs; the check here is a safeguard.)
-fn command_list(_ctx: &mut Context, args: &mut Args) -> CmdResult {
-    if let Some(word) = args.next_if_any() {
-        return Err(err_owned(format!(
-            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-            args::text(word)
-        )));
-    }
-    Ok(every_command_entry())
-}
-
-fn every_command_entry() -> Reply {
-    Reply::Array(all_commands().map(|c| command_entry(c, c.name)).collect())
-}
-
-fn command_count(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    Ok(Reply::Integer(all_commands().count() as i64))
-}
-
-fn command_info(_ctx: &mut Context, args: &mut Args) -> CmdResult {
-    if args.is_done() {
-        return Ok(every_command_entry());
-    }
-    Ok(Reply::Array(
-        args.rest()
-            .iter()
-            .map(|name| lookup(name).map_or(Reply::NilArray, |c| command_entry(c, c.name)))
-            .collect(),
-    ))
-}
-
-fn command_names(_ctx: &mut Context, args: &mut Args) -> CmdResult {
-    args.finish()?;
-    Ok(Reply::Array(
-        all_commands().map(|c| name_reply(c.name)).collect(),
-    ))
-}
-
-/// COMMAND DOCS map for one command: summary, since, group, subcommands.
-fn command_doc(c: &CommandSpec, full_name: &str) -> Reply {
-    let text = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
-    let mut fields = vec![
-        (text("summary"), text(c.summary)),
-        (text("since"), text(c.since)),
-        (text("group"), text(c.group)),
-    ];
-    if !c.subcommands.is_empty() {
-        let subs = c
-            .subcommands
-            .iter()
-            .map(|s| {
-                let name = format!("{full_name}|{}", s.name);
-                (name_reply(&name), command_doc(s, &name))
-            })
-            .collect();
-        fields.push((text("subcommands"), Reply::Map(subs)));
-    }
-    Reply::Map(fields)
-}
-
-fn command_docs(_ctx: &mut Context, args: &mut Args) -> CmdResult {
-    let docs = if args.is_done() {
-        all_commands()
-            .map(|c| (name_reply(c.name), command_doc(c, c.name)))
-            .collect()
-    } else {
-        args.rest()
-            .iter()
-            .filter_map(|name| lookup(name))
-            .map(|c| (name_reply(c.name), command_doc(c, c.name)))
-            .collect()
-    };
-    Ok(Reply::Map(docs))
 }
 
 // ----- DEBUG -----

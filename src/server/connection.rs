@@ -5,20 +5,29 @@
 //! and peers' acks without holding the store. It enforces the per-client
 //! limits the session computes: query buffer cap, idle `timeout`, and the
 //! request deadline (a request that never completes is cut off).
+//!
+//! Every wait (read, park, WAIT, sleep, pause, a slow write) also waits on
+//! the client's attention signal (`ClientInfo::attention`): a CLIENT KILL
+//! ends the task there, a CLIENT UNBLOCK ends a blocking wait, and data
+//! pushed to a MONITOR client's queue is written as it comes.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::session::{ClientSession, Step, Unparked};
 use crate::commands::{ClientInfo, ClientState, ServerState};
+
+/// How much pushed data (MONITOR lines) one write takes from the queue;
+/// the rest stays queued and counted against the queue's limit.
+const PUSH_CHUNK: usize = 64 * 1024;
 
 /// Removes the client from the registry however the task ends.
 struct Registration<'a> {
@@ -63,6 +72,11 @@ pub fn admit(socket: &TcpStream, peer: SocketAddr, state: &ServerState) -> Arc<C
         .map(|a| a.to_string())
         .unwrap_or_default();
     let info = Arc::new(ClientInfo::new(id, peer.to_string(), local));
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        info.fd.store(socket.as_raw_fd() as i64, Ordering::Relaxed);
+    }
     state.clients.insert(id, info.clone());
     info
 }
@@ -84,21 +98,24 @@ pub async fn serve_admitted(
         state: &state,
     };
     let session = &mut *guard.session;
+    let info = session.client.info.clone();
     loop {
         let step = session.next_step(Instant::now());
-        if write_out(&mut socket, session.output(), &state)
-            .await
-            .is_err()
-        {
+        if flush(&mut socket, session, &state, &info).await.is_err() {
+            return;
+        }
+        if info.is_killed() {
+            debug!(client = id, "closing: killed");
             return;
         }
         match step {
             Step::Read { wait } => {
-                match read_some(&mut socket, session.input(), wait, &shutdown).await {
+                match read_some(&mut socket, session, wait, &shutdown, &info).await {
                     ReadOutcome::Data(n) => {
                         count_input(&state, n);
                         session.on_read(n, Instant::now());
                     }
+                    ReadOutcome::Attention => {}
                     ReadOutcome::Closed | ReadOutcome::Shutdown => return,
                     ReadOutcome::TimedOut => {
                         debug!(
@@ -110,9 +127,17 @@ pub async fn serve_admitted(
                 }
             }
             Step::Sleep(duration) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(duration) => {}
-                    _ = shutdown.cancelled() => return,
+                let until = tokio::time::Instant::now() + duration;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        _ = shutdown.cancelled() => return,
+                        _ = info.attention.notified() => {
+                            if info.is_killed() {
+                                return;
+                            }
+                        }
+                    }
                 }
             }
             Step::WaitKeys { deadline } => {
@@ -128,17 +153,118 @@ pub async fn serve_admitted(
                 seq,
                 timeout,
             } => {
-                let acked = tokio::select! {
-                    n = state.repl.wait_acked(numpeers, seq, timeout) => n,
-                    _ = shutdown.cancelled() => return,
-                };
-                session.on_peers_acked(acked);
+                let wait = state.repl.wait_acked(numpeers, seq, timeout);
+                tokio::pin!(wait);
+                if let Some(how) = info.take_unblock() {
+                    session.on_peers_unblocked(how, state.repl.acked_count(seq));
+                    continue;
+                }
+                loop {
+                    tokio::select! {
+                        n = &mut wait => {
+                            session.on_peers_acked(n);
+                            break;
+                        }
+                        _ = shutdown.cancelled() => return,
+                        _ = info.attention.notified() => {
+                            if info.is_killed() {
+                                return;
+                            }
+                            if let Some(how) = info.take_unblock() {
+                                session.on_peers_unblocked(how, state.repl.acked_count(seq));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Step::Paused { until, generation } => {
+                state.paused_clients.fetch_add(1, Ordering::Relaxed);
+                let outcome =
+                    wait_paused(&mut socket, session, &state, until, generation, &shutdown).await;
+                state.paused_clients.fetch_sub(1, Ordering::Relaxed);
+                if !outcome {
+                    return;
+                }
             }
             Step::Close(reason) => {
-                let _ = write_out(&mut socket, session.output(), &state).await;
+                let _ = flush(&mut socket, session, &state, &info).await;
                 debug!(client = id, "closing: {reason:?}");
                 return;
             }
+        }
+    }
+}
+
+/// Writes the session's replies, then (a MONITOR client) its queued
+/// pushes, chunk by chunk. A write the client does not take is abandoned
+/// when the client is killed or its queue overflows.
+async fn flush(
+    socket: &mut TcpStream,
+    session: &mut ClientSession<'_>,
+    state: &ServerState,
+    info: &ClientInfo,
+) -> std::io::Result<()> {
+    loop {
+        write_out(socket, session.output(), state, info).await?;
+        let Some(queue) = session.push_queue().cloned() else {
+            return Ok(());
+        };
+        if queue.overflowed() {
+            warn!(
+                client = info.id,
+                "MONITOR client cut off at its output limit"
+            );
+            return Err(std::io::ErrorKind::ConnectionAborted.into());
+        }
+        if queue.drain_into(session.output(), PUSH_CHUNK) == 0 {
+            info.omem.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        info.omem.store(queue.queued_bytes(), Ordering::Relaxed);
+    }
+}
+
+/// Waits out CLIENT PAUSE without the store lock, buffering what the
+/// client sends. `false`: the client went away or the server is stopping.
+async fn wait_paused(
+    socket: &mut TcpStream,
+    session: &mut ClientSession<'_>,
+    state: &ServerState,
+    until: Instant,
+    generation: u64,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut changes = state.pause_changes.subscribe();
+    if *changes.borrow_and_update() != generation {
+        return true;
+    }
+    let info = session.client.info.clone();
+    let expiry = tokio::time::sleep_until(until.into());
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            _ = &mut expiry => return true,
+            _ = changes.changed() => return true,
+            _ = shutdown.cancelled() => return false,
+            _ = info.attention.notified() => {
+                if info.is_killed() {
+                    return false;
+                }
+                if session.push_queue().is_some() {
+                    return true; // write the pushes, then ask again
+                }
+            }
+            read = socket.read_buf(session.input()) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    count_input(state, n);
+                    session.on_read(n, Instant::now());
+                    if session.input_over_limit() {
+                        return false;
+                    }
+                }
+            },
         }
     }
 }
@@ -173,11 +299,23 @@ async fn wait_unparked(
     tokio::pin!(expiry);
     let woken = wake.notified();
     tokio::pin!(woken);
+    let info = session.client.info.clone();
+    if let Some(how) = info.take_unblock() {
+        return Some(Unparked::Unblocked(how));
+    }
     loop {
         tokio::select! {
             _ = &mut woken => return Some(Unparked::Woken),
             _ = &mut expiry => return Some(Unparked::TimedOut),
             _ = shutdown.cancelled() => return None,
+            _ = info.attention.notified() => {
+                if info.is_killed() {
+                    return None;
+                }
+                if let Some(how) = info.take_unblock() {
+                    return Some(Unparked::Unblocked(how));
+                }
+            }
             read = socket.read_buf(session.input()) => match read {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => {
@@ -196,6 +334,8 @@ async fn wait_unparked(
 enum ReadOutcome {
     /// This many bytes arrived.
     Data(usize),
+    /// The attention signal fired (a kill, pushed data): look again.
+    Attention,
     Closed,
     TimedOut,
     Shutdown,
@@ -203,10 +343,12 @@ enum ReadOutcome {
 
 async fn read_some(
     socket: &mut TcpStream,
-    input: &mut BytesMut,
+    session: &mut ClientSession<'_>,
     wait: Option<Duration>,
     shutdown: &CancellationToken,
+    info: &ClientInfo,
 ) -> ReadOutcome {
+    let input = session.input();
     let read = async {
         match wait {
             Some(w) => tokio::time::timeout(w, socket.read_buf(input)).await.ok(),
@@ -215,6 +357,7 @@ async fn read_some(
     };
     tokio::select! {
         _ = shutdown.cancelled() => ReadOutcome::Shutdown,
+        _ = info.attention.notified() => ReadOutcome::Attention,
         result = read => match result {
             None => ReadOutcome::TimedOut,
             Some(Ok(0)) | Some(Err(_)) => ReadOutcome::Closed,
@@ -223,10 +366,14 @@ async fn read_some(
     }
 }
 
+/// Writes `output` out; gives up (an error) when the client is killed
+/// meanwhile. Each `write` is cancel-safe, so the attention signal can
+/// interrupt a write the client does not take.
 async fn write_out(
     socket: &mut TcpStream,
     output: &mut BytesMut,
     state: &ServerState,
+    info: &ClientInfo,
 ) -> std::io::Result<()> {
     if output.is_empty() {
         return Ok(());
@@ -235,7 +382,24 @@ async fn write_out(
         .stats
         .total_net_output_bytes
         .fetch_add(output.len() as u64, Ordering::Relaxed);
-    socket.write_all(output).await?;
+    while !output.is_empty() {
+        tokio::select! {
+            written = socket.write(output) => {
+                let n = written?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                output.advance(n);
+            }
+            _ = info.attention.notified() => {
+                // Pushed data is drained after this write, an unblock is
+                // looked at when the next wait starts.
+                if info.is_killed() {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
     output.clear();
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! [`crate::commands::dispatch`].
 
 pub mod connection;
+pub mod push;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -35,6 +36,12 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// Resolves when the node was asked to stop from inside (SHUTDOWN);
+    /// the binary waits on this next to its signals.
+    pub async fn stop_requested(&self) {
+        self.shutdown.cancelled().await
+    }
+
     /// Stops accepting, tells every connection to finish its current batch
     /// and close, and waits for the tasks (bounded).
     pub async fn shutdown(self) {
@@ -106,7 +113,8 @@ pub async fn start_with_peer_listener(
         .bound_port
         .store(local_addr.port() as u64, Ordering::Relaxed);
     *state.repl.peer_addr.lock() = peer_addr;
-    let shutdown = CancellationToken::new();
+    // SHUTDOWN cancels the same token the handle does.
+    let shutdown = state.shutdown.clone();
     let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping_loop(state.clone(), shutdown.clone()));
     let mut tasks = vec![accept, housekeeping];

@@ -18,6 +18,15 @@
 //!   reply).
 //! - A framing error answers Redis's protocol error after the replies of
 //!   the requests before it, and closes only this connection.
+//! - While CLIENT PAUSE is in force, a request it covers (every one for
+//!   ALL; for WRITE, a command whose row has the WRITE flag, a
+//!   may-replicate one, or EXEC of a queue holding one) is not run: the
+//!   session answers [`Step::Paused`], the connection waits without the
+//!   store lock, and the request runs once the pause ends. Requests the
+//!   dispatcher would refuse (unknown, wrong arity) are answered at once.
+//! - CLIENT REPLY OFF/SKIP decide, per command, whether its reply is sent.
+//! - After each command, MONITOR clients get its line (not for refused
+//!   or queued commands, nor for admin ones, as in Redis).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -25,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::commands::{self, ClientAction, ClientState, Context, ServerState};
+use crate::commands::context::{client_flags, ReplyMode, UnblockHow, UNBLOCKED_ERROR};
+use crate::commands::{self, flags, ClientAction, ClientState, CommandSpec, Context, ServerState};
 use crate::protocol::{Limits, ProtocolError, Reply, RequestParser};
 
 /// What the connection must do next. Before every step it writes out
@@ -50,6 +60,11 @@ pub enum Step {
         seq: u64,
         timeout: Option<Duration>,
     },
+    /// CLIENT PAUSE holds the request at the queue's front: wait (without
+    /// the store, buffering what the client sends) until the pause state
+    /// moves past `generation` (UNPAUSE, a new PAUSE) or `until`, then ask
+    /// again.
+    Paused { until: Instant, generation: u64 },
     /// Write what is left and close.
     Close(CloseReason),
 }
@@ -60,6 +75,8 @@ pub enum CloseReason {
     Quit,
     ProtocolError(String),
     QueryBufferLimit,
+    /// CLIENT KILL (or SKIPME no) closed this client after its reply.
+    Killed,
 }
 
 /// How a parked command's wait ended.
@@ -69,6 +86,8 @@ pub enum Unparked {
     Woken,
     /// The deadline passed: run it once more with blocking denied.
     TimedOut,
+    /// CLIENT UNBLOCK: as a timeout, or with the UNBLOCKED error.
+    Unblocked(UnblockHow),
 }
 
 /// Initial buffer size; buffers grow as large requests need.
@@ -90,6 +109,8 @@ pub struct ClientSession<'a> {
     /// The deadline of the parked command at the queue's front, kept
     /// across the re-runs that find nothing again.
     park_deadline: Option<Option<Instant>>,
+    /// Set by a batch that CLIENT PAUSE stopped.
+    paused: Option<Step>,
 }
 
 impl<'a> ClientSession<'a> {
@@ -106,6 +127,7 @@ impl<'a> ClientSession<'a> {
             last_activity: now,
             partial_since: None,
             park_deadline: None,
+            paused: None,
         }
     }
 
@@ -140,15 +162,55 @@ impl<'a> ClientSession<'a> {
     pub fn on_unparked(&mut self, how: Unparked) {
         self.state
             .unblock_client(&mut self.state.store.lock(), self.client.info.id);
-        if how == Unparked::TimedOut {
-            self.park_deadline = None;
-            self.run_with_blocking_denied();
+        match how {
+            Unparked::Woken => {}
+            Unparked::TimedOut | Unparked::Unblocked(UnblockHow::Timeout) => {
+                self.park_deadline = None;
+                self.run_with_blocking_denied();
+            }
+            Unparked::Unblocked(UnblockHow::Error) => {
+                self.park_deadline = None;
+                if self.pending.pop_front().is_some() {
+                    let reply = Reply::Error(Bytes::from_static(UNBLOCKED_ERROR.as_bytes()));
+                    emit(&mut self.client, &reply, &mut self.output);
+                    count_commands(self.state, 1, 1);
+                }
+            }
         }
     }
 
     /// WAIT's wait ended with `acked` peers (from a [`Step::WaitPeers`]).
     pub fn on_peers_acked(&mut self, acked: usize) {
-        Reply::Integer(acked as i64).encode(self.client.resp, &mut self.output);
+        self.end_peer_wait();
+        emit(
+            &mut self.client,
+            &Reply::Integer(acked as i64),
+            &mut self.output,
+        );
+    }
+
+    /// CLIENT UNBLOCK ended WAIT's wait (`acked`: the count at that moment).
+    pub fn on_peers_unblocked(&mut self, how: UnblockHow, acked: usize) {
+        self.end_peer_wait();
+        let reply = match how {
+            UnblockHow::Timeout => Reply::Integer(acked as i64),
+            UnblockHow::Error => Reply::Error(Bytes::from_static(UNBLOCKED_ERROR.as_bytes())),
+        };
+        emit(&mut self.client, &reply, &mut self.output);
+    }
+
+    fn end_peer_wait(&mut self) {
+        if self.client.info.has_flag(client_flags::BLOCKED) {
+            self.client.info.set_flag(client_flags::BLOCKED, false);
+            self.state
+                .waiting_peers_clients
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The MONITOR queue this connection drains, if it is a monitor.
+    pub fn push_queue(&self) -> Option<&std::sync::Arc<crate::server::push::PushQueue>> {
+        self.client.push.as_ref()
     }
 
     /// Parses and runs whatever can run now, and says what to do next.
@@ -156,7 +218,7 @@ impl<'a> ClientSession<'a> {
         loop {
             if let Err(error) = self.parse_buffered() {
                 // Run what came before the bad bytes, then report and close.
-                self.run_batch();
+                self.run_batch(now);
                 error.to_reply().encode(self.client.resp, &mut self.output);
                 return Step::Close(CloseReason::ProtocolError(error.to_string()));
             }
@@ -168,12 +230,23 @@ impl<'a> ClientSession<'a> {
             if self.pending.is_empty() {
                 return self.read_step(now);
             }
-            if self.run_batch() > 0 {
+            if self.run_batch(now) > 0 {
                 // The parked request (if any) completed; a new one starts.
                 self.park_deadline = None;
             }
+            if let Some(paused) = self.paused.take() {
+                return paused;
+            }
             match self.client.action.take() {
-                Some(ClientAction::Close) => return Step::Close(CloseReason::Quit),
+                Some(ClientAction::Close) => {
+                    return Step::Close(
+                        if self.client.info.has_flag(client_flags::CLOSE_AFTER_REPLY) {
+                            CloseReason::Killed
+                        } else {
+                            CloseReason::Quit
+                        },
+                    )
+                }
                 Some(ClientAction::Sleep(duration)) => return Step::Sleep(duration),
                 Some(ClientAction::Block { deadline, .. }) => {
                     // A re-run that parks again keeps the first deadline.
@@ -185,11 +258,18 @@ impl<'a> ClientSession<'a> {
                     seq,
                     timeout,
                 }) => {
+                    if !self.client.info.has_flag(client_flags::BLOCKED) {
+                        self.client.info.take_unblock();
+                        self.client.info.set_flag(client_flags::BLOCKED, true);
+                        self.state
+                            .waiting_peers_clients
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     return Step::WaitPeers {
                         numpeers,
                         seq,
                         timeout,
-                    }
+                    };
                 }
                 // The dispatcher resolves every park before returning.
                 Some(ClientAction::Park(_)) | None => self.park_deadline = None,
@@ -246,10 +326,10 @@ impl<'a> ClientSession<'a> {
         }
     }
 
-    /// Runs queued requests under one store lock until the queue is empty
-    /// or a command asks the connection to act (QUIT, DEBUG SLEEP, a park).
-    /// Returns how many requests completed.
-    fn run_batch(&mut self) -> u64 {
+    /// Runs queued requests under one store lock until the queue is empty,
+    /// a command asks the connection to act (QUIT, DEBUG SLEEP, a park), or
+    /// CLIENT PAUSE holds the next one. Returns how many requests completed.
+    fn run_batch(&mut self, now: Instant) -> u64 {
         if self.pending.is_empty() {
             return 0;
         }
@@ -260,6 +340,31 @@ impl<'a> ClientSession<'a> {
         {
             let mut store = state.store.lock();
             while let Some(args) = self.pending.pop_front() {
+                let row = resolve_row(&args);
+                if let Some(step) = pause_holds(state, client, row, now) {
+                    self.pending.push_front(args);
+                    self.paused = Some(step);
+                    break;
+                }
+                let info = &client.info;
+                info.qbuf
+                    .store(request_len(&args) + self.input.len(), Ordering::Relaxed);
+                info.qbuf_free
+                    .store(self.input.capacity() - self.input.len(), Ordering::Relaxed);
+                if let Some((top, sub)) = row {
+                    info.touch_with(top.name, sub.map(|s| s.name));
+                }
+                // EXEC's queue, for MONITOR (its commands are shown first).
+                let queued = match (&client.multi, row) {
+                    (Some(multi), Some((top, _)))
+                        if top.name == "exec" && !state.monitors.is_empty() =>
+                    {
+                        Some(multi.commands.clone())
+                    }
+                    _ => None,
+                };
+                let queues = client.multi.is_some()
+                    && row.is_some_and(|(top, _)| top.flags & flags::ALLOW_IN_MULTI == 0);
                 let mut ctx = Context {
                     store: &mut store,
                     client,
@@ -269,16 +374,22 @@ impl<'a> ClientSession<'a> {
                 if let Some(ClientAction::Block { keys, .. }) = &client.action {
                     // Nothing to pop: register under this same lock (so no
                     // push is missed), send nothing, keep the request to
-                    // re-run.
+                    // re-run. A CLIENT UNBLOCK left from an earlier wait
+                    // does not count for this one.
+                    client.info.take_unblock();
                     state.block_client(&mut store, client.info.id, client.db, keys.clone());
                     self.pending.push_front(args);
                     break;
                 }
                 commands += 1;
-                errors += matches!(reply, Reply::Error(_)) as u64;
+                let failed = matches!(reply, Reply::Error(_));
+                errors += failed as u64;
+                if !state.monitors.is_empty() && !queues {
+                    feed_monitors(state, client, row, &args, &reply, queued);
+                }
                 // WAIT replies after waiting ([`Self::on_peers_acked`]).
                 if !matches!(client.action, Some(ClientAction::WaitPeers { .. })) {
-                    reply.encode(client.resp, &mut self.output);
+                    emit(client, &reply, &mut self.output);
                 }
                 last_args = Some(args);
                 if client.action.is_some() {
@@ -286,19 +397,20 @@ impl<'a> ClientSession<'a> {
                 }
             }
         }
-        // Shared counters are touched once per batch, not per command:
-        // with many clients on several threads, per-command atomics bounce
-        // cache lines between cores.
-        if let Some(args) = last_args {
-            client.info.touch(commands::display_name(&args));
+        let info = &client.info;
+        info.multi.store(
+            client
+                .multi
+                .as_ref()
+                .map_or(-1, |m| m.commands.len() as i64),
+            Ordering::Relaxed,
+        );
+        info.qbuf.store(self.input.len(), Ordering::Relaxed);
+        if last_args.is_some() {
+            info.last_active_ms
+                .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
-        let stats = &state.stats;
-        stats
-            .total_commands_processed
-            .fetch_add(commands, Ordering::Relaxed);
-        stats
-            .total_error_replies
-            .fetch_add(errors, Ordering::Relaxed);
+        count_commands(state, commands, errors);
         commands
     }
 
@@ -320,11 +432,174 @@ impl<'a> ClientSession<'a> {
         };
         self.client.deny_blocking = saved;
         self.client.action = None;
-        reply.encode(self.client.resp, &mut self.output);
-        self.state
+        emit(&mut self.client, &reply, &mut self.output);
+        count_commands(self.state, 1, matches!(reply, Reply::Error(_)) as u64);
+    }
+}
+
+impl Drop for ClientSession<'_> {
+    fn drop(&mut self) {
+        self.end_peer_wait();
+        if self.client.push.take().is_some() {
+            self.state.monitors.remove(self.client.info.id);
+        }
+    }
+}
+
+/// Shared counters are touched once per batch, not per command: with many
+/// clients on several threads, per-command atomics bounce cache lines
+/// between cores.
+fn count_commands(state: &ServerState, commands: u64, errors: u64) {
+    let stats = &state.stats;
+    stats
+        .total_commands_processed
+        .fetch_add(commands, Ordering::Relaxed);
+    stats
+        .total_error_replies
+        .fetch_add(errors, Ordering::Relaxed);
+}
+
+/// Writes `reply` unless CLIENT REPLY (or a silent command) says not to.
+fn emit(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
+    let send = if std::mem::take(&mut client.silent) {
+        false
+    } else {
+        match client.reply_mode {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            ReplyMode::SkipNext => {
+                client.reply_mode = ReplyMode::Skip;
+                false
+            }
+            ReplyMode::Skip => {
+                client.reply_mode = ReplyMode::On;
+                false
+            }
+        }
+    };
+    if send {
+        reply.encode(client.resp, out);
+    }
+}
+
+/// A request's row as the dispatcher will resolve it: the top-level
+/// command and, for a container, the subcommand; `None` when the
+/// dispatcher will refuse it (unknown, unknown subcommand, wrong arity).
+pub(crate) type Row = (&'static CommandSpec, Option<&'static CommandSpec>);
+
+pub(crate) fn resolve_row(args: &[Bytes]) -> Option<Row> {
+    let top = commands::lookup(args.first()?)?;
+    let sub = if top.subcommands.is_empty() || args.len() < 2 {
+        None
+    } else {
+        Some(commands::lookup_subcommand(top, &args[1])?)
+    };
+    sub.unwrap_or(top)
+        .arity_ok(args.len())
+        .then_some((top, sub))
+}
+
+/// Commands that may replicate without the WRITE flag (Redis's
+/// `may-replicate`): none of them exist in cordis yet except by name.
+const MAY_REPLICATE: &[&str] = &[
+    "publish", "spublish", "pfcount", "eval", "evalsha", "fcall", "script",
+];
+
+fn may_write(row: Row) -> bool {
+    let (top, sub) = row;
+    sub.unwrap_or(top).flags & flags::WRITE != 0 || MAY_REPLICATE.contains(&top.name)
+}
+
+/// Whether CLIENT PAUSE holds this request now; the step to wait with.
+fn pause_holds(
+    state: &ServerState,
+    client: &ClientState,
+    row: Option<Row>,
+    now: Instant,
+) -> Option<Step> {
+    let pause = *state.pause.lock();
+    if !pause.active(now) {
+        return None;
+    }
+    let row = row?;
+    let (top, sub) = row;
+    if !client.authenticated && sub.unwrap_or(top).flags & flags::NO_AUTH == 0 {
+        return None; // refused with NOAUTH at once
+    }
+    let held = !pause.write_only
+        || may_write(row)
+        || (top.name == "exec"
+            && client.multi.as_ref().is_some_and(|m| {
+                m.commands
+                    .iter()
+                    .any(|c| resolve_row(c).is_some_and(may_write))
+            }));
+    held.then(|| Step::Paused {
+        until: pause.until.unwrap_or(now),
+        generation: *state.pause_changes.borrow(),
+    })
+}
+
+/// The size of a request as a RESP multibulk (CLIENT LIST's `qbuf` counts
+/// the request being run).
+fn request_len(args: &[Bytes]) -> usize {
+    fn digits(mut n: usize) -> usize {
+        let mut d = 1;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+    3 + digits(args.len())
+        + args
+            .iter()
+            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .sum::<usize>()
+}
+
+/// Gives every MONITOR client the line for a command that ran (after EXEC
+/// ran, the lines of its queued commands first). Refused and admin
+/// commands are not shown, as in Redis.
+fn feed_monitors(
+    state: &ServerState,
+    client: &ClientState,
+    row: Option<Row>,
+    args: &[Bytes],
+    reply: &Reply,
+    queued: Option<Vec<Vec<Bytes>>>,
+) {
+    let Some((top, sub)) = row else {
+        return;
+    };
+    if sub.unwrap_or(top).flags & flags::ADMIN != 0 {
+        return;
+    }
+    if !client.authenticated && top.flags & flags::NO_AUTH == 0 {
+        return;
+    }
+    let now = std::time::SystemTime::now();
+    let origin = &client.info.addr;
+    if let (Some(queued), Reply::Array(_)) = (queued, reply) {
+        for q in &queued {
+            if let Some((t, s)) = resolve_row(q) {
+                if s.unwrap_or(t).flags & flags::ADMIN == 0 {
+                    let line = crate::server::push::monitor_line(client.db, origin, q, now);
+                    cut_off(state, state.monitors.feed(line));
+                }
+            }
+        }
+    }
+    let line = crate::server::push::monitor_line(client.db, origin, args, now);
+    cut_off(state, state.monitors.feed(line));
+}
+
+fn cut_off(state: &ServerState, n: usize) {
+    if n > 0 {
+        state
             .stats
-            .total_commands_processed
-            .fetch_add(1, Ordering::Relaxed);
+            .client_output_limit_disconnections
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 

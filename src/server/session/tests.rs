@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::commands::context::UnblockHow;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 
@@ -255,4 +256,162 @@ fn debug_sleep_asks_for_a_pause() {
         Step::Sleep(Duration::from_millis(250))
     );
     assert_eq!(replies(&mut s), "+OK\r\n");
+}
+
+#[test]
+fn client_pause_write_holds_a_write_but_not_a_read_until_unpause() {
+    let state = server();
+    let mut admin = session(&state);
+    send(&mut admin, &command(&["CLIENT", "PAUSE", "60000", "WRITE"]));
+    assert_eq!(admin.next_step(Instant::now()), Step::Read { wait: None });
+    assert_eq!(replies(&mut admin), "+OK\r\n");
+
+    let mut s = session(&state);
+    send(&mut s, &command(&["GET", "k"]));
+    send(&mut s, &command(&["SET", "k", "v"]));
+    send(&mut s, &command(&["PING"]));
+    let Step::Paused { generation, .. } = s.next_step(Instant::now()) else {
+        panic!("the write waits out the pause");
+    };
+    assert_eq!(replies(&mut s), "$-1\r\n", "the read before it ran");
+    // Asked again while still paused: still held, nothing after it ran.
+    assert!(matches!(s.next_step(Instant::now()), Step::Paused { .. }));
+    assert_eq!(replies(&mut s), "");
+
+    send(&mut admin, &command(&["CLIENT", "UNPAUSE"]));
+    admin.next_step(Instant::now());
+    assert_eq!(replies(&mut admin), "+OK\r\n");
+    assert_ne!(*state.pause_changes.borrow(), generation);
+    assert_eq!(s.next_step(Instant::now()), Step::Read { wait: None });
+    assert_eq!(replies(&mut s), "+OK\r\n+PONG\r\n");
+}
+
+#[test]
+fn client_pause_all_holds_reads_and_ends_at_its_deadline() {
+    let state = server();
+    let mut admin = session(&state);
+    send(&mut admin, &command(&["CLIENT", "PAUSE", "50"]));
+    admin.next_step(Instant::now());
+    let mut s = session(&state);
+    send(&mut s, &command(&["GET", "k"]));
+    let Step::Paused { until, .. } = s.next_step(Instant::now()) else {
+        panic!("a read waits under PAUSE ALL");
+    };
+    // A refused request is answered at once even while paused.
+    let mut t = session(&state);
+    send(&mut t, &command(&["SET", "k"]));
+    assert_eq!(t.next_step(Instant::now()), Step::Read { wait: None });
+    assert!(replies(&mut t).starts_with("-ERR wrong number of arguments"));
+    // Past the deadline the read runs.
+    assert_eq!(
+        s.next_step(until + Duration::from_millis(1)),
+        Step::Read { wait: None }
+    );
+    assert_eq!(replies(&mut s), "$-1\r\n");
+}
+
+#[test]
+fn an_exec_holding_a_write_is_paused_by_pause_write() {
+    let state = server();
+    let mut s = session(&state);
+    send(&mut s, &command(&["MULTI"]));
+    send(&mut s, &command(&["SET", "k", "v"]));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "+OK\r\n+QUEUED\r\n");
+    state.pause_clients(Instant::now() + Duration::from_secs(60), true);
+    send(&mut s, &command(&["EXEC"]));
+    assert!(matches!(s.next_step(Instant::now()), Step::Paused { .. }));
+    state.unpause_clients();
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "*1\r\n+OK\r\n");
+}
+
+#[test]
+fn client_reply_off_and_on() {
+    let state = server();
+    let mut s = session(&state);
+    send(&mut s, &command(&["CLIENT", "REPLY", "OFF"]));
+    send(&mut s, &command(&["PING", "a"]));
+    send(&mut s, &command(&["CLIENT", "REPLY", "ON"]));
+    send(&mut s, &command(&["PING", "b"]));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "+OK\r\n$1\r\nb\r\n");
+}
+
+#[test]
+fn client_reply_skip_drops_only_the_next_reply() {
+    let state = server();
+    let mut s = session(&state);
+    send(&mut s, &command(&["CLIENT", "REPLY", "SKIP"]));
+    send(&mut s, &command(&["PING", "a"]));
+    send(&mut s, &command(&["PING", "b"]));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "$1\r\nb\r\n");
+    // ON right after SKIP answers, and replies stay on.
+    send(&mut s, &command(&["CLIENT", "REPLY", "SKIP"]));
+    send(&mut s, &command(&["CLIENT", "REPLY", "ON"]));
+    send(&mut s, &command(&["PING"]));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "+OK\r\n+PONG\r\n");
+}
+
+#[test]
+fn client_unblock_error_answers_a_parked_pop_with_unblocked() {
+    let state = server();
+    let mut s = session(&state);
+    send(&mut s, &command(&["BLPOP", "q", "0"]));
+    send(&mut s, &command(&["PING"]));
+    assert_eq!(
+        s.next_step(Instant::now()),
+        Step::WaitKeys { deadline: None }
+    );
+    s.on_unparked(Unparked::Unblocked(UnblockHow::Error));
+    s.next_step(Instant::now());
+    assert_eq!(
+        replies(&mut s),
+        "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n+PONG\r\n"
+    );
+    send(&mut s, &command(&["BLPOP", "q", "0"]));
+    s.next_step(Instant::now());
+    s.on_unparked(Unparked::Unblocked(UnblockHow::Timeout));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "*-1\r\n");
+}
+
+#[test]
+fn a_monitor_sees_other_clients_commands_but_not_admin_or_refused_ones() {
+    let state = server();
+    let mut m = session(&state);
+    send(&mut m, &command(&["MONITOR"]));
+    m.next_step(Instant::now());
+    assert_eq!(replies(&mut m), "+OK\r\n");
+    let queue = m.push_queue().expect("a monitor queue").clone();
+    let mut s = session(&state);
+    send(&mut s, &command(&["SET", "foo", "bar"]));
+    send(&mut s, &command(&["CONFIG", "GET", "port"]));
+    send(&mut s, &command(&["NOSUCH"]));
+    send(&mut s, &command(&["AUTH", "secret"]));
+    s.next_step(Instant::now());
+    let mut out = BytesMut::new();
+    queue.drain_into(&mut out, 1 << 20);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with('+') && lines[0].ends_with("[0 local] \"SET\" \"foo\" \"bar\""));
+    assert!(lines[1].ends_with("\"AUTH\" \"(redacted)\""));
+}
+
+#[test]
+fn reset_restores_the_connection_defaults() {
+    let state = server();
+    let mut s = session(&state);
+    send(&mut s, &command(&["SELECT", "3"]));
+    send(&mut s, &command(&["CLIENT", "SETNAME", "x"]));
+    send(&mut s, &command(&["MULTI"]));
+    send(&mut s, &command(&["RESET"]));
+    send(&mut s, &command(&["CLIENT", "GETNAME"]));
+    s.next_step(Instant::now());
+    assert_eq!(replies(&mut s), "+OK\r\n+OK\r\n+OK\r\n+RESET\r\n$-1\r\n");
+    assert_eq!(s.client.db, 0);
+    assert!(s.client.multi.is_none());
 }
