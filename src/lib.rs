@@ -3,8 +3,8 @@
 //! applied locally and queued for peers.
 //!
 //! Layout (dependencies point one way: `crdt` ← `store` ← `commands` ←
-//! `server`; `crdt` ← `store` ← `replication`; `protocol` depends on
-//! nothing internal):
+//! `server`; `crdt` ← `store` ← `replication`; `pubsub` ← `commands`;
+//! `protocol` and `pubsub` depend on nothing internal):
 //!
 //! | module | owns |
 //! |---|---|
@@ -14,12 +14,14 @@
 //! | [`commands`] | the command tables (one module per family), the argument cursor and shared error texts (`commands::args`), handlers `fn(&mut Context, &mut Args) -> CmdResult`, the dispatcher, MULTI/EXEC, the one park path for blocking commands |
 //! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
 //! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
+//! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 
 pub mod commands;
 pub mod config;
 pub mod crdt;
 pub mod protocol;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod store;

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use cordis::config::Config;
-use cordis::server::push::OutputLimit;
+use cordis::pubsub::push::OutputLimit;
 
 mod support;
 

@@ -18,8 +18,8 @@ use super::args::CmdResult;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 use crate::protocol::{Reply, RespVersion};
+use crate::pubsub::push::{Monitors, OutputLimit, Receiver};
 use crate::replication::ReplStatus;
-use crate::server::push::{Monitors, OutputLimit};
 use crate::store::Store;
 
 /// What a handler that cannot answer yet waits for; asked through
@@ -306,6 +306,29 @@ impl ClientInfo {
     }
 }
 
+/// A client as the push queues see it (MONITOR now, Pub/Sub later).
+impl Receiver for ClientInfo {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn attention(&self) -> Arc<Notify> {
+        self.attention.clone()
+    }
+
+    fn set_queued_bytes(&self, bytes: usize) {
+        self.omem.store(bytes, Ordering::Relaxed);
+    }
+
+    fn cut_off(&self) {
+        self.kill();
+    }
+}
+
 /// A client's own session state, owned by its connection task.
 pub struct ClientState {
     pub info: Arc<ClientInfo>,
@@ -331,7 +354,7 @@ pub struct ClientState {
     pub silent: bool,
     /// This client's MONITOR queue (later also its Pub/Sub pushes), which
     /// its connection drains.
-    pub push: Option<Arc<crate::server::push::PushQueue>>,
+    pub push: Option<Arc<crate::pubsub::push::PushQueue>>,
 }
 
 /// Which replies a client gets (CLIENT REPLY). The session applies it
@@ -476,7 +499,7 @@ impl ServerState {
             paused_clients: AtomicUsize::new(0),
             waiting_peers_clients: AtomicUsize::new(0),
             monitors: Monitors::default(),
-            monitor_output_limit: Mutex::new(crate::server::push::MONITOR_LIMIT),
+            monitor_output_limit: Mutex::new(crate::pubsub::push::MONITOR_LIMIT),
             shutdown: CancellationToken::new(),
         })
     }

@@ -7,7 +7,6 @@
 //! [`crate::commands::dispatch`].
 
 pub mod connection;
-pub mod push;
 pub mod session;
 
 use std::net::SocketAddr;

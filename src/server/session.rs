@@ -209,7 +209,7 @@ impl<'a> ClientSession<'a> {
     }
 
     /// The MONITOR queue this connection drains, if it is a monitor.
-    pub fn push_queue(&self) -> Option<&std::sync::Arc<crate::server::push::PushQueue>> {
+    pub fn push_queue(&self) -> Option<&std::sync::Arc<crate::pubsub::push::PushQueue>> {
         self.client.push.as_ref()
     }
 
@@ -584,13 +584,13 @@ fn feed_monitors(
         for q in &queued {
             if let Some((t, s)) = resolve_row(q) {
                 if s.unwrap_or(t).flags & flags::ADMIN == 0 {
-                    let line = crate::server::push::monitor_line(client.db, origin, q, now);
+                    let line = crate::pubsub::push::monitor_line(client.db, origin, q, now);
                     cut_off(state, state.monitors.feed(line));
                 }
             }
         }
     }
-    let line = crate::server::push::monitor_line(client.db, origin, args, now);
+    let line = crate::pubsub::push::monitor_line(client.db, origin, args, now);
     cut_off(state, state.monitors.feed(line));
 }
 

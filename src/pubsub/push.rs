@@ -27,8 +27,6 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::commands::ClientInfo;
-
 /// One `client-output-buffer-limit` class: `hard` bytes (0 = none), or
 /// `soft` bytes (0 = none) held for `soft_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +164,22 @@ impl Inner {
     }
 }
 
+/// What the push side needs of a receiving client, so this module knows
+/// nothing of the command layer's client types: who it is, the signal its
+/// connection task waits on, where to report its queued bytes (CLIENT
+/// LIST's `omem`), and how to cut it off.
+pub trait Receiver: Send + Sync {
+    fn id(&self) -> u64;
+    fn addr(&self) -> &str;
+    fn attention(&self) -> Arc<Notify>;
+    fn set_queued_bytes(&self, bytes: usize);
+    /// Closes the client's connection (its task notices on `attention`).
+    fn cut_off(&self);
+}
+
 /// A client in MONITOR mode.
 struct Monitor {
-    client: Arc<ClientInfo>,
+    client: Arc<dyn Receiver>,
     queue: Arc<PushQueue>,
 }
 
@@ -187,12 +198,12 @@ impl Monitors {
 
     /// Adds `client` with a new queue under `limit`; returns the queue its
     /// connection drains.
-    pub fn add(&self, client: Arc<ClientInfo>, limit: OutputLimit) -> Arc<PushQueue> {
+    pub fn add(&self, client: Arc<dyn Receiver>, limit: OutputLimit) -> Arc<PushQueue> {
         let mut list = self.list.write();
-        if let Some(m) = list.iter().find(|m| m.client.id == client.id) {
+        if let Some(m) = list.iter().find(|m| m.client.id() == client.id()) {
             return m.queue.clone();
         }
-        let queue = PushQueue::new(limit, client.attention.clone());
+        let queue = PushQueue::new(limit, client.attention());
         list.push(Monitor {
             client,
             queue: queue.clone(),
@@ -203,7 +214,7 @@ impl Monitors {
 
     pub fn remove(&self, id: u64) {
         let mut list = self.list.write();
-        list.retain(|m| m.client.id != id);
+        list.retain(|m| m.client.id() != id);
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
@@ -214,22 +225,20 @@ impl Monitors {
         let mut cut = Vec::new();
         for m in self.list.read().iter() {
             if m.queue.push(line.clone(), now) == Pushed::Overflowed {
-                m.client.omem.store(0, Ordering::Relaxed);
+                m.client.set_queued_bytes(0);
                 cut.push(m.client.clone());
             } else {
-                m.client
-                    .omem
-                    .store(m.queue.queued_bytes(), Ordering::Relaxed);
+                m.client.set_queued_bytes(m.queue.queued_bytes());
             }
         }
         for client in &cut {
             warn!(
-                client = client.id,
-                addr = %client.addr,
+                client = client.id(),
+                addr = %client.addr(),
                 "closing MONITOR client: output queue over its limit"
             );
-            client.kill();
-            self.remove(client.id);
+            client.cut_off();
+            self.remove(client.id());
         }
         cut.len()
     }
