@@ -180,6 +180,9 @@ pub struct ClientState {
     pub multi: Option<QueuedTransaction>,
     /// WATCHed keys: database, key, and the store's change token then.
     pub watching: Vec<(usize, Bytes, u64)>,
+    /// When the parked command at the front of this client's queue first
+    /// ran (its recorded time covers the wait, as in Redis).
+    pub parked_since: Option<Instant>,
 }
 
 /// A transaction being queued between MULTI and EXEC.
@@ -209,6 +212,7 @@ impl ClientState {
             deny_blocking: false,
             multi: None,
             watching: Vec::new(),
+            parked_since: None,
         }
     }
 }

@@ -18,11 +18,13 @@ pub mod blocking;
 pub mod connection;
 pub mod context;
 pub mod hashes;
+pub mod introspection;
 pub mod keys;
 pub mod lists;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod stats;
 pub mod strings;
 pub mod transactions;
 pub mod typed;
@@ -30,6 +32,7 @@ pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -185,6 +188,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(zsets::COMMANDS)
         .chain(lists::COMMANDS)
         .chain(replication::COMMANDS)
+        .chain(introspection::COMMANDS)
 }
 
 /// Name → row. Looked up once per command, so it uses a fast hasher.
@@ -286,18 +290,38 @@ impl Resolved {
     }
 }
 
+/// A request refused before it ran: the error, and the row it named when
+/// there was one (its `rejected_calls` count; an unknown command or
+/// subcommand has none, as in Redis).
+struct Refused {
+    command: Option<&'static CommandSpec>,
+    reply: Reply,
+}
+
+impl From<Reply> for Refused {
+    fn from(reply: Reply) -> Self {
+        Refused {
+            command: None,
+            reply,
+        }
+    }
+}
+
 /// Resolves a request to its command row, checking existence, the
 /// subcommand, arity and authentication with Redis's exact errors.
-fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
+fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
     let Some(mut command) = lookup(&args[0]) else {
-        return Err(unknown_command(args));
+        return Err(unknown_command(args).into());
     };
     let mut full_name: Option<String> = None;
     if !command.subcommands.is_empty() {
         if args.len() < 2 {
             // A container may run bare when its arity allows (COMMAND).
             if !command.arity_ok(1) {
-                return Err(wrong_arity(command.name));
+                return Err(Refused {
+                    command: Some(command),
+                    reply: wrong_arity(command.name),
+                });
             }
         } else {
             match lookup_subcommand(command, &args[1]) {
@@ -310,16 +334,23 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
                         "ERR unknown subcommand '{}'. Try {} HELP.",
                         truncate_for_error(&args[1]),
                         command.name.to_ascii_uppercase()
-                    )))
+                    ))
+                    .into())
                 }
             }
         }
     }
     if !command.arity_ok(args.len()) {
-        return Err(wrong_arity(full_name.as_deref().unwrap_or(command.name)));
+        return Err(Refused {
+            command: Some(command),
+            reply: wrong_arity(full_name.as_deref().unwrap_or(command.name)),
+        });
     }
     if !ctx.client.authenticated && !allowed_without_auth(command) {
-        return Err(err(args::NOAUTH));
+        return Err(Refused {
+            command: Some(command),
+            reply: err(args::NOAUTH),
+        });
     }
     Ok(Resolved {
         command,
@@ -330,15 +361,21 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
 /// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
 /// the request is queued instead (a refused one makes EXEC abort). A
 /// write's deltas are closed into one batch and handed to the delta log
-/// here, not in the handler, so an EXEC block leaves as one batch. (Command
-/// and error counts for INFO are kept by the connection, once per
+/// here, not in the handler, so an EXEC block leaves as one batch. Every
+/// command run or refused here is recorded for INFO, SLOWLOG and LATENCY
+/// ([`stats`]; queued ones are recorded when EXEC runs them). (The
+/// connection's own command and error counters are kept once per
 /// pipelined batch.)
 pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let started = Instant::now();
     let resolved = match resolve(ctx, args) {
         Ok(resolved) => resolved,
         Err(refused) => {
             transactions::refuse(ctx);
-            return refused;
+            ctx.store
+                .introspection
+                .rejected(refused.command, &refused.reply);
+            return refused.reply;
         }
     };
     if ctx.client.multi.is_some() {
@@ -346,6 +383,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         // early).
         let top = lookup(&args[0]).unwrap_or(resolved.command);
         if let Some(queued) = transactions::queue(ctx, top, args) {
+            ctx.store.introspection.count_error(&queued);
             return queued;
         }
     }
@@ -359,16 +397,67 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ctx.server.repl.note_local_write(batch.last_seq);
     }
     ctx.server.signal_ready_keys(ctx.store);
+    record_run(ctx, resolved.command, args, started, &reply);
     reply
 }
 
 /// Runs one command queued by MULTI, inside EXEC: no batch is closed, so
 /// the whole block ships as one.
 pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let started = Instant::now();
     match resolve(ctx, args) {
-        Ok(resolved) => resolved.run(ctx, args),
-        Err(refused) => refused,
+        Ok(resolved) => {
+            let reply = resolved.run(ctx, args);
+            record_run(ctx, resolved.command, args, started, &reply);
+            reply
+        }
+        Err(refused) => {
+            ctx.store
+                .introspection
+                .rejected(refused.command, &refused.reply);
+            refused.reply
+        }
     }
+}
+
+/// Records a command that ran. One that parked is recorded once, when it
+/// completes, with the time since it first ran (Redis counts a blocked
+/// command's wait in its time too); DEBUG SLEEP's pause counts as its
+/// time, since the client waits for it.
+fn record_run(
+    ctx: &mut Context,
+    command: &'static CommandSpec,
+    args: &[Bytes],
+    started: Instant,
+    reply: &Reply,
+) {
+    let now = Instant::now();
+    let mut ran = now.saturating_duration_since(started);
+    match &ctx.client.action {
+        Some(ClientAction::Block { .. }) => {
+            ctx.client.parked_since.get_or_insert(started);
+            return;
+        }
+        Some(ClientAction::Sleep(pause)) if command.name == "sleep" => ran += *pause,
+        _ => {}
+    }
+    let total = ctx
+        .client
+        .parked_since
+        .take()
+        .map_or(ran, |since| now.saturating_duration_since(since));
+    let stats = &mut ctx.store.introspection;
+    stats.refresh(ctx.server);
+    stats.ran(
+        command,
+        total,
+        ran,
+        reply,
+        args,
+        &ctx.client.info,
+        ctx.server,
+        now,
+    );
 }
 
 impl ServerState {
