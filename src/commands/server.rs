@@ -119,7 +119,12 @@ fn info(ctx: &mut Context, args: &mut Args) -> CmdResult {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        let _ = writeln!(out, "# {}\r", capitalized(section));
+        let title = if section == "cpu" {
+            "CPU".to_string()
+        } else {
+            capitalized(section)
+        };
+        let _ = writeln!(out, "# {title}\r");
         match section {
             "server" => info_server(ctx, &mut out),
             "clients" => info_clients(ctx, &mut out),

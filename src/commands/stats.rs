@@ -677,7 +677,7 @@ mod tests {
     #[test]
     fn buckets_are_contiguous_and_bounded() {
         let mut previous_high = None;
-        for i in 0..BUCKETS {
+        for i in 1..BUCKETS {
             let high = bucket_high(i);
             if let Some(p) = previous_high {
                 assert_eq!(bucket_of(p + 1), i, "bucket {i}");
@@ -711,6 +711,30 @@ mod tests {
             error_prefix(b"NOSPACEINTHEFIRST32BYTESATALLXXXXXXXXXX"),
             "ERR"
         );
+    }
+
+    #[test]
+    fn slowlog_trims_arguments_and_redacts_passwords() {
+        let mut stats = Introspection::default();
+        let client = crate::commands::ClientInfo::new(1, "1.2.3.4:5".into(), "l".into());
+        let mut argv: Vec<Bytes> = vec!["sadd".into(), "set".into(), "A".repeat(129).into()];
+        argv.extend((0..40).map(|i| Bytes::from(i.to_string())));
+        stats.push_slowlog("sadd", &argv, 7, &client);
+        let e = &stats.slowlog()[0];
+        assert_eq!(e.argv.len(), SLOWLOG_MAX_ARGC);
+        assert_eq!(e.argv[2], format!("{}... (1 more bytes)", "A".repeat(128)));
+        assert_eq!(e.argv[31], "... (12 more arguments)");
+        assert_eq!(e.peer, "1.2.3.4:5");
+        let auth: Vec<Bytes> = vec!["auth".into(), "user".into(), "pw".into()];
+        stats.push_slowlog("auth", &auth, 7, &client);
+        assert_eq!(
+            stats.slowlog()[0].argv,
+            ["auth", "(redacted)", "(redacted)"]
+        );
+        assert_eq!(stats.slowlog()[0].id, 1);
+        stats.settings.slowlog_max_len = 1;
+        stats.push_slowlog("auth", &auth, 7, &client);
+        assert_eq!(stats.slowlog().len(), 1);
     }
 
     #[test]
