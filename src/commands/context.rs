@@ -180,9 +180,10 @@ pub struct ClientState {
     pub multi: Option<QueuedTransaction>,
     /// WATCHed keys: database, key, and the store's change token then.
     pub watching: Vec<(usize, Bytes, u64)>,
-    /// When the parked command at the front of this client's queue first
-    /// ran (its recorded time covers the wait, as in Redis).
-    pub parked_since: Option<Instant>,
+    /// When ([`super::stats::clock::ticks`]) the parked command at the
+    /// front of this client's queue first ran (its recorded time covers the
+    /// wait, as in Redis).
+    pub parked_since: Option<u64>,
 }
 
 /// A transaction being queued between MULTI and EXEC.
@@ -259,6 +260,7 @@ impl ServerState {
         store
             .delta_log_mut()
             .set_cap_bytes(config.replication_log_bytes);
+        super::stats::clock::init();
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();

@@ -32,7 +32,6 @@ pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -40,6 +39,7 @@ use crate::protocol::Reply;
 use args::{err, err_owned, wrong_arity};
 pub use args::{Args, CmdResult};
 pub use context::{ClientAction, ClientInfo, ClientState, Context, Park, ServerState, WaitOn};
+use stats::clock;
 
 /// A command handler: reads its arguments through the cursor (positioned
 /// after the command name, or after the subcommand) and returns the reply,
@@ -191,16 +191,32 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(introspection::COMMANDS)
 }
 
-/// Name → row. Looked up once per command, so it uses a fast hasher.
-type CommandIndex = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+/// Name → row and its id in [`stats::command_table`] (a subcommand's id
+/// is its container's plus one plus its position). Looked up once per
+/// command, so it uses a fast hasher.
+type CommandIndex =
+    HashMap<&'static str, (&'static CommandSpec, usize), foldhash::fast::FixedState>;
 
 fn command_index() -> &'static CommandIndex {
     static INDEX: OnceLock<CommandIndex> = OnceLock::new();
-    INDEX.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
+    INDEX.get_or_init(|| {
+        stats::command_table()
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.parent.is_none())
+            .map(|(id, e)| (e.spec.name, (e.spec, id)))
+            .collect()
+    })
 }
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup_with_id(name).map(|(c, _)| c)
+}
+
+/// [`lookup`], with the row's id for the statistics.
+fn lookup_with_id(name: &[u8]) -> Option<(&'static CommandSpec, usize)> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
         return None;
@@ -210,6 +226,19 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lower.make_ascii_lowercase();
     let key = std::str::from_utf8(lower).ok()?;
     command_index().get(key).copied()
+}
+
+/// A subcommand of `parent` (whose id is `parent_id`) and its id.
+fn lookup_subcommand_with_id(
+    parent: &'static CommandSpec,
+    parent_id: usize,
+    name: &[u8],
+) -> Option<(&'static CommandSpec, usize)> {
+    parent
+        .subcommands
+        .iter()
+        .position(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+        .map(|at| (&parent.subcommands[at], parent_id + 1 + at))
 }
 
 /// Finds a subcommand of `parent` by name, case-insensitively.
@@ -251,6 +280,8 @@ fn allowed_without_auth(spec: &CommandSpec) -> bool {
 /// A request resolved to the row that runs it.
 struct Resolved {
     command: &'static CommandSpec,
+    /// The row's id in [`stats::command_table`].
+    id: usize,
     /// Where the handler's arguments start: after the name, or after the
     /// subcommand.
     first_arg: usize,
@@ -294,7 +325,8 @@ impl Resolved {
 /// there was one (its `rejected_calls` count; an unknown command or
 /// subcommand has none, as in Redis).
 struct Refused {
-    command: Option<&'static CommandSpec>,
+    /// The row's id in [`stats::command_table`].
+    command: Option<usize>,
     reply: Reply,
 }
 
@@ -310,7 +342,7 @@ impl From<Reply> for Refused {
 /// Resolves a request to its command row, checking existence, the
 /// subcommand, arity and authentication with Redis's exact errors.
 fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
-    let Some(mut command) = lookup(&args[0]) else {
+    let Some((mut command, mut id)) = lookup_with_id(&args[0]) else {
         return Err(unknown_command(args).into());
     };
     let mut full_name: Option<String> = None;
@@ -319,15 +351,16 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
             // A container may run bare when its arity allows (COMMAND).
             if !command.arity_ok(1) {
                 return Err(Refused {
-                    command: Some(command),
+                    command: Some(id),
                     reply: wrong_arity(command.name),
                 });
             }
         } else {
-            match lookup_subcommand(command, &args[1]) {
-                Some(sub) => {
+            match lookup_subcommand_with_id(command, id, &args[1]) {
+                Some((sub, sub_id)) => {
                     full_name = Some(format!("{}|{}", command.name, sub.name));
                     command = sub;
+                    id = sub_id;
                 }
                 None => {
                     return Err(err_owned(format!(
@@ -342,18 +375,19 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
     }
     if !command.arity_ok(args.len()) {
         return Err(Refused {
-            command: Some(command),
+            command: Some(id),
             reply: wrong_arity(full_name.as_deref().unwrap_or(command.name)),
         });
     }
     if !ctx.client.authenticated && !allowed_without_auth(command) {
         return Err(Refused {
-            command: Some(command),
+            command: Some(id),
             reply: err(args::NOAUTH),
         });
     }
     Ok(Resolved {
         command,
+        id,
         first_arg: if full_name.is_some() { 2 } else { 1 },
     })
 }
@@ -367,7 +401,7 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
 /// connection's own command and error counters are kept once per
 /// pipelined batch.)
 pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let started = Instant::now();
+    let started = clock::ticks();
     let resolved = match resolve(ctx, args) {
         Ok(resolved) => resolved,
         Err(refused) => {
@@ -397,18 +431,18 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ctx.server.repl.note_local_write(batch.last_seq);
     }
     ctx.server.signal_ready_keys(ctx.store);
-    record_run(ctx, resolved.command, args, started, &reply);
+    record_run(ctx, &resolved, args, started, &reply);
     reply
 }
 
 /// Runs one command queued by MULTI, inside EXEC: no batch is closed, so
 /// the whole block ships as one.
 pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
-    let started = Instant::now();
+    let started = clock::ticks();
     match resolve(ctx, args) {
         Ok(resolved) => {
             let reply = resolved.run(ctx, args);
-            record_run(ctx, resolved.command, args, started, &reply);
+            record_run(ctx, &resolved, args, started, &reply);
             reply
         }
         Err(refused) => {
@@ -424,30 +458,28 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
 /// completes, with the time since it first ran (Redis counts a blocked
 /// command's wait in its time too); DEBUG SLEEP's pause counts as its
 /// time, since the client waits for it.
-fn record_run(
-    ctx: &mut Context,
-    command: &'static CommandSpec,
-    args: &[Bytes],
-    started: Instant,
-    reply: &Reply,
-) {
-    let now = Instant::now();
-    let mut ran = now.saturating_duration_since(started);
+#[inline]
+fn record_run(ctx: &mut Context, resolved: &Resolved, args: &[Bytes], started: u64, reply: &Reply) {
+    let now = clock::ticks();
+    let mut ran = clock::nanos_between(started, now);
     match &ctx.client.action {
+        None => {}
         Some(ClientAction::Block { .. }) => {
             ctx.client.parked_since.get_or_insert(started);
             return;
         }
-        Some(ClientAction::Sleep(pause)) if command.name == "sleep" => ran += *pause,
-        _ => {}
+        Some(ClientAction::Sleep(pause)) if resolved.command.name == "sleep" => {
+            ran += pause.as_nanos() as u64
+        }
+        Some(_) => {}
     }
-    let total = ctx
-        .client
-        .parked_since
-        .take()
-        .map_or(ran, |since| now.saturating_duration_since(since));
+    let total = match ctx.client.parked_since.take() {
+        None => ran,
+        Some(since) => clock::nanos_between(since, now),
+    };
     let stats = &mut ctx.store.introspection;
     stats.refresh(ctx.server);
+    let command = (resolved.id, resolved.command);
     stats.ran(
         command,
         total,

@@ -19,13 +19,113 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::context::ServerState;
 use super::{all_commands, CommandSpec};
 use crate::protocol::Reply;
+
+// ----- the clock -----
+
+/// A cheap monotonic clock for timing every command: the CPU's time-stamp
+/// counter where it ticks at a constant rate (x86-64 with `constant_tsc`,
+/// calibrated once against `Instant` — Redis's monotonic clock does the
+/// same), otherwise `Instant` in nanoseconds. A TSC read costs a few
+/// nanoseconds, `Instant::now()` some 30 here, and the dispatcher reads
+/// the clock twice per command.
+pub mod clock {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    struct Calibration {
+        /// Nanoseconds per tick; `None` = ticks are `Instant` nanoseconds.
+        ns_per_tick: Option<f64>,
+        /// `ns_per_tick` in 32.32 fixed point (1 << 32 for nanoseconds).
+        scale: u64,
+        epoch: Instant,
+    }
+
+    fn calibration() -> &'static Calibration {
+        static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
+        CALIBRATION.get_or_init(|| {
+            let epoch = Instant::now();
+            let ns_per_tick = tsc_ns_per_tick();
+            Calibration {
+                ns_per_tick,
+                scale: ns_per_tick.map_or(1 << 32, |ns| (ns * (1u64 << 32) as f64) as u64),
+                epoch,
+            }
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn tsc() -> u64 {
+        // SAFETY: RDTSC has no preconditions on x86-64.
+        #[allow(unused_unsafe)]
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn tsc_ns_per_tick() -> Option<f64> {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        let flags = cpuinfo.lines().find(|l| l.starts_with("flags"))?;
+        if !flags.split_whitespace().any(|f| f == "constant_tsc") {
+            return None;
+        }
+        // Spin ~2 ms against Instant (once per process).
+        let (t0, c0) = (Instant::now(), tsc());
+        while t0.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let (dt, dc) = (
+            t0.elapsed().as_nanos() as f64,
+            tsc().wrapping_sub(c0) as f64,
+        );
+        (dc > 0.0).then(|| dt / dc)
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn tsc_ns_per_tick() -> Option<f64> {
+        None
+    }
+
+    /// Calibrates now (at startup) rather than on the first command.
+    pub fn init() {
+        calibration();
+    }
+
+    /// The current reading.
+    #[inline]
+    pub fn ticks() -> u64 {
+        let c = calibration();
+        #[cfg(target_arch = "x86_64")]
+        if c.ns_per_tick.is_some() {
+            return tsc();
+        }
+        c.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Nanoseconds between two readings (`later` before `earlier` gives 0).
+    #[inline]
+    pub fn nanos_between(earlier: u64, later: u64) -> u64 {
+        let ticks = later.saturating_sub(earlier) as u128;
+        ((ticks * calibration().scale as u128) >> 32).min(u64::MAX as u128) as u64
+    }
+
+    /// The time between two readings.
+    pub fn between(earlier: u64, later: u64) -> Duration {
+        Duration::from_nanos(nanos_between(earlier, later))
+    }
+
+    /// How many ticks `d` lasts.
+    pub fn ticks_in(d: Duration) -> u64 {
+        ((d.as_nanos() << 32) / calibration().scale.max(1) as u128) as u64
+    }
+}
 
 // ----- the command index -----
 
@@ -258,7 +358,8 @@ const METRIC_PERIOD: Duration = Duration::from_millis(100);
 #[derive(Clone, Copy)]
 struct Metric {
     last_reading: u64,
-    last_time: Option<Instant>,
+    /// [`clock::ticks`] of the last sample.
+    last_time: Option<u64>,
     samples: [f64; METRIC_SAMPLES],
     idx: usize,
 }
@@ -273,19 +374,14 @@ impl Metric {
         }
     }
 
-    fn due(&self, now: Instant) -> bool {
-        self.last_time
-            .is_none_or(|last| now.saturating_duration_since(last) >= METRIC_PERIOD)
-    }
-
-    fn track(&mut self, reading: u64, now: Instant) {
+    fn track(&mut self, reading: u64, now: u64) {
         let Some(last) = self.last_time else {
             self.last_time = Some(now);
             self.last_reading = reading;
             return;
         };
-        let elapsed = now.saturating_duration_since(last);
-        if elapsed < METRIC_PERIOD {
+        let elapsed = clock::between(last, now);
+        if elapsed < METRIC_PERIOD / 2 {
             return;
         }
         let delta = reading.saturating_sub(self.last_reading);
@@ -379,6 +475,8 @@ pub struct Introspection {
     settings_epoch: u64,
     startup_memory: usize,
     peak_memory: usize,
+    /// [`clock::ticks`] at which the next metrics sample is due.
+    next_sample: u64,
 }
 
 impl Default for Introspection {
@@ -398,6 +496,7 @@ impl Default for Introspection {
             settings_epoch: u64::MAX,
             startup_memory: crate::store::memory::used_memory(),
             peak_memory: 0,
+            next_sample: 0,
         }
     }
 }
@@ -443,12 +542,18 @@ impl Introspection {
 
     /// Re-reads the settings when the config changed (one atomic load
     /// otherwise).
+    #[inline]
     pub fn refresh(&mut self, server: &ServerState) {
         let epoch = server.config_epoch.load(Ordering::Acquire);
         if epoch != self.settings_epoch {
-            self.settings = Settings::from_config(&server.config.read());
-            self.settings_epoch = epoch;
+            self.reload(server, epoch);
         }
+    }
+
+    #[cold]
+    fn reload(&mut self, server: &ServerState, epoch: u64) {
+        self.settings = Settings::from_config(&server.config.read());
+        self.settings_epoch = epoch;
     }
 
     fn stat(&mut self, id: usize) -> &mut CommandStat {
@@ -464,10 +569,15 @@ impl Introspection {
     }
 
     /// Counts an error reply by its prefix.
+    #[inline]
     pub fn count_error(&mut self, reply: &Reply) {
-        let Reply::Error(text) = reply else {
-            return;
-        };
+        if let Reply::Error(text) = reply {
+            self.count_error_text(text);
+        }
+    }
+
+    #[cold]
+    fn count_error_text(&mut self, text: &[u8]) {
         self.total_errors += 1;
         let prefix = error_prefix(text);
         match self.errors.binary_search_by(|(p, _)| (**p).cmp(prefix)) {
@@ -481,8 +591,8 @@ impl Introspection {
 
     /// A command refused before it ran (arity, AUTH…): its rejected count
     /// (when the row is known) and the error.
-    pub fn rejected(&mut self, command: Option<&'static CommandSpec>, reply: &Reply) {
-        if let Some(id) = command.and_then(|c| command_table().id_of(c)) {
+    pub fn rejected(&mut self, command: Option<usize>, reply: &Reply) {
+        if let Some(id) = command {
             self.stat(id).rejected += 1;
         }
         self.count_error(reply);
@@ -493,20 +603,15 @@ impl Introspection {
     #[allow(clippy::too_many_arguments)]
     pub fn ran(
         &mut self,
-        command: &'static CommandSpec,
-        total: Duration,
-        ran: Duration,
+        (id, command): (usize, &'static CommandSpec),
+        nanos: u64,
+        ran_nanos: u64,
         reply: &Reply,
         argv: &[Bytes],
         client: &super::ClientInfo,
         server: &ServerState,
-        now: Instant,
+        now: u64,
     ) {
-        let table = command_table();
-        let Some(id) = table.id_of(command) else {
-            return;
-        };
-        let nanos = total.as_nanos().min(u64::MAX as u128) as u64;
         let tracking = self.settings.latency_tracking;
         let failed = matches!(reply, Reply::Error(_));
         let stat = self.stat(id);
@@ -521,7 +626,7 @@ impl Introspection {
         self.total_calls += 1;
         self.count_error(reply);
         let threshold = self.settings.latency_monitor_threshold;
-        let ran_ms = ran.as_millis() as u64;
+        let ran_ms = ran_nanos / 1_000_000;
         if threshold > 0 && ran_ms >= threshold {
             let event = if command.flags & super::flags::FAST != 0 {
                 "fast-command"
@@ -533,7 +638,8 @@ impl Introspection {
         let usec = (nanos / 1000) as i64;
         let slower_than = self.settings.slowlog_log_slower_than;
         if slower_than >= 0 && usec >= slower_than && command.name != "exec" {
-            self.push_slowlog(&table.entries[id].full_name, argv, usec as u64, client);
+            let name = &command_table().entries[id].full_name;
+            self.push_slowlog(name, argv, usec as u64, client);
         }
         self.sample(server, now);
     }
@@ -612,10 +718,16 @@ impl Introspection {
     }
 
     /// Samples the instantaneous metrics when 100 ms passed.
-    fn sample(&mut self, server: &ServerState, now: Instant) {
-        if !self.ops.due(now) {
-            return;
+    #[inline]
+    fn sample(&mut self, server: &ServerState, now: u64) {
+        if now >= self.next_sample {
+            self.sample_now(server, now);
         }
+    }
+
+    #[cold]
+    fn sample_now(&mut self, server: &ServerState, now: u64) {
+        self.next_sample = now + clock::ticks_in(METRIC_PERIOD);
         let input = server.stats.total_net_input_bytes.load(Ordering::Relaxed);
         let output = server.stats.total_net_output_bytes.load(Ordering::Relaxed);
         self.note_memory_peak(crate::store::memory::used_memory());
@@ -626,7 +738,7 @@ impl Introspection {
 
     /// Samples now (INFO) and returns (ops/sec, input kbps, output kbps).
     pub fn instantaneous(&mut self, server: &ServerState) -> (u64, f64, f64) {
-        self.sample(server, Instant::now());
+        self.sample(server, clock::ticks());
         (
             self.ops.value().round() as u64,
             self.input.value() / 1024.0,
@@ -667,6 +779,7 @@ impl Introspection {
         self.ops = Metric::new();
         self.input = Metric::new();
         self.output = Metric::new();
+        self.next_sample = 0;
     }
 }
 
