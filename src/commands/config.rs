@@ -102,6 +102,7 @@ fn config_set(ctx: &mut Context, args: &mut Args) -> CmdResult {
 
 fn config_resetstat(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.server.stats.reset();
+    ctx.store.introspection.reset();
     ctx.store.stats = Default::default();
     Ok(Reply::ok())
 }

@@ -355,6 +355,10 @@ pub struct ClientState {
     /// This client's MONITOR queue (later also its Pub/Sub pushes), which
     /// its connection drains.
     pub push: Option<Arc<crate::pubsub::push::PushQueue>>,
+    /// When ([`super::stats::clock::ticks`]) the parked command at the
+    /// front of this client's queue first ran (its recorded time covers the
+    /// wait, as in Redis).
+    pub parked_since: Option<u64>,
 }
 
 /// Which replies a client gets (CLIENT REPLY). The session applies it
@@ -401,6 +405,7 @@ impl ClientState {
             reply_mode: ReplyMode::On,
             silent: false,
             push: None,
+            parked_since: None,
         }
     }
 }
@@ -477,6 +482,7 @@ impl ServerState {
         store
             .delta_log_mut()
             .set_cap_bytes(config.replication_log_bytes);
+        super::stats::clock::init();
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();

@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod hashes;
+pub mod introspection;
 pub mod keys;
 pub mod lifecycle;
 pub mod lists;
@@ -28,6 +29,7 @@ pub mod memory;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod stats;
 pub mod strings;
 pub mod transactions;
 pub mod typed;
@@ -42,6 +44,7 @@ use crate::protocol::Reply;
 use args::{err, err_owned, wrong_arity};
 pub use args::{Args, CmdResult};
 pub use context::{ClientAction, ClientInfo, ClientState, Context, Park, ServerState, WaitOn};
+use stats::clock;
 
 /// A command handler: reads its arguments through the cursor (positioned
 /// after the command name, or after the subcommand) and returns the reply,
@@ -194,18 +197,35 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(command_docs::COMMANDS)
         .chain(memory::COMMANDS)
         .chain(lifecycle::COMMANDS)
+        .chain(introspection::COMMANDS)
 }
 
-/// Name → row. Looked up once per command, so it uses a fast hasher.
-type CommandIndex = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+/// Name → row and its id in [`stats::command_table`] (a subcommand's id
+/// is its container's plus one plus its position). Looked up once per
+/// command, so it uses a fast hasher.
+type CommandIndex =
+    HashMap<&'static str, (&'static CommandSpec, usize), foldhash::fast::FixedState>;
 
 fn command_index() -> &'static CommandIndex {
     static INDEX: OnceLock<CommandIndex> = OnceLock::new();
-    INDEX.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
+    INDEX.get_or_init(|| {
+        stats::command_table()
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.parent.is_none())
+            .map(|(id, e)| (e.spec.name, (e.spec, id)))
+            .collect()
+    })
 }
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup_with_id(name).map(|(c, _)| c)
+}
+
+/// [`lookup`], with the row's id for the statistics.
+fn lookup_with_id(name: &[u8]) -> Option<(&'static CommandSpec, usize)> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
         return None;
@@ -215,6 +235,19 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lower.make_ascii_lowercase();
     let key = std::str::from_utf8(lower).ok()?;
     command_index().get(key).copied()
+}
+
+/// A subcommand of `parent` (whose id is `parent_id`) and its id.
+fn lookup_subcommand_with_id(
+    parent: &'static CommandSpec,
+    parent_id: usize,
+    name: &[u8],
+) -> Option<(&'static CommandSpec, usize)> {
+    parent
+        .subcommands
+        .iter()
+        .position(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+        .map(|at| (&parent.subcommands[at], parent_id + 1 + at))
 }
 
 /// Finds a subcommand of `parent` by name, case-insensitively.
@@ -256,6 +289,8 @@ fn allowed_without_auth(spec: &CommandSpec) -> bool {
 /// A request resolved to the row that runs it.
 struct Resolved {
     command: &'static CommandSpec,
+    /// The row's id in [`stats::command_table`].
+    id: usize,
     /// Where the handler's arguments start: after the name, or after the
     /// subcommand.
     first_arg: usize,
@@ -295,43 +330,73 @@ impl Resolved {
     }
 }
 
+/// A request refused before it ran: the error, and the row it named when
+/// there was one (its `rejected_calls` count; an unknown command or
+/// subcommand has none, as in Redis).
+struct Refused {
+    /// The row's id in [`stats::command_table`].
+    command: Option<usize>,
+    reply: Reply,
+}
+
+impl From<Reply> for Refused {
+    fn from(reply: Reply) -> Self {
+        Refused {
+            command: None,
+            reply,
+        }
+    }
+}
+
 /// Resolves a request to its command row, checking existence, the
 /// subcommand, arity and authentication with Redis's exact errors.
-fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
-    let Some(mut command) = lookup(&args[0]) else {
-        return Err(unknown_command(args));
+fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
+    let Some((mut command, mut id)) = lookup_with_id(&args[0]) else {
+        return Err(unknown_command(args).into());
     };
     let mut full_name: Option<String> = None;
     if !command.subcommands.is_empty() {
         if args.len() < 2 {
             // A container may run bare when its arity allows (COMMAND).
             if !command.arity_ok(1) {
-                return Err(wrong_arity(command.name));
+                return Err(Refused {
+                    command: Some(id),
+                    reply: wrong_arity(command.name),
+                });
             }
         } else {
-            match lookup_subcommand(command, &args[1]) {
-                Some(sub) => {
+            match lookup_subcommand_with_id(command, id, &args[1]) {
+                Some((sub, sub_id)) => {
                     full_name = Some(format!("{}|{}", command.name, sub.name));
                     command = sub;
+                    id = sub_id;
                 }
                 None => {
                     return Err(err_owned(format!(
                         "ERR unknown subcommand '{}'. Try {} HELP.",
                         truncate_for_error(&args[1]),
                         command.name.to_ascii_uppercase()
-                    )))
+                    ))
+                    .into())
                 }
             }
         }
     }
     if !command.arity_ok(args.len()) {
-        return Err(wrong_arity(full_name.as_deref().unwrap_or(command.name)));
+        return Err(Refused {
+            command: Some(id),
+            reply: wrong_arity(full_name.as_deref().unwrap_or(command.name)),
+        });
     }
     if !ctx.client.authenticated && !allowed_without_auth(command) {
-        return Err(err(args::NOAUTH));
+        return Err(Refused {
+            command: Some(id),
+            reply: err(args::NOAUTH),
+        });
     }
     Ok(Resolved {
         command,
+        id,
         first_arg: if full_name.is_some() { 2 } else { 1 },
     })
 }
@@ -339,15 +404,21 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Reply> {
 /// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
 /// the request is queued instead (a refused one makes EXEC abort). A
 /// write's deltas are closed into one batch and handed to the delta log
-/// here, not in the handler, so an EXEC block leaves as one batch. (Command
-/// and error counts for INFO are kept by the connection, once per
+/// here, not in the handler, so an EXEC block leaves as one batch. Every
+/// command run or refused here is recorded for INFO, SLOWLOG and LATENCY
+/// ([`stats`]; queued ones are recorded when EXEC runs them). (The
+/// connection's own command and error counters are kept once per
 /// pipelined batch.)
 pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let started = clock::ticks();
     let resolved = match resolve(ctx, args) {
         Ok(resolved) => resolved,
         Err(refused) => {
             transactions::refuse(ctx);
-            return refused;
+            ctx.store
+                .introspection
+                .rejected(refused.command, &refused.reply);
+            return refused.reply;
         }
     };
     if ctx.client.multi.is_some() {
@@ -355,6 +426,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         // early).
         let top = lookup(&args[0]).unwrap_or(resolved.command);
         if let Some(queued) = transactions::queue(ctx, top, args) {
+            ctx.store.introspection.count_error(&queued);
             return queued;
         }
     }
@@ -368,16 +440,65 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         ctx.server.repl.note_local_write(batch.last_seq);
     }
     ctx.server.signal_ready_keys(ctx.store);
+    record_run(ctx, &resolved, args, started, &reply);
     reply
 }
 
 /// Runs one command queued by MULTI, inside EXEC: no batch is closed, so
 /// the whole block ships as one.
 pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    let started = clock::ticks();
     match resolve(ctx, args) {
-        Ok(resolved) => resolved.run(ctx, args),
-        Err(refused) => refused,
+        Ok(resolved) => {
+            let reply = resolved.run(ctx, args);
+            record_run(ctx, &resolved, args, started, &reply);
+            reply
+        }
+        Err(refused) => {
+            ctx.store
+                .introspection
+                .rejected(refused.command, &refused.reply);
+            refused.reply
+        }
     }
+}
+
+/// Records a command that ran. One that parked is recorded once, when it
+/// completes, with the time since it first ran (Redis counts a blocked
+/// command's wait in its time too); DEBUG SLEEP's pause counts as its
+/// time, since the client waits for it.
+#[inline]
+fn record_run(ctx: &mut Context, resolved: &Resolved, args: &[Bytes], started: u64, reply: &Reply) {
+    let now = clock::ticks();
+    let mut ran = clock::nanos_between(started, now);
+    match &ctx.client.action {
+        None => {}
+        Some(ClientAction::Block { .. }) => {
+            ctx.client.parked_since.get_or_insert(started);
+            return;
+        }
+        Some(ClientAction::Sleep(pause)) if resolved.command.name == "sleep" => {
+            ran += pause.as_nanos() as u64
+        }
+        Some(_) => {}
+    }
+    let total = match ctx.client.parked_since.take() {
+        None => ran,
+        Some(since) => clock::nanos_between(since, now),
+    };
+    let stats = &mut ctx.store.introspection;
+    stats.refresh(ctx.server);
+    let command = (resolved.id, resolved.command);
+    stats.ran(
+        command,
+        total,
+        ran,
+        reply,
+        args,
+        &ctx.client.info,
+        ctx.server,
+        now,
+    );
 }
 
 impl ServerState {

@@ -138,6 +138,11 @@ pub struct Store {
     pub stats: StoreStats,
     /// Keys blocked clients wait on that received list elements.
     pub ready_keys: ready::ReadyKeys,
+    /// Per-command statistics, error counts, the slow log and latency
+    /// events, recorded by the dispatcher under this same lock.
+    pub introspection: crate::commands::stats::Introspection,
+    /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the periodic expiry cycle off.
+    pub active_expire: bool,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -203,6 +208,8 @@ impl Store {
             watches: Watches::default(),
             stats: StoreStats::default(),
             ready_keys: ready::ReadyKeys::default(),
+            introspection: Default::default(),
+            active_expire: true,
         }
     }
 
@@ -707,6 +714,9 @@ impl Store {
     /// Returns the number of keys expired.
     pub fn active_expire_cycle(&mut self, max_samples: usize) -> usize {
         const SAMPLE: usize = 20;
+        if !self.active_expire {
+            return 0;
+        }
         self.begin_command();
         let now = self.now_ms;
         let mut expired = 0;
