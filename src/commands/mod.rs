@@ -1,12 +1,15 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
-//! in per-family tables (`strings`, `keys`, `connection`, `server`,
-//! `config`, `sets`,
-//! `hashes`, `zsets`, `lists`, `transactions`, `replication`; `typed` holds
-//! what the collection families share, `blocking` the blocked-client
-//! registry), and the [`dispatch`] function that resolves a request to its
-//! row, checks arity and authentication with Redis's exact error texts,
-//! queues it inside MULTI, runs the handler, and hands the write's delta
-//! batch to the replication log.
+//! in per-family tables (data: `strings`, `keys`, `sets`, `hashes`,
+//! `zsets`, `lists`; clients and the node: `connection` (incl. CLIENT,
+//! MONITOR, RESET), `transactions`, `replication` (WAIT), `server` (INFO,
+//! TIME, DEBUG), `config`, `command_docs` (COMMAND), `introspection`
+//! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT); `typed`
+//! holds what the collection families share, `blocking` the blocked-client
+//! registry, `stats` the per-command records INFO and SLOWLOG read), and
+//! the [`dispatch`] function that resolves a request to its row, checks
+//! arity and authentication with Redis's exact error texts, queues it
+//! inside MULTI, runs the handler, records its statistics, and hands the
+//! write's delta batch to the replication log.
 //!
 //! Handlers are plain synchronous functions `fn(&mut Context, &mut Args) ->
 //! CmdResult` ([`args`]): they read their request through the cursor,
