@@ -818,3 +818,104 @@ fn measure_convergence_after_a_60_second_partition() {
         after - before
     );
 }
+
+/// Whether the node still holds `socket` open (whatever it sent is read
+/// and dropped).
+fn still_open(socket: &std::net::TcpStream) -> bool {
+    use std::io::Read;
+    socket.set_nonblocking(true).ok();
+    let mut buf = [0u8; 512];
+    loop {
+        match (&*socket).read(&mut buf) {
+            Ok(0) => return false,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn strangers_holding_the_peer_port_cannot_keep_a_peer_out() {
+    let listener = bind();
+    let peer_addr = listener.local_addr().unwrap();
+    let a = Node::member(config(Vec::new()), Some(listener));
+    // Strangers hold more connections than the node has slots and open a
+    // new one whenever one is closed, never sending a byte.
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut held: Vec<std::net::TcpStream> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                held.retain(still_open);
+                while held.len() < 100 {
+                    match std::net::TcpStream::connect(peer_addr) {
+                        Ok(s) => held.push(s),
+                        Err(_) => break,
+                    }
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            held.len()
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    let b = Node::member(config(vec![peer_addr.to_string()]), None);
+    let start = Instant::now();
+    let mut bc = b.connect();
+    loop {
+        if bc
+            .call_text(&["INFO", "replication"])
+            .contains("connected_peers:1")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "the peer never linked while strangers held the port"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Writes on B reach A despite the strangers.
+    bc.call_str(&["SET", "k", "v"]);
+    let mut ac = a.connect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bulk(&ac.call_str(&["GET", "k"])).as_deref() != Some("v") {
+        assert!(Instant::now() < deadline, "the write did not replicate");
+        thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+    let info = ac.call_text(&["INFO", "replication"]);
+    let counter = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(counter("peer_handshakes_evicted") > 0, "{info}");
+    assert!(counter("peer_handshakes_refused") > 0, "{info}");
+    a.assert_serving();
+}
+
+#[test]
+fn a_stranger_that_never_proves_the_secret_is_closed_at_the_handshake_deadline() {
+    let listener = bind();
+    let peer_addr = listener.local_addr().unwrap();
+    let mut c = config(Vec::new());
+    c.peer_handshake_timeout_ms = 300;
+    c.peer_timeout_ms = 60_000;
+    let node = Node::member(c, Some(listener));
+    let stranger = std::net::TcpStream::connect(peer_addr).unwrap();
+    let start = Instant::now();
+    while still_open(&stranger) {
+        assert!(start.elapsed() < Duration::from_secs(3), "never closed");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "closed after {:?}, not at the 300 ms handshake deadline",
+        start.elapsed()
+    );
+    node.assert_serving();
+}

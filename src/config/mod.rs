@@ -247,6 +247,9 @@ pub struct Config {
     pub peer_secret: String,
     /// A peer link silent this long (ms) is closed and redialed.
     pub peer_timeout_ms: u64,
+    /// An inbound peer connection that has not proved the secret within
+    /// this many milliseconds is closed.
+    pub peer_handshake_timeout_ms: u64,
     /// Heartbeat period (ms) of an otherwise idle peer link.
     pub peer_heartbeat_ms: u64,
     /// Remote timestamps more than this far ahead (ms) are flagged.
@@ -279,6 +282,7 @@ impl Default for Config {
             peer_port: None,
             peer_secret: String::new(),
             peer_timeout_ms: 10_000,
+            peer_handshake_timeout_ms: 2000,
             peer_heartbeat_ms: 1000,
             max_clock_skew_ms: 5000,
             anti_entropy_interval_ms: 30_000,
@@ -605,6 +609,7 @@ impl Config {
             "peer-port" => self.peer_port.map(|p| p.to_string()).unwrap_or_default(),
             "peer-secret" => self.peer_secret.clone(),
             "peer-timeout-ms" => self.peer_timeout_ms.to_string(),
+            "peer-handshake-timeout-ms" => self.peer_handshake_timeout_ms.to_string(),
             "peer-heartbeat-ms" => self.peer_heartbeat_ms.to_string(),
             "max-clock-skew-ms" => self.max_clock_skew_ms.to_string(),
             "anti-entropy-interval-ms" => self.anti_entropy_interval_ms.to_string(),
@@ -646,6 +651,9 @@ impl Config {
             }
             "peer-secret" => self.peer_secret = text.to_string(),
             "peer-timeout-ms" => self.peer_timeout_ms = parse_number(name, text)?,
+            "peer-handshake-timeout-ms" => {
+                self.peer_handshake_timeout_ms = parse_number(name, text)?
+            }
             "peer-heartbeat-ms" => self.peer_heartbeat_ms = parse_number(name, text)?,
             "max-clock-skew-ms" => self.max_clock_skew_ms = parse_number(name, text)?,
             "anti-entropy-interval-ms" => self.anti_entropy_interval_ms = parse_number(name, text)?,

@@ -1638,6 +1638,14 @@ const TABLE: &[Param] = &[
     Param::new("peer-timeout-ms", int(0, LONG_MAX), "10000", SUPPORTED)
         .immutable()
         .cordis(),
+    Param::new(
+        "peer-handshake-timeout-ms",
+        int(1, LONG_MAX),
+        "2000",
+        SUPPORTED,
+    )
+    .immutable()
+    .cordis(),
     Param::new("peer-heartbeat-ms", int(0, LONG_MAX), "1000", SUPPORTED)
         .immutable()
         .cordis(),

@@ -37,9 +37,11 @@ pub struct LinkSettings {
     pub secret: Vec<u8>,
     /// Send a heartbeat after this long without sending anything.
     pub heartbeat_ms: u64,
-    /// Close the link after this long without hearing from the peer, or
-    /// when the handshake has not finished in this time.
+    /// Close the link after this long without hearing from the peer.
     pub timeout_ms: u64,
+    /// Close the link when the handshake (both proofs) has not finished in
+    /// this time: a stranger on the peer port cannot hold a slot for long.
+    pub handshake_timeout_ms: u64,
     /// Remote timestamps further ahead of local wall time are flagged.
     pub max_clock_skew_ms: u64,
     /// Period of anti-entropy digest exchanges; 0 = never.
@@ -56,6 +58,7 @@ impl Default for LinkSettings {
             secret: Vec::new(),
             heartbeat_ms: 1000,
             timeout_ms: 10_000,
+            handshake_timeout_ms: 2000,
             max_clock_skew_ms: 5000,
             anti_entropy_ms: 30_000,
             chunk_bytes: 256 * 1024,
@@ -717,7 +720,7 @@ impl PeerLink {
             Phase::Closed => return Vec::new(),
             Phase::Live => {}
             _ => {
-                if now_ms.saturating_sub(self.started_ms) > self.settings.timeout_ms {
+                if now_ms.saturating_sub(self.started_ms) > self.settings.handshake_timeout_ms {
                     return self.close("handshake did not finish in time");
                 }
             }

@@ -4,6 +4,7 @@
 //! driver locks the store only around calls into the link, never across
 //! an await; every read and write has a deadline.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,9 +26,81 @@ use super::link::{LinkSettings, Out, PeerLink, Phase};
 use super::status::{InboundInfo, ReplStatus};
 use crate::store::{unix_ms, Store};
 
-/// Inbound links allowed at once (peers are 2–16; the rest is headroom
-/// for reconnects), so a flood of connections cannot exhaust the node.
+/// Authenticated inbound links allowed at once (peers are 2–16; the rest
+/// is headroom for reconnects).
 const MAX_INBOUND: usize = 64;
+
+/// Unauthenticated inbound connections allowed at once. A connection past
+/// this evicts the oldest pending one, and each must prove the secret
+/// within the handshake timeout, so strangers holding connections open
+/// cannot keep a peer out: its connection is the newest, and finishes its
+/// handshake in a round trip.
+const MAX_PENDING_HANDSHAKES: usize = 16;
+
+/// Inbound connections that have not proved the secret yet, oldest first,
+/// each with the token that evicts it.
+#[derive(Default)]
+struct PendingHandshakes {
+    queue: Mutex<VecDeque<(u64, CancellationToken)>>,
+}
+
+impl PendingHandshakes {
+    /// Registers connection `id`; returns its eviction token and whether
+    /// an older pending connection was evicted to make room.
+    fn admit(&self, id: u64) -> (CancellationToken, bool) {
+        let token = CancellationToken::new();
+        let mut queue = self.queue.lock();
+        let evicted = if queue.len() >= MAX_PENDING_HANDSHAKES {
+            queue
+                .pop_front()
+                .map(|(_, oldest)| oldest.cancel())
+                .is_some()
+        } else {
+            false
+        };
+        queue.push_back((id, token.clone()));
+        (token, evicted)
+    }
+
+    /// Connection `id` authenticated or closed.
+    fn leave(&self, id: u64) {
+        self.queue.lock().retain(|(pending, _)| *pending != id);
+    }
+}
+
+/// At most one log line per second for a repeated event; the lines in
+/// between are counted and reported with the next one, so a flood of bad
+/// connections cannot flood the log.
+struct LogThrottle {
+    state: Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl LogThrottle {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        LogThrottle {
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(n)` when a line may be written now (`n` = lines suppressed
+    /// since the last one), `None` when this one is suppressed.
+    fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock();
+        let now = std::time::Instant::now();
+        match state.0 {
+            Some(last) if now.duration_since(last) < Self::EVERY => {
+                state.1 += 1;
+                None
+            }
+            _ => {
+                state.0 = Some(now);
+                Some(std::mem::take(&mut state.1))
+            }
+        }
+    }
+}
 
 /// A hook run on the locked store after remote changes were applied.
 pub type AfterApply = Arc<dyn Fn(&mut Store) + Send + Sync>;
@@ -44,6 +117,8 @@ pub struct Shared {
     /// (the server wakes clients blocked on lists that received elements).
     pub after_apply: Option<AfterApply>,
     inbound_count: AtomicUsize,
+    pending: PendingHandshakes,
+    refusal_log: LogThrottle,
     next_link: AtomicU64,
 }
 
@@ -63,6 +138,8 @@ impl Shared {
             shutdown,
             after_apply: None,
             inbound_count: AtomicUsize::new(0),
+            pending: PendingHandshakes::default(),
+            refusal_log: LogThrottle::new(),
             next_link: AtomicU64::new(1),
         }
     }
@@ -108,14 +185,16 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if shared.inbound_count.fetch_add(1, Ordering::AcqRel) >= MAX_INBOUND {
-            shared.inbound_count.fetch_sub(1, Ordering::AcqRel);
-            warn!(%remote, "too many inbound peer links; refused");
-            continue;
-        }
         let shared = shared.clone();
+        let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
+        let (evict, evicted_older) = shared.pending.admit(id);
+        if evicted_older {
+            shared
+                .status
+                .handshakes_evicted
+                .fetch_add(1, Ordering::Relaxed);
+        }
         tokio::spawn(async move {
-            let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
             shared.status.inbound.lock().push((
                 id,
                 InboundInfo {
@@ -124,9 +203,10 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                     ..InboundInfo::default()
                 },
             ));
-            run_link(socket, Side::Acceptor, Slot::Inbound(id), &shared).await;
+            let slot = Slot::Inbound(id);
+            run_link(socket, Side::Acceptor, slot, Some(evict), &shared).await;
+            shared.pending.leave(id);
             shared.status.inbound.lock().retain(|(i, _)| *i != id);
-            shared.inbound_count.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
@@ -147,7 +227,7 @@ pub async fn dial_loop(index: usize, addr: String, shared: Arc<Shared>) {
         match connected {
             Ok(Ok(socket)) => {
                 shared.status.peers[index].1.lock().connects += 1;
-                if run_link(socket, Side::Dialer, Slot::Peer(index), &shared).await {
+                if run_link(socket, Side::Dialer, Slot::Peer(index), None, &shared).await {
                     backoff.reset();
                 }
             }
@@ -220,8 +300,23 @@ async fn read_frames(
 }
 
 /// Runs one connection through a [`PeerLink`] until it closes. Returns
-/// true if the link got past the handshake.
-async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) -> bool {
+/// true if the link got past the handshake. An inbound connection brings
+/// its eviction token from the pending pool (`evict`); once authenticated
+/// it leaves the pool and takes one of the [`MAX_INBOUND`] link slots.
+async fn run_link(
+    socket: TcpStream,
+    side: Side,
+    slot: Slot,
+    evict: Option<CancellationToken>,
+    shared: &Shared,
+) -> bool {
+    let pending_id = match slot {
+        Slot::Inbound(id) => Some(id),
+        Slot::Peer(_) => None,
+    };
+    let evicted = evict.unwrap_or_default();
+    // Whether this inbound link holds one of the MAX_INBOUND slots.
+    let mut holds_slot = false;
     let _ = socket.set_nodelay(true);
     let remote: Option<SocketAddr> = socket.peer_addr().ok();
     let (rd, mut wr) = socket.into_split();
@@ -271,12 +366,25 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
                 Err(_) => break 'run "write timed out".to_string(),
             }
         }
+        if link.phase() == Phase::Live && !was_live {
+            if let Some(id) = pending_id {
+                shared.pending.leave(id);
+                if shared.inbound_count.fetch_add(1, Ordering::AcqRel) >= MAX_INBOUND {
+                    shared.inbound_count.fetch_sub(1, Ordering::AcqRel);
+                    break 'run "too many inbound peer links".to_string();
+                }
+                holds_slot = true;
+            }
+        }
         was_live |= link.phase() == Phase::Live;
         report(shared, slot, &link, sent, std::mem::take(&mut bytes_in));
 
         tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => break 'run "shutting down".to_string(),
+            _ = evicted.cancelled(), if !was_live => {
+                break 'run "evicted: too many unauthenticated connections".to_string()
+            }
             incoming = rx.recv() => match incoming {
                 Some(Ok((msg, n))) => {
                     bytes_in = n as u64;
@@ -329,10 +437,26 @@ async fn run_link(socket: TcpStream, side: Side, slot: Slot, shared: &Shared) ->
     };
     reader.abort();
     let peer = link.peer().map(|p| p.to_string()).unwrap_or_default();
+    if holds_slot {
+        shared.inbound_count.fetch_sub(1, Ordering::AcqRel);
+    }
     if was_live {
         info!(peer = %peer, ?remote, "peer link closed: {reason}");
     } else {
-        warn!(peer = %peer, ?remote, "peer link refused: {reason}");
+        if pending_id.is_some() {
+            shared
+                .status
+                .handshakes_refused
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(suppressed) = shared.refusal_log.admit() {
+            warn!(
+                peer = %peer,
+                ?remote,
+                suppressed,
+                "peer link refused: {reason}"
+            );
+        }
     }
     report(shared, slot, &link, 0, bytes_in);
     was_live

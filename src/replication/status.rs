@@ -52,6 +52,11 @@ pub struct ReplStatus {
     /// Inbound links by a local link number.
     pub inbound: Mutex<Vec<(u64, InboundInfo)>>,
     pub skew_alarms: AtomicU64,
+    /// Inbound connections closed before they proved the secret (bad
+    /// proof, garbage, handshake timeout, or evicted for a newer one).
+    pub handshakes_refused: AtomicU64,
+    /// Of those, the ones evicted because the pending pool was full.
+    pub handshakes_evicted: AtomicU64,
     /// The address the peer listener bound, if any.
     pub peer_addr: Mutex<Option<SocketAddr>>,
     acked: Notify,
@@ -76,6 +81,8 @@ impl ReplStatus {
                 .collect(),
             inbound: Mutex::new(Vec::new()),
             skew_alarms: AtomicU64::new(0),
+            handshakes_refused: AtomicU64::new(0),
+            handshakes_evicted: AtomicU64::new(0),
             peer_addr: Mutex::new(None),
             acked: Notify::new(),
             writes: watch::channel(0).0,
@@ -189,6 +196,12 @@ impl ReplStatus {
             .count();
         let _ = write!(out, "connected_peers:{connected}\r\n");
         let _ = write!(out, "configured_peers:{}\r\n", self.peers.len());
+        let _ = write!(
+            out,
+            "peer_handshakes_refused:{}\r\npeer_handshakes_evicted:{}\r\n",
+            self.handshakes_refused.load(Ordering::Relaxed),
+            self.handshakes_evicted.load(Ordering::Relaxed)
+        );
         match *self.peer_addr.lock() {
             Some(a) => {
                 let _ = write!(out, "peer_listener:{a}\r\n");

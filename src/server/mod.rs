@@ -146,6 +146,7 @@ fn replication_config(config: &Config) -> crate::replication::ReplConfig {
             secret: config.peer_secret.as_bytes().to_vec(),
             heartbeat_ms: config.peer_heartbeat_ms.max(1),
             timeout_ms: config.peer_timeout_ms.max(config.peer_heartbeat_ms * 2),
+            handshake_timeout_ms: config.peer_handshake_timeout_ms.max(1),
             max_clock_skew_ms: config.max_clock_skew_ms,
             anti_entropy_ms: config.anti_entropy_interval_ms,
             ..crate::replication::LinkSettings::default()
