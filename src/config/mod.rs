@@ -145,6 +145,9 @@ impl Cli {
 /// Environment variable holding the peer secret.
 pub const PEER_SECRET_ENV: &str = "CORDIS_PEER_SECRET";
 
+/// Environment variable holding the client password (`requirepass`).
+pub const REQUIREPASS_ENV: &str = "CORDIS_REQUIREPASS";
+
 /// Redis's CONFIG REWRITE error when the node started without a file.
 pub const NO_CONFIG_FILE: &str = "The server is running without a config file";
 
@@ -336,6 +339,9 @@ impl Config {
         flag("port", cli.port.map(|v| v.to_string()));
         flag("maxclients", cli.maxclients.map(|v| v.to_string()));
         flag("timeout", cli.timeout.map(|v| v.to_string()));
+        // The environment beats the file; the flag beats the environment
+        // (the environment keeps the password out of `ps`).
+        flag("requirepass", std::env::var(REQUIREPASS_ENV).ok());
         flag("requirepass", cli.requirepass.clone());
         flag("replica-id", cli.replica_id.clone());
         flag("threads", cli.threads.map(|v| v.to_string()));
