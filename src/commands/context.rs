@@ -192,15 +192,10 @@ impl ClientInfo {
         }
     }
 
-    /// Records activity (called once per batch of pipelined commands).
-    pub fn touch(&self, command: &'static str) {
-        self.touch_with(command, None);
-    }
-
-    /// Records activity with the subcommand that ran (`client|list`).
+    /// Records the command being run (CLIENT LIST's `cmd=`). The session
+    /// calls it before each command, so it stays cheap: the activity time
+    /// is recorded once per batch instead.
     pub fn touch_with(&self, command: &'static str, subcommand: Option<&'static str>) {
-        self.last_active_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         *self.last_command.lock() = command;
         *self.last_subcommand.lock() = subcommand;
     }
@@ -446,6 +441,9 @@ pub struct ServerState {
     pub blocked: Mutex<super::blocking::BlockedClients>,
     /// CLIENT PAUSE: what is paused and until when.
     pub pause: Mutex<PauseState>,
+    /// Whether a pause may be in force: false lets every command skip the
+    /// `pause` lock (set and cleared under it).
+    pub pause_set: AtomicBool,
     /// Bumped by every pause change, so a paused connection wakes.
     pub pause_changes: tokio::sync::watch::Sender<u64>,
     /// Clients waiting out a pause, and clients waiting in WAIT (both count
@@ -501,6 +499,7 @@ impl ServerState {
             config_file,
             blocked: Mutex::new(Default::default()),
             pause: Mutex::new(PauseState::default()),
+            pause_set: AtomicBool::new(false),
             pause_changes: tokio::sync::watch::channel(0).0,
             paused_clients: AtomicUsize::new(0),
             waiting_peers_clients: AtomicUsize::new(0),
@@ -532,13 +531,17 @@ impl ServerState {
                 write_only,
             };
         }
+        self.pause_set.store(true, Ordering::Release);
         drop(pause);
         self.pause_changes.send_modify(|n| *n += 1);
     }
 
     /// CLIENT UNPAUSE: paused clients go on now.
     pub fn unpause_clients(&self) {
-        *self.pause.lock() = PauseState::default();
+        let mut pause = self.pause.lock();
+        *pause = PauseState::default();
+        self.pause_set.store(false, Ordering::Release);
+        drop(pause);
         self.pause_changes.send_modify(|n| *n += 1);
     }
 

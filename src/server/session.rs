@@ -517,10 +517,18 @@ fn pause_holds(
     row: Option<Row>,
     now: Instant,
 ) -> Option<Step> {
-    let pause = *state.pause.lock();
-    if !pause.active(now) {
+    if !state.pause_set.load(Ordering::Acquire) {
         return None;
     }
+    let pause = {
+        let guard = state.pause.lock();
+        if !guard.active(now) {
+            // Expired: later commands skip the lock again.
+            state.pause_set.store(false, Ordering::Release);
+            return None;
+        }
+        *guard
+    };
     let row = row?;
     let (top, sub) = row;
     if !client.authenticated && sub.unwrap_or(top).flags & flags::NO_AUTH == 0 {
