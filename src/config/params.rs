@@ -882,6 +882,10 @@ const NO_EVICTION: &str = "cordis does not evict yet";
 const NO_TLS: &str = "cordis has no TLS yet";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
 const NO_REBIND: &str = "cordis cannot move its client listener while running yet";
+/// cordis's own start-time settings (identity, threads, peer links):
+/// CONFIG SET restates them (Redis's CONFIG sanity test sets every
+/// parameter to its current value) but cannot change them.
+const READ_AT_START: &str = "read once at start; restart the node to change it";
 
 /// Every parameter. Redis's rows come first in `config.c`'s order (bool,
 /// string, enum, numeric, TLS, special), then cordis's own. The comment on
@@ -1612,12 +1616,14 @@ const TABLE: &[Param] = &[
         DESCRIPTIVE,
     ),
     // ----- cordis's own -----
-    Param::new("replica-id", text(check_replica_id), "", SUPPORTED)
-        .immutable()
-        .cordis(),
-    Param::new("threads", int(0, 1024), "1", SUPPORTED)
-        .immutable()
-        .cordis(),
+    Param::new(
+        "replica-id",
+        text(check_replica_id),
+        "",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
+    Param::new("threads", int(0, 1024), "1", start_only(READ_AT_START)).cordis(),
     Param::new("request-deadline", int(0, LONG_MAX), "60", SUPPORTED).cordis(),
     Param::new(
         "replication-log-bytes",
@@ -1626,41 +1632,55 @@ const TABLE: &[Param] = &[
         SUPPORTED,
     )
     .cordis(),
-    Param::new("peers", special(parse_peers), "", SUPPORTED)
-        .immutable()
-        .cordis(),
-    Param::new("peer-port", special(parse_optional_port), "", SUPPORTED)
-        .immutable()
-        .cordis(),
-    Param::new("peer-secret", TEXT, "", SUPPORTED)
-        .immutable()
-        .cordis(),
-    Param::new("peer-timeout-ms", int(0, LONG_MAX), "10000", SUPPORTED)
-        .immutable()
-        .cordis(),
+    Param::new("peers", special(parse_peers), "", start_only(READ_AT_START)).cordis(),
+    Param::new(
+        "peer-port",
+        special(parse_optional_port),
+        "",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
+    Param::new("peer-secret", TEXT, "", start_only(READ_AT_START)).cordis(),
+    Param::new(
+        "peer-timeout-ms",
+        int(0, LONG_MAX),
+        "10000",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
     Param::new(
         "peer-handshake-timeout-ms",
         int(1, LONG_MAX),
         "2000",
-        SUPPORTED,
+        start_only(READ_AT_START),
     )
-    .immutable()
     .cordis(),
-    Param::new("peer-heartbeat-ms", int(0, LONG_MAX), "1000", SUPPORTED)
-        .immutable()
-        .cordis(),
-    Param::new("max-clock-skew-ms", int(0, LONG_MAX), "5000", SUPPORTED)
-        .immutable()
-        .cordis(),
+    Param::new(
+        "peer-heartbeat-ms",
+        int(0, LONG_MAX),
+        "1000",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
+    Param::new(
+        "max-clock-skew-ms",
+        int(0, LONG_MAX),
+        "5000",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
     Param::new(
         "anti-entropy-interval-ms",
         int(0, LONG_MAX),
         "30000",
-        SUPPORTED,
+        start_only(READ_AT_START),
     )
-    .immutable()
     .cordis(),
-    Param::new("reconnect-max-ms", int(0, LONG_MAX), "5000", SUPPORTED)
-        .immutable()
-        .cordis(),
+    Param::new(
+        "reconnect-max-ms",
+        int(0, LONG_MAX),
+        "5000",
+        start_only(READ_AT_START),
+    )
+    .cordis(),
 ];
