@@ -20,7 +20,10 @@ impl Drop for Process {
 /// Starts the binary with `args` and `env`, returning it and the client
 /// address from its ready line.
 fn start(args: &[&str], env: &[(&str, &str)]) -> (Process, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cordis"));
+    start_command(Command::new(env!("CARGO_BIN_EXE_cordis")), args, env)
+}
+
+fn start_command(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> (Process, String) {
     command
         .args(["--bind", "127.0.0.1", "--port", "0"])
         .args(args)
@@ -104,4 +107,51 @@ fn a_value_asking_for_a_missing_feature_stops_the_start_naming_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("appendonly"), "{stderr}");
+}
+
+#[test]
+fn maxclients_is_lowered_to_fit_a_small_file_limit_and_clients_get_an_error() {
+    // `ulimit -n 64` sets both limits, so the node cannot raise its own.
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"ulimit -n 64 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_cordis"),
+        "--maxclients",
+        "10000",
+    ]);
+    let (_node, addr) = start_command(command, &[], &[]);
+    let mut first = TcpStream::connect(&addr).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    first.write_all(b"CONFIG GET maxclients\r\n").unwrap();
+    let mut buf = [0u8; 128];
+    let n = first.read(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        reply.contains("\r\n32\r\n"),
+        "64 open files - 32 reserved: {reply}"
+    );
+    // One more client than fits gets Redis's error instead of hanging.
+    let mut held = vec![first];
+    let mut refused = None;
+    for _ in 0..40 {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"PING\r\n").unwrap();
+        let n = c.read(&mut buf).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("-ERR max number of clients reached") {
+            refused = Some(held.len());
+            break;
+        }
+        assert_eq!(text, "+PONG\r\n");
+        held.push(c);
+    }
+    assert_eq!(
+        refused,
+        Some(32),
+        "the 33rd client is refused with an error"
+    );
 }

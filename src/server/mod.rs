@@ -7,6 +7,7 @@
 //! [`crate::commands::dispatch`].
 
 pub mod connection;
+pub mod limits;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -83,10 +84,11 @@ pub async fn start(config: Config, config_file: Option<String>) -> std::io::Resu
 /// every node's listener first, so each can be configured with the others'
 /// addresses).
 pub async fn start_with_peer_listener(
-    config: Config,
+    mut config: Config,
     config_file: Option<String>,
     peer_listener: Option<std::net::TcpListener>,
 ) -> std::io::Result<ServerHandle> {
+    config.maxclients = limits::fit_maxclients(config.maxclients, config.peers.len()).maxclients;
     let replica = choose_replica_id(&config);
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let local_addr = listener.local_addr()?;
