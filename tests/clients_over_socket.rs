@@ -502,3 +502,30 @@ fn shutdown_stops_the_node() {
     }
     node.shutdown();
 }
+
+#[test]
+fn keys_past_their_deadline_are_hidden_but_not_expired_during_a_pause() {
+    // Redis 7.0: deleting an expired key is a write, so a pause holds it.
+    let node = Node::start();
+    let mut c = node.connect();
+    let expired_keys = |c: &mut Raw| -> u64 {
+        text(c.call_str(&["INFO", "stats"]))
+            .lines()
+            .find_map(|l| l.strip_prefix("expired_keys:")?.trim().parse().ok())
+            .expect("INFO stats has expired_keys")
+    };
+    let before = expired_keys(&mut c);
+    c.call_str(&["MULTI"]);
+    c.call_str(&["SET", "foo", "bar", "PX", "10"]);
+    c.call_str(&["SET", "bar", "foo", "PX", "10"]);
+    c.call_str(&["CLIENT", "PAUSE", "50000", "WRITE"]);
+    c.call_str(&["EXEC"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.call_str(&["GET", "foo"]), b"$-1\r\n", "logically expired");
+    assert_eq!(c.call_str(&["GET", "bar"]), b"$-1\r\n");
+    assert_eq!(expired_keys(&mut c), before, "nothing expired while paused");
+    c.call_str(&["CLIENT", "UNPAUSE"]);
+    c.call_str(&["GET", "foo"]);
+    c.call_str(&["GET", "bar"]);
+    assert_eq!(expired_keys(&mut c), before + 2, "expired once unpaused");
+}

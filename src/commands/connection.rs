@@ -435,12 +435,16 @@ fn client_pause(ctx: &mut Context, args: &mut Args) -> CmdResult {
             .checked_add(Duration::from_millis(ms as u64))
             .ok_or_else(|| err("ERR timeout is out of range"))?;
         ctx.server.pause_clients(until, write_only);
+        // Deleting an expired key is a write: both modes hold expiry.
+        let until_ms = ctx.store.now_ms().saturating_add(ms as u64);
+        ctx.store.hold_expiry_until(until_ms);
     }
     Ok(Reply::ok())
 }
 
 fn client_unpause(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.server.unpause_clients();
+    ctx.store.release_expiry();
     Ok(Reply::ok())
 }
 

@@ -143,6 +143,10 @@ pub struct Store {
     pub introspection: crate::commands::stats::Introspection,
     /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the periodic expiry cycle off.
     pub active_expire: bool,
+    /// Until this Unix ms (CLIENT PAUSE), expired keys are hidden from
+    /// reads but not deleted or counted: a pause holds every write, and
+    /// deleting an expired key is one (Redis does the same).
+    expiry_held_until_ms: u64,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -210,6 +214,7 @@ impl Store {
             ready_keys: ready::ReadyKeys::default(),
             introspection: Default::default(),
             active_expire: true,
+            expiry_held_until_ms: 0,
         }
     }
 
@@ -358,10 +363,29 @@ impl Store {
         }
     }
 
+    /// Holds expiry (hiding, not deleting, expired keys) until `until_ms`,
+    /// or longer if already held longer (CLIENT PAUSE).
+    pub fn hold_expiry_until(&mut self, until_ms: u64) {
+        self.expiry_held_until_ms = self.expiry_held_until_ms.max(until_ms);
+    }
+
+    /// Ends a hold at once (CLIENT UNPAUSE).
+    pub fn release_expiry(&mut self) {
+        self.expiry_held_until_ms = 0;
+    }
+
+    fn expiry_held(&self) -> bool {
+        self.now_ms < self.expiry_held_until_ms
+    }
+
     /// Local expiry (not replicated: every node expires at the same absolute
     /// deadline). Value versions go; TTL versions stay as a tombstone so a
     /// concurrent write that arrives later is expired as well.
     fn expire_slot(&mut self, db: usize, slot: SlotId) {
+        if self.expiry_held() {
+            // Hidden by the caller, deleted once the hold ends.
+            return;
+        }
         let (key, mut state) = self.dbs[db].keys.remove(slot);
         self.watches.touch(db, &key);
         state.expire_locally();
@@ -718,6 +742,9 @@ impl Store {
             return 0;
         }
         self.begin_command();
+        if self.expiry_held() {
+            return 0;
+        }
         let now = self.now_ms;
         let mut expired = 0;
         let mut sampled = 0;
