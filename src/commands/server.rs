@@ -421,7 +421,8 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
     line!(out, "unexpected_error_replies:0");
     line!(out, "total_error_replies:{}", intro.total_errors());
     line!(out, "dump_payload_sanitizations:0");
-    // Reads and writes are counted per pipelined batch of commands.
+    // Not Redis's meaning (socket reads and writes): cordis does not count
+    // those yet and reports the commands processed instead.
     line!(
         out,
         "total_reads_processed:{}",
