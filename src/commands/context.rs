@@ -121,7 +121,9 @@ pub struct ClientInfo {
     pub created: Instant,
     pub name: Mutex<Bytes>,
     pub db: AtomicUsize,
-    pub last_command: Mutex<&'static str>,
+    /// The command being run or last run, and its subcommand (CLIENT
+    /// LIST's `cmd=`): one lock, taken once per command.
+    pub last_command: Mutex<(&'static str, Option<&'static str>)>,
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
     pub resp: AtomicUsize,
@@ -137,8 +139,6 @@ pub struct ClientInfo {
     pub qbuf_free: AtomicUsize,
     /// Bytes of replies or pushes waiting to be written.
     pub omem: AtomicUsize,
-    /// The subcommand of the last command (`client|list` in CLIENT LIST).
-    pub last_subcommand: Mutex<Option<&'static str>>,
     /// What every wait of the connection task also waits on: a kill, a
     /// CLIENT UNBLOCK, pushed data (MONITOR). A permit is kept, so a
     /// signal sent before the task waits is not lost.
@@ -176,7 +176,7 @@ impl ClientInfo {
             created: Instant::now(),
             name: Mutex::new(Bytes::new()),
             db: AtomicUsize::new(0),
-            last_command: Mutex::new("NULL"),
+            last_command: Mutex::new(("NULL", None)),
             last_active_ms: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
             fd: AtomicI64::new(-1),
@@ -185,7 +185,6 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
-            last_subcommand: Mutex::new(None),
             attention: Arc::new(Notify::new()),
             killed: AtomicBool::new(false),
             unblock: Mutex::new(None),
@@ -196,8 +195,7 @@ impl ClientInfo {
     /// calls it before each command, so it stays cheap: the activity time
     /// is recorded once per batch instead.
     pub fn touch_with(&self, command: &'static str, subcommand: Option<&'static str>) {
-        *self.last_command.lock() = command;
-        *self.last_subcommand.lock() = subcommand;
+        *self.last_command.lock() = (command, subcommand);
     }
 
     pub fn has_flag(&self, flag: u32) -> bool {
@@ -270,9 +268,9 @@ impl ClientInfo {
         let age = self.created.elapsed().as_secs();
         let idle_ms = (self.created.elapsed().as_millis() as u64)
             .saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
-        let cmd = match *self.last_subcommand.lock() {
-            Some(sub) => format!("{}|{sub}", self.last_command.lock()),
-            None => self.last_command.lock().to_string(),
+        let cmd = match *self.last_command.lock() {
+            (command, Some(sub)) => format!("{command}|{sub}"),
+            (command, None) => command.to_string(),
         };
         let qbuf = self.qbuf.load(Ordering::Relaxed);
         let qbuf_free = self.qbuf_free.load(Ordering::Relaxed);
