@@ -49,6 +49,7 @@ fn frame_with_claimed_key_length(claimed: u64) -> BytesMut {
             db: 0,
             key,
             delta: KeyDelta::default(),
+            events: Default::default(),
         }],
     }]);
     let mut framed = BytesMut::new();

@@ -69,11 +69,15 @@ fn subcommand_syntax_error(args: &Args) -> Reply {
     ))
 }
 
-fn ping(_ctx: &mut Context, args: &mut Args) -> CmdResult {
+fn ping(ctx: &mut Context, args: &mut Args) -> CmdResult {
     if args.remaining() > 1 {
         return Err(args.wrong_arity());
     }
-    Ok(match args.next_if_any() {
+    let message = args.next_if_any();
+    if let Some(reply) = super::pubsub::subscribed_ping(ctx, message) {
+        return Ok(reply);
+    }
+    Ok(match message {
         None => Reply::simple("PONG"),
         Some(message) => Reply::Bulk(message.clone()),
     })
@@ -577,11 +581,14 @@ fn client_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
 
 /// RESET (Redis 7.0): leaves MULTI and unwatches, stops MONITOR, back to
 /// db 0, RESP2, no name, replies on, and unauthenticated when a password
-/// is required. (Unsubscribing joins when Pub/Sub exists.)
+/// is required, and every subscription dropped (without confirmations, as
+/// Redis).
 fn reset(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let client = &mut *ctx.client;
     client.multi = None;
     client.release_watches(ctx.store);
+    super::pubsub::forget_subscriptions(ctx);
+    let client = &mut *ctx.client;
     if client.push.take().is_some() {
         ctx.server.monitors.remove(client.info.id);
         client.info.set_flag(client_flags::MONITOR, false);
@@ -603,13 +610,14 @@ fn monitor(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     if ctx.client.deny_blocking {
         return Err(err("ERR MONITOR isn't allowed for DENY BLOCKING client"));
     }
-    if ctx.client.push.is_some() {
+    if ctx.client.info.has_flag(client_flags::MONITOR) {
         ctx.client.silent = true;
         return Ok(Reply::ok());
     }
     let limit = *ctx.server.monitor_output_limit.lock();
     let info = ctx.client.info.clone();
     info.set_flag(client_flags::MONITOR, true);
-    ctx.client.push = Some(ctx.server.monitors.add(info, limit));
+    let existing = ctx.client.push.clone();
+    ctx.client.push = Some(ctx.server.monitors.add(info, limit, existing));
     Ok(Reply::ok())
 }

@@ -18,6 +18,8 @@ use super::args::CmdResult;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 use crate::protocol::{Reply, RespVersion};
+use crate::pubsub::channels::{PubSub, Subscriptions};
+use crate::pubsub::notify::Notifications;
 use crate::pubsub::push::{Monitors, OutputLimit, Receiver};
 use crate::replication::ReplStatus;
 use crate::store::Store;
@@ -139,6 +141,11 @@ pub struct ClientInfo {
     pub qbuf_free: AtomicUsize,
     /// Bytes of replies or pushes waiting to be written.
     pub omem: AtomicUsize,
+    /// Channel, pattern and shard-channel subscriptions (`sub=`, `psub=`,
+    /// `ssub=`).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
     /// What every wait of the connection task also waits on: a kill, a
     /// CLIENT UNBLOCK, pushed data (MONITOR). A permit is kept, so a
     /// signal sent before the task waits is not lost.
@@ -185,6 +192,9 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
             attention: Arc::new(Notify::new()),
             killed: AtomicBool::new(false),
             unblock: Mutex::new(None),
@@ -239,6 +249,13 @@ impl ClientInfo {
         if bits & client_flags::MONITOR != 0 {
             out.push('O');
         }
+        let subscribed = self.sub.load(Ordering::Relaxed)
+            + self.psub.load(Ordering::Relaxed)
+            + self.ssub.load(Ordering::Relaxed)
+            > 0;
+        if subscribed {
+            out.push('P');
+        }
         if self.multi.load(Ordering::Relaxed) >= 0 {
             out.push('x');
         }
@@ -278,7 +295,7 @@ impl ClientInfo {
         // Redis's client struct and its static reply buffer.
         let fixed = 1024 + 16 * 1024;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -288,6 +305,9 @@ impl ClientInfo {
             idle_ms / 1000,
             self.flag_letters(blocked),
             self.db.load(Ordering::Relaxed),
+            self.sub.load(Ordering::Relaxed),
+            self.psub.load(Ordering::Relaxed),
+            self.ssub.load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             qbuf,
             qbuf_free,
@@ -345,9 +365,12 @@ pub struct ClientState {
     /// Set by a handler whose command sends no reply at all (MONITOR when
     /// already monitoring); the session clears it.
     pub silent: bool,
-    /// This client's MONITOR queue (later also its Pub/Sub pushes), which
-    /// its connection drains.
+    /// This client's push queue (MONITOR lines, Pub/Sub messages and
+    /// subscription confirmations), which its connection drains.
     pub push: Option<Arc<crate::pubsub::push::PushQueue>>,
+    /// Channels, patterns and shard channels this client subscribes to
+    /// (`None` until its first SUBSCRIBE).
+    pub subscriptions: Option<Box<Subscriptions>>,
     /// When ([`super::stats::clock::ticks`]) the parked command at the
     /// front of this client's queue first ran (its recorded time covers the
     /// wait, as in Redis).
@@ -398,6 +421,7 @@ impl ClientState {
             reply_mode: ReplyMode::On,
             silent: false,
             push: None,
+            subscriptions: None,
             parked_since: None,
         }
     }
@@ -452,6 +476,11 @@ pub struct ServerState {
     pub monitors: Monitors,
     /// The limit a MONITOR queue is cut off at (see `server::push`).
     pub monitor_output_limit: Mutex<OutputLimit>,
+    /// Channel, pattern and shard-channel subscriptions of every client.
+    pub pubsub: Arc<PubSub>,
+    /// Keyspace notifications (`notify-keyspace-events`); also the store's
+    /// notifier, which hears peers' messages.
+    pub notifications: Arc<Notifications>,
     /// Cancelled to stop the node (SHUTDOWN, or the handle's shutdown).
     pub shutdown: CancellationToken,
 }
@@ -475,6 +504,9 @@ impl PauseState {
 impl ServerState {
     pub fn new(config: Config, replica: ReplicaId, config_file: Option<String>) -> Arc<Self> {
         let mut store = Store::new(replica);
+        let pubsub = Arc::new(PubSub::default());
+        let notifications = Arc::new(Notifications::new(pubsub.clone(), notify_classes(&config)));
+        store.set_notifier(notifications.clone());
         store
             .delta_log_mut()
             .set_cap_bytes(config.replication_log_bytes);
@@ -503,6 +535,8 @@ impl ServerState {
             waiting_peers_clients: AtomicUsize::new(0),
             monitors: Monitors::default(),
             monitor_output_limit: Mutex::new(crate::pubsub::push::MONITOR_LIMIT),
+            pubsub,
+            notifications,
             shutdown: CancellationToken::new(),
         })
     }
@@ -545,6 +579,7 @@ impl ServerState {
 
     /// Installs new settings (CONFIG SET).
     pub fn replace_config(&self, next: Config) {
+        self.notifications.set_classes(notify_classes(&next));
         *self.config.write() = next;
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
@@ -553,6 +588,13 @@ impl ServerState {
     pub fn requires_auth(&self) -> bool {
         !self.config.read().requirepass.is_empty()
     }
+}
+
+/// The keyspace event classes a configuration asks for (its value was
+/// validated when it was set).
+fn notify_classes(config: &Config) -> u32 {
+    let text = config.get("notify-keyspace-events").unwrap_or_default();
+    crate::pubsub::notify::parse_classes(text.as_bytes()).unwrap_or(0)
 }
 
 /// What a handler is given.

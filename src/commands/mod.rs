@@ -29,6 +29,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod lists;
 pub mod memory;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
@@ -201,6 +202,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(memory::COMMANDS)
         .chain(lifecycle::COMMANDS)
         .chain(introspection::COMMANDS)
+        .chain(pubsub::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id
@@ -397,6 +399,17 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
             reply: err(args::NOAUTH),
         });
     }
+    if ctx.client.resp == crate::protocol::RespVersion::Resp2
+        && pubsub::subscribed(ctx)
+        && !pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&command.name)
+    {
+        return Err(Refused {
+            command: Some(id),
+            reply: pubsub::not_allowed_while_subscribed(
+                full_name.as_deref().unwrap_or(command.name),
+            ),
+        });
+    }
     Ok(Resolved {
         command,
         id,
@@ -434,7 +447,9 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
         }
     }
     ctx.store.begin_command();
+    let ops_before = ctx.store.open_ops_len();
     let reply = resolved.run(ctx, args);
+    tag_events(ctx, &resolved, args, ops_before);
     if let Some(ClientAction::Park(park)) = ctx.client.action {
         ctx.client.action = Some(resolved.parked(park, args));
     }
@@ -453,7 +468,9 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let started = clock::ticks();
     match resolve(ctx, args) {
         Ok(resolved) => {
+            let ops_before = ctx.store.open_ops_len();
             let reply = resolved.run(ctx, args);
+            tag_events(ctx, &resolved, args, ops_before);
             record_run(ctx, &resolved, args, started, &reply);
             reply
         }
@@ -464,6 +481,22 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
             refused.reply
         }
     }
+}
+
+/// Gives the key deltas a command added (from op `from` on) the keyspace
+/// events it raises, so this node and every peer that applies the batch
+/// raise the same ones. Done for every write, whatever this node's
+/// `notify-keyspace-events`: a peer may want them.
+fn tag_events(ctx: &mut Context, resolved: &Resolved, args: &[Bytes], from: usize) {
+    if ctx.store.open_ops_len() == from {
+        return;
+    }
+    let name = resolved.command.name;
+    let first_key = args.get(1).map_or(&b""[..], |k| &k[..]);
+    ctx.store.tag_ops(from, |_, key, presence| {
+        let position = usize::from(key != first_key);
+        crate::pubsub::notify::command_events(name, args, position, presence)
+    });
 }
 
 /// Records a command that ran. One that parked is recorded once, when it

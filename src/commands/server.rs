@@ -402,9 +402,13 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
     line!(out, "current_eviction_exceeded_time:0");
     line!(out, "keyspace_hits:{}", st.keyspace_hits);
     line!(out, "keyspace_misses:{}", st.keyspace_misses);
-    line!(out, "pubsub_channels:0");
-    line!(out, "pubsub_patterns:0");
-    line!(out, "pubsubshard_channels:0");
+    {
+        use crate::pubsub::channels::Kind;
+        let pubsub = &ctx.server.pubsub;
+        line!(out, "pubsub_channels:{}", pubsub.distinct(Kind::Channel));
+        line!(out, "pubsub_patterns:{}", pubsub.distinct(Kind::Pattern));
+        line!(out, "pubsubshard_channels:{}", pubsub.distinct(Kind::Shard));
+    }
     line!(out, "latest_fork_usec:0");
     line!(out, "total_forks:0");
     line!(out, "migrate_cached_sockets:0");

@@ -569,60 +569,15 @@ fn parse_oom_score_adj_values(value: &str, _current: &str) -> Result<String, Str
     Ok(out.join(" "))
 }
 
-/// `notify-keyspace-events` class characters and their bits, in the order
-/// Redis prints them (K, E and m come last).
-const EVENT_CLASSES: [(char, u32); 14] = [
-    ('g', 1 << 2),
-    ('$', 1 << 3),
-    ('l', 1 << 4),
-    ('s', 1 << 5),
-    ('h', 1 << 6),
-    ('z', 1 << 7),
-    ('x', 1 << 8),
-    ('e', 1 << 9),
-    ('t', 1 << 10),
-    ('d', 1 << 13),
-    ('n', 1 << 14),
-    ('K', 1 << 0),
-    ('E', 1 << 1),
-    ('m', 1 << 11),
-];
-/// `A`: every data-type class (not K, E, m or n).
-const EVENTS_ALL: u32 = (1 << 2)
-    | (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 6)
-    | (1 << 7)
-    | (1 << 8)
-    | (1 << 9)
-    | (1 << 10)
-    | (1 << 13);
-
 fn parse_notify_keyspace_events(value: &str, _current: &str) -> Result<String, String> {
-    let mut bits = 0;
-    for c in value.chars() {
-        bits |= match c {
-            'A' => EVENTS_ALL,
-            _ => EVENT_CLASSES
-                .iter()
-                .find(|(class, _)| *class == c)
-                .map(|(_, bit)| *bit)
-                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?,
-        };
-    }
-    let mut out = String::new();
-    let all = bits & EVENTS_ALL == EVENTS_ALL;
-    if all {
-        out.push('A');
-    }
-    for (class, bit) in EVENT_CLASSES {
-        let data_class = !matches!(class, 'K' | 'E' | 'm');
-        if bits & bit != 0 && !(all && data_class) {
-            out.push(class);
+    use crate::pubsub::notify::{format_classes, parse_classes, ClassError};
+    match parse_classes(value.as_bytes()) {
+        Ok(bits) => Ok(format_classes(bits)),
+        Err(ClassError::Invalid) => {
+            Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
         }
+        Err(ClassError::NotBuilt(what)) => Err(what.into()),
     }
-    Ok(out)
 }
 
 /// `bind`: up to 16 space-separated addresses. cordis listens on one.
@@ -1593,7 +1548,7 @@ const TABLE: &[Param] = &[
         "notify-keyspace-events",
         special(parse_notify_keyspace_events),
         "",
-        only(EMPTY, "keyspace notifications are not built yet"),
+        SUPPORTED,
     ),
     // Redis's default binds every interface; cordis's is loopback only.
     Param::new("bind", special(parse_bind), "* -::*", start_only(NO_REBIND)).starts_as("127.0.0.1"),

@@ -45,6 +45,9 @@ pub enum Reply {
     Bool(bool),
     /// RESP3 verbatim text (`=...txt:...`); RESP2 a plain bulk string. Used by INFO and friends.
     Verbatim(Bytes),
+    /// Out-of-band data (Pub/Sub messages, invalidations): RESP3 `>`, RESP2
+    /// an array.
+    Push(Vec<Reply>),
 }
 
 impl Reply {
@@ -85,6 +88,16 @@ impl Reply {
             }),
             Reply::Array(items) => {
                 put_header(out, b'*', items.len());
+                for item in items {
+                    item.encode(version, out);
+                }
+            }
+            Reply::Push(items) => {
+                let prefix = match version {
+                    RespVersion::Resp2 => b'*',
+                    RespVersion::Resp3 => b'>',
+                };
+                put_header(out, prefix, items.len());
                 for item in items {
                     item.encode(version, out);
                 }
@@ -565,7 +578,7 @@ mod tests {
             Reply::Integer(value) => Resp2Frame::Integer(*value),
             Reply::Bulk(data) | Reply::Verbatim(data) => Resp2Frame::BulkString(data.to_vec()),
             Reply::Nil | Reply::NilArray => Resp2Frame::Null,
-            Reply::Array(items) | Reply::Set(items) => {
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 Resp2Frame::Array(items.iter().map(expected_resp2).collect())
             }
             Reply::Map(pairs) => Resp2Frame::Array(
@@ -627,6 +640,10 @@ mod tests {
                 format: VerbatimStringFormat::Text,
                 attributes: None,
             },
+            Reply::Push(items) => Resp3Frame::Push {
+                data: items.iter().map(expected_resp3).collect(),
+                attributes: None,
+            },
         }
     }
 
@@ -672,6 +689,7 @@ mod tests {
         scalar_reply().prop_recursive(4, 64, 6, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..6).prop_map(Reply::Array),
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Reply::Push),
                 proptest::collection::vec((scalar_reply(), inner), 0..5)
                     .prop_map(|pairs| Reply::Map(unique_by_resp3(pairs, |(key, _)| key))),
                 proptest::collection::vec(scalar_reply(), 0..5)

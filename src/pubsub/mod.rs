@@ -1,9 +1,12 @@
 //! What is pushed to clients that did not ask for it at that moment, and
 //! who receives it: MONITOR's feed and the bounded per-client push queue
-//! ([`push`]) now; channels, patterns, keyspace notifications and
-//! client-tracking tables as they are built. It knows neither sockets (the
-//! server delivers what is queued) nor CRDTs, and depends on nothing else
-//! in the crate: a receiving client is anything that implements
-//! [`push::Receiver`].
+//! ([`push`]), channel, pattern and shard-channel subscriptions
+//! ([`channels`]), and keyspace notifications ([`notify`]). It knows
+//! neither sockets (the server delivers what is queued) nor CRDTs: a
+//! receiving client is anything that implements [`push::Receiver`], and
+//! keyspace events reach it through the store's `Notifier` hook. It uses
+//! the store's glob matcher for patterns.
 
+pub mod channels;
+pub mod notify;
 pub mod push;

@@ -196,14 +196,19 @@ impl Monitors {
         self.count.load(Ordering::Relaxed) == 0
     }
 
-    /// Adds `client` with a new queue under `limit`; returns the queue its
-    /// connection drains.
-    pub fn add(&self, client: Arc<dyn Receiver>, limit: OutputLimit) -> Arc<PushQueue> {
+    /// Adds `client`, feeding the queue it already has (a subscriber's) or a
+    /// new one under `limit`; returns the queue its connection drains.
+    pub fn add(
+        &self,
+        client: Arc<dyn Receiver>,
+        limit: OutputLimit,
+        existing: Option<Arc<PushQueue>>,
+    ) -> Arc<PushQueue> {
         let mut list = self.list.write();
         if let Some(m) = list.iter().find(|m| m.client.id() == client.id()) {
             return m.queue.clone();
         }
-        let queue = PushQueue::new(limit, client.attention());
+        let queue = existing.unwrap_or_else(|| PushQueue::new(limit, client.attention()));
         list.push(Monitor {
             client,
             queue: queue.clone(),

@@ -89,6 +89,12 @@ impl ReplStatus {
         }
     }
 
+    /// Whether this node replicates at all: it has configured peers or
+    /// listens for them (PUBLISH ships its message only then).
+    pub fn has_peers(&self) -> bool {
+        !self.peers.is_empty() || self.peer_addr.lock().is_some()
+    }
+
     /// The dispatcher calls this after a write: wakes the streaming tasks.
     pub fn note_local_write(&self, seq: u64) {
         if !self.peers.is_empty() {

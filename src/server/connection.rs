@@ -213,7 +213,7 @@ async fn flush(
         if queue.overflowed() {
             warn!(
                 client = info.id,
-                "MONITOR client cut off at its output limit"
+                "client cut off: its push queue (MONITOR, Pub/Sub) passed its output limit"
             );
             return Err(std::io::ErrorKind::ConnectionAborted.into());
         }

@@ -27,6 +27,8 @@
 //! - CLIENT REPLY OFF/SKIP decide, per command, whether its reply is sent.
 //! - After each command, MONITOR clients get its line (not for refused
 //!   or queued commands, nor for admin ones, as in Redis).
+//! - Pushes (Pub/Sub messages and confirmations, MONITOR lines) queued for
+//!   this client before a command's reply is written go out before it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -387,6 +389,12 @@ impl<'a> ClientSession<'a> {
                 if !state.monitors.is_empty() && !queues {
                     feed_monitors(state, client, row, &args, &reply, queued);
                 }
+                // Pushes queued so far (its own confirmations, messages
+                // it published to itself) go before its reply, as Redis
+                // writes them into the same buffer first.
+                if let Some(queue) = &client.push {
+                    queue.drain_into(&mut self.output, usize::MAX);
+                }
                 // WAIT replies after waiting ([`Self::on_peers_acked`]).
                 if !matches!(client.action, Some(ClientAction::WaitPeers { .. })) {
                     emit(client, &reply, &mut self.output);
@@ -440,6 +448,9 @@ impl<'a> ClientSession<'a> {
 impl Drop for ClientSession<'_> {
     fn drop(&mut self) {
         self.end_peer_wait();
+        if let Some(mut subs) = self.client.subscriptions.take() {
+            self.state.pubsub.forget(&mut subs, self.client.info.id);
+        }
         if self.client.push.take().is_some() {
             self.state.monitors.remove(self.client.info.id);
         }

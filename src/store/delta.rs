@@ -12,16 +12,30 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::events::EventCodes;
 use crate::crdt::{CollDelta, Dot, Hlc, KeyDelta, Payload, ReplicaId, Version, VersionVector};
 
 /// One replicated effect.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    /// A delta on one key of database `db`.
-    Key { db: u8, key: Bytes, delta: KeyDelta },
+    /// A delta on one key of database `db`, with the keyspace events the
+    /// command raised on it (peers raise them too).
+    Key {
+        db: u8,
+        key: Bytes,
+        delta: KeyDelta,
+        events: EventCodes,
+    },
     /// FLUSHDB: remove every version of database `db` whose dot `seen`
     /// covers (an observed-remove of everything the flushing node had seen).
     Flush { db: u8, seen: VersionVector },
+    /// PUBLISH (`shard`: SPUBLISH): delivered to the subscribers of every
+    /// node that applies the batch; it changes no data.
+    Message {
+        channel: Bytes,
+        message: Bytes,
+        shard: bool,
+    },
 }
 
 /// The deltas of one command, applied atomically at every peer.
@@ -83,6 +97,9 @@ impl Batch {
                         .sum::<usize>()
             }
             Op::Flush { .. } => 0,
+            Op::Message {
+                channel, message, ..
+            } => heap_block(channel.len()) + heap_block(message.len()),
         };
         heap_block(16 + size_of::<Batch>())
             + heap_block(self.ops.capacity() * size_of::<Op>())
@@ -248,6 +265,7 @@ mod tests {
                 db: 0,
                 key: Bytes::from_static(b"k"),
                 delta,
+                events: EventCodes::NONE,
             }],
         })
     }

@@ -14,6 +14,7 @@
 //! garbage collection finds it causally stable.
 
 pub mod delta;
+pub mod events;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;
@@ -31,6 +32,7 @@ use crate::crdt::{
     CausalContext, Dot, Hlc, HlcClock, KeyDelta, KeyState, ReplicaId, VersionVector,
 };
 pub use delta::{Batch, DeltaLog, Op};
+pub use events::{EventCodes, Notifier, Presence};
 pub use keyspace::{Keyspace, SlotId};
 
 /// Number of logical databases (SELECT 0..15).
@@ -85,6 +87,9 @@ struct OpenBatch {
     seq_before: Option<u64>,
     hlc: Hlc,
     ops: Vec<Op>,
+    /// Per op, how the key's presence changed (keyspace events `new` and
+    /// `del`); kept here because peers work it out for themselves.
+    presence: Vec<Presence>,
 }
 
 /// What a mutator gets besides the key's state: fresh dots and the command's
@@ -147,6 +152,9 @@ pub struct Store {
     /// reads but not deleted or counted: a pause holds every write, and
     /// deleting an expired key is one (Redis does the same).
     expiry_held_until_ms: u64,
+    /// Told about keyspace changes and peers' messages (the server installs
+    /// its Pub/Sub layer).
+    notifier: Option<std::sync::Arc<dyn Notifier>>,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -215,7 +223,53 @@ impl Store {
             introspection: Default::default(),
             active_expire: true,
             expiry_held_until_ms: 0,
+            notifier: None,
         }
+    }
+
+    /// Installs who hears keyspace changes and peers' messages.
+    pub fn set_notifier(&mut self, notifier: std::sync::Arc<dyn Notifier>) {
+        self.notifier = Some(notifier);
+    }
+
+    /// The notifier, when it wants keyspace events now.
+    fn key_listener(&self) -> Option<&std::sync::Arc<dyn Notifier>> {
+        self.notifier.as_ref().filter(|n| n.wants_key_events())
+    }
+
+    /// How many ops the open batch holds (the dispatcher tags the ones a
+    /// command adds with its keyspace events).
+    pub fn open_ops_len(&self) -> usize {
+        self.open.ops.len()
+    }
+
+    /// Gives the key ops from index `from` on their events: `tag` sees each
+    /// op's database, key and presence change.
+    pub fn tag_ops(
+        &mut self,
+        from: usize,
+        mut tag: impl FnMut(usize, &[u8], Presence) -> EventCodes,
+    ) {
+        let open = &mut self.open;
+        for (op, presence) in open.ops.iter_mut().zip(&open.presence).skip(from) {
+            if let Op::Key {
+                db, key, events, ..
+            } = op
+            {
+                *events = tag(*db as usize, key, *presence);
+            }
+        }
+    }
+
+    /// PUBLISH to peers: the message leaves in this command's batch.
+    pub fn ship_message(&mut self, channel: Bytes, message: Bytes, shard: bool) {
+        self.open_batch();
+        self.open.ops.push(Op::Message {
+            channel,
+            message,
+            shard,
+        });
+        self.open.presence.push(Presence::default());
     }
 
     pub fn replica(&self) -> ReplicaId {
@@ -390,6 +444,9 @@ impl Store {
         self.watches.touch(db, &key);
         state.expire_locally();
         self.stats.expired_keys += 1;
+        if let Some(notifier) = self.key_listener() {
+            notifier.key_expired(db, &key);
+        }
         if !state.is_empty() {
             self.dbs[db].tombstones.insert(key, state);
         }
@@ -490,6 +547,7 @@ impl Store {
             rng: &mut self.rng,
         };
         let slot = database.keys.find(key);
+        let mut presence = Presence::default();
         let (owned_key, delta, result) = match slot {
             // Visible: modified in place, so the key keeps its slot (and its
             // position for SCAN cursors).
@@ -497,6 +555,7 @@ impl Store {
                 let (delta, result) = mutate(database.keys.state(slot), &mut ctx);
                 let owned_key = database.keys.key(slot).clone();
                 database.keys.state_mut(slot).apply(&delta, &mut self.ctx);
+                presence.removed = !database.keys.state(slot).has_value();
                 Self::settle(database, slot);
                 (owned_key, delta, result)
             }
@@ -527,6 +586,7 @@ impl Store {
                 }
                 let delta = state.delta_purge().then(delta);
                 state.apply(&delta, &mut self.ctx);
+                presence.created = state.has_value();
                 Self::place(database, owned_key.clone(), state);
                 (owned_key, delta, result)
             }
@@ -538,7 +598,9 @@ impl Store {
                 db: db as u8,
                 key: owned_key,
                 delta,
+                events: EventCodes::NONE,
             });
+            self.open.presence.push(presence);
         }
         result
     }
@@ -564,6 +626,7 @@ impl Store {
         database.keys.clear();
         database.tombstones.clear();
         self.open.ops.push(Op::Flush { db: db as u8, seen });
+        self.open.presence.push(Presence::default());
     }
 
     /// Closes the open batch: its deltas leave as one unit for the peers.
@@ -573,6 +636,17 @@ impl Store {
         // Exactly sized: the open buffer keeps its capacity for the next
         // command, and the log does not hold growth slack.
         let ops: Vec<Op> = self.open.ops.drain(..).collect();
+        if let Some(notifier) = self.notifier.as_ref().filter(|n| n.wants_key_events()) {
+            for (op, presence) in ops.iter().zip(&self.open.presence) {
+                if let Op::Key {
+                    db, key, events, ..
+                } = op
+                {
+                    notifier.key_changed(*db as usize, key, *events, *presence);
+                }
+            }
+        }
+        self.open.presence.clear();
         if ops.is_empty() {
             // Dots are only drawn for deltas, and non-empty deltas become
             // ops: a command that wrote nothing drew none.
@@ -650,8 +724,27 @@ impl Store {
         self.clock.observe(batch.hlc);
         for op in &batch.ops {
             match op {
-                Op::Key { db, key, delta } => self.apply_remote_key(*db as usize, key, delta),
+                Op::Key {
+                    db,
+                    key,
+                    delta,
+                    events,
+                } => {
+                    let presence = self.apply_remote_key(*db as usize, key, delta);
+                    if let Some(notifier) = self.key_listener() {
+                        notifier.key_changed(*db as usize, key, *events, presence);
+                    }
+                }
                 Op::Flush { db, seen } => self.apply_remote_flush(*db as usize, seen),
+                Op::Message {
+                    channel,
+                    message,
+                    shard,
+                } => {
+                    if let Some(notifier) = &self.notifier {
+                        notifier.message(channel, message, *shard);
+                    }
+                }
             }
         }
         self.ctx.insert_up_to(batch.origin, batch.last_seq);
@@ -660,7 +753,8 @@ impl Store {
         Ok(true)
     }
 
-    fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) {
+    fn apply_remote_key(&mut self, db: usize, key: &Bytes, delta: &KeyDelta) -> Presence {
+        let now = self.now_ms;
         self.watches.touch(db, key);
         let database = &mut self.dbs[db];
         let (slot, owned) = match database.keys.find(key) {
@@ -683,6 +777,7 @@ impl Store {
         };
         // Only a key with a collection on either side can end up holding two
         // types; plain string deltas (the common case) skip the check.
+        let visible_before = slot.is_some() && state.is_visible(now);
         let may_conflict = !delta.colls.is_empty() || !state.collections().is_empty();
         let conflicted_before = may_conflict && state.has_type_conflict();
         state.apply(delta, &mut self.ctx);
@@ -698,10 +793,15 @@ impl Store {
         if may_conflict && !conflicted_before && state.has_type_conflict() {
             self.stats.type_conflicts += 1;
         }
+        let visible_after = state.is_visible(now);
         match (slot, detached) {
             (Some(slot), _) => Self::settle(database, slot),
             (None, Some((owned_key, state))) => Self::place(database, owned_key, state),
             (None, None) => {}
+        }
+        Presence {
+            created: !visible_before && visible_after,
+            removed: visible_before && !visible_after,
         }
     }
 
