@@ -424,6 +424,116 @@ fn a_blocked_pop_wakes_when_a_peer_pushes() {
     );
 }
 
+/// Waits until every node of `cluster` has applied a probe write made on
+/// each of the others, so the links are up.
+fn await_links(cluster: &Cluster) {
+    let n = cluster.nodes.len();
+    for i in 0..n {
+        cluster
+            .client(i)
+            .call_str(&["SET", &format!("probe-{i}"), "1"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for j in 0..n {
+        let mut c = cluster.client(j);
+        for i in 0..n {
+            while bulk(&c.call_str(&["GET", &format!("probe-{i}")])).is_none() {
+                assert!(Instant::now() < deadline, "link {i}->{j} never came up");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Reads `count` RESP2 `message` frames and returns their payloads.
+fn read_messages(sub: &mut Raw, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let frame = String::from_utf8(sub.reply()).unwrap();
+            let parts: Vec<&str> = frame.split("\r\n").collect();
+            assert_eq!(parts[2], "message", "{frame}");
+            parts[6].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_published_on_one_node_reaches_subscribers_on_every_node_once_in_order() {
+    let cluster = Cluster::start(3, false, |_| {});
+    await_links(&cluster);
+    let mut subs: Vec<Raw> = (0..3).map(|i| cluster.client(i)).collect();
+    for sub in &mut subs {
+        sub.send(b"SUBSCRIBE events\r\n");
+        sub.reply();
+    }
+    let mut publisher = cluster.client(0);
+    let sent: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+    for m in &sent {
+        // The reply counts this node's receivers only.
+        assert_eq!(int(&publisher.call_str(&["PUBLISH", "events", m])), Some(1));
+    }
+    for (i, sub) in subs.iter_mut().enumerate() {
+        assert_eq!(read_messages(sub, sent.len()), sent, "node {i}");
+        // Once: nothing more arrives (no echo back from the other peer).
+        sub.expect_silence(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_peer_write_raises_keyspace_events_on_the_node_that_applies_it() {
+    let cluster = Cluster::start(2, false, |_| {});
+    await_links(&cluster);
+    let mut b = cluster.client(1);
+    b.call_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut sub = cluster.client(1);
+    sub.send(b"PSUBSCRIBE __key*__:*\r\n");
+    sub.reply();
+    let mut a = cluster.client(0);
+    a.call_str(&["SET", "greeting", "hi", "EX", "100"]);
+    a.call_str(&["RPUSH", "jobs", "j1"]);
+    let got: Vec<String> = (0..6)
+        .map(|_| String::from_utf8(sub.reply()).unwrap())
+        .collect();
+    let expect = [
+        ("__keyspace@0__:greeting", "set"),
+        ("__keyevent@0__:set", "greeting"),
+        ("__keyspace@0__:greeting", "expire"),
+        ("__keyevent@0__:expire", "greeting"),
+        ("__keyspace@0__:jobs", "rpush"),
+        ("__keyevent@0__:rpush", "jobs"),
+    ];
+    for (frame, (channel, payload)) in got.iter().zip(expect) {
+        let tail = format!(
+            "${}\r\n{channel}\r\n${}\r\n{payload}\r\n",
+            channel.len(),
+            payload.len()
+        );
+        assert!(frame.ends_with(&tail), "{frame:?} should end with {tail:?}");
+    }
+}
+
+#[test]
+fn messages_published_during_a_partition_arrive_after_it_heals_while_the_backlog_holds_them() {
+    let cluster = Cluster::start(2, true, |_| {});
+    await_links(&cluster);
+    let mut sub = cluster.client(1);
+    sub.send(b"SUBSCRIBE c\r\n");
+    sub.reply();
+    let mut publisher = cluster.client(0);
+    publisher.call_str(&["PUBLISH", "c", "before"]);
+    assert_eq!(read_messages(&mut sub, 1), ["before"]);
+    cluster.partition(0, 1);
+    for i in 0..20 {
+        publisher.call_str(&["PUBLISH", "c", &format!("cut-{i}")]);
+    }
+    sub.expect_silence(Duration::from_millis(300));
+    cluster.heal_all();
+    let expected: Vec<String> = (0..20).map(|i| format!("cut-{i}")).collect();
+    assert_eq!(read_messages(&mut sub, 20), expected);
+    publisher.call_str(&["PUBLISH", "c", "after"]);
+    assert_eq!(read_messages(&mut sub, 1), ["after"]);
+}
+
 #[test]
 fn three_nodes_with_concurrent_writes_converge() {
     let cluster = Cluster::start(3, false, |_| {});
@@ -733,6 +843,33 @@ fn measure_write_to_visible_latency() {
         percentile(&acked, 0.99),
         percentile(&visible, 0.5),
         percentile(&visible, 0.99)
+    );
+}
+
+/// PUBLISH on A until a subscriber on B has the message, one at a time.
+#[test]
+#[ignore = "measurement: cargo test --release --test replication -- --ignored --nocapture"]
+fn measure_cross_region_publish_latency() {
+    let cluster = Cluster::start(2, false, |_| {});
+    await_links(&cluster);
+    let mut sub = cluster.client(1);
+    sub.send(b"SUBSCRIBE lat\r\n");
+    sub.reply();
+    let mut a = cluster.client(0);
+    let mut took = Vec::new();
+    for i in 0..5000 {
+        let body = i.to_string();
+        let start = Instant::now();
+        a.call_str(&["PUBLISH", "lat", &body]);
+        assert_eq!(read_messages(&mut sub, 1), [body]);
+        took.push(start.elapsed());
+    }
+    took.sort();
+    println!(
+        "PUBLISH on A until the subscriber on B has it: p50 {:?} p99 {:?} (n={})",
+        percentile(&took, 0.5),
+        percentile(&took, 0.99),
+        took.len()
     );
 }
 
