@@ -3,8 +3,10 @@
 //! RESP2 and RESP3, with Redis 7.0's exact frames: confirmations and
 //! messages, subscribed mode's rules, PUBSUB introspection, keyspace and
 //! keyevent notifications per class, and a subscriber that never reads
-//! being cut off while another is served. (Delivery across regions is in
-//! `replication.rs`.) Every node binds 127.0.0.1:0 and every read has a
+//! being cut off while another is served; client-side caching's
+//! invalidations (CLIENT TRACKING default and BCAST modes, REDIRECT to a
+//! RESP2 subscriber, NOLOOP, OPTIN, flushes, a broken redirect). (Delivery
+//! across regions is in `replication.rs`.) Every node binds 127.0.0.1:0 and every read has a
 //! timeout.
 
 use std::io::Read;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{Node, Raw};
+use support::Node;
 
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
@@ -326,4 +328,142 @@ fn a_subscriber_that_never_reads_is_cut_off_and_others_are_served() {
     }
     assert_eq!(publisher.call_str(&["PUBLISH", "firehose", "x"]), b":1\r\n");
     node.assert_serving();
+}
+
+/// A RESP3 `invalidate` push for `keys`.
+fn invalidate(keys: &[&str]) -> String {
+    let mut out = format!(">2\r\n$10\r\ninvalidate\r\n*{}\r\n", keys.len());
+    for k in keys {
+        out.push_str(&format!("${}\r\n{k}\r\n", k.len()));
+    }
+    out
+}
+
+#[test]
+fn a_tracked_read_is_invalidated_once_after_the_reply_of_the_command_that_changed_it() {
+    let node = Node::start();
+    let mut cache = node.connect();
+    let mut writer = node.connect();
+    cache.call_str(&["HELLO", "3"]);
+    assert_eq!(cache.call_str(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+    writer.call_str(&["SET", "a", "1"]);
+    writer.call_str(&["SET", "b", "1"]);
+    assert_eq!(cache.call_str(&["GET", "a"]), b"$1\r\n1\r\n");
+    writer.call_str(&["INCR", "b"]); // never read: no message
+    writer.call_str(&["INCR", "a"]);
+    writer.call_str(&["INCR", "a"]); // already invalidated: no second one
+    assert_eq!(text(cache.reply()), invalidate(&["a"]));
+    cache.expect_silence(Duration::from_millis(100));
+    // Its own write: the invalidation follows the reply.
+    cache.call_str(&["HSET", "h", "f", "1"]);
+    cache.call_str(&["HGET", "h", "f"]);
+    assert_eq!(cache.call_str(&["HDEL", "h", "f"]), b":1\r\n");
+    assert_eq!(text(cache.reply()), invalidate(&["h"]));
+    // A flush invalidates everything with a null.
+    cache.call_str(&["GET", "a"]);
+    writer.call_str(&["FLUSHALL"]);
+    assert_eq!(text(cache.reply()), ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    let info = text(writer.call_str(&["INFO", "clients"]));
+    assert!(info.contains("tracking_clients:1\r\n"), "{info}");
+    assert_eq!(
+        text(cache.call_str(&["CLIENT", "TRACKINGINFO"])),
+        "%3\r\n$5\r\nflags\r\n~1\r\n$2\r\non\r\n$8\r\nredirect\r\n:0\r\n$8\r\nprefixes\r\n*0\r\n"
+    );
+    assert_eq!(cache.call_str(&["CLIENT", "TRACKING", "off"]), b"+OK\r\n");
+    assert_eq!(cache.call_str(&["CLIENT", "GETREDIR"]), b":-1\r\n");
+}
+
+#[test]
+fn resp2_clients_are_told_through_a_subscribed_redirect_target() {
+    let node = Node::start();
+    let mut target = node.connect();
+    let mut cache = node.connect();
+    let mut writer = node.connect();
+    let id = text(target.call_str(&["CLIENT", "ID"]));
+    let id = id.trim_start_matches(':').trim().to_string();
+    target.send(b"SUBSCRIBE __redis__:invalidate\r\n");
+    target.reply();
+    assert_eq!(
+        cache.call_str(&["CLIENT", "TRACKING", "on", "REDIRECT", &id, "NOLOOP"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        cache.call_str(&["CLIENT", "GETREDIR"]),
+        format!(":{id}\r\n").as_bytes()
+    );
+    cache.call_str(&["MGET", "mine", "theirs"]);
+    cache.call_str(&["SET", "mine", "1"]); // NOLOOP: not told
+    writer.call_str(&["SET", "theirs", "1"]);
+    assert_eq!(
+        text(target.reply()),
+        "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$6\r\ntheirs\r\n"
+    );
+    target.expect_silence(Duration::from_millis(100));
+    // Redis's checks on the options.
+    assert_eq!(
+        text(writer.call_str(&["CLIENT", "TRACKING", "on", "REDIRECT", "999999"])),
+        "-ERR The client ID you want redirect to does not exist\r\n"
+    );
+    assert_eq!(
+        text(writer.call_str(&["CLIENT", "TRACKING", "on", "PREFIX", "a"])),
+        "-ERR PREFIX option requires BCAST mode to be enabled\r\n"
+    );
+    assert_eq!(
+        text(writer.call_str(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a"])),
+        "-ERR Prefix 'ab' overlaps with another provided prefix 'a'. Prefixes for a single client must not overlap.\r\n"
+    );
+    assert_eq!(
+        text(writer.call_str(&["CLIENT", "CACHING", "yes"])),
+        "-ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled\r\n"
+    );
+    // The redirect target leaves: a RESP3 client is told its redirect broke.
+    drop(target);
+    let mut resp3 = node.connect();
+    resp3.call_str(&["HELLO", "3"]);
+    let gone = text(writer.call_str(&["CLIENT", "ID"]));
+    let gone = gone.trim_start_matches(':').trim().to_string();
+    resp3.call_str(&["CLIENT", "TRACKING", "on", "REDIRECT", &gone]);
+    resp3.call_str(&["GET", "k"]);
+    drop(writer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut other = node.connect();
+    loop {
+        let clients = text(other.call_str(&["CLIENT", "LIST"]));
+        if !clients.contains(&format!("id={gone} ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writer never left");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    other.call_str(&["SET", "k", "1"]);
+    assert_eq!(
+        text(resp3.reply()),
+        format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{gone}\r\n")
+    );
+}
+
+#[test]
+fn bcast_sends_one_message_per_prefix_per_command_and_optin_needs_caching_yes() {
+    let node = Node::start();
+    let mut cache = node.connect();
+    let mut writer = node.connect();
+    cache.call_str(&["HELLO", "3"]);
+    cache.call_str(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:"]);
+    writer.call_str(&["MSET", "user:1", "a", "user:2", "b", "order:1", "c"]);
+    let got = text(cache.reply());
+    assert!(
+        got == invalidate(&["user:1", "user:2"]) || got == invalidate(&["user:2", "user:1"]),
+        "{got}"
+    );
+    cache.expect_silence(Duration::from_millis(100));
+    cache.call_str(&["CLIENT", "TRACKING", "off"]);
+
+    cache.call_str(&["CLIENT", "TRACKING", "on", "OPTIN"]);
+    cache.call_str(&["GET", "untracked"]);
+    assert_eq!(cache.call_str(&["CLIENT", "CACHING", "yes"]), b"+OK\r\n");
+    cache.call_str(&["GET", "tracked"]);
+    writer.call_str(&["SET", "untracked", "1"]);
+    writer.call_str(&["SET", "tracked", "1"]);
+    assert_eq!(text(cache.reply()), invalidate(&["tracked"]));
+    cache.expect_silence(Duration::from_millis(100));
 }

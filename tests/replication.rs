@@ -513,6 +513,28 @@ fn a_peer_write_raises_keyspace_events_on_the_node_that_applies_it() {
 }
 
 #[test]
+fn a_write_on_one_node_invalidates_near_caches_of_clients_on_another() {
+    let cluster = Cluster::start(2, false, |_| {});
+    await_links(&cluster);
+    let mut cache = cluster.client(1);
+    cache.call_str(&["HELLO", "3"]);
+    cache.call_str(&["CLIENT", "TRACKING", "on"]);
+    cluster.client(0).call_str(&["SET", "profile", "v1"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut watcher = cluster.client(1);
+    while bulk(&watcher.call_str(&["GET", "profile"])).is_none() {
+        assert!(Instant::now() < deadline, "write never arrived");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(cache.call_str(&["GET", "profile"]), b"$2\r\nv1\r\n");
+    cluster.client(0).call_str(&["SET", "profile", "v2"]);
+    assert_eq!(
+        String::from_utf8(cache.reply()).unwrap(),
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\nprofile\r\n"
+    );
+}
+
+#[test]
 fn messages_published_during_a_partition_arrive_after_it_heals_while_the_backlog_holds_them() {
     let cluster = Cluster::start(2, true, |_| {});
     await_links(&cluster);

@@ -15,6 +15,7 @@ use super::args::{
 };
 use super::context::{client_flags, ClientAction, ClientInfo, ReplyMode, UnblockHow};
 use super::flags::{ADMIN, ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
+use super::tracking;
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::store::DB_COUNT;
@@ -41,9 +42,9 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.", client_caching),
+    spec("caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Instructs the server whether to track the keys in the next request.", tracking::client_caching),
     spec("getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Returns the name of the connection.", client_getname),
-    spec("getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Returns the client ID to which the connection's tracking notifications are redirected.", client_getredir),
+    spec("getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Returns the client ID to which the connection's tracking notifications are redirected.", tracking::client_getredir),
     spec("help", 2, LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns helpful text about the different subcommands.", client_help),
     spec("id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Returns the unique client ID of the connection.", client_id),
     spec("info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about the connection.", client_info),
@@ -53,7 +54,8 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     spec("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.0.0", "Suspends commands processing.", client_pause),
     spec("reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "3.2.0", "Instructs the server whether to reply to commands.", client_reply),
     spec("setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "2.6.9", "Sets the connection name.", client_setname),
-    spec("trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about server-assisted client-side caching for the connection.", client_trackinginfo),
+    spec("tracking", -3, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.0.0", "Controls server-assisted client-side caching for the connection.", tracking::client_tracking),
+    spec("trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Returns information about server-assisted client-side caching for the connection.", tracking::client_trackinginfo),
     spec("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "5.0.0", "Unblocks a client blocked by a blocking command from a different connection.", client_unblock),
     spec("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "connection", "6.2.0", "Resumes processing commands from paused clients.", client_unpause),
 ];
@@ -505,25 +507,6 @@ fn client_unblock(ctx: &mut Context, args: &mut Args) -> CmdResult {
     Ok(Reply::Integer(1))
 }
 
-/// No client tracking yet: never redirecting.
-fn client_getredir(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    Ok(Reply::Integer(-1))
-}
-
-fn client_trackinginfo(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    let field = |k: &'static str| Reply::Bulk(Bytes::from_static(k.as_bytes()));
-    Ok(Reply::Map(vec![
-        (field("flags"), Reply::Set(vec![field("off")])),
-        (field("redirect"), Reply::Integer(-1)),
-        (field("prefixes"), Reply::Array(vec![])),
-    ]))
-}
-
-/// Tracking is never on, so CACHING always gets Redis's not-tracking error.
-fn client_caching(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    Err(err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"))
-}
-
 fn client_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
     Ok(help_reply(&[
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -588,8 +571,9 @@ fn reset(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     client.multi = None;
     client.release_watches(ctx.store);
     super::pubsub::forget_subscriptions(ctx);
+    tracking::disable(ctx);
     let client = &mut *ctx.client;
-    if client.push.take().is_some() {
+    if client.info.has_flag(client_flags::MONITOR) {
         ctx.server.monitors.remove(client.info.id);
         client.info.set_flag(client_flags::MONITOR, false);
         client.info.omem.store(0, Ordering::Relaxed);
@@ -617,7 +601,7 @@ fn monitor(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let limit = *ctx.server.monitor_output_limit.lock();
     let info = ctx.client.info.clone();
     info.set_flag(client_flags::MONITOR, true);
-    let existing = ctx.client.push.clone();
-    ctx.client.push = Some(ctx.server.monitors.add(info, limit, existing));
+    let queue = info.push_queue_or_new(limit);
+    ctx.server.monitors.add(info, queue);
     Ok(Reply::ok())
 }

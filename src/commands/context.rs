@@ -141,6 +141,12 @@ pub struct ClientInfo {
     pub qbuf_free: AtomicUsize,
     /// Bytes of replies or pushes waiting to be written.
     pub omem: AtomicUsize,
+    /// The client's push queue (MONITOR lines, Pub/Sub messages and
+    /// confirmations, tracking invalidations), made on first use by the
+    /// client itself or by another client redirecting invalidations to it;
+    /// its connection drains it. Once made it stays (an empty queue costs
+    /// little), so the connection checks it with one atomic load.
+    pub push: std::sync::OnceLock<Arc<crate::pubsub::push::PushQueue>>,
     /// Channel, pattern and shard-channel subscriptions (`sub=`, `psub=`,
     /// `ssub=`).
     pub sub: AtomicUsize,
@@ -192,6 +198,7 @@ impl ClientInfo {
             qbuf: AtomicUsize::new(0),
             qbuf_free: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            push: std::sync::OnceLock::new(),
             sub: AtomicUsize::new(0),
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
@@ -218,6 +225,13 @@ impl ClientInfo {
         } else {
             self.flags.fetch_and(!flag, Ordering::Relaxed);
         }
+    }
+
+    /// The push queue, made with `limit` if the client has none yet.
+    pub fn push_queue_or_new(&self, limit: OutputLimit) -> Arc<crate::pubsub::push::PushQueue> {
+        self.push
+            .get_or_init(|| crate::pubsub::push::PushQueue::new(limit, self.attention.clone()))
+            .clone()
     }
 
     /// Asks the client's connection to close (CLIENT KILL, an output
@@ -340,6 +354,37 @@ impl Receiver for ClientInfo {
     fn cut_off(&self) {
         self.kill();
     }
+
+    fn push_queue(&self) -> Arc<crate::pubsub::push::PushQueue> {
+        self.push_queue_or_new(crate::pubsub::push::PUBSUB_LIMIT)
+    }
+
+    fn resp(&self) -> RespVersion {
+        if self.resp.load(Ordering::Relaxed) == 3 {
+            RespVersion::Resp3
+        } else {
+            RespVersion::Resp2
+        }
+    }
+
+    fn subscribed(&self) -> bool {
+        self.sub.load(Ordering::Relaxed)
+            + self.psub.load(Ordering::Relaxed)
+            + self.ssub.load(Ordering::Relaxed)
+            > 0
+    }
+}
+
+/// The client registry as the tracking tables see it: who a redirect
+/// names.
+struct ClientDirectory(Arc<DashMap<u64, Arc<ClientInfo>>>);
+
+impl crate::pubsub::tracking::Directory for ClientDirectory {
+    fn find(&self, id: u64) -> Option<Arc<dyn Receiver>> {
+        self.0
+            .get(&id)
+            .map(|info| info.value().clone() as Arc<dyn Receiver>)
+    }
 }
 
 /// A client's own session state, owned by its connection task.
@@ -365,16 +410,26 @@ pub struct ClientState {
     /// Set by a handler whose command sends no reply at all (MONITOR when
     /// already monitoring); the session clears it.
     pub silent: bool,
-    /// This client's push queue (MONITOR lines, Pub/Sub messages and
-    /// subscription confirmations), which its connection drains.
-    pub push: Option<Arc<crate::pubsub::push::PushQueue>>,
     /// Channels, patterns and shard channels this client subscribes to
     /// (`None` until its first SUBSCRIBE).
     pub subscriptions: Option<Box<Subscriptions>>,
+    /// CLIENT TRACKING, when on: what decides whether a read is remembered
+    /// (the full mode lives in the server's tracking tables).
+    pub tracking: Option<TrackingFlags>,
     /// When ([`super::stats::clock::ticks`]) the parked command at the
     /// front of this client's queue first ran (its recorded time covers the
     /// wait, as in Redis).
     pub parked_since: Option<u64>,
+}
+
+/// The part of a client's CLIENT TRACKING mode its own commands consult.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackingFlags {
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    /// CLIENT CACHING YES (OPTIN) or NO (OPTOUT) for the next command.
+    pub caching: bool,
 }
 
 /// Which replies a client gets (CLIENT REPLY). The session applies it
@@ -420,8 +475,8 @@ impl ClientState {
             watching: Vec::new(),
             reply_mode: ReplyMode::On,
             silent: false,
-            push: None,
             subscriptions: None,
+            tracking: None,
             parked_since: None,
         }
     }
@@ -449,7 +504,7 @@ pub struct ServerState {
     /// Bumped on every config change; connections keep a copy of the
     /// settings they read per request and refresh it when this moves.
     pub config_epoch: AtomicU64,
-    pub clients: DashMap<u64, Arc<ClientInfo>>,
+    pub clients: Arc<DashMap<u64, Arc<ClientInfo>>>,
     pub next_client_id: AtomicU64,
     pub stats: ServerStats,
     pub started: Instant,
@@ -478,6 +533,8 @@ pub struct ServerState {
     pub monitor_output_limit: Mutex<OutputLimit>,
     /// Channel, pattern and shard-channel subscriptions of every client.
     pub pubsub: Arc<PubSub>,
+    /// CLIENT TRACKING's tables.
+    pub tracking: Arc<crate::pubsub::tracking::Tracking>,
     /// Keyspace notifications (`notify-keyspace-events`); also the store's
     /// notifier, which hears peers' messages.
     pub notifications: Arc<Notifications>,
@@ -505,7 +562,16 @@ impl ServerState {
     pub fn new(config: Config, replica: ReplicaId, config_file: Option<String>) -> Arc<Self> {
         let mut store = Store::new(replica);
         let pubsub = Arc::new(PubSub::default());
-        let notifications = Arc::new(Notifications::new(pubsub.clone(), notify_classes(&config)));
+        let clients = Arc::new(DashMap::new());
+        let tracking = Arc::new(crate::pubsub::tracking::Tracking::new(
+            Arc::new(ClientDirectory(clients.clone())),
+            tracking_max_keys(&config),
+        ));
+        let notifications = Arc::new(Notifications::new(
+            pubsub.clone(),
+            tracking.clone(),
+            notify_classes(&config),
+        ));
         store.set_notifier(notifications.clone());
         store
             .delta_log_mut()
@@ -520,7 +586,7 @@ impl ServerState {
             bound_port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),
-            clients: DashMap::new(),
+            clients,
             next_client_id: AtomicU64::new(1),
             stats: ServerStats::default(),
             started: Instant::now(),
@@ -536,6 +602,7 @@ impl ServerState {
             monitors: Monitors::default(),
             monitor_output_limit: Mutex::new(crate::pubsub::push::MONITOR_LIMIT),
             pubsub,
+            tracking,
             notifications,
             shutdown: CancellationToken::new(),
         })
@@ -580,6 +647,7 @@ impl ServerState {
     /// Installs new settings (CONFIG SET).
     pub fn replace_config(&self, next: Config) {
         self.notifications.set_classes(notify_classes(&next));
+        self.tracking.set_max_keys(tracking_max_keys(&next));
         *self.config.write() = next;
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
@@ -595,6 +663,14 @@ impl ServerState {
 fn notify_classes(config: &Config) -> u32 {
     let text = config.get("notify-keyspace-events").unwrap_or_default();
     crate::pubsub::notify::parse_classes(text.as_bytes()).unwrap_or(0)
+}
+
+/// `tracking-table-max-keys` (0: no limit).
+fn tracking_max_keys(config: &Config) -> usize {
+    config
+        .get("tracking-table-max-keys")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 /// What a handler is given.

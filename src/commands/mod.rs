@@ -35,6 +35,7 @@ pub mod server;
 pub mod sets;
 pub mod stats;
 pub mod strings;
+pub mod tracking;
 pub mod transactions;
 pub mod typed;
 pub mod zsets;
@@ -450,6 +451,7 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let ops_before = ctx.store.open_ops_len();
     let reply = resolved.run(ctx, args);
     tag_events(ctx, &resolved, args, ops_before);
+    tracking::after_command(ctx, resolved.command, args);
     if let Some(ClientAction::Park(park)) = ctx.client.action {
         ctx.client.action = Some(resolved.parked(park, args));
     }
@@ -471,6 +473,7 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
             let ops_before = ctx.store.open_ops_len();
             let reply = resolved.run(ctx, args);
             tag_events(ctx, &resolved, args, ops_before);
+            tracking::after_command(ctx, resolved.command, args);
             record_run(ctx, &resolved, args, started, &reply);
             reply
         }

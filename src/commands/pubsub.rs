@@ -91,10 +91,7 @@ fn kind_words(kind: Kind) -> (&'static str, &'static str) {
 /// The client's push queue, made on first use with the pubsub class's
 /// output limit (a MONITOR client keeps the queue it has).
 fn push_queue(ctx: &mut Context) -> Arc<PushQueue> {
-    ctx.client
-        .push
-        .get_or_insert_with(|| PushQueue::new(PUBSUB_LIMIT, ctx.client.info.attention.clone()))
-        .clone()
+    ctx.client.info.push_queue_or_new(PUBSUB_LIMIT)
 }
 
 /// Sends the client a confirmation frame through its push queue.

@@ -209,7 +209,7 @@ fn info_clients(ctx: &mut Context, out: &mut String) {
     line!(out, "client_recent_max_input_buffer:0");
     line!(out, "client_recent_max_output_buffer:0");
     line!(out, "blocked_clients:{}", server.blocked_clients());
-    line!(out, "tracking_clients:0");
+    line!(out, "tracking_clients:{}", ctx.server.tracking.clients());
     line!(out, "clients_in_timeout_table:0");
 }
 
@@ -419,9 +419,10 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
     line!(out, "active_defrag_key_misses:0");
     line!(out, "total_active_defrag_time:0");
     line!(out, "current_active_defrag_time:0");
-    line!(out, "tracking_total_keys:0");
-    line!(out, "tracking_total_items:0");
-    line!(out, "tracking_total_prefixes:0");
+    let (keys, items, prefixes) = ctx.server.tracking.totals();
+    line!(out, "tracking_total_keys:{keys}");
+    line!(out, "tracking_total_items:{items}");
+    line!(out, "tracking_total_prefixes:{prefixes}");
     line!(out, "unexpected_error_replies:0");
     line!(out, "total_error_replies:{}", intro.total_errors());
     line!(out, "dump_payload_sanitizations:0");

@@ -361,6 +361,15 @@ mod tests {
         fn cut_off(&self) {
             self.cut.store(true, Ordering::Relaxed);
         }
+        fn push_queue(&self) -> Arc<PushQueue> {
+            unreachable!("the tables are given each subscriber's queue")
+        }
+        fn resp(&self) -> RespVersion {
+            RespVersion::Resp2
+        }
+        fn subscribed(&self) -> bool {
+            true
+        }
     }
 
     fn client(id: u64) -> (Arc<FakeClient>, Arc<PushQueue>) {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::channels::PubSub;
+use super::tracking::Tracking;
 use crate::store::{EventCodes, Notifier, Presence};
 
 /// Class bits, as Redis numbers them.
@@ -314,13 +315,16 @@ fn num(args: &[Bytes], at: usize) -> usize {
 /// [`Notifier`].
 pub struct Notifications {
     pub pubsub: Arc<PubSub>,
+    /// Told about every changed key too (client-side caching).
+    pub tracking: Arc<Tracking>,
     classes: AtomicU32,
 }
 
 impl Notifications {
-    pub fn new(pubsub: Arc<PubSub>, classes: u32) -> Self {
+    pub fn new(pubsub: Arc<PubSub>, tracking: Arc<Tracking>, classes: u32) -> Self {
         Notifications {
             pubsub,
+            tracking,
             classes: AtomicU32::new(classes),
         }
     }
@@ -353,10 +357,12 @@ impl Notifications {
 impl Notifier for Notifications {
     fn wants_key_events(&self) -> bool {
         let classes = self.classes();
-        classes & (class::KEYSPACE | class::KEYEVENT) != 0 && !self.pubsub.is_idle()
+        (classes & (class::KEYSPACE | class::KEYEVENT) != 0 && !self.pubsub.is_idle())
+            || self.tracking.is_active()
     }
 
     fn key_changed(&self, db: usize, key: &[u8], codes: EventCodes, presence: Presence) {
+        self.tracking.key_changed(key);
         let classes = self.classes();
         if presence.created {
             self.raise(classes, db, key, "new", class::NEW);
@@ -376,7 +382,16 @@ impl Notifier for Notifications {
     }
 
     fn key_expired(&self, db: usize, key: &[u8]) {
+        self.tracking.key_changed(key);
         self.raise(self.classes(), db, key, "expired", class::EXPIRED);
+    }
+
+    fn flushed(&self) {
+        self.tracking.flushed();
+    }
+
+    fn end_of_batch(&self) {
+        self.tracking.broadcast();
     }
 
     fn message(&self, channel: &[u8], message: &[u8], shard: bool) {

@@ -175,6 +175,13 @@ pub trait Receiver: Send + Sync {
     fn set_queued_bytes(&self, bytes: usize);
     /// Closes the client's connection (its task notices on `attention`).
     fn cut_off(&self);
+    /// The client's push queue, made (with the pubsub class's limit) if it
+    /// has none: another client's invalidations may be redirected to it.
+    fn push_queue(&self) -> Arc<PushQueue>;
+    /// The protocol the client speaks now.
+    fn resp(&self) -> crate::protocol::RespVersion;
+    /// Whether it subscribes to any channel, pattern or shard channel.
+    fn subscribed(&self) -> bool;
 }
 
 /// A client in MONITOR mode.
@@ -196,25 +203,14 @@ impl Monitors {
         self.count.load(Ordering::Relaxed) == 0
     }
 
-    /// Adds `client`, feeding the queue it already has (a subscriber's) or a
-    /// new one under `limit`; returns the queue its connection drains.
-    pub fn add(
-        &self,
-        client: Arc<dyn Receiver>,
-        limit: OutputLimit,
-        existing: Option<Arc<PushQueue>>,
-    ) -> Arc<PushQueue> {
+    /// Adds `client`, whose lines go to `queue` (its connection drains it).
+    pub fn add(&self, client: Arc<dyn Receiver>, queue: Arc<PushQueue>) {
         let mut list = self.list.write();
-        if let Some(m) = list.iter().find(|m| m.client.id() == client.id()) {
-            return m.queue.clone();
+        if list.iter().any(|m| m.client.id() == client.id()) {
+            return;
         }
-        let queue = existing.unwrap_or_else(|| PushQueue::new(limit, client.attention()));
-        list.push(Monitor {
-            client,
-            queue: queue.clone(),
-        });
+        list.push(Monitor { client, queue });
         self.count.store(list.len(), Ordering::Relaxed);
-        queue
     }
 
     pub fn remove(&self, id: u64) {

@@ -212,7 +212,7 @@ impl<'a> ClientSession<'a> {
 
     /// The MONITOR queue this connection drains, if it is a monitor.
     pub fn push_queue(&self) -> Option<&std::sync::Arc<crate::pubsub::push::PushQueue>> {
-        self.client.push.as_ref()
+        self.client.info.push.get()
     }
 
     /// Parses and runs whatever can run now, and says what to do next.
@@ -367,12 +367,19 @@ impl<'a> ClientSession<'a> {
                 };
                 let queues = client.multi.is_some()
                     && row.is_some_and(|(top, _)| top.flags & flags::ALLOW_IN_MULTI == 0);
+                let tracking = state.tracking.is_active();
+                if tracking {
+                    state.tracking.set_current(client.info.id);
+                }
                 let mut ctx = Context {
                     store: &mut store,
                     client,
                     server: state,
                 };
                 let reply = commands::dispatch(&mut ctx, &args);
+                if tracking {
+                    state.tracking.set_current(0);
+                }
                 if let Some(ClientAction::Block { keys, .. }) = &client.action {
                     // Nothing to pop: register under this same lock (so no
                     // push is missed), send nothing, keep the request to
@@ -392,12 +399,20 @@ impl<'a> ClientSession<'a> {
                 // Pushes queued so far (its own confirmations, messages
                 // it published to itself) go before its reply, as Redis
                 // writes them into the same buffer first.
-                if let Some(queue) = &client.push {
+                if let Some(queue) = client.info.push.get() {
                     queue.drain_into(&mut self.output, usize::MAX);
                 }
                 // WAIT replies after waiting ([`Self::on_peers_acked`]).
                 if !matches!(client.action, Some(ClientAction::WaitPeers { .. })) {
                     emit(client, &reply, &mut self.output);
+                }
+                if tracking {
+                    // Invalidations this command caused for this client
+                    // itself follow its reply.
+                    state.tracking.release_deferred(client.info.id);
+                    if let Some(queue) = client.info.push.get() {
+                        queue.drain_into(&mut self.output, usize::MAX);
+                    }
                 }
                 last_args = Some(args);
                 if client.action.is_some() {
@@ -451,7 +466,10 @@ impl Drop for ClientSession<'_> {
         if let Some(mut subs) = self.client.subscriptions.take() {
             self.state.pubsub.forget(&mut subs, self.client.info.id);
         }
-        if self.client.push.take().is_some() {
+        if self.client.tracking.take().is_some() {
+            self.state.tracking.disable(self.client.info.id);
+        }
+        if self.client.info.has_flag(client_flags::MONITOR) {
             self.state.monitors.remove(self.client.info.id);
         }
     }

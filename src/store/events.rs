@@ -56,6 +56,11 @@ pub trait Notifier: Send + Sync {
     fn key_changed(&self, db: usize, key: &[u8], codes: EventCodes, presence: Presence);
     /// A key in `db` expired on this node.
     fn key_expired(&self, db: usize, key: &[u8]);
+    /// A FLUSHDB or FLUSHALL (local or a peer's) emptied data.
+    fn flushed(&self);
+    /// A command's batch, a peer's batch or an expiry cycle is complete:
+    /// what was gathered per batch can go out.
+    fn end_of_batch(&self);
     /// A Pub/Sub message published on another node.
     fn message(&self, channel: &[u8], message: &[u8], shard: bool);
 }

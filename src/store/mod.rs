@@ -632,19 +632,32 @@ impl Store {
     /// Closes the open batch: its deltas leave as one unit for the peers.
     /// Returns the batch (if the command wrote anything).
     pub fn finish_batch(&mut self) -> Option<Arc<Batch>> {
-        let seq_before = self.open.seq_before.take()?;
+        let Some(seq_before) = self.open.seq_before.take() else {
+            // A read may have expired keys whose broadcasts are due.
+            if let Some(notifier) = self.key_listener() {
+                notifier.end_of_batch();
+            }
+            return None;
+        };
         // Exactly sized: the open buffer keeps its capacity for the next
         // command, and the log does not hold growth slack.
         let ops: Vec<Op> = self.open.ops.drain(..).collect();
         if let Some(notifier) = self.notifier.as_ref().filter(|n| n.wants_key_events()) {
+            let mut flushed = false;
             for (op, presence) in ops.iter().zip(&self.open.presence) {
-                if let Op::Key {
-                    db, key, events, ..
-                } = op
-                {
-                    notifier.key_changed(*db as usize, key, *events, *presence);
+                match op {
+                    Op::Key {
+                        db, key, events, ..
+                    } => notifier.key_changed(*db as usize, key, *events, *presence),
+                    Op::Flush { .. } => flushed = true,
+                    Op::Message { .. } => {}
                 }
             }
+            if flushed {
+                // One notice for a FLUSHALL's sixteen databases.
+                notifier.flushed();
+            }
+            notifier.end_of_batch();
         }
         self.open.presence.clear();
         if ops.is_empty() {
@@ -722,6 +735,7 @@ impl Store {
             return Err(ApplyError::BadDb(bad));
         }
         self.clock.observe(batch.hlc);
+        let mut flushed = false;
         for op in &batch.ops {
             match op {
                 Op::Key {
@@ -735,7 +749,10 @@ impl Store {
                         notifier.key_changed(*db as usize, key, *events, presence);
                     }
                 }
-                Op::Flush { db, seen } => self.apply_remote_flush(*db as usize, seen),
+                Op::Flush { db, seen } => {
+                    self.apply_remote_flush(*db as usize, seen);
+                    flushed = true;
+                }
                 Op::Message {
                     channel,
                     message,
@@ -746,6 +763,12 @@ impl Store {
                     }
                 }
             }
+        }
+        if let Some(notifier) = self.key_listener() {
+            if flushed {
+                notifier.flushed();
+            }
+            notifier.end_of_batch();
         }
         self.ctx.insert_up_to(batch.origin, batch.last_seq);
         self.applied.raise(batch.origin, batch.last_seq);
@@ -868,6 +891,11 @@ impl Store {
                 if expired_now * 4 <= SAMPLE {
                     break;
                 }
+            }
+        }
+        if expired > 0 {
+            if let Some(notifier) = self.key_listener() {
+                notifier.end_of_batch();
             }
         }
         expired
