@@ -467,3 +467,35 @@ fn bcast_sends_one_message_per_prefix_per_command_and_optin_needs_caching_yes() 
     assert_eq!(text(cache.reply()), invalidate(&["tracked"]));
     cache.expect_silence(Duration::from_millis(100));
 }
+
+#[test]
+fn the_pubsub_class_of_client_output_buffer_limit_applies_to_existing_subscribers() {
+    let node = Node::start();
+    let mut stuck = node.connect();
+    let mut publisher = node.connect();
+    stuck.send(b"SUBSCRIBE c\r\n");
+    assert_eq!(text(stuck.reply()), frame3("subscribe", "c", 1));
+    assert_eq!(
+        publisher.call_str(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 64kb 0 0"
+        ]),
+        b"+OK\r\n"
+    );
+    let payload = "y".repeat(64 * 1024);
+    // 16 MB: more than the kernel's socket buffers can hide.
+    for _ in 0..256 {
+        publisher.call_str(&["PUBLISH", "c", &payload]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while publisher.call_str(&["PUBSUB", "NUMSUB", "c"]) != b"*2\r\n$1\r\nc\r\n:0\r\n" {
+        assert!(
+            Instant::now() < deadline,
+            "subscriber over 64kb was not cut off"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.assert_serving();
+}

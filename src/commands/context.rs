@@ -531,6 +531,8 @@ pub struct ServerState {
     pub monitors: Monitors,
     /// The limit a MONITOR queue is cut off at (see `server::push`).
     pub monitor_output_limit: Mutex<OutputLimit>,
+    /// The limit a subscriber's queue is cut off at (the pubsub class).
+    pub pubsub_output_limit: Mutex<OutputLimit>,
     /// Channel, pattern and shard-channel subscriptions of every client.
     pub pubsub: Arc<PubSub>,
     /// CLIENT TRACKING's tables.
@@ -563,6 +565,7 @@ impl ServerState {
         let mut store = Store::new(replica);
         let pubsub = Arc::new(PubSub::default());
         let clients = Arc::new(DashMap::new());
+        let (monitor_limit, pubsub_limit) = (output_limit(&config, 1), output_limit(&config, 2));
         let tracking = Arc::new(crate::pubsub::tracking::Tracking::new(
             Arc::new(ClientDirectory(clients.clone())),
             tracking_max_keys(&config),
@@ -600,7 +603,8 @@ impl ServerState {
             paused_clients: AtomicUsize::new(0),
             waiting_peers_clients: AtomicUsize::new(0),
             monitors: Monitors::default(),
-            monitor_output_limit: Mutex::new(crate::pubsub::push::MONITOR_LIMIT),
+            monitor_output_limit: Mutex::new(monitor_limit),
+            pubsub_output_limit: Mutex::new(pubsub_limit),
             pubsub,
             tracking,
             notifications,
@@ -644,10 +648,35 @@ impl ServerState {
         self.pause_changes.send_modify(|n| *n += 1);
     }
 
+    /// New output limits for MONITOR queues (replica class) and every
+    /// other push queue (pubsub class), existing ones included.
+    fn apply_output_limits(&self, config: &Config) {
+        let monitor = output_limit(config, 1);
+        let pubsub = output_limit(config, 2);
+        let changed = {
+            let mut m = self.monitor_output_limit.lock();
+            let mut p = self.pubsub_output_limit.lock();
+            let changed = *m != monitor || *p != pubsub;
+            *m = monitor;
+            *p = pubsub;
+            changed
+        };
+        if !changed {
+            return;
+        }
+        for client in self.clients.iter() {
+            if let Some(queue) = client.push.get() {
+                let monitoring = client.has_flag(client_flags::MONITOR);
+                queue.set_limit(if monitoring { monitor } else { pubsub });
+            }
+        }
+    }
+
     /// Installs new settings (CONFIG SET).
     pub fn replace_config(&self, next: Config) {
         self.notifications.set_classes(notify_classes(&next));
         self.tracking.set_max_keys(tracking_max_keys(&next));
+        self.apply_output_limits(&next);
         *self.config.write() = next;
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
@@ -663,6 +692,24 @@ impl ServerState {
 fn notify_classes(config: &Config) -> u32 {
     let text = config.get("notify-keyspace-events").unwrap_or_default();
     crate::pubsub::notify::parse_classes(text.as_bytes()).unwrap_or(0)
+}
+
+/// Class `class` (0 normal, 1 replica, 2 pubsub) of
+/// `client-output-buffer-limit`, whose canonical value lists all three as
+/// `<class> <hard> <soft> <seconds>`.
+fn output_limit(config: &Config, class: usize) -> OutputLimit {
+    let text = config.get("client-output-buffer-limit").unwrap_or_default();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let number = |k: usize| words.get(class * 4 + k).and_then(|w| w.parse().ok());
+    match (number(1), number(2), number(3)) {
+        (Some(hard), Some(soft), Some(seconds)) => OutputLimit {
+            hard,
+            soft,
+            soft_seconds: seconds as u64,
+        },
+        _ if class == 1 => crate::pubsub::push::MONITOR_LIMIT,
+        _ => crate::pubsub::push::PUBSUB_LIMIT,
+    }
 }
 
 /// `tracking-table-max-keys` (0: no limit).

@@ -24,7 +24,7 @@ use super::flags::{FAST, LOADING, NOSCRIPT, STALE};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::pubsub::channels::{encode_push, Kind, Subscriptions};
-use crate::pubsub::push::{PushQueue, PUBSUB_LIMIT};
+use crate::pubsub::push::PushQueue;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -91,7 +91,8 @@ fn kind_words(kind: Kind) -> (&'static str, &'static str) {
 /// The client's push queue, made on first use with the pubsub class's
 /// output limit (a MONITOR client keeps the queue it has).
 fn push_queue(ctx: &mut Context) -> Arc<PushQueue> {
-    ctx.client.info.push_queue_or_new(PUBSUB_LIMIT)
+    let limit = *ctx.server.pubsub_output_limit.lock();
+    ctx.client.info.push_queue_or_new(limit)
 }
 
 /// Sends the client a confirmation frame through its push queue.

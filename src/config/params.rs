@@ -1441,12 +1441,11 @@ const TABLE: &[Param] = &[
         "3000",
         DESCRIPTIVE,
     ),
-    // Client-side caching (CLIENT TRACKING) is not built; nothing to cap.
     Param::new(
         "tracking-table-max-keys",
         int(0, LONG_MAX),
         "1000000",
-        DESCRIPTIVE,
+        SUPPORTED,
     ),
     Param::new(
         "client-query-buffer-limit",
@@ -1534,7 +1533,7 @@ const TABLE: &[Param] = &[
         Status::Accepts {
             accepts: normal_clients_unlimited,
             rule: "normal clients must stay 0 0 0",
-            missing: "cordis has no client output buffer limits yet",
+            missing: "cordis does not cap normal clients' replies yet",
         },
     ),
     // Used only when oom-score-adj is on, which is refused.

@@ -389,7 +389,7 @@ fn refused_values_name_the_missing_feature() {
         (
             "client-output-buffer-limit",
             "normal 1mb 1mb 10",
-            "cordis has no client output buffer limits yet (normal clients must stay 0 0 0)",
+            "cordis does not cap normal clients' replies yet (normal clients must stay 0 0 0)",
         ),
     ] {
         assert_eq!(c.set(name, value).unwrap_err(), failed(name, feature));

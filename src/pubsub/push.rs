@@ -11,10 +11,11 @@
 //! output limits (`getClientType` reports a monitor as normal), and the
 //! normal class is unlimited by default (`0 0 0`), so a stuck monitor in
 //! Redis grows without bound. cordis does not allow that: a monitor queue
-//! uses the replica class's default (`256mb 64mb 60`), [`MONITOR_LIMIT`].
-//! Pub/Sub will use [`PUBSUB_LIMIT`] (`32mb 8mb 60`). Both are Redis's
-//! defaults as constants until `client-output-buffer-limit` is a config
-//! parameter.
+//! uses the replica class of `client-output-buffer-limit` (default `256mb
+//! 64mb 60`, [`MONITOR_LIMIT`]); every other queue (a subscriber's, and a
+//! RESP3 tracking client's invalidations) the pubsub class (default `32mb
+//! 8mb 60`, [`PUBSUB_LIMIT`]). A CONFIG SET applies to existing queues
+//! from their next push on.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -65,6 +66,7 @@ pub enum Pushed {
 }
 
 struct Inner {
+    limit: OutputLimit,
     items: VecDeque<Bytes>,
     bytes: usize,
     soft_since: Option<Instant>,
@@ -74,7 +76,6 @@ struct Inner {
 /// A bounded queue of encoded frames for one receiving client.
 pub struct PushQueue {
     inner: Mutex<Inner>,
-    limit: OutputLimit,
     /// The receiver's attention signal (its connection task waits on it).
     wake: Arc<Notify>,
 }
@@ -83,12 +84,12 @@ impl PushQueue {
     pub fn new(limit: OutputLimit, wake: Arc<Notify>) -> Arc<Self> {
         Arc::new(PushQueue {
             inner: Mutex::new(Inner {
+                limit,
                 items: VecDeque::new(),
                 bytes: 0,
                 soft_since: None,
                 overflowed: false,
             }),
-            limit,
             wake,
         })
     }
@@ -102,7 +103,7 @@ impl PushQueue {
         }
         q.bytes += item.len();
         q.items.push_back(item);
-        let limit = self.limit;
+        let limit = q.limit;
         let hard = limit.hard > 0 && q.bytes >= limit.hard;
         let soft = if limit.soft > 0 && q.bytes >= limit.soft {
             let since = *q.soft_since.get_or_insert(now);
@@ -137,10 +138,16 @@ impl PushQueue {
             moved += item.len();
             out.extend_from_slice(&item);
         }
-        if q.limit_reset_due(self.limit) {
+        if q.limit_reset_due(q.limit) {
             q.soft_since = None;
         }
         moved
+    }
+
+    /// A new limit (CONFIG SET client-output-buffer-limit), checked from
+    /// the next push on.
+    pub fn set_limit(&self, limit: OutputLimit) {
+        self.inner.lock().limit = limit;
     }
 
     /// Bytes waiting.
