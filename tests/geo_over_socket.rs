@@ -805,3 +805,93 @@ fn resp3_coordinates_are_doubles_and_distances_stay_bulk_strings() {
         "*0\r\n"
     );
 }
+
+/// The haversine distance the way Redis's own fuzz test computes it (an
+/// independent formula: degrees to radians via `atan(1) * 8 / 360`).
+fn reference_distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let rad = |deg: f64| deg * (1f64.atan() * 8.0 / 360.0);
+    let v = ((rad(lon2) - rad(lon1)) / 2.0).sin();
+    let u = ((rad(lat2) - rad(lat1)) / 2.0).sin();
+    let a = u * u + rad(lat1).cos() * rad(lat2).cos() * v * v;
+    2.0 * 6372797.560856 * a.sqrt().asin()
+}
+
+/// Redis's fuzz test, with fixed seeds: random points and searches, each
+/// search's members compared with a brute-force scan; a disagreement only
+/// counts when it is not a rounding matter at the edge of the shape.
+#[test]
+fn searches_find_exactly_the_points_a_brute_force_scan_finds() {
+    use rand::{Rng, SeedableRng};
+    let node = Node::start();
+    let mut c = node.client();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x9e0);
+    let mut total_found = 0;
+    for round in 0..12 {
+        let by_box = round % 2 == 1;
+        let point = |rng: &mut rand::rngs::StdRng| {
+            (
+                -180.0 + rng.gen::<f64>() * 360.0,
+                -70.0 + rng.gen::<f64>() * 140.0,
+            )
+        };
+        let points: Vec<(f64, f64)> = (0..2000).map(|_| point(&mut rng)).collect();
+        let (lon, lat) = point(&mut rng);
+        let (width_km, height_km) = if rng.gen_ratio(1, 5) {
+            (
+                rng.gen_range(10..5000) as f64,
+                rng.gen_range(10..5000) as f64,
+            )
+        } else {
+            (rng.gen_range(10..200) as f64, rng.gen_range(10..200) as f64)
+        };
+        c.int(&["DEL", "fuzz"]);
+        let mut add = vec!["GEOADD".to_string(), "fuzz".to_string()];
+        for (i, (x, y)) in points.iter().enumerate() {
+            add.extend([x.to_string(), y.to_string(), format!("p{i}")]);
+        }
+        let add: Vec<&str> = add.iter().map(String::as_str).collect();
+        assert_eq!(c.int(&add), 2000);
+        let (lon_text, lat_text) = (lon.to_string(), lat.to_string());
+        let (w_text, h_text) = (width_km.to_string(), height_km.to_string());
+        let mut search = vec!["GEOSEARCH", "fuzz", "FROMLONLAT", &lon_text, &lat_text];
+        if by_box {
+            search.extend(["BYBOX", &w_text, &h_text, "km"]);
+        } else {
+            search.extend(["BYRADIUS", &w_text, "km"]);
+        }
+        let found: std::collections::BTreeSet<String> = c.strings(&search).into_iter().collect();
+        total_found += found.len();
+        // Judge every point by its stored (cell-centre) position.
+        let positions = {
+            let mut args = vec!["GEOPOS".to_string(), "fuzz".to_string()];
+            args.extend((0..2000).map(|i| format!("p{i}")));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            texts(c.v(&args))
+        };
+        for (i, pair) in positions.chunks(2).enumerate() {
+            let (x, y): (f64, f64) = (pair[0].parse().unwrap(), pair[1].parse().unwrap());
+            let (inside, at_edge) = if by_box {
+                let lon_d = reference_distance(x, y, lon, y);
+                let lat_d = reference_distance(x, y, x, lat);
+                let (hw, hh) = (width_km * 500.0, height_km * 500.0);
+                let inside = lon_d <= hw && lat_d <= hh;
+                let loose = lon_d <= hw * 1.001 && lat_d <= hh * 1.001;
+                let tight = lon_d <= hw * 0.999 && lat_d <= hh * 0.999;
+                (inside, loose != tight)
+            } else {
+                let d = reference_distance(x, y, lon, lat);
+                let r = width_km * 1000.0;
+                (d < r, (d / r - 1.0).abs() < 0.001)
+            };
+            let name = format!("p{i}");
+            if !at_edge {
+                assert_eq!(
+                    found.contains(&name),
+                    inside,
+                    "round {round}: {name} at {x},{y}; search {search:?}"
+                );
+            }
+        }
+    }
+    assert!(total_found > 100, "the searches found {total_found} points");
+}
