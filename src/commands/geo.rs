@@ -125,6 +125,7 @@ fn geoadd(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let mut pairs: Vec<(f64, &Bytes)> = Vec::with_capacity(left / 3);
     while !args.is_done() {
         let (longitude, latitude) = long_lat(args)?;
+        // Every pair `long_lat` accepts has a cell; the error is never sent.
         let score = geohash::score_of(longitude, latitude).ok_or_else(|| err(SYNTAX_ERROR))?;
         pairs.push((score as f64, args.next()?));
     }
