@@ -442,6 +442,117 @@ fn setrange_overwrites_pads_with_zeros_and_checks_offset() {
     assert_eq!(c.bulk(&["GET", "s"]).as_deref(), Some("Hello Redis"));
 }
 
+#[test]
+fn lcs_reports_the_subsequence_its_length_and_its_runs() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "s1", "ohmytext"]);
+    c.ok(&["SET", "s2", "mynewtext"]);
+    assert_eq!(c.bulk(&["LCS", "s1", "s2"]).as_deref(), Some("mytext"));
+    assert_eq!(c.int(&["LCS", "s1", "s2", "len"]), 6);
+    let run = |a: (i64, i64), b: (i64, i64), len: Option<i64>| {
+        let pair = |(s, e): (i64, i64)| Value::Array(vec![Value::Int(s), Value::Int(e)]);
+        let mut item = vec![pair(a), pair(b)];
+        item.extend(len.map(Value::Int));
+        Value::Array(item)
+    };
+    let idx = |runs: Vec<Value>, len: i64| {
+        Value::Array(vec![
+            Value::BulkString(b"matches".to_vec()),
+            Value::Array(runs),
+            Value::BulkString(b"len".to_vec()),
+            Value::Int(len),
+        ])
+    };
+    // Runs come last first, as Redis walks its table back.
+    assert_eq!(
+        c.v(&["LCS", "s1", "s2", "IDX"]),
+        idx(
+            vec![run((4, 7), (5, 8), None), run((2, 3), (0, 1), None)],
+            6
+        )
+    );
+    assert_eq!(
+        c.v(&["LCS", "s1", "s2", "IDX", "WITHMATCHLEN"]),
+        idx(
+            vec![run((4, 7), (5, 8), Some(4)), run((2, 3), (0, 1), Some(2))],
+            6
+        )
+    );
+    assert_eq!(
+        c.v(&["LCS", "s1", "s2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+        idx(vec![run((4, 7), (5, 8), Some(4))], 6)
+    );
+    // A negative minimum is no minimum.
+    assert_eq!(
+        c.v(&["LCS", "s1", "s2", "IDX", "MINMATCHLEN", "-4"]),
+        idx(
+            vec![run((4, 7), (5, 8), None), run((2, 3), (0, 1), None)],
+            6
+        )
+    );
+    // Missing keys are empty strings.
+    assert_eq!(c.bulk(&["LCS", "s1", "nokey"]).as_deref(), Some(""));
+    assert_eq!(c.v(&["LCS", "nokey", "nokey2", "IDX"]), idx(vec![], 0));
+    for (args, text) in [
+        (
+            &["LCS", "s1", "s2", "IDX", "LEN"][..],
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ),
+        (&["LCS", "s1", "s2", "MINMATCHLEN"], "ERR syntax error"),
+        (
+            &["LCS", "s1", "s2", "MINMATCHLEN", "x"],
+            "ERR value is not an integer or out of range",
+        ),
+        (&["LCS", "s1", "s2", "foo"], "ERR syntax error"),
+        (
+            &["LCS", "s1"],
+            "ERR wrong number of arguments for 'lcs' command",
+        ),
+    ] {
+        assert_eq!(c.err(args), text, "{args:?}");
+    }
+    c.int(&["RPUSH", "list", "a"]);
+    assert_eq!(
+        c.err(&["LCS", "s1", "list"]),
+        "ERR The specified keys must contain string values"
+    );
+    // A wrong type is reported before a bad option.
+    assert_eq!(
+        c.err(&["LCS", "list", "s1", "foo"]),
+        "ERR The specified keys must contain string values"
+    );
+}
+
+#[test]
+fn lcs_refuses_a_table_larger_than_proto_max_bulk_len() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["CONFIG", "SET", "proto-max-bulk-len", "1048576"]);
+    // 601 x 601 cells of 4 bytes is just over 1 MiB; 401 x 401 is under.
+    c.ok(&["SET", "big", &"a".repeat(600)]);
+    c.ok(&["SET", "small", &"a".repeat(400)]);
+    assert_eq!(
+        c.err(&["LCS", "big", "big", "LEN"]),
+        "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+    );
+    assert_eq!(c.int(&["LCS", "small", "small", "LEN"]), 400);
+    assert_eq!(c.int(&["LCS", "big", "small", "LEN"]), 400);
+}
+
+#[test]
+fn lcs_replies_nest_as_a_map_in_resp3() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    raw.call_str(&["HELLO", "3"]);
+    raw.call_str(&["SET", "a", "ohmytext"]);
+    raw.call_str(&["SET", "b", "mynewtext"]);
+    assert_eq!(
+        raw.call_text(&["LCS", "a", "b", "IDX", "WITHMATCHLEN"]),
+        "%2\r\n$7\r\nmatches\r\n*2\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n*3\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n:2\r\n$3\r\nlen\r\n:6\r\n"
+    );
+}
+
 // ----- counters -----
 
 #[test]
@@ -1530,6 +1641,7 @@ fn every_listed_command_is_covered_by_this_suite() {
         "incrby",
         "decrby",
         "incrbyfloat",
+        "lcs",
         "del",
         "unlink",
         "exists",

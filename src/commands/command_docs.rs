@@ -111,6 +111,7 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         "sorted-set" => out.push("@sortedset"),
         "hash" => out.push("@hash"),
         "transactions" => out.push("@transaction"),
+        "geo" => out.push("@geo"),
         _ => {}
     }
     if c.flags & ADMIN != 0 {

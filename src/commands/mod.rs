@@ -3,7 +3,9 @@
 //! `zsets`, `lists`; clients and the node: `connection` (incl. CLIENT,
 //! MONITOR, RESET), `transactions`, `replication` (WAIT), `server` (INFO,
 //! TIME, DEBUG), `config`, `command_docs` (COMMAND), `introspection`
-//! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT); `typed`
+//! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT), `geo`
+//! (on sorted sets, with `geohash`'s arithmetic), `lcs`, `pubsub`
+//! (SUBSCRIBE, PUBLISH, PUBSUB), `tracking` (CLIENT TRACKING); `typed`
 //! holds what the collection families share, `blocking` the blocked-client
 //! registry, `stats` the per-command records INFO and SLOWLOG read), and
 //! the [`dispatch`] function that resolves a request to its row, checks
@@ -23,9 +25,12 @@ pub mod command_docs;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod geo;
+pub mod geohash;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
+pub mod lcs;
 pub mod lifecycle;
 pub mod lists;
 pub mod memory;
@@ -204,6 +209,8 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(lifecycle::COMMANDS)
         .chain(introspection::COMMANDS)
         .chain(pubsub::COMMANDS)
+        .chain(geo::COMMANDS)
+        .chain(lcs::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

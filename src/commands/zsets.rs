@@ -316,13 +316,13 @@ fn select<'a>(z: &'a ZSet, spec: &RangeSpec) -> Vec<(&'a [u8], f64)> {
 // ----- writes -----
 
 #[derive(Default)]
-struct ZaddFlags {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(crate) struct ZaddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
 }
 
 /// Reads ZADD's leading flags (any order, any case) up to the first
@@ -391,8 +391,9 @@ fn zincrby(ctx: &mut Context, args: &mut Args) -> CmdResult {
 }
 
 /// ZADD's element loop, as Redis's zsetAdd: each pair sees the effect of
-/// the pairs before it; the delta keeps one change per member.
-fn zadd_generic(
+/// the pairs before it; the delta keeps one change per member. (GEOADD
+/// runs through here too: a GEOADD is a ZADD.)
+pub(crate) fn zadd_generic(
     ctx: &mut Context,
     key: &Bytes,
     f: &ZaddFlags,

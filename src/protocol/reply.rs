@@ -41,6 +41,10 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 `,`; RESP2 a bulk string. Both use [`format_double`].
     Double(f64),
+    /// A double whose text the command formats itself (GEOPOS prints
+    /// coordinates with Redis's 17 decimals): RESP3 `,text`, RESP2 a bulk
+    /// string of the same text.
+    FormattedDouble(Bytes),
     /// RESP3 `#t`/`#f`; RESP2 the integer 1/0.
     Bool(bool),
     /// RESP3 verbatim text (`=...txt:...`); RESP2 a plain bulk string. Used by INFO and friends.
@@ -134,6 +138,15 @@ impl Reply {
                     }
                 }
             }
+            Reply::FormattedDouble(text) => match version {
+                RespVersion::Resp2 => put_bulk(out, text),
+                RespVersion::Resp3 => {
+                    out.reserve(text.len() + 3);
+                    out.put_u8(b',');
+                    out.extend_from_slice(text);
+                    out.extend_from_slice(CRLF);
+                }
+            },
             Reply::Bool(value) => out.extend_from_slice(match (version, value) {
                 (RespVersion::Resp2, true) => b":1\r\n",
                 (RespVersion::Resp2, false) => b":0\r\n",
@@ -588,6 +601,7 @@ mod tests {
                     .collect(),
             ),
             Reply::Double(value) => Resp2Frame::BulkString(double_bytes(*value)),
+            Reply::FormattedDouble(text) => Resp2Frame::BulkString(text.to_vec()),
             Reply::Bool(value) => Resp2Frame::Integer(i64::from(*value)),
         }
     }
@@ -629,6 +643,13 @@ mod tests {
             },
             Reply::Double(value) => Resp3Frame::Double {
                 data: *value,
+                attributes: None,
+            },
+            Reply::FormattedDouble(text) => Resp3Frame::Double {
+                data: std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .expect("tests use numeric double texts"),
                 attributes: None,
             },
             Reply::Bool(value) => Resp3Frame::Boolean {

@@ -167,6 +167,8 @@ pub const EVENTS: &[(&str, u32)] = &[
     ("expired", class::EXPIRED),
     ("evicted", class::EVICTED),
     ("new", class::NEW),
+    ("geosearchstore", class::ZSET),
+    ("georadiusstore", class::ZSET),
 ];
 
 /// The code of an event name (0 if cordis does not know it).
@@ -297,7 +299,8 @@ pub fn command_events(
         "zdiffstore" => stored("zdiffstore"),
         "zrangestore" => stored("zrangestore"),
         "geoadd" => one("zadd"),
-        "georadius" | "georadiusbymember" | "geosearchstore" => stored("zadd"),
+        "georadius" | "georadiusbymember" => stored("georadiusstore"),
+        "geosearchstore" => stored("geosearchstore"),
         _ => EventCodes::NONE,
     }
 }
