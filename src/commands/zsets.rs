@@ -27,7 +27,7 @@ use super::{spec, CommandSpec, Context};
 use crate::crdt::orset::OrSet;
 use crate::crdt::zset::{ZSet, ZSetDelta};
 use crate::crdt::{ElementCrdt, Kind};
-use crate::protocol::{format_double, Reply, RespVersion};
+use crate::protocol::{format_score, Reply, RespVersion};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -791,9 +791,10 @@ fn zscan(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let next = z.scan(options.cursor, options.count, |m, score| {
         if options.matches(m) {
             items.push(bulk(m));
-            // ZSCAN sends scores as bulk strings in both protocols.
+            // ZSCAN sends scores as bulk strings in both protocols, in
+            // the text Redis stores them as.
             let mut text = Vec::new();
-            format_double(score, &mut text);
+            format_score(score, &mut text);
             items.push(Reply::Bulk(Bytes::from(text)));
         }
     });
