@@ -459,7 +459,7 @@ fn rpoplpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
 /// The blocking commands' timeout: seconds as a decimal, 0 = forever.
 /// Values too large for Redis's millisecond arithmetic get the error Redis
 /// 7.0 gives them ("timeout is negative", from its overflow).
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     let not_float = || err(TIMEOUT_NOT_FLOAT);
     let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
     if text.is_empty()
@@ -489,7 +489,7 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
 
 /// Parks the client on `wait_on` (nothing available now); where blocking
 /// is denied the command answers `nil` at once, as if it timed out.
-fn block_or_nil(
+pub(super) fn block_or_nil(
     ctx: &mut Context,
     wait_on: WaitOn,
     timeout: Option<Duration>,
@@ -554,13 +554,24 @@ const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
 /// `numkeys key [key ...] LEFT|RIGHT [COUNT count]`, read in Redis's
 /// order: numkeys (1 or more), the end, then COUNT once (1 or more).
 fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(&'a [Bytes], End, usize), Reply> {
+    let keys = mpop_keys(args)?;
+    let end = end_arg(args)?;
+    Ok((keys, end, mpop_count(args)?))
+}
+
+/// `numkeys key [key ...]` of LMPOP and ZMPOP, followed by at least one
+/// more argument (their end word).
+pub(super) fn mpop_keys<'a>(args: &mut Args<'a>) -> Result<&'a [Bytes], Reply> {
     let numkeys = positive(args.next()?, NUMKEYS_NOT_POSITIVE)?;
     // The end must follow the keys: fewer arguments is a syntax error.
     if numkeys >= args.remaining() as u64 {
         return Err(err(SYNTAX_ERROR));
     }
-    let keys = args.take(numkeys as usize)?;
-    let end = end_arg(args)?;
+    args.take(numkeys as usize)
+}
+
+/// `[COUNT count]` to the end (once, at least 1; default 1).
+pub(super) fn mpop_count(args: &mut Args) -> Result<usize, Reply> {
     let mut count = None;
     while let Some(option) = args.next_if_any() {
         if count.is_none() && is(option, "count") && !args.is_done() {
@@ -569,9 +580,8 @@ fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(&'a [Bytes], End, usize), Reply
             return Err(err(SYNTAX_ERROR));
         }
     }
-    // A count beyond any list's length pops the whole list.
-    let count = count.unwrap_or(1).min(usize::MAX as u64) as usize;
-    Ok((keys, end, count))
+    // A count beyond the length pops everything.
+    Ok(count.unwrap_or(1).min(usize::MAX as u64) as usize)
 }
 
 /// An integer of at least 1; `error` for anything else (Redis gives the

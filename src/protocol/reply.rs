@@ -556,7 +556,15 @@ mod tests {
 
     #[test]
     fn format_double_round_trips() {
-        for value in [1e300, -5e-324, f64::MAX, f64::MIN, f64::EPSILON, 0.1 + 0.2, 1.0 / 3.0] {
+        for value in [
+            1e300,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            0.1 + 0.2,
+            1.0 / 3.0,
+        ] {
             assert_eq!(double_text(value).parse::<f64>(), Ok(value));
         }
     }
