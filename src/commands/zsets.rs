@@ -523,12 +523,7 @@ fn zpop(ctx: &mut Context, args: &mut Args, max: bool) -> CmdResult {
 
 /// Removes (observed) and returns up to `wanted` of the lowest- or, with
 /// `max`, highest-scoring members of `key`, in pop order.
-fn pop_members(
-    ctx: &mut Context,
-    key: &[u8],
-    max: bool,
-    wanted: usize,
-) -> Result<Source, Reply> {
+fn pop_members(ctx: &mut Context, key: &[u8], max: bool, wanted: usize) -> Result<Source, Reply> {
     write::<ZSet, _>(ctx, key, |z, w| {
         let picked: Vec<(Box<[u8]>, f64)> = if max {
             z.ascending()
