@@ -261,3 +261,91 @@ impl ServerState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::crdt::ReplicaId;
+
+    fn words(args: &[&str]) -> Vec<Bytes> {
+        args.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    /// Registers client `id` as blocked in `argv` on `key`, as the
+    /// session does after the command parked.
+    fn block(state: &ServerState, id: u64, argv: &[&str], key: &str) {
+        let info = Arc::new(ClientInfo::new(id, "test".into(), "test".into()));
+        let request = ParkedRequest {
+            argv: words(argv),
+            info,
+            resp: RespVersion::Resp2,
+        };
+        let mut store = state.store.lock();
+        state.block_client(&mut store, id, 0, words(&[key]), request);
+    }
+
+    fn bulk(text: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn a_push_serves_waiters_in_blocking_order_before_it_returns() {
+        let state = ServerState::new(Config::default(), ReplicaId(1), None);
+        for id in [7, 3, 5] {
+            block(&state, id, &["BLPOP", "q", "0"], "q");
+        }
+        let mut pusher = ClientState::detached(true);
+        state.execute(&mut pusher, &words(&["RPUSH", "q", "a", "b"]));
+        let mut store = state.store.lock();
+        let served = |store: &mut Store, id| state.finish_wait(store, id).map(|s| s.reply);
+        assert_eq!(
+            served(&mut store, 7),
+            Some(Reply::Array(vec![bulk("q"), bulk("a")]))
+        );
+        assert_eq!(
+            served(&mut store, 3),
+            Some(Reply::Array(vec![bulk("q"), bulk("b")]))
+        );
+        assert!(state.blocked.lock().contains(5), "nothing was left for it");
+        assert_eq!(served(&mut store, 5), None);
+    }
+
+    #[test]
+    fn a_waiter_that_finds_nothing_keeps_its_place() {
+        let state = ServerState::new(Config::default(), ReplicaId(1), None);
+        // The first waiter pops from a sorted set, so a list push skips it.
+        block(&state, 1, &["BZPOPMIN", "k", "0"], "k");
+        block(&state, 2, &["BLPOP", "k", "0"], "k");
+        let mut pusher = ClientState::detached(true);
+        state.execute(&mut pusher, &words(&["RPUSH", "k", "v"]));
+        {
+            let blocked = state.blocked.lock();
+            assert!(blocked.contains(1), "still blocked");
+            assert!(!blocked.contains(2), "served");
+        }
+        state.execute(&mut pusher, &words(&["DEL", "k"]));
+        state.execute(&mut pusher, &words(&["ZADD", "k", "1", "m"]));
+        let mut store = state.store.lock();
+        let reply = state.finish_wait(&mut store, 1).map(|s| s.reply);
+        assert_eq!(
+            reply,
+            Some(Reply::Array(vec![bulk("k"), bulk("m"), Reply::Double(1.0)]))
+        );
+        assert!(state.blocked.lock().is_empty());
+        assert!(!store.ready_keys.has_ready());
+    }
+
+    #[test]
+    fn unblocking_forgets_a_reply_never_collected() {
+        let state = ServerState::new(Config::default(), ReplicaId(1), None);
+        block(&state, 9, &["BLPOP", "k", "0"], "k");
+        let mut pusher = ClientState::detached(true);
+        state.execute(&mut pusher, &words(&["RPUSH", "k", "v"]));
+        assert!(state.blocked.lock().holds(9));
+        state.unblock_client(&mut state.store.lock(), 9);
+        assert!(!state.blocked.lock().holds(9));
+    }
+}
