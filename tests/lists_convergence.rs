@@ -23,7 +23,7 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
     let mut end = || ["LEFT", "RIGHT"][rng.gen_range(0..2)];
     let (from, to) = (end(), end());
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    match rng.gen_range(0..26) {
+    match rng.gen_range(0..29) {
         0..=3 => s(&["LPUSH", &key, &value, "z"]),
         4..=7 => s(&["RPUSH", &key, &value]),
         8 => s(&["LPUSHX", &key, &value]),
@@ -43,6 +43,9 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
         22 => s(&["EXPIRE", &key, &rng.gen_range(1..500).to_string()]),
         23 => s(&["SET", &key, &value]),
         24 => s(&["RENAME", &key, &other]),
+        25 => s(&["LMPOP", "2", &key, &other, from, "COUNT", "2"]),
+        26 => s(&["BLMPOP", "0.01", "1", &key, to]),
+        27 => s(&["BRPOPLPUSH", &key, &other, "0.01"]),
         _ => {
             if rng.gen_ratio(1, 3) {
                 s(&["FLUSHDB"])

@@ -2,8 +2,10 @@
 //! raw socket where the exact nil shape matters), against `Node::start()`:
 //! replies, Redis's error texts, WRONGTYPE, blocking pops woken by another
 //! client, by a remote batch, and timing out; inside a transaction they
-//! never block; concurrent pushes and pops on two nodes.
-//! covers: lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove rpoplpush blpop brpop blmove
+//! never block; concurrent pushes and pops on two nodes; blocked clients
+//! served in the order they blocked (also from a peer's push, and after a
+//! whole EXEC); LMPOP, BLMPOP and BRPOPLPUSH.
+//! covers: lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove rpoplpush blpop brpop blmove brpoplpush lmpop blmpop
 
 mod support;
 
@@ -614,4 +616,246 @@ fn blocking_pops_with_blocking_denied_answer_as_if_timed_out() {
 fn super_sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+// ----- LMPOP, BLMPOP, BRPOPLPUSH; FIFO service -----
+
+/// A reply's strings, nested arrays flattened in order.
+fn flat(v: Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.into_iter().flat_map(flat).collect(),
+        other => support::client::strings_of(Value::Array(vec![other])),
+    }
+}
+
+/// Waits until the node counts `n` blocked clients (at most 5 s).
+fn wait_blocked(node: &Node, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.state().blocked_clients() != n {
+        assert!(Instant::now() < deadline, "never saw {n} blocked clients");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn lmpop_pops_from_the_first_non_empty_list() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["RPUSH", "b", "1", "2", "3"]);
+    c.int(&["RPUSH", "c", "x"]);
+    let got = c.v(&["LMPOP", "3", "a", "b", "c", "LEFT", "COUNT", "2"]);
+    assert_eq!(flat(got), ["b", "1", "2"]);
+    let got = c.v(&["LMPOP", "2", "b", "c", "RIGHT", "COUNT", "10"]);
+    assert_eq!(flat(got), ["b", "3"]);
+    assert_eq!(c.int(&["EXISTS", "b"]), 0);
+    let got = c.v(&["LMPOP", "1", "c", "left"]);
+    assert_eq!(flat(got), ["c", "x"]);
+    let mut raw = node.connect();
+    assert_eq!(raw.call_str(&["LMPOP", "1", "c", "LEFT"]), b"*-1\r\n");
+    // The reply nests the elements: [key, [element ...]].
+    c.int(&["RPUSH", "n", "v"]);
+    assert_eq!(
+        raw.call_str(&["LMPOP", "1", "n", "LEFT"]),
+        b"*2\r\n$1\r\nn\r\n*1\r\n$1\r\nv\r\n"
+    );
+}
+
+#[test]
+fn lmpop_and_blmpop_refuse_bad_arguments_with_redis_texts() {
+    let node = Node::start();
+    let mut c = node.client();
+    let numkeys = "ERR numkeys should be greater than 0";
+    let count = "ERR count should be greater than 0";
+    let syntax = "ERR syntax error";
+    assert_eq!(c.err(&["LMPOP", "0", "k", "LEFT"]), numkeys);
+    assert_eq!(c.err(&["LMPOP", "-1", "k", "LEFT"]), numkeys);
+    assert_eq!(c.err(&["LMPOP", "x", "k", "LEFT"]), numkeys);
+    assert_eq!(
+        c.err(&["LMPOP", "9223372036854775807", "k", "LEFT"]),
+        syntax
+    );
+    assert_eq!(c.err(&["LMPOP", "2", "k", "LEFT"]), syntax);
+    assert_eq!(c.err(&["LMPOP", "1", "k", "MIDDLE"]), syntax);
+    assert_eq!(c.err(&["LMPOP", "1", "k", "LEFT", "COUNT", "0"]), count);
+    assert_eq!(c.err(&["LMPOP", "1", "k", "LEFT", "COUNT", "-3"]), count);
+    assert_eq!(c.err(&["LMPOP", "1", "k", "LEFT", "COUNT"]), syntax);
+    assert_eq!(
+        c.err(&["LMPOP", "1", "k", "LEFT", "COUNT", "1", "COUNT", "1"]),
+        syntax
+    );
+    assert_eq!(
+        c.err(&["LMPOP", "1"]),
+        "ERR wrong number of arguments for 'lmpop' command"
+    );
+    // BLMPOP reads numkeys and the options before the timeout.
+    assert_eq!(c.err(&["BLMPOP", "-1", "0", "k", "LEFT"]), numkeys);
+    assert_eq!(
+        c.err(&["BLMPOP", "-1", "1", "k", "LEFT"]),
+        "ERR timeout is negative"
+    );
+    assert_eq!(
+        c.err(&["BLMPOP", "abc", "1", "k", "LEFT"]),
+        "ERR timeout is not a float or out of range"
+    );
+    c.ok(&["SET", "s", "v"]);
+    assert_eq!(c.err(&["LMPOP", "2", "missing", "s", "LEFT"]), WRONGTYPE);
+    assert_eq!(c.err(&["BLMPOP", "0", "1", "s", "LEFT"]), WRONGTYPE);
+    assert_eq!(c.err(&["BRPOPLPUSH", "s", "d", "0"]), WRONGTYPE);
+    assert_eq!(
+        c.err(&["BRPOPLPUSH", "k", "d", "-1"]),
+        "ERR timeout is negative"
+    );
+}
+
+#[test]
+fn brpoplpush_moves_at_once_or_when_woken() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["RPUSH", "src", "a", "b"]);
+    assert_eq!(
+        c.bulk(&["BRPOPLPUSH", "src", "dst", "0"]).as_deref(),
+        Some("b")
+    );
+    assert_eq!(c.strings(&["LRANGE", "dst", "0", "-1"]), ["b"]);
+    let url = node.url();
+    let waiter = thread::spawn(move || Conn::open(&url).bulk(&["BRPOPLPUSH", "empty", "dst", "5"]));
+    wait_blocked(&node, 1);
+    c.int(&["RPUSH", "empty", "late"]);
+    assert_eq!(waiter.join().unwrap().as_deref(), Some("late"));
+    assert_eq!(c.strings(&["LRANGE", "dst", "0", "-1"]), ["late", "b"]);
+    // Timing out answers nil.
+    let mut raw = node.connect();
+    assert_eq!(
+        raw.call_str(&["BRPOPLPUSH", "none", "dst", "0.05"]),
+        b"$-1\r\n"
+    );
+}
+
+#[test]
+fn blmpop_blocks_then_pops_up_to_count_from_the_pushed_list() {
+    let node = Node::start();
+    let url = node.url();
+    let waiter = thread::spawn(move || {
+        flat(Conn::open(&url).v(&["BLMPOP", "5", "2", "m1", "m2", "RIGHT", "COUNT", "2"]))
+    });
+    wait_blocked(&node, 1);
+    let mut c = node.client();
+    c.int(&["RPUSH", "m2", "1", "2", "3"]);
+    assert_eq!(waiter.join().unwrap(), ["m2", "3", "2"]);
+    assert_eq!(c.strings(&["LRANGE", "m2", "0", "-1"]), ["1"]);
+    let mut raw = node.connect();
+    assert_eq!(
+        raw.call_str(&["BLMPOP", "0.05", "1", "nothing", "LEFT"]),
+        b"*-1\r\n"
+    );
+}
+
+#[test]
+fn blocked_clients_are_served_in_the_order_they_blocked() {
+    let node = Node::start();
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        let url = node.url();
+        waiters.push(thread::spawn(move || {
+            Conn::open(&url).strings(&["BLPOP", "fifo", "5"])
+        }));
+        wait_blocked(&node, i + 1);
+    }
+    let mut c = node.client();
+    // One push of three elements: one each, first blocked first served,
+    // and all served before the push's reply (nothing is left to see).
+    assert_eq!(c.int(&["RPUSH", "fifo", "1", "2", "3", "4"]), 4);
+    assert_eq!(c.strings(&["LRANGE", "fifo", "0", "-1"]), ["4"]);
+    let got: Vec<Vec<String>> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(got, [["fifo", "1"], ["fifo", "2"], ["fifo", "3"]]);
+}
+
+#[test]
+fn a_client_woken_by_a_transaction_sees_the_state_after_exec() {
+    let node = Node::start();
+    let url = node.url();
+    let waiter = thread::spawn(move || Conn::open(&url).strings(&["BLPOP", "tx", "5"]));
+    wait_blocked(&node, 1);
+    let mut c = node.client();
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["RPUSH", "tx", "a", "b"]), "QUEUED");
+    assert_eq!(c.status(&["LPOP", "tx"]), "QUEUED");
+    c.v(&["EXEC"]);
+    assert_eq!(waiter.join().unwrap(), ["tx", "b"]);
+    assert_eq!(c.int(&["EXISTS", "tx"]), 0);
+}
+
+#[test]
+fn chained_blmoves_are_served_in_the_same_pass() {
+    let node = Node::start();
+    let url = node.url();
+    let first =
+        thread::spawn(move || Conn::open(&url).bulk(&["BLMOVE", "c1", "c2", "LEFT", "LEFT", "5"]));
+    wait_blocked(&node, 1);
+    let url = node.url();
+    let second = thread::spawn(move || Conn::open(&url).strings(&["BLPOP", "c2", "5"]));
+    wait_blocked(&node, 2);
+    let mut c = node.client();
+    c.int(&["RPUSH", "c1", "hop"]);
+    assert_eq!(c.int(&["EXISTS", "c1", "c2"]), 0, "both served at once");
+    assert_eq!(first.join().unwrap().as_deref(), Some("hop"));
+    assert_eq!(second.join().unwrap(), ["c2", "hop"]);
+}
+
+#[test]
+fn a_blocked_pop_is_not_served_from_a_key_of_another_type() {
+    let node = Node::start();
+    let url = node.url();
+    let waiter = thread::spawn(move || Conn::open(&url).strings(&["BLPOP", "t", "5"]));
+    wait_blocked(&node, 1);
+    let mut c = node.client();
+    c.int(&["ZADD", "t", "1", "m"]);
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(node.state().blocked_clients(), 1, "still blocked");
+    c.int(&["DEL", "t"]);
+    c.int(&["RPUSH", "t", "v"]);
+    assert_eq!(waiter.join().unwrap(), ["t", "v"]);
+}
+
+const PEER_SECRET: &str = "lists-peer-secret";
+
+/// Two nodes A and B linked as peers.
+fn two_linked_nodes() -> (Node, Node) {
+    let listeners: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let mut nodes = listeners.into_iter().enumerate().map(|(i, listener)| {
+        let config = Config {
+            peers: vec![addrs[1 - i].clone()],
+            peer_secret: PEER_SECRET.into(),
+            peer_heartbeat_ms: 100,
+            reconnect_max_ms: 200,
+            ..Config::default()
+        };
+        Node::member(config, Some(listener))
+    });
+    (nodes.next().unwrap(), nodes.next().unwrap())
+}
+
+#[test]
+fn a_client_blocked_on_node_b_is_woken_by_a_push_on_node_a() {
+    let (a, b) = two_linked_nodes();
+    let mut waiters = Vec::new();
+    for i in 0..2 {
+        let url = b.url();
+        waiters.push(thread::spawn(move || {
+            Conn::open(&url).strings(&["BLPOP", "geo", "10"])
+        }));
+        wait_blocked(&b, i + 1);
+    }
+    let mut on_a = a.client();
+    assert_eq!(on_a.int(&["RPUSH", "geo", "first", "second"]), 2);
+    let got: Vec<Vec<String>> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(got, [["geo", "first"], ["geo", "second"]]);
+    let mut on_b = b.client();
+    assert_eq!(on_b.int(&["EXISTS", "geo"]), 0);
 }

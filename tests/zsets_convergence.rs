@@ -24,7 +24,7 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
     let member = ["a", "b", "c", "d", "e"][rng.gen_range(0..5)].to_string();
     let score = ["0", "1", "2.5", "-3", "10", "1e3", "inf", "0.1"][rng.gen_range(0..8)].to_string();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    match rng.gen_range(0..24) {
+    match rng.gen_range(0..29) {
         0..=4 => s(&["ZADD", &key, &score, &member]),
         5 => s(&["ZADD", &key, "GT", "CH", &score, &member, "1", "x"]),
         6 => s(&["ZADD", &key, "NX", &score, &member]),
@@ -46,6 +46,11 @@ fn random_command(rng: &mut impl Rng) -> Vec<String> {
         20 => s(&["EXPIRE", &key, &rng.gen_range(1..500).to_string()]),
         21 => s(&["SET", &key, "v"]),
         22 => s(&["SADD", &key, &member]),
+        23 => s(&["ZMPOP", "2", &key, &other, "MAX", "COUNT", "2"]),
+        24 => s(&["BZPOPMIN", &key, &other, "0.01"]),
+        25 => s(&["BZMPOP", "0.01", "1", &key, "MIN"]),
+        26 => s(&["ZINTERSTORE", &key, "2", &key, &other, "AGGREGATE", "MAX"]),
+        27 => s(&["ZDIFFSTORE", &other, "2", &key, &other]),
         _ => s(&["PEXPIREAT", &key, &(NOW_MS - 1).to_string()]),
     }
 }

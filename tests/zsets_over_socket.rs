@@ -2,10 +2,10 @@
 //! (and a raw RESP client for RESP3 shapes), against an in-process node on
 //! `127.0.0.1:0`. Replies and error texts were checked against a real
 //! `redis-server` 7.0 while writing these tests (the tests need no Redis).
-//! Scores print as the shortest round-tripping decimal (`0.1`, as Redis
-//! 7.2 prints them; 7.0 prints `%.17g`).
+//! Scores print as Redis 7.0 prints them, `%.17g` (`0.1` is
+//! `0.10000000000000001`, `1e17` is `1e+17`), in both protocols.
 //!
-//! covers: zadd zincrby zrem zscore zmscore zcard zcount zlexcount zrange zrangestore zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zrevrange zrank zrevrank zpopmin zpopmax zrandmember zremrangebyscore zremrangebyrank zremrangebylex zunionstore zinterstore zdiffstore zscan
+//! covers: zadd zincrby zrem zscore zmscore zcard zcount zlexcount zrange zrangestore zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zrevrange zrank zrevrank zpopmin zpopmax zrandmember zremrangebyscore zremrangebyrank zremrangebylex zunionstore zinterstore zdiffstore zscan zunion zinter zdiff zintercard zmpop bzpopmin bzpopmax bzmpop
 
 use std::collections::BTreeSet;
 
@@ -105,7 +105,7 @@ fn zincrby_adds_and_refuses_nan() {
     assert_eq!(c.bulk(&["ZINCRBY", "z", "0.5", "a"]).as_deref(), Some("3"));
     assert_eq!(
         c.bulk(&["ZINCRBY", "z", "0.1", "b"]).as_deref(),
-        Some("0.1")
+        Some("0.10000000000000001")
     );
     assert_eq!(
         c.bulk(&["ZINCRBY", "z", "inf", "x"]).as_deref(),
@@ -588,4 +588,246 @@ fn resp3_scores_are_doubles_and_withscores_pairs_nest() {
         "*2\r\n:0\r\n,4\r\n"
     );
     assert_eq!(raw.call_text(&["ZRANK", "z", "q", "WITHSCORE"]), "_\r\n");
+}
+
+// ----- ZUNION, ZINTER, ZDIFF, ZINTERCARD -----
+
+/// A reply's strings, nested arrays flattened in order.
+fn flat(v: Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.into_iter().flat_map(flat).collect(),
+        other => support::client::strings_of(Value::Array(vec![other])),
+    }
+}
+
+#[test]
+fn zunion_zinter_zdiff_reply_with_weights_aggregate_and_withscores() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["ZADD", "z1", "1", "a", "2", "b", "3", "c"]);
+    c.int(&["ZADD", "z2", "10", "b", "20", "c", "30", "d"]);
+    c.int(&["SADD", "s", "a", "d"]);
+    assert_eq!(
+        flat(c.v(&["ZUNION", "2", "z1", "z2", "WITHSCORES"])),
+        ["a", "1", "b", "12", "c", "23", "d", "30"]
+    );
+    assert_eq!(
+        c.strings(&["ZUNION", "2", "z1", "z2"]),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(
+        flat(c.v(&[
+            "ZINTER",
+            "2",
+            "z1",
+            "z2",
+            "WEIGHTS",
+            "1",
+            "2",
+            "AGGREGATE",
+            "MIN",
+            "WITHSCORES"
+        ])),
+        ["b", "2", "c", "3"]
+    );
+    // A plain set's members score 1.
+    assert_eq!(
+        flat(c.v(&["ZUNION", "2", "s", "z1", "AGGREGATE", "MAX", "WITHSCORES"])),
+        ["a", "1", "d", "1", "b", "2", "c", "3"]
+    );
+    assert_eq!(
+        flat(c.v(&["ZDIFF", "2", "z1", "z2", "WITHSCORES"])),
+        ["a", "1"]
+    );
+    assert_eq!(
+        c.strings(&["ZINTER", "2", "z1", "missing"]),
+        Vec::<String>::new()
+    );
+    // inf + -inf is 0 in a sum, as in Redis.
+    c.int(&["ZADD", "inf", "+inf", "p", "-inf", "n"]);
+    assert_eq!(
+        flat(c.v(&[
+            "ZUNION",
+            "2",
+            "inf",
+            "inf",
+            "WEIGHTS",
+            "1",
+            "-1",
+            "WITHSCORES"
+        ])),
+        ["n", "0", "p", "0"]
+    );
+    assert_eq!(
+        flat(c.v(&["ZINTER", "1", "inf", "WEIGHTS", "0", "WITHSCORES"])),
+        ["n", "0", "p", "0"]
+    );
+}
+
+#[test]
+fn zintercard_counts_up_to_its_limit() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["ZADD", "z1", "1", "a", "2", "b", "3", "c"]);
+    c.int(&["ZADD", "z2", "1", "a", "2", "b", "3", "c", "4", "d"]);
+    assert_eq!(c.int(&["ZINTERCARD", "2", "z1", "z2"]), 3);
+    assert_eq!(c.int(&["ZINTERCARD", "2", "z1", "z2", "LIMIT", "2"]), 2);
+    assert_eq!(c.int(&["ZINTERCARD", "2", "z1", "z2", "LIMIT", "0"]), 3);
+    assert_eq!(c.int(&["ZINTERCARD", "2", "z1", "nothing"]), 0);
+    assert_eq!(
+        c.err(&["ZINTERCARD", "2", "z1", "z2", "LIMIT", "-1"]),
+        "ERR LIMIT can't be negative"
+    );
+    assert_eq!(
+        c.err(&["ZINTERCARD", "2", "z1", "z2", "LIMIT", "x"]),
+        "ERR LIMIT can't be negative"
+    );
+    assert_eq!(
+        c.err(&["ZINTERCARD", "1", "z1", "WITHSCORES"]),
+        "ERR syntax error"
+    );
+}
+
+#[test]
+fn set_operations_refuse_bad_arguments_with_redis_texts() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["ZADD", "z", "1", "a"]);
+    c.ok(&["SET", "str", "x"]);
+    for name in ["zunion", "zinter", "zdiff", "zintercard"] {
+        assert_eq!(
+            c.err(&[name, "0", "z"]),
+            format!("ERR at least 1 input key is needed for '{name}' command")
+        );
+        assert_eq!(c.err(&[name, "3", "z"]), "ERR syntax error");
+        assert_eq!(
+            c.err(&[name, "x", "z"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(c.err(&[name, "2", "z", "str"]), WRONGTYPE);
+    }
+    assert_eq!(
+        c.err(&["ZUNION", "1", "z", "WEIGHTS", "nan"]),
+        "ERR weight value is not a float"
+    );
+    assert_eq!(c.err(&["ZUNION", "1", "z", "WEIGHTS"]), "ERR syntax error");
+    assert_eq!(
+        c.err(&["ZUNION", "1", "z", "AGGREGATE"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        c.err(&["ZUNION", "1", "z", "AGGREGATE", "AVG"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        c.err(&["ZDIFF", "1", "z", "WEIGHTS", "1"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        c.err(&["ZUNIONSTORE", "d", "1", "z", "WITHSCORES"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        c.err(&["ZUNION", "1", "z", "LIMIT", "1"]),
+        "ERR syntax error"
+    );
+}
+
+// ----- ZMPOP, BZPOPMIN, BZPOPMAX, BZMPOP -----
+
+#[test]
+fn zmpop_pops_from_the_first_non_empty_sorted_set() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    assert_eq!(
+        flat(c.v(&["ZMPOP", "2", "none", "z", "MAX", "COUNT", "2"])),
+        ["z", "c", "3", "b", "2"]
+    );
+    assert_eq!(flat(c.v(&["ZMPOP", "1", "z", "min"])), ["z", "a", "1"]);
+    assert_eq!(c.int(&["EXISTS", "z"]), 0);
+    let mut raw = node.connect();
+    assert_eq!(raw.call_str(&["ZMPOP", "1", "z", "MIN"]), b"*-1\r\n");
+    let numkeys = "ERR numkeys should be greater than 0";
+    assert_eq!(c.err(&["ZMPOP", "0", "z", "MIN"]), numkeys);
+    assert_eq!(c.err(&["ZMPOP", "x", "z", "MIN"]), numkeys);
+    assert_eq!(c.err(&["ZMPOP", "1", "z", "MID"]), "ERR syntax error");
+    assert_eq!(c.err(&["ZMPOP", "2", "z", "MIN"]), "ERR syntax error");
+    assert_eq!(
+        c.err(&["ZMPOP", "1", "z", "MIN", "COUNT", "0"]),
+        "ERR count should be greater than 0"
+    );
+    c.ok(&["SET", "str", "x"]);
+    assert_eq!(c.err(&["ZMPOP", "2", "str", "z", "MIN"]), WRONGTYPE);
+    assert_eq!(c.err(&["BZPOPMIN", "str", "0"]), WRONGTYPE);
+    assert_eq!(c.err(&["BZPOPMIN", "z", "-1"]), "ERR timeout is negative");
+    assert_eq!(
+        c.err(&["BZMPOP", "nan", "1", "z", "MIN"]),
+        "ERR timeout is not a float or out of range"
+    );
+}
+
+#[test]
+fn bzpop_replies_flat_and_zmpop_nested_in_both_protocols() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    raw.call_str(&["ZADD", "z", "-1", "a", "0.1", "b", "1e17", "c"]);
+    assert_eq!(
+        raw.call_text(&["BZPOPMIN", "z", "0"]),
+        "*3\r\n$1\r\nz\r\n$1\r\na\r\n$2\r\n-1\r\n"
+    );
+    raw.call_str(&["HELLO", "3"]);
+    assert_eq!(
+        raw.call_text(&["BZPOPMAX", "z", "0"]),
+        "*3\r\n$1\r\nz\r\n$1\r\nc\r\n,1e+17\r\n"
+    );
+    assert_eq!(
+        raw.call_text(&["ZMPOP", "1", "z", "MIN"]),
+        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n,0.10000000000000001\r\n"
+    );
+    assert_eq!(raw.call_text(&["BZMPOP", "0.01", "1", "z", "MIN"]), "_\r\n");
+    assert_eq!(raw.call_text(&["BZPOPMIN", "z", "0.01"]), "_\r\n");
+}
+
+/// Waits until the node counts `n` blocked clients (at most 5 s).
+fn wait_blocked(node: &Node, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while node.state().blocked_clients() != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {n} blocked clients"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn blocked_zset_pops_are_served_in_blocking_order() {
+    let node = Node::start();
+    let mut waiters = Vec::new();
+    let commands: [&[&str]; 3] = [
+        &["BZPOPMIN", "q", "5"],
+        &["BZMPOP", "5", "1", "q", "MAX", "COUNT", "2"],
+        &["BZPOPMAX", "other", "q", "5"],
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        let url = node.url();
+        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        waiters.push(std::thread::spawn(move || {
+            let args: Vec<&str> = command.iter().map(String::as_str).collect();
+            flat(Conn::open(&url).v(&args))
+        }));
+        wait_blocked(&node, i + 1);
+    }
+    let mut c = node.client();
+    assert_eq!(
+        c.int(&["ZADD", "q", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"]),
+        5
+    );
+    // Served before ZADD's reply, first blocked first.
+    assert_eq!(c.strings(&["ZRANGE", "q", "0", "-1"]), ["b"]);
+    let got: Vec<Vec<String>> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(got[0], ["q", "a", "1"]);
+    assert_eq!(got[1], ["q", "e", "5", "d", "4"]);
+    assert_eq!(got[2], ["q", "c", "3"]);
 }

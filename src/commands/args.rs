@@ -93,9 +93,13 @@ pub fn decimal(arg: &[u8]) -> Result<Amount, Reply> {
 /// surrounding spaces and overlong texts refused; values beyond the `f64`
 /// range saturate (`1e400` is infinity), as range bounds accept them.
 pub fn parse_float(arg: &[u8]) -> Option<f64> {
+    parse_float_within(arg, 256)
+}
+
+fn parse_float_within(arg: &[u8], max_len: usize) -> Option<f64> {
     let text = std::str::from_utf8(arg).ok()?;
     if text.is_empty()
-        || text.len() > 256
+        || text.len() > max_len
         || text.starts_with(char::is_whitespace)
         || text.ends_with(char::is_whitespace)
     {
@@ -105,9 +109,10 @@ pub fn parse_float(arg: &[u8]) -> Option<f64> {
 }
 
 /// Like [`parse_float`], and like Redis's `getDoubleFromObject` also
-/// refusing values out of the `f64` range (`1e400`, `1e-400`).
+/// refusing values out of the `f64` range (`1e400`, `1e-400`), at any
+/// length (DBL_MAX written out in full is over 300 digits).
 pub fn strict_float(arg: &[u8]) -> Option<f64> {
-    let value = parse_float(arg)?;
+    let value = parse_float_within(arg, usize::MAX)?;
     let mantissa = arg.split(|&b| b == b'e' || b == b'E').next().unwrap_or(b"");
     let overflow = value.is_infinite() && !arg.to_ascii_lowercase().windows(3).any(|w| w == b"inf");
     let underflow = value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b));

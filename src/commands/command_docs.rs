@@ -346,9 +346,11 @@ fn key_flags(c: &CommandSpec, name: &str, nth: usize) -> &'static [&'static str]
             "lpush" | "rpush" | "lpushx" | "rpushx" | "sadd" | "zadd" | "hset" | "hsetnx" | "hmset",
             _,
         ) => &["RW", "insert"],
-        ("lpop" | "rpop" | "blpop" | "brpop" | "spop" | "zpopmin" | "zpopmax" | "getdel", _) => {
-            &["RW", "access", "delete"]
-        }
+        (
+            "lpop" | "rpop" | "blpop" | "brpop" | "spop" | "zpopmin" | "zpopmax" | "getdel"
+            | "lmpop" | "blmpop" | "zmpop" | "bzmpop" | "bzpopmin" | "bzpopmax",
+            _,
+        ) => &["RW", "access", "delete"],
         _ if c.flags & WRITE != 0 => &["RW", "access", "update"],
         _ => &["RO", "access"],
     }

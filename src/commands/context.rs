@@ -49,7 +49,8 @@ pub enum Park {
 /// waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOn {
-    /// Every key the row declares (BLPOP, BRPOP).
+    /// Every key the row declares (BLPOP, BRPOP), or that `numkeys` names
+    /// (BLMPOP, BZMPOP).
     DeclaredKeys,
     /// Only the first, the source (BLMOVE: the destination is written,
     /// not waited on).
@@ -514,7 +515,7 @@ pub struct ServerState {
     /// The port actually bound (differs from the config when it was 0).
     pub bound_port: AtomicU64,
     pub config_file: Option<String>,
-    /// Clients waiting in BLPOP/BRPOP/BLMOVE (lock order: store, then this).
+    /// Clients waiting in a blocking pop (lock order: store, then this).
     pub blocked: Mutex<super::blocking::BlockedClients>,
     /// CLIENT PAUSE: what is paused and until when.
     pub pause: Mutex<PauseState>,

@@ -1,6 +1,6 @@
 //! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN, LRANGE,
-//! LINDEX, LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE, RPOPLPUSH and the
-//! blocking BLPOP, BRPOP, BLMOVE.
+//! LINDEX, LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE, RPOPLPUSH, LMPOP and
+//! the blocking BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
 //!
 //! Lists are sequence CRDTs (`crdt::list`): pushes and inserts get dense
 //! position ids so concurrent ones all survive in one order; pops, LREM,
@@ -8,11 +8,12 @@
 //! the same element (at-least-once across regions; docs/semantics.md).
 //!
 //! Blocking pops: when nothing is available the handler parks the client
-//! ([`Context::park`]); the connection registers the keys
-//! ([`super::blocking`]), waits without the store lock, re-runs the command
-//! when a key receives elements (a local write or a remote delta), and at
-//! the deadline re-runs it once more with blocking denied, which replies
-//! nil. Inside EXEC (blocking denied) they answer at once.
+//! ([`Context::park`]); the connection registers the request
+//! ([`super::blocking`]) and waits without the store lock; the write that
+//! gives a key elements (a local command or a remote delta) runs the
+//! blocked commands again in blocking order, and at the deadline the
+//! command runs once more with blocking denied, which replies nil. Inside
+//! EXEC (blocking denied) they answer at once.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use super::args::{
     err, int, is, Args, CmdResult, NO_SUCH_KEY, SYNTAX_ERROR, TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT,
 };
-use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, READONLY, WRITE};
 use super::typed::{peek, read, write};
 use super::{spec, CommandSpec, Context, Park, WaitOn};
 use crate::crdt::list::{End, List, ListEdit};
@@ -47,6 +48,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", rpoplpush),
     spec("blpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
     spec("brpop", -3, WRITE | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),
+    spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", brpoplpush),
+    spec("lmpop", -4, WRITE | MOVABLEKEYS, (0, 0, 0), "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", lmpop),
+    spec("blmpop", -5, WRITE | MOVABLEKEYS | NOSCRIPT, (0, 0, 0), "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blmpop),
     spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT, (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blmove),
 ];
 
@@ -455,7 +459,7 @@ fn rpoplpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
 /// The blocking commands' timeout: seconds as a decimal, 0 = forever.
 /// Values too large for Redis's millisecond arithmetic get the error Redis
 /// 7.0 gives them ("timeout is negative", from its overflow).
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     let not_float = || err(TIMEOUT_NOT_FLOAT);
     let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
     if text.is_empty()
@@ -485,7 +489,7 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
 
 /// Parks the client on `wait_on` (nothing available now); where blocking
 /// is denied the command answers `nil` at once, as if it timed out.
-fn block_or_nil(
+pub(super) fn block_or_nil(
     ctx: &mut Context,
     wait_on: WaitOn,
     timeout: Option<Duration>,
@@ -530,5 +534,103 @@ fn blmove(ctx: &mut Context, args: &mut Args) -> CmdResult {
     match move_element(ctx, source, destination, from, to)? {
         Some(value) => Ok(bulk(&value)),
         None => block_or_nil(ctx, WaitOn::FirstKey, timeout, Reply::Nil),
+    }
+}
+
+fn brpoplpush(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (source, destination) = (args.key()?, args.key()?);
+    let timeout = parse_timeout(args.next()?)?;
+    match move_element(ctx, source, destination, End::Right, End::Left)? {
+        Some(value) => Ok(bulk(&value)),
+        None => block_or_nil(ctx, WaitOn::FirstKey, timeout, Reply::Nil),
+    }
+}
+
+// ----- LMPOP / BLMPOP -----
+
+const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+
+/// `numkeys key [key ...] LEFT|RIGHT [COUNT count]`, read in Redis's
+/// order: numkeys (1 or more), the end, then COUNT once (1 or more).
+fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(&'a [Bytes], End, usize), Reply> {
+    let keys = mpop_keys(args)?;
+    let end = end_arg(args)?;
+    Ok((keys, end, mpop_count(args)?))
+}
+
+/// `numkeys key [key ...]` of LMPOP and ZMPOP, followed by at least one
+/// more argument (their end word).
+pub(super) fn mpop_keys<'a>(args: &mut Args<'a>) -> Result<&'a [Bytes], Reply> {
+    let numkeys = positive(args.next()?, NUMKEYS_NOT_POSITIVE)?;
+    // The end must follow the keys: fewer arguments is a syntax error.
+    if numkeys >= args.remaining() as u64 {
+        return Err(err(SYNTAX_ERROR));
+    }
+    args.take(numkeys as usize)
+}
+
+/// `[COUNT count]` to the end (once, at least 1; default 1).
+pub(super) fn mpop_count(args: &mut Args) -> Result<usize, Reply> {
+    let mut count = None;
+    while let Some(option) = args.next_if_any() {
+        if count.is_none() && is(option, "count") && !args.is_done() {
+            count = Some(positive(args.next()?, COUNT_NOT_POSITIVE)?);
+        } else {
+            return Err(err(SYNTAX_ERROR));
+        }
+    }
+    // A count beyond the length pops everything.
+    Ok(count.unwrap_or(1).min(usize::MAX as u64) as usize)
+}
+
+/// An integer of at least 1; `error` for anything else (Redis gives the
+/// same text for a non-integer).
+fn positive(arg: &[u8], error: &'static str) -> Result<u64, Reply> {
+    match int(arg) {
+        Ok(n) if n >= 1 => Ok(n as u64),
+        _ => Err(err(error)),
+    }
+}
+
+/// Pops up to `count` from the first key holding a non-empty list:
+/// `[key, [element ...]]`, or `None` when every list is empty.
+fn mpop_first(
+    ctx: &mut Context,
+    keys: &[Bytes],
+    end: End,
+    count: usize,
+) -> Result<Option<Reply>, Reply> {
+    for key in keys {
+        let has_elements = peek::<List>(ctx, key)?.is_some_and(|list| !list.is_empty());
+        if !has_elements {
+            continue;
+        }
+        if let Some(values) = pop_values(ctx, key, end, count)? {
+            let values = values.iter().map(|v| bulk(v)).collect();
+            return Ok(Some(Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Array(values),
+            ])));
+        }
+    }
+    Ok(None)
+}
+
+/// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`.
+fn lmpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (keys, end, count) = mpop_args(args)?;
+    Ok(mpop_first(ctx, keys, end, count)?.unwrap_or(Reply::NilArray))
+}
+
+/// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`: the
+/// timeout is checked after the other arguments, as in Redis.
+fn blmpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let timeout_arg = args.next()?;
+    let (keys, end, count) = mpop_args(args)?;
+    let timeout = parse_timeout(timeout_arg)?;
+    match mpop_first(ctx, keys, end, count)? {
+        Some(reply) => Ok(reply),
+        None => block_or_nil(ctx, WaitOn::DeclaredKeys, timeout, Reply::NilArray),
     }
 }

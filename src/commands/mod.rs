@@ -315,7 +315,16 @@ impl Resolved {
     fn parked(&self, park: Park, argv: &[Bytes]) -> ClientAction {
         match park {
             Park::Keys { wait_on, deadline } => {
-                let keys = self.command.key_args(argv);
+                let mut keys = self.command.key_args(argv);
+                if keys.is_empty() && self.command.flags & flags::MOVABLEKEYS != 0 {
+                    // BLMPOP, BZMPOP: the keys `numkeys` names.
+                    let at = command_docs::movable_keys(self.command.name, argv);
+                    keys = at
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|i| argv.get(i))
+                        .collect();
+                }
                 let take = match wait_on {
                     WaitOn::DeclaredKeys => keys.len(),
                     WaitOn::FirstKey => 1,

@@ -1,13 +1,15 @@
 //! Sorted-set commands: ZADD, ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZCOUNT,
 //! ZLEXCOUNT, the ZRANGE family (ZRANGE, ZRANGESTORE, ZRANGEBYSCORE,
 //! ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZREVRANGE), ZRANK,
-//! ZREVRANK, ZPOPMIN, ZPOPMAX, ZRANDMEMBER, the ZREMRANGEBY* family,
-//! ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE and ZSCAN.
+//! ZREVRANK, ZPOPMIN, ZPOPMAX, ZMPOP, the blocking BZPOPMIN, BZPOPMAX and
+//! BZMPOP, ZRANDMEMBER, the ZREMRANGEBY* family, the algebra ZUNION,
+//! ZINTER, ZDIFF, ZINTERCARD, ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, and
+//! ZSCAN.
 //!
 //! Sorted sets are `crdt::zset`: members are add-wins, a ZADD's score is
 //! LWW, ZINCRBYs from different regions add up, a ZADD or ZREM resets only
-//! the increments it observed. ZPOPMIN/ZPOPMAX are a local pick plus an
-//! observed remove, so two regions may pop the same member
+//! the increments it observed. ZPOPMIN/ZPOPMAX (and ZMPOP and the
+//! blocking pops) are a local pick plus an observed remove, so two regions may pop the same member
 //! (docs/semantics.md). Scores reply as `Reply::Double`: a bulk string in
 //! RESP2, a double in RESP3, and WITHSCORES pairs nest in RESP3 as in
 //! Redis 7.
@@ -21,13 +23,13 @@ use super::args::{
     check_repeated_picks, err, int, is, parse_float, strict_float, Args, CmdResult,
     COUNT_OUT_OF_RANGE, OUT_OF_RANGE, SYNTAX_ERROR,
 };
-use super::flags::{DENYOOM, FAST, MOVABLEKEYS, RANDOM, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, RANDOM, READONLY, WRITE};
 use super::typed::{self, read, scan_options, scan_reply, write};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::orset::OrSet;
 use crate::crdt::zset::{ZSet, ZSetDelta};
 use crate::crdt::{ElementCrdt, Kind};
-use crate::protocol::{format_double, Reply, RespVersion};
+use crate::protocol::{format_score, Reply, RespVersion};
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -57,6 +59,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zunionstore),
     spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zinterstore),
     spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zdiffstore),
+    spec("zunion", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", zunion),
+    spec("zinter", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", zinter),
+    spec("zdiff", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", zdiff),
+    spec("zintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", zintercard),
+    spec("zmpop", -4, WRITE | MOVABLEKEYS, (0, 0, 0), "sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", zmpop),
+    spec("bzpopmin", -3, WRITE | NOSCRIPT | FAST, (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzpopmin),
+    spec("bzpopmax", -3, WRITE | NOSCRIPT | FAST, (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", bzpopmax),
+    spec("bzmpop", -5, WRITE | MOVABLEKEYS | NOSCRIPT, (0, 0, 0), "sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzmpop),
     spec("zscan", -3, READONLY | RANDOM, (1, 1, 1), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", zscan),
 ];
 
@@ -505,7 +515,17 @@ fn zpop(ctx: &mut Context, args: &mut Args, max: bool) -> CmdResult {
     let count = optional_count(args)?;
     let wanted = count.unwrap_or(1) as usize;
     let resp3 = resp3(ctx);
-    let picked = write::<ZSet, _>(ctx, key, |z, w| {
+    let picked = pop_members(ctx, key, max, wanted)?;
+    let items = picked.iter().map(|(m, s)| (m.as_ref(), *s));
+    // No count: one flat pair in both protocols.
+    let nested = resp3 && count.is_some();
+    Ok(scored_reply(nested, items, true))
+}
+
+/// Removes (observed) and returns up to `wanted` of the lowest- or, with
+/// `max`, highest-scoring members of `key`, in pop order.
+fn pop_members(ctx: &mut Context, key: &[u8], max: bool, wanted: usize) -> Result<Source, Reply> {
+    write::<ZSet, _>(ctx, key, |z, w| {
         let picked: Vec<(Box<[u8]>, f64)> = if max {
             z.ascending()
                 .rev()
@@ -525,11 +545,7 @@ fn zpop(ctx: &mut Context, args: &mut Args, max: bool) -> CmdResult {
             delta.changes.extend(z.delta_remove(m, ts, &mut next_dot));
         }
         Ok((delta, picked))
-    })?;
-    let items = picked.iter().map(|(m, s)| (m.as_ref(), *s));
-    // No count: one flat pair in both protocols.
-    let nested = resp3 && count.is_some();
-    Ok(scored_reply(nested, items, true))
+    })
 }
 
 /// An optional trailing count: `None` when no argument is left, else a
@@ -792,16 +808,17 @@ fn zscan(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let next = z.scan(options.cursor, options.count, |m, score| {
         if options.matches(m) {
             items.push(bulk(m));
-            // ZSCAN sends scores as bulk strings in both protocols.
+            // ZSCAN sends scores as bulk strings in both protocols, in
+            // the text Redis stores them as.
             let mut text = Vec::new();
-            format_double(score, &mut text);
+            format_score(score, &mut text);
             items.push(Reply::Bulk(Bytes::from(text)));
         }
     });
     Ok(scan_reply(next, items))
 }
 
-// ----- ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE -----
+// ----- ZUNION, ZINTER, ZDIFF, ZINTERCARD and their *STORE forms -----
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SetOp {
@@ -854,54 +871,144 @@ fn read_source(ctx: &mut Context, key: &[u8]) -> Result<Source, Reply> {
     }
 }
 
-/// Reads `[WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]` (any order,
-/// repeatable) to the end, one weight per input key; ZDIFFSTORE takes
-/// neither.
+/// What a set operation does with its result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: into a destination key.
+    Store,
+    /// ZUNION, ZINTER, ZDIFF: as the reply (WITHSCORES allowed).
+    Reply,
+    /// ZINTERCARD: only the size (LIMIT allowed).
+    Cardinality,
+}
+
+/// The options after the keys, as Redis reads them.
+struct SetOpOptions {
+    weights: Vec<f64>,
+    how: Aggregate,
+    withscores: bool,
+    /// ZINTERCARD's LIMIT (0: none).
+    limit: usize,
+}
+
+const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
+/// Reads `[WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// [LIMIT limit]` (any order, repeatable) to the end, each only where
+/// Redis takes it: WEIGHTS and AGGREGATE not for ZDIFF* nor ZINTERCARD,
+/// WITHSCORES only for a reply, LIMIT only for ZINTERCARD.
 fn set_op_options(
     args: &mut Args,
     op: SetOp,
+    output: Output,
     numkeys: usize,
-) -> Result<(Vec<f64>, Aggregate), Reply> {
-    let mut weights = vec![1.0f64; numkeys];
-    let mut how = Aggregate::Sum;
+) -> Result<SetOpOptions, Reply> {
+    let mut options = SetOpOptions {
+        weights: vec![1.0f64; numkeys],
+        how: Aggregate::Sum,
+        withscores: false,
+        limit: 0,
+    };
+    let scored = op != SetOp::Diff && output != Output::Cardinality;
     while let Some(option) = args.next_if_any() {
         // As in Redis, WEIGHTS followed by fewer than `numkeys` values is
         // a syntax error, whatever those values are.
-        if op != SetOp::Diff && is(option, "weights") && args.remaining() >= numkeys {
-            for w in weights.iter_mut() {
+        if scored && is(option, "weights") && args.remaining() >= numkeys {
+            for w in options.weights.iter_mut() {
                 *w = strict_float(args.next()?).ok_or_else(|| err(WEIGHT_NOT_A_FLOAT))?;
             }
-        } else if op != SetOp::Diff && is(option, "aggregate") {
-            how = args.one_of(&[
+        } else if scored && is(option, "aggregate") && !args.is_done() {
+            options.how = args.one_of(&[
                 ("sum", Aggregate::Sum),
                 ("min", Aggregate::Min),
                 ("max", Aggregate::Max),
             ])?;
+        } else if output == Output::Reply && is(option, "withscores") {
+            options.withscores = true;
+        } else if output == Output::Cardinality && is(option, "limit") && !args.is_done() {
+            let limit = int(args.next()?).map_err(|_| err(LIMIT_NEGATIVE))?;
+            if limit < 0 {
+                return Err(err(LIMIT_NEGATIVE));
+            }
+            options.limit = usize::try_from(limit).unwrap_or(usize::MAX);
         } else {
             return Err(err(SYNTAX_ERROR));
         }
     }
-    Ok((weights, how))
+    Ok(options)
 }
 
-/// `destination numkeys key [key ...] [options]`. The inputs are read
+/// `[destination] numkeys key [key ...] [options]`. The inputs are read
 /// (WRONGTYPE) before the options are parsed, in Redis's order.
-fn set_op_store(ctx: &mut Context, args: &mut Args, op: SetOp, name: &str) -> CmdResult {
-    let destination = args.key()?;
+fn set_op(ctx: &mut Context, args: &mut Args, op: SetOp, output: Output) -> CmdResult {
+    let destination = match output {
+        Output::Store => Some(args.key()?),
+        _ => None,
+    };
     let numkeys = args.int()?;
     if numkeys < 1 {
         return Err(Reply::error(format!(
-            "ERR at least 1 input key is needed for '{name}' command"
+            "ERR at least 1 input key is needed for '{}' command",
+            args.name().to_ascii_lowercase().escape_ascii()
         )));
     }
     // Fewer keys than `numkeys` left: syntax error.
+    if numkeys as u64 > args.remaining() as u64 {
+        return Err(err(SYNTAX_ERROR));
+    }
     let keys = args.take(numkeys as usize)?;
     let numkeys = keys.len();
     let mut sources: Vec<Source> = Vec::with_capacity(numkeys);
     for key in keys {
         sources.push(read_source(ctx, key)?);
     }
-    let (weights, how) = set_op_options(args, op, numkeys)?;
+    let options = set_op_options(args, op, output, numkeys)?;
+    if output == Output::Cardinality {
+        return Ok(Reply::Integer(
+            intersection_size(&sources, options.limit) as i64
+        ));
+    }
+    let mut result = combine(&sources, op, &options);
+    let n = result.len() as i64;
+    match destination {
+        Some(destination) => {
+            store(ctx, destination, result);
+            Ok(Reply::Integer(n))
+        }
+        None => {
+            // A sorted set's order: score, then member bytes.
+            result.sort_by(|(ma, sa), (mb, sb)| sa.total_cmp(sb).then_with(|| ma.cmp(mb)));
+            let items = result.iter().map(|(m, s)| (m.as_ref(), *s));
+            Ok(scored_reply(resp3(ctx), items, options.withscores))
+        }
+    }
+}
+
+/// How many members every input holds, counting no further than `limit`
+/// (0: no limit).
+fn intersection_size(sources: &[Source], limit: usize) -> usize {
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| sources[i].len());
+    let others: Vec<std::collections::HashSet<&[u8]>> = order[1..]
+        .iter()
+        .map(|&i| sources[i].iter().map(|(m, _)| m.as_ref()).collect())
+        .collect();
+    let mut count = 0;
+    for (member, _) in &sources[order[0]] {
+        if others.iter().all(|set| set.contains(member.as_ref())) {
+            count += 1;
+            if limit != 0 && count >= limit {
+                break;
+            }
+        }
+    }
+    count
+}
+
+/// The members and scores of `op` over `sources` (unsorted).
+fn combine(sources: &[Source], op: SetOp, options: &SetOpOptions) -> Vec<(Box<[u8]>, f64)> {
+    let (weights, how) = (&options.weights, options.how);
+    let numkeys = sources.len();
     let weighted = |score: f64, weight: f64| {
         let v = score * weight;
         if v.is_nan() {
@@ -910,7 +1017,7 @@ fn set_op_store(ctx: &mut Context, args: &mut Args, op: SetOp, name: &str) -> Cm
             v
         }
     };
-    let result: Vec<(Box<[u8]>, f64)> = match op {
+    match op {
         SetOp::Diff => {
             let mut rest: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
             for s in &sources[1..] {
@@ -956,20 +1063,128 @@ fn set_op_store(ctx: &mut Context, args: &mut Args, op: SetOp, name: &str) -> Cm
             }
             out
         }
-    };
-    let n = result.len() as i64;
-    store(ctx, destination, result);
-    Ok(Reply::Integer(n))
+    }
 }
 
 fn zunionstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Union, "zunionstore")
+    set_op(ctx, args, SetOp::Union, Output::Store)
 }
 
 fn zinterstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Inter, "zinterstore")
+    set_op(ctx, args, SetOp::Inter, Output::Store)
 }
 
 fn zdiffstore(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    set_op_store(ctx, args, SetOp::Diff, "zdiffstore")
+    set_op(ctx, args, SetOp::Diff, Output::Store)
+}
+
+fn zunion(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    set_op(ctx, args, SetOp::Union, Output::Reply)
+}
+
+fn zinter(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    set_op(ctx, args, SetOp::Inter, Output::Reply)
+}
+
+fn zdiff(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    set_op(ctx, args, SetOp::Diff, Output::Reply)
+}
+
+fn zintercard(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    set_op(ctx, args, SetOp::Inter, Output::Cardinality)
+}
+
+// ----- ZMPOP and the blocking pops -----
+
+/// The first of `keys` holding a sorted set (WRONGTYPE for a key of
+/// another type met before it), as Redis's pops scan them.
+fn first_zset<'a>(ctx: &mut Context, keys: &'a [Bytes]) -> Result<Option<&'a Bytes>, Reply> {
+    for key in keys {
+        if typed::peek::<ZSet>(ctx, key)?.is_some_and(|z| z.len() > 0) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
+/// `MIN` or `MAX` (true for MAX); syntax error otherwise.
+fn min_or_max(args: &mut Args) -> Result<bool, Reply> {
+    args.one_of(&[("min", false), ("max", true)])
+}
+
+/// `numkeys key [key ...] MIN|MAX [COUNT count]`, in Redis's order.
+fn mpop_args<'a>(args: &mut Args<'a>) -> Result<(&'a [Bytes], bool, usize), Reply> {
+    let keys = super::lists::mpop_keys(args)?;
+    let max = min_or_max(args)?;
+    Ok((keys, max, super::lists::mpop_count(args)?))
+}
+
+/// ZMPOP's reply from the first non-empty sorted set: `[key, [[member,
+/// score] ...]]` in both protocols; `None` when all are empty.
+fn mpop_first(
+    ctx: &mut Context,
+    keys: &[Bytes],
+    max: bool,
+    count: usize,
+) -> Result<Option<Reply>, Reply> {
+    let Some(key) = first_zset(ctx, keys)? else {
+        return Ok(None);
+    };
+    let popped = pop_members(ctx, key, max, count)?;
+    let items = popped.iter().map(|(m, s)| (m.as_ref(), *s));
+    Ok(Some(Reply::Array(vec![
+        Reply::Bulk(key.clone()),
+        scored_reply(true, items, true),
+    ])))
+}
+
+fn zmpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let (keys, max, count) = mpop_args(args)?;
+    Ok(mpop_first(ctx, keys, max, count)?.unwrap_or(Reply::NilArray))
+}
+
+/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: the
+/// timeout is checked after the other arguments, as in Redis.
+fn bzmpop(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let timeout_arg = args.next()?;
+    let (keys, max, count) = mpop_args(args)?;
+    let timeout = super::lists::parse_timeout(timeout_arg)?;
+    match mpop_first(ctx, keys, max, count)? {
+        Some(reply) => Ok(reply),
+        None => {
+            super::lists::block_or_nil(ctx, super::WaitOn::DeclaredKeys, timeout, Reply::NilArray)
+        }
+    }
+}
+
+/// `BZPOPMIN key [key ...] timeout` / `BZPOPMAX`: `[key, member, score]`
+/// (flat in both protocols) from the first non-empty sorted set, else
+/// blocks on all of them.
+fn bzpop(ctx: &mut Context, args: &mut Args, max: bool) -> CmdResult {
+    let Some((timeout, keys)) = args.rest().split_last() else {
+        return Err(args.wrong_arity());
+    };
+    let timeout = super::lists::parse_timeout(timeout)?;
+    let Some(key) = first_zset(ctx, keys)? else {
+        return super::lists::block_or_nil(
+            ctx,
+            super::WaitOn::DeclaredKeys,
+            timeout,
+            Reply::NilArray,
+        );
+    };
+    let mut reply = vec![Reply::Bulk(key.clone())];
+    for (member, score) in pop_members(ctx, key, max, 1)? {
+        reply.push(bulk(&member));
+        reply.push(Reply::Double(score));
+    }
+    Ok(Reply::Array(reply))
+}
+
+fn bzpopmin(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    bzpop(ctx, args, false)
+}
+
+fn bzpopmax(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    bzpop(ctx, args, true)
 }

@@ -5,8 +5,8 @@
 //!
 //! - [`request`]: [`RequestParser`] turns the bytes clients send (RESP multibulk arrays and inline
 //!   commands) into argument lists, resumably and zero-copy, with Redis's own protocol error texts.
-//! - [`reply`]: [`Reply`] and its encoder for RESP2 and RESP3, plus [`format_double`], Redis's
-//!   human-friendly double formatting.
+//! - [`reply`]: [`Reply`] and its encoder for RESP2 and RESP3, plus Redis's two double
+//!   formats: [`format_double`] (replies, `%.17g`) and [`format_score`] (stored scores).
 //! - [`errors`]: [`ProtocolError`], the fatal error a malformed request produces.
 //!
 //! The encoder's tests use the `redis-protocol` crate (a dev-dependency only) as an independent
@@ -17,5 +17,5 @@ pub mod reply;
 pub mod request;
 
 pub use errors::ProtocolError;
-pub use reply::{format_double, Reply, RespVersion};
+pub use reply::{format_double, format_score, Reply, RespVersion};
 pub use request::{parse_integer, Limits, RequestParser};

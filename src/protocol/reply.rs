@@ -168,21 +168,53 @@ impl Reply {
     }
 }
 
-/// Appends `value` formatted like Redis's human-friendly doubles (INCRBYFLOAT, ZSCORE, ...).
-///
-/// Output is the shortest decimal that parses back (`str::parse::<f64>`) to exactly `value`, in
-/// fixed-point notation with no exponent and no trailing zeros: 10.5 → `10.5`, 3.0 → `3`,
-/// 0.1+0.2 → `0.30000000000000004`, 1e20 → `100000000000000000000`, -0.0 → `-0`; infinities and
-/// NaN are spelled `inf`, `-inf` and `nan` as Redis spells them.
-///
-/// Redis prints its `long double` with `%.17Lf` and trims zeros, which can show digits of binary
-/// noise (1.1 → `1.1000000000000001` for a value that started as an f64); we print the shortest
-/// round-tripping form instead, which agrees with Redis whenever Redis shows a clean number.
-/// Magnitudes are never switched to exponent form, so the text can be long: 1e300 is `1` followed
-/// by 300 zeros and the smallest subnormal is `0.` followed by 323 zeros and `5` (at most 327
-/// bytes, for negative subnormals); both still round-trip exactly.
+/// Appends `value` as Redis 7.0's `addReplyDouble` prints it (what [`Reply::Double`] sends in
+/// both protocols): C's `%.17g`, so 0.1 → `0.10000000000000001`, 3.0 → `3`, -1.0 → `-1`,
+/// 1e17 → `1e+17`, 1.5e-7 → `1.4999999999999999e-07`; infinities are `inf` and `-inf`, NaN `nan`.
 pub fn format_double(value: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(DoubleText::new(value).as_bytes());
+}
+
+/// Appends `value` as Redis's `d2string` prints a score into a string (ZSCAN's scores, the text a
+/// sorted set stores): an integral value that fits an `i64` in plain digits (1e17 →
+/// `100000000000000000`), `0` and `-0` for zeros, `inf`, `-inf`, `nan`, else `%.17g`.
+pub fn format_score(value: f64, out: &mut Vec<u8>) {
+    if value.is_finite() && value != 0.0 && value.fract() == 0.0 && value.abs() < 9.2e18 {
+        out.extend_from_slice((value as i64).to_string().as_bytes());
+    } else {
+        format_double(value, out);
+    }
+}
+
+/// C's `%.17g` for a finite double: 17 significant digits, trailing zeros dropped, exponent form
+/// (`e+XX`, at least two exponent digits) when the exponent is below -4 or at least 17.
+fn write_g17(text: &mut impl fmt::Write, value: f64) -> fmt::Result {
+    if value == 0.0 {
+        return text.write_str(if value.is_sign_negative() { "-0" } else { "0" });
+    }
+    // Rounded to 17 significant digits first: the exponent is the rounded one, as in C.
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("`{:e}` always writes an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` writes a decimal exponent");
+    if !(-4..17).contains(&exponent) {
+        let mantissa = trim_fraction(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        write!(text, "{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    } else {
+        let decimals = (16 - exponent) as usize;
+        text.write_str(trim_fraction(&format!("{value:.decimals$}")))
+    }
+}
+
+/// `1.2500` → `1.25`, `3.000` → `3`; text without a point is left alone.
+fn trim_fraction(digits: &str) -> &str {
+    if digits.contains('.') {
+        digits.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        digits
+    }
 }
 
 /// `+text\r\n` or `-text\r\n`, with CR/LF turned into spaces so the line can't be split.
@@ -275,8 +307,8 @@ impl DecimalText {
     }
 }
 
-/// Longest `format_double` output: '-', "0.", 323 zeros and '5' for -5e-324 is 327 bytes.
-const DOUBLE_TEXT_CAPACITY: usize = 336;
+/// Longest `%.17g` output: `-1.2345678901234567e-308` is 24 bytes.
+const DOUBLE_TEXT_CAPACITY: usize = 32;
 
 /// A double formatted by [`format_double`]'s rules into a stack buffer.
 struct DoubleText {
@@ -301,14 +333,9 @@ impl DoubleText {
         };
         let written = match special {
             Some(spelling) => text.write_str(spelling),
-            // f64's Display is the shortest round-tripping decimal and never uses an exponent.
-            None => write!(text, "{value}"),
+            None => write_g17(&mut text, value),
         };
-        if written.is_err() {
-            // Unreachable given the capacity above; an exponent form still round-trips.
-            text.len = 0;
-            let _ = write!(text, "{value:e}");
-        }
+        debug_assert!(written.is_ok(), "%.17g fits the buffer");
         text
     }
 
@@ -520,21 +547,30 @@ mod tests {
     }
 
     #[test]
-    fn format_double_table() {
+    fn format_double_is_c_percent_17g() {
+        // Expected texts from C's printf("%.17g"), as Redis 7.0's addReplyDouble prints.
         let cases: &[(f64, &str)] = &[
             (10.5, "10.5"),
             (3.0, "3"),
             (0.0, "0"),
             (-0.0, "-0"),
-            (-3.0, "-3"),
+            (-1.0, "-1"),
             (0.1 + 0.2, "0.30000000000000004"),
-            (0.1, "0.1"),
-            (1.1, "1.1"),
-            (1e20, "100000000000000000000"),
-            (-1e20, "-100000000000000000000"),
+            (0.1, "0.10000000000000001"),
+            (1.1, "1.1000000000000001"),
+            (1e20, "1e+20"),
+            (-1e20, "-1e+20"),
             (123456789.125, "123456789.125"),
-            (1e-5, "0.00001"),
+            (1e-5, "1.0000000000000001e-05"),
+            (1.5e-7, "1.4999999999999999e-07"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
             (9007199254740993.0, "9007199254740992"),
+            (0.0001, "0.0001"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (-5e-324, "-4.9406564584124654e-324"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
@@ -545,28 +581,33 @@ mod tests {
     }
 
     #[test]
-    fn format_double_extremes_use_no_exponent_and_round_trip() {
-        let big = double_text(1e300);
-        assert_eq!(big.len(), 301);
-        assert!(big.starts_with('1') && big[1..].bytes().all(|b| b == b'0'));
-
-        let tiny = double_text(-5e-324);
-        assert_eq!(tiny.len(), 327);
-        assert!(tiny.starts_with("-0.000") && tiny.ends_with('5'));
-
+    fn format_double_round_trips() {
         for value in [
             1e300,
             -5e-324,
             f64::MAX,
             f64::MIN,
-            f64::MIN_POSITIVE,
             f64::EPSILON,
-            1e-300,
+            0.1 + 0.2,
+            1.0 / 3.0,
         ] {
-            let text = double_text(value);
-            assert!(!text.contains('e'), "{text} has an exponent");
-            assert_eq!(text.parse::<f64>(), Ok(value));
+            assert_eq!(double_text(value).parse::<f64>(), Ok(value));
         }
+    }
+
+    #[test]
+    fn format_score_is_redis_d2string() {
+        let score = |value: f64| {
+            let mut out = Vec::new();
+            format_score(value, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(score(1e17), "100000000000000000");
+        assert_eq!(score(-3.0), "-3");
+        assert_eq!(score(-0.0), "-0");
+        assert_eq!(score(0.1), "0.10000000000000001");
+        assert_eq!(score(1e20), "1e+20");
+        assert_eq!(score(f64::NEG_INFINITY), "-inf");
     }
 
     fn sanitized(data: &[u8]) -> Vec<u8> {
@@ -740,9 +781,9 @@ mod tests {
         }
 
         #[test]
-        fn format_double_round_trips(value in proptest::num::f64::ANY) {
+        fn format_double_round_trips_any(value in proptest::num::f64::ANY) {
+            // 17 significant digits always identify a double exactly.
             let text = double_text(value);
-            prop_assert!(!text.contains('e'));
             let parsed: f64 = text.parse().expect("parses back");
             if value.is_nan() {
                 prop_assert!(parsed.is_nan());

@@ -38,7 +38,7 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.state.clients.remove(&self.id);
-        if self.state.blocked.lock().contains(self.id) {
+        if self.state.blocked.lock().holds(self.id) {
             self.state
                 .unblock_client(&mut self.state.store.lock(), self.id);
         }

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::commands::blocking::ParkedRequest;
 use crate::commands::context::{client_flags, ReplyMode, UnblockHow, UNBLOCKED_ERROR};
 use crate::commands::{self, flags, ClientAction, ClientState, CommandSpec, Context, ServerState};
 use crate::protocol::{Limits, ProtocolError, Reply, RequestParser};
@@ -162,8 +163,24 @@ impl<'a> ClientSession<'a> {
 
     /// The parked command's wait ended (from a [`Step::WaitKeys`]).
     pub fn on_unparked(&mut self, how: Unparked) {
-        self.state
-            .unblock_client(&mut self.state.store.lock(), self.client.info.id);
+        let served = self
+            .state
+            .finish_wait(&mut self.state.store.lock(), self.client.info.id);
+        if let Some(served) = served {
+            // Served in blocking order by the write that filled a key
+            // (`commands::blocking`), even if the deadline passed since.
+            self.park_deadline = None;
+            self.client.parked_since = None;
+            self.pending.pop_front();
+            self.client.last_write_seq = self.client.last_write_seq.max(served.last_write_seq);
+            emit(&mut self.client, &served.reply, &mut self.output);
+            count_commands(
+                self.state,
+                1,
+                matches!(served.reply, Reply::Error(_)) as u64,
+            );
+            return;
+        }
         match how {
             Unparked::Woken => {}
             Unparked::TimedOut | Unparked::Unblocked(UnblockHow::Timeout) => {
@@ -386,7 +403,13 @@ impl<'a> ClientSession<'a> {
                     // re-run. A CLIENT UNBLOCK left from an earlier wait
                     // does not count for this one.
                     client.info.take_unblock();
-                    state.block_client(&mut store, client.info.id, client.db, keys.clone());
+                    let request = ParkedRequest {
+                        argv: args.clone(),
+                        info: client.info.clone(),
+                        resp: client.resp,
+                    };
+                    let keys = keys.clone();
+                    state.block_client(&mut store, client.info.id, client.db, keys, request);
                     self.pending.push_front(args);
                     break;
                 }

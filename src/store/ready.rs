@@ -1,5 +1,6 @@
-//! [`ReadyKeys`]: which keys that blocked clients (BLPOP, BRPOP, BLMOVE)
-//! wait on have received list elements since the last drain — by a local
+//! [`ReadyKeys`]: which keys that blocked clients (BLPOP, BLMOVE, BZPOPMIN
+//! and the rest) wait on have received list or sorted-set elements since
+//! the last drain — by a local
 //! write or a remote delta. The store only records; whoever holds the
 //! store lock after a command or a remote batch drains the set and wakes
 //! the waiters (`ServerState::signal_ready_keys`).
@@ -39,16 +40,17 @@ impl ReadyKeys {
         }
     }
 
-    /// Records `key` as ready if it is watched and `delta` adds list
-    /// elements to it.
+    /// Records `key` as ready if it is watched and `delta` adds list or
+    /// sorted-set elements to it.
     pub fn note(&mut self, db: usize, key: &[u8], delta: &KeyDelta) {
         if self.watched.is_empty() {
             return;
         }
-        let adds_elements = delta
-            .colls
-            .iter()
-            .any(|c| matches!(c, CollDelta::List(d) if !d.adds.is_empty()));
+        let adds_elements = delta.colls.iter().any(|c| match c {
+            CollDelta::List(d) => !d.adds.is_empty(),
+            CollDelta::ZSet(d) => d.changes.iter().any(|change| change.add.is_some()),
+            _ => false,
+        });
         if !adds_elements {
             return;
         }

@@ -72,6 +72,8 @@ pub fn deliver_one(nodes: &[Node], from: usize, to: usize) -> bool {
             target
                 .apply_remote(&batch)
                 .expect("batches arrive in order");
+            // As the replication layer does after every remote batch.
+            nodes[to].state.signal_ready_keys(&mut target);
             true
         }
         None => false,
