@@ -28,6 +28,7 @@ pub mod introspection;
 pub mod keys;
 pub mod lifecycle;
 pub mod lists;
+pub mod maxmemory;
 pub mod memory;
 pub mod replication;
 pub mod server;
@@ -424,6 +425,11 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
             return refused.reply;
         }
     };
+    if let Err(oom) = maxmemory::admit(ctx, resolved.command, args) {
+        transactions::refuse(ctx);
+        ctx.store.introspection.rejected(Some(resolved.id), &oom);
+        return oom;
+    }
     if ctx.client.multi.is_some() {
         // Inside MULTI, the top-level row decides (subcommands never run
         // early).
