@@ -11,7 +11,9 @@ use super::flags::DENYOOM;
 use super::{lookup, lookup_subcommand, CommandSpec, Context};
 use crate::config::Config;
 use crate::protocol::Reply;
+use crate::replication::ReplStatus;
 use crate::store::evict::{EvictionConfig, Outcome, Policy};
+use crate::store::Store;
 
 /// Redis's reply to a command refused over the cap.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -81,9 +83,21 @@ fn admit_over_cap(ctx: &mut Context, command: &CommandSpec, name: &[u8]) -> Resu
 
 /// One eviction round; its deletes go to replication like any write.
 pub(crate) fn evict(ctx: &mut Context) -> Outcome {
-    let evicted = ctx.store.perform_evictions();
+    evict_round(ctx.store, &ctx.server.repl)
+}
+
+/// One eviction round on `store` (the dispatcher's, and the background
+/// cycle's). Over the cap, the delta log first drops what every peer has
+/// acknowledged (everything, with no peers): memory nobody needs goes
+/// before data does, rather than waiting for the once-a-second trim.
+pub fn evict_round(store: &mut Store, repl: &ReplStatus) -> Outcome {
+    if store.over_maxmemory() {
+        let through = repl.trim_point(store.last_seq());
+        store.delta_log_mut().trim_through(through);
+    }
+    let evicted = store.perform_evictions();
     if let Some(batch) = evicted.batch {
-        ctx.server.repl.note_local_write(batch.last_seq);
+        repl.note_local_write(batch.last_seq);
     }
     evicted.outcome
 }

@@ -226,9 +226,7 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         let mut store = state.store.lock();
         store.active_expire_cycle(400);
         if store.has_maxmemory() {
-            if let Some(batch) = store.perform_evictions().batch {
-                state.repl.note_local_write(batch.last_seq);
-            }
+            crate::commands::maxmemory::evict_round(&mut store, &state.repl);
         }
         if rounds.is_multiple_of(hz as u64) {
             let stable = state.repl.stable(store.version_vector());

@@ -343,6 +343,12 @@ impl Store {
         self.eviction.config.maxmemory != 0
     }
 
+    /// Whether used memory is over a set cap now.
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.eviction.config.maxmemory;
+        max != 0 && (self.eviction.gauge)() > max
+    }
+
     /// INFO's eviction timers in ms: (total, current).
     pub fn eviction_exceeded_ms(&self) -> (u64, u64) {
         self.eviction.exceeded_ms()
@@ -422,6 +428,19 @@ impl Store {
         Evicted {
             outcome,
             batch: self.finish_batch(),
+        }
+    }
+
+    /// Evicts one key the policy picks, whatever the memory reads (the
+    /// random-history convergence driver uses this); false when no key
+    /// qualifies. The delete joins the open batch.
+    pub fn evict_one(&mut self) -> bool {
+        match self.pick_victim() {
+            Some((db, slot)) => {
+                self.evict_slot(db, slot);
+                true
+            }
+            None => false,
         }
     }
 
