@@ -327,6 +327,42 @@ mod tests {
     }
 
     #[test]
+    fn the_access_field_costs_no_bytes_per_key() {
+        // The slot as it was before eviction metadata: the u32 of access
+        // data sits in what was padding after `volatile_at`.
+        #[allow(dead_code)]
+        struct WithoutAccess {
+            key: Bytes,
+            state: KeyState,
+            volatile_at: u32,
+        }
+        use std::mem::size_of;
+        assert_eq!(
+            size_of::<Option<Occupied>>(),
+            size_of::<Option<WithoutAccess>>()
+        );
+    }
+
+    #[test]
+    fn sampling_visits_every_candidate_when_there_are_few() {
+        let mut ks = Keyspace::new();
+        for i in 0..10 {
+            ks.insert(key(&format!("k{i}")), KeyState::new(), 0);
+        }
+        let mut rng = rand::thread_rng();
+        let mut seen = Vec::new();
+        ks.sample(false, 10, &mut rng, |s| seen.push(s));
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 10);
+        let mut picks = 0;
+        ks.sample(false, 3, &mut rng, |_| picks += 1);
+        assert_eq!(picks, 3);
+        // No key has a deadline: nothing to sample for volatile policies.
+        ks.sample(true, 5, &mut rng, |_| panic!("no volatile keys"));
+    }
+
+    #[test]
     fn inserted_keys_are_found_and_removed() {
         let mut ks = Keyspace::new();
         let a = ks.insert(key("a"), KeyState::new(), 0);
