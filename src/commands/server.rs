@@ -177,7 +177,7 @@ fn info_server(ctx: &mut Context, out: &mut String) {
     line!(
         out,
         "lru_clock:{}",
-        (crate::store::unix_ms() / 1000) & ((1 << 24) - 1)
+        crate::store::evict::lru_clock(crate::store::unix_ms())
     );
     line!(
         out,

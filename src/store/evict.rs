@@ -393,6 +393,12 @@ impl Store {
             self.eviction.note_outcome(Outcome::Ok);
             return outcome_only(Outcome::Ok);
         }
+        // Never inside a command's open batch (CONFIG SET queued in EXEC):
+        // the deletes would split the transaction's batch. The next
+        // command evicts instead.
+        if self.open.seq_before.is_some() {
+            return outcome_only(Outcome::Ok);
+        }
         self.begin_command();
         if self.expiry_held() {
             return outcome_only(Outcome::Ok);
@@ -782,6 +788,25 @@ mod tests {
         s.eviction.config.maxmemory = usize::MAX;
         assert_eq!(s.perform_evictions().outcome, Outcome::Ok);
         assert_eq!(s.dbsize(0), 1);
+    }
+
+    #[test]
+    fn an_open_batch_is_never_split_by_eviction() {
+        let mut s = store_with(Policy::AllKeysRandom);
+        set(&mut s, "k", TtlChange::Clear);
+        s.begin_command();
+        s.write_key(0, b"other", |state, w| {
+            let ts = w.ts();
+            let value = Bytes::from_static(b"v");
+            let delta = state.delta_set(value, ts, TtlChange::Clear, &mut || w.next_dot());
+            (delta, ())
+        });
+        let evicted = s.perform_evictions();
+        assert_eq!(evicted.outcome, Outcome::Ok);
+        assert!(evicted.batch.is_none());
+        assert_eq!(s.dbsize(0), 2);
+        let batch = s.finish_batch().expect("the command's batch");
+        assert_eq!(batch.ops.len(), 1);
     }
 
     #[test]
