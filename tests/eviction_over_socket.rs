@@ -1,7 +1,7 @@
 //! covers: touch
 //!
 //! `maxmemory` and the eviction policies on real nodes over a socket: the
-//! cap holds under load, each policy picks the victims it should,
+//! cap holds under load for every policy, each picks the victims it should,
 //! `noeviction` answers Redis's OOM error to writes and keeps serving reads,
 //! OBJECT IDLETIME/FREQ, and two nodes evicting under load still converge.
 //!
@@ -99,30 +99,81 @@ fn memory_stays_under_the_cap_under_load() {
     let _turn = one_at_a_time();
     let node = Node::start();
     let mut c = node.client();
-    let cap = used(&mut c) + 4 * 1024 * 1024;
-    c.ok(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
-    c.ok(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
-    // 20 MB of values into a 4 MB budget.
-    let v = value(1000);
-    let mut peak = 0;
-    set_keys(&mut c, "load:", 20_000, &v, |c| peak = peak.max(used(c)));
-    // Eviction runs before each command, so one pipeline of 100 SETs (and
-    // its buffers) is the most memory can run ahead of the cap.
-    assert!(
-        peak <= cap + 1024 * 1024,
-        "used_memory peaked at {peak}, cap {cap}"
-    );
-    let evicted = info_field(&mut c, "evicted_keys");
-    let keys = c.int(&["DBSIZE"]) as u64;
-    assert!(evicted > 10_000, "evicted {evicted}");
-    assert_eq!(
-        keys + evicted,
-        20_000,
-        "every key is either kept or evicted"
-    );
-    // The keys were all written within about a second, so the LRU clock
-    // (seconds) barely tells them apart: no claim on which ones stay.
+    for policy in [
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+        c.ok(&["FLUSHALL"]);
+        let cap = settled_used(&mut c) + 3 * 1024 * 1024;
+        c.ok(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
+        c.ok(&["CONFIG", "SET", "maxmemory-policy", policy]);
+        let before = info_field(&mut c, "evicted_keys");
+        // 8 MB of values into a 3 MB budget, with a TTL for the volatile
+        // policies to act on.
+        let v = value(1000);
+        let mut peak = 0;
+        for start in (0..8000).step_by(100) {
+            let mut pipe = redis::pipe();
+            for i in start..start + 100 {
+                pipe.cmd("SET").arg(format!("load:{i}")).arg(&v);
+                if policy.starts_with("volatile") {
+                    pipe.arg("EX").arg(1000 + i);
+                }
+                pipe.ignore();
+            }
+            pipe.query::<()>(&mut c.0)
+                .unwrap_or_else(|e| panic!("{policy}: SET pipeline at {start}: {e}"));
+            peak = peak.max(used(&mut c));
+        }
+        // Eviction runs before each command, so one pipeline of 100 SETs
+        // (and its buffers) is the most memory can run ahead of the cap.
+        assert!(
+            peak <= cap + 1024 * 1024,
+            "{policy}: used_memory peaked at {peak}, cap {cap}"
+        );
+        let evicted = info_field(&mut c, "evicted_keys") - before;
+        let keys = c.int(&["DBSIZE"]) as u64;
+        assert!(evicted > 4000, "{policy}: evicted {evicted}");
+        assert_eq!(keys + evicted, 8000, "{policy}: kept or evicted");
+    }
     c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+}
+
+#[test]
+fn allkeys_lfu_keeps_frequently_read_keys() {
+    let _turn = one_at_a_time();
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+    // Every access counts, so the hot keys' counters are certain.
+    c.ok(&["CONFIG", "SET", "lfu-log-factor", "0"]);
+    let v = value(1000);
+    set_keys(&mut c, "k:", 2000, &v, |_| {});
+    for _ in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..200 {
+            pipe.cmd("GET").arg(format!("k:{i}")).ignore();
+        }
+        pipe.query::<()>(&mut c.0).unwrap();
+    }
+    assert!(c.int(&["OBJECT", "FREQ", "k:0"]) >= 20);
+    assert_eq!(c.int(&["OBJECT", "FREQ", "k:1999"]), 5);
+    let cap = settled_used(&mut c);
+    c.ok(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
+    set_keys(&mut c, "new:", 800, &v, |_| {});
+    c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+    let hot = existing(&mut c, "k:", 0..200);
+    assert!(info_field(&mut c, "evicted_keys") >= 700);
+    assert!(
+        hot >= 195,
+        "only {hot} of 200 frequently read keys survived"
+    );
 }
 
 #[test]
@@ -341,6 +392,44 @@ fn digest(c: &mut Conn) -> String {
 }
 
 #[test]
+fn an_eviction_replicates_and_counts_only_where_it_was_chosen() {
+    let _turn = one_at_a_time();
+    let (a, b) = pair();
+    let mut ca = a.client();
+    let mut cb = b.client();
+    let v = value(1000);
+    set_keys(&mut ca, "k:", 2000, &v, |_| {});
+    await_equal_digests(&mut ca, &mut cb);
+    assert_eq!(cb.int(&["DBSIZE"]), 2000);
+    // Only node a has a cap; node b keeps no cap and must not evict.
+    let cap = settled_used(&mut ca) - 512 * 1024;
+    ca.ok(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    ca.ok(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
+    assert_eq!(ca.status(&["PING"]), "PONG");
+    ca.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+    let evicted = info_field(&mut ca, "evicted_keys");
+    assert!(evicted > 0, "node a evicted nothing");
+    await_equal_digests(&mut ca, &mut cb);
+    assert_eq!(cb.int(&["DBSIZE"]), 2000 - evicted as i64);
+    assert_eq!(info_field(&mut cb, "evicted_keys"), 0);
+}
+
+/// Polls until both nodes report the same digest twice in a row.
+fn await_equal_digests(ca: &mut Conn, cb: &mut Conn) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = (String::new(), String::new());
+    loop {
+        let now = (digest(ca), digest(cb));
+        if now.0 == now.1 && now == last {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no convergence: {now:?}");
+        last = now;
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
 fn two_nodes_evicting_under_load_converge() {
     let _turn = one_at_a_time();
     let (a, b) = pair();
@@ -379,20 +468,7 @@ fn two_nodes_evicting_under_load_converge() {
     for c in [&mut ca, &mut cb] {
         c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = (String::new(), String::new());
-    loop {
-        let now = (digest(&mut ca), digest(&mut cb));
-        if now.0 == now.1 && now == last {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no convergence after eviction: {now:?}"
-        );
-        last = now;
-        thread::sleep(Duration::from_millis(200));
-    }
+    await_equal_digests(&mut ca, &mut cb);
     let (ka, kb) = (ca.int(&["DBSIZE"]), cb.int(&["DBSIZE"]));
     assert_eq!(ka, kb);
     assert!(ka < 12_000, "{ka} keys kept of 12000 written");
