@@ -81,6 +81,23 @@ fn admit_over_cap(ctx: &mut Context, command: &CommandSpec, name: &[u8]) -> Resu
     Err(err_owned(OOM_ERROR.to_string()))
 }
 
+/// Installs the eviction settings of a changed configuration (CONFIG SET)
+/// and starts evicting at once if the new cap is already exceeded, with a
+/// warning in the log as Redis gives.
+pub(crate) fn apply_config(ctx: &mut Context, next: &Config) {
+    let settings = eviction_config(next);
+    let changed = settings.maxmemory != ctx.store.eviction_config().maxmemory;
+    ctx.store.set_eviction_config(settings);
+    if changed && ctx.store.over_maxmemory() {
+        tracing::warn!(
+            "maxmemory set to {} bytes, below the {} bytes in use: keys will be evicted or writes refused, as maxmemory-policy says",
+            settings.maxmemory,
+            crate::store::memory::used_memory()
+        );
+    }
+    evict(ctx);
+}
+
 /// One eviction round; its deletes go to replication like any write.
 pub(crate) fn evict(ctx: &mut Context) -> Outcome {
     evict_round(ctx.store, &ctx.server.repl)
