@@ -87,10 +87,11 @@ fn a_plain_name_is_echoed_as_typed_and_finds_hidden_parameters() {
 fn values_that_ask_for_missing_features_are_refused_naming_them() {
     let node = Node::start();
     let mut c = node.client();
-    let refused = c.err(&["CONFIG", "SET", "maxmemory", "100mb"]);
+    let refused = c.err(&["CONFIG", "SET", "maxmemory-clients", "100mb"]);
     assert!(
-        refused.starts_with("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - ")
-            && refused.contains("evict"),
+        refused.starts_with(
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - "
+        ) && refused.contains("evict clients"),
         "{refused}"
     );
     let refused = c.err(&["CONFIG", "SET", "appendonly", "yes"]);

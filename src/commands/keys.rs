@@ -23,7 +23,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("del", -2, WRITE, (1, -1, 1), "generic", "1.0.0", "Deletes one or more keys.", del),
     spec("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", "4.0.0", "Asynchronously deletes one or more keys.", del),
     spec("exists", -2, READONLY | FAST, (1, -1, 1), "generic", "1.0.0", "Determines whether one or more keys exist.", exists),
-    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", exists),
+    spec("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", touch),
     spec("type", 2, READONLY | FAST, (1, 1, 1), "generic", "1.0.0", "Determines the type of value stored at a key.", key_type),
     spec("expire", -3, WRITE | FAST, (1, 1, 1), "generic", "1.0.0", "Sets the expiration time of a key in seconds.", expire),
     spec("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", pexpire),
@@ -54,6 +54,7 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     spec("help", 2, LOADING | STALE, (0, 0, 0), "generic", "6.2.0", "Returns helpful text about the different subcommands.", object_help),
 ];
 
+const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 fn del(ctx: &mut Context, args: &mut Args) -> CmdResult {
@@ -76,10 +77,22 @@ fn exists(ctx: &mut Context, args: &mut Args) -> CmdResult {
     Ok(Reply::Integer(found as i64))
 }
 
+/// TOUCH: EXISTS that counts as an access (hits, misses and the keys'
+/// LRU/LFU data), as Redis's lookupKeyRead does.
+fn touch(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let db = ctx.client.db;
+    let found = args
+        .rest()
+        .iter()
+        .filter(|key| ctx.store.lookup_read(db, key).is_some())
+        .count();
+    Ok(Reply::Integer(found as i64))
+}
+
 fn key_type(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let key = args.key()?;
     let db = ctx.client.db;
-    let kind = ctx.store.lookup(db, key).and_then(|s| s.kind());
+    let kind = ctx.store.lookup_untouched(db, key).and_then(|s| s.kind());
     Ok(Reply::simple(kind.map_or("none", Kind::name)))
 }
 
@@ -108,7 +121,7 @@ fn object_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
 fn object_encoding(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let key = args.key()?;
     let db = ctx.client.db;
-    let Some(state) = ctx.store.lookup(db, key) else {
+    let Some(state) = ctx.store.lookup_untouched(db, key) else {
         return Ok(Reply::Nil);
     };
     let name = match state.collection() {
@@ -123,28 +136,46 @@ fn object_encoding(ctx: &mut Context, args: &mut Args) -> CmdResult {
     Ok(Reply::Bulk(Bytes::from_static(name.as_bytes())))
 }
 
-/// OBJECT REFCOUNT/IDLETIME/FREQ: cordis keeps no access metadata, so it
-/// answers as a fresh Redis object would (refcount 1, idle 0) and, like
-/// Redis without an LFU policy, refuses FREQ. A missing key is nil first.
-fn object_stat(ctx: &mut Context, args: &mut Args, answer: CmdResult) -> CmdResult {
+/// OBJECT FREQ: the key's LFU counter after decay; tracked only under an
+/// LFU policy (Redis's error otherwise). A missing key is nil first.
+/// Reading it is no access.
+fn object_freq(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let db = ctx.client.db;
+    let Some(access) = ctx.store.access_of(db, key) else {
+        return Ok(Reply::Nil);
+    };
+    let config = ctx.store.eviction_config();
+    if !config.policy.is_lfu() {
+        return Err(err(LFU_NOT_SELECTED));
+    }
+    let decay = config.lfu_decay_time;
+    let now = ctx.store.now_ms();
+    Ok(Reply::Integer(access.decayed_counter(now, decay) as i64))
+}
+
+/// OBJECT IDLETIME: seconds since the last access by the LRU clock;
+/// refused under an LFU policy, as Redis does.
+fn object_idletime(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let key = args.key()?;
+    let db = ctx.client.db;
+    let Some(access) = ctx.store.access_of(db, key) else {
+        return Ok(Reply::Nil);
+    };
+    if ctx.store.eviction_config().policy.is_lfu() {
+        return Err(err(LFU_SELECTED));
+    }
+    Ok(Reply::Integer(access.idle_secs(ctx.store.now_ms()) as i64))
+}
+
+/// OBJECT REFCOUNT: values are never shared between keys, so 1.
+fn object_refcount(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let key = args.key()?;
     let db = ctx.client.db;
     if !ctx.store.exists(db, key) {
         return Ok(Reply::Nil);
     }
-    answer
-}
-
-fn object_freq(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    object_stat(ctx, args, Err(err(LFU_NOT_SELECTED)))
-}
-
-fn object_idletime(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    object_stat(ctx, args, Ok(Reply::Integer(0)))
-}
-
-fn object_refcount(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    object_stat(ctx, args, Ok(Reply::Integer(1)))
+    Ok(Reply::Integer(1))
 }
 
 // ----- expiry -----

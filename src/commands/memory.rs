@@ -66,7 +66,7 @@ fn memory_usage(ctx: &mut Context, args: &mut Args) -> CmdResult {
         }
     }
     let db = ctx.client.db;
-    Ok(match ctx.store.lookup(db, key) {
+    Ok(match ctx.store.lookup_untouched(db, key) {
         Some(state) => Reply::Integer(key_footprint(key, state) as i64),
         None => Reply::Nil,
     })

@@ -33,6 +33,7 @@ pub mod keys;
 pub mod lcs;
 pub mod lifecycle;
 pub mod lists;
+pub mod maxmemory;
 pub mod memory;
 pub mod pubsub;
 pub mod replication;
@@ -454,6 +455,23 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
             return refused.reply;
         }
     };
+    // Invalidations of keys evicted to make room reach even the client
+    // about to run before its reply (as Redis evicts before the command
+    // starts), so they are not held as that client's own.
+    let tracking = &ctx.server.tracking;
+    let running = tracking.is_active().then(|| tracking.current());
+    if running.is_some() {
+        tracking.set_current(0);
+    }
+    let admitted = maxmemory::admit(ctx, resolved.command, args);
+    if let Some(id) = running {
+        ctx.server.tracking.set_current(id);
+    }
+    if let Err(oom) = admitted {
+        transactions::refuse(ctx);
+        ctx.store.introspection.rejected(Some(resolved.id), &oom);
+        return oom;
+    }
     if ctx.client.multi.is_some() {
         // Inside MULTI, the top-level row decides (subcommands never run
         // early).

@@ -177,7 +177,7 @@ fn info_server(ctx: &mut Context, out: &mut String) {
     line!(
         out,
         "lru_clock:{}",
-        (crate::store::unix_ms() / 1000) & ((1 << 24) - 1)
+        crate::store::evict::lru_clock(crate::store::unix_ms())
     );
     line!(
         out,
@@ -396,10 +396,11 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
     line!(out, "expired_stale_perc:0.00");
     line!(out, "expired_time_cap_reached_count:0");
     line!(out, "expire_cycle_cpu_milliseconds:0");
-    line!(out, "evicted_keys:0");
+    line!(out, "evicted_keys:{}", st.evicted_keys);
     line!(out, "evicted_clients:0");
-    line!(out, "total_eviction_exceeded_time:0");
-    line!(out, "current_eviction_exceeded_time:0");
+    let (exceeded_total, exceeded_now) = ctx.store.eviction_exceeded_ms();
+    line!(out, "total_eviction_exceeded_time:{exceeded_total}");
+    line!(out, "current_eviction_exceeded_time:{exceeded_now}");
     line!(out, "keyspace_hits:{}", st.keyspace_hits);
     line!(out, "keyspace_misses:{}", st.keyspace_misses);
     {

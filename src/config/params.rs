@@ -833,7 +833,6 @@ const EMPTY: &[&str] = &[""];
 const ZERO: &[&str] = &["0"];
 const NO_SNAPSHOTS: &str = "cordis has no snapshots yet";
 const NO_AOF: &str = "cordis has no append-only file yet";
-const NO_EVICTION: &str = "cordis does not evict yet";
 const NO_TLS: &str = "cordis has no TLS yet";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
 const NO_REBIND: &str = "cordis cannot move its client listener while running yet";
@@ -1068,7 +1067,7 @@ const TABLE: &[Param] = &[
         "maxmemory-policy",
         one_of(MAXMEMORY_POLICIES),
         "noeviction",
-        only(&["noeviction"], NO_EVICTION),
+        SUPPORTED,
     ),
     Param::new(
         "appendfsync",
@@ -1234,9 +1233,8 @@ const TABLE: &[Param] = &[
         "100",
         DESCRIPTIVE,
     ),
-    // Knobs of LFU eviction, which is refused.
-    Param::new("lfu-log-factor", int(0, INT_MAX), "10", DESCRIPTIVE),
-    Param::new("lfu-decay-time", int(0, INT_MAX), "1", DESCRIPTIVE),
+    Param::new("lfu-log-factor", int(0, INT_MAX), "10", SUPPORTED),
+    Param::new("lfu-decay-time", int(0, INT_MAX), "1", SUPPORTED),
     Param::new("replica-priority", int(0, INT_MAX), "100", DESCRIPTIVE).alias(&["slave-priority"]),
     Param::new(
         "repl-diskless-sync-delay",
@@ -1244,14 +1242,8 @@ const TABLE: &[Param] = &[
         "5",
         DESCRIPTIVE,
     ),
-    // Knobs of eviction, which is refused.
-    Param::new("maxmemory-samples", int(1, INT_MAX), "5", DESCRIPTIVE),
-    Param::new(
-        "maxmemory-eviction-tenacity",
-        int(0, 100),
-        "10",
-        DESCRIPTIVE,
-    ),
+    Param::new("maxmemory-samples", int(1, INT_MAX), "5", SUPPORTED),
+    Param::new("maxmemory-eviction-tenacity", int(0, 100), "10", SUPPORTED),
     Param::new("timeout", int(0, INT_MAX), "0", SUPPORTED),
     Param::new("replica-announce-port", int(0, 65535), "0", DESCRIPTIVE)
         .alias(&["slave-announce-port"]),
@@ -1377,12 +1369,7 @@ const TABLE: &[Param] = &[
         "1048576",
         DESCRIPTIVE,
     ),
-    Param::new(
-        "maxmemory",
-        memory(0, ULLONG_MAX),
-        "0",
-        only(ZERO, NO_EVICTION),
-    ),
+    Param::new("maxmemory", memory(0, ULLONG_MAX), "0", SUPPORTED),
     Param::new(
         "cluster-link-sendbuf-limit",
         memory(0, ULLONG_MAX),

@@ -377,16 +377,6 @@ fn refused_values_name_the_missing_feature() {
             "cordis has no append-only file yet (only no is accepted)",
         ),
         (
-            "maxmemory",
-            "100mb",
-            "cordis does not evict yet (only 0 is accepted)",
-        ),
-        (
-            "maxmemory-policy",
-            "allkeys-lru",
-            "cordis does not evict yet (only noeviction is accepted)",
-        ),
-        (
             "client-output-buffer-limit",
             "normal 1mb 1mb 10",
             "cordis does not cap normal clients' replies yet (normal clients must stay 0 0 0)",
@@ -404,6 +394,33 @@ fn refused_values_name_the_missing_feature() {
         ("port", "6379"),
     ]))
     .unwrap();
+    // Eviction is built: a cap in Redis's units and every policy.
+    c.set_many(&pairs(&[
+        ("maxmemory", "100mb"),
+        ("maxmemory-policy", "allkeys-lru"),
+        ("maxmemory-samples", "10"),
+        ("maxmemory-eviction-tenacity", "20"),
+        ("lfu-log-factor", "5"),
+        ("lfu-decay-time", "0"),
+    ]))
+    .unwrap();
+    assert_eq!(c.get("maxmemory").unwrap(), "104857600");
+    c.set("maxmemory", "1gb").unwrap();
+    assert_eq!(c.get("maxmemory").unwrap(), "1073741824");
+    for policy in [
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        c.set("maxmemory-policy", policy).unwrap();
+        assert_eq!(c.get("maxmemory-policy").unwrap(), policy);
+    }
+    c.set("maxmemory", "0").unwrap();
     assert_eq!(
         c.set("port", "7000").unwrap_err(),
         failed(

@@ -436,6 +436,7 @@ mod tests {
             assert_eq!(event(code(name)), Some((*name, *class)));
         }
         assert!(EVENTS.len() < 255);
+        assert_eq!(code("evicted"), EventCodes::EVICTED);
         assert_eq!(code("no-such-event"), 0);
         assert_eq!(event(0), None);
         assert_eq!(event(250), None);

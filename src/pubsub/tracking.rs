@@ -135,6 +135,11 @@ impl Tracking {
         }
     }
 
+    /// The client whose command runs now (0: none).
+    pub fn current(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
     /// Marks `id` as the client whose command runs now (0 when done).
     pub fn set_current(&self, id: u64) {
         self.current.store(id, Ordering::Relaxed);

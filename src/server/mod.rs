@@ -208,7 +208,9 @@ async fn reject(mut socket: TcpStream) {
     .await;
 }
 
-/// Active expiry `hz` times a second; once a second, tombstone collection
+/// Active expiry and, over `maxmemory`, an eviction round (so eviction
+/// goes on without new commands) `hz` times a second; once a second,
+/// tombstone collection
 /// up to the causally stable vector and trimming of the delta log through
 /// what every peer acked. Each round holds the store lock only for a
 /// bounded amount of work.
@@ -223,6 +225,9 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         rounds += 1;
         let mut store = state.store.lock();
         store.active_expire_cycle(400);
+        if store.has_maxmemory() {
+            crate::commands::maxmemory::evict_round(&mut store, &state.repl);
+        }
         if rounds.is_multiple_of(hz as u64) {
             let stable = state.repl.stable(store.version_vector());
             store.collect_garbage(&stable);

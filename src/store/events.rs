@@ -18,6 +18,9 @@ pub struct EventCodes(pub [u8; 2]);
 
 impl EventCodes {
     pub const NONE: EventCodes = EventCodes([0, 0]);
+    /// The code of `evicted` in the notification table (the store raises
+    /// it itself; a test in `pubsub::notify` keeps the two in step).
+    pub const EVICTED: u8 = 49;
 
     pub fn one(code: u8) -> Self {
         EventCodes([code, 0])

@@ -5,6 +5,8 @@
 //! moves while it exists, so a scan returns every key present for its whole
 //! duration), and random sampling (RANDOMKEY, active expiry) picks slots.
 //! Keys with a deadline are also listed in `volatile` for expiry sampling.
+//! Each slot also packs the key's access metadata for eviction into one
+//! `u32` (see [`super::evict`]), in what would otherwise be padding.
 
 use bytes::Bytes;
 use hashbrown::HashTable;
@@ -19,6 +21,8 @@ struct Occupied {
     key: Bytes,
     state: KeyState,
     volatile_at: u32,
+    /// LRU clock and LFU counter, packed by [`super::evict::Access`].
+    access: u32,
 }
 
 /// A slot number in the table (stable while its key exists).
@@ -107,9 +111,20 @@ impl Keyspace {
         &mut self.occupied_mut(slot).state
     }
 
-    /// Inserts a key that is not present. The key should own its bytes (not
-    /// point into a network buffer).
-    pub fn insert(&mut self, key: Bytes, state: KeyState) -> SlotId {
+    /// The packed access metadata of a slot (see [`super::evict::Access`]).
+    #[inline]
+    pub fn access(&self, slot: SlotId) -> u32 {
+        self.occupied(slot).access
+    }
+
+    #[inline]
+    pub fn set_access(&mut self, slot: SlotId, access: u32) {
+        self.occupied_mut(slot).access = access;
+    }
+
+    /// Inserts a key that is not present, with its initial access metadata.
+    /// The key should own its bytes (not point into a network buffer).
+    pub fn insert(&mut self, key: Bytes, state: KeyState, access: u32) -> SlotId {
         debug_assert!(self.find(&key).is_none());
         let hash = self.hash(&key);
         let slot = loop {
@@ -128,6 +143,7 @@ impl Keyspace {
             key,
             state,
             volatile_at: NOT_VOLATILE,
+            access,
         });
         let slots = &self.slots;
         let hasher = &self.hasher;
@@ -222,6 +238,44 @@ impl Keyspace {
             .map(|i| i as SlotId)
     }
 
+    /// Eviction sampling: visits up to `count` slots among the keys (or,
+    /// with `volatile_only`, the keys with a deadline) — every one of them
+    /// when there are no more than `count`, else random picks.
+    pub fn sample(
+        &self,
+        volatile_only: bool,
+        count: usize,
+        rng: &mut impl Rng,
+        mut visit: impl FnMut(SlotId),
+    ) {
+        let candidates = if volatile_only {
+            self.volatile.len()
+        } else {
+            self.len
+        };
+        if candidates <= count {
+            if volatile_only {
+                self.volatile.iter().for_each(|&slot| visit(slot));
+            } else {
+                (0..self.slots.len())
+                    .filter(|&i| self.slots[i].is_some())
+                    .for_each(|i| visit(i as SlotId));
+            }
+            return;
+        }
+        for _ in 0..count {
+            let slot = if volatile_only {
+                self.random_volatile(rng)
+            } else {
+                self.random_slot(rng)
+            };
+            match slot {
+                Some(slot) => visit(slot),
+                None => break,
+            }
+        }
+    }
+
     /// Visits live slots from `cursor`, calling `visit` on each, until
     /// `visit` has been called `count` times or the table ends. Returns the
     /// next cursor (0 when the scan is complete).
@@ -273,10 +327,46 @@ mod tests {
     }
 
     #[test]
+    fn the_access_field_costs_no_bytes_per_key() {
+        // The slot as it was before eviction metadata: the u32 of access
+        // data sits in what was padding after `volatile_at`.
+        #[allow(dead_code)]
+        struct WithoutAccess {
+            key: Bytes,
+            state: KeyState,
+            volatile_at: u32,
+        }
+        use std::mem::size_of;
+        assert_eq!(
+            size_of::<Option<Occupied>>(),
+            size_of::<Option<WithoutAccess>>()
+        );
+    }
+
+    #[test]
+    fn sampling_visits_every_candidate_when_there_are_few() {
+        let mut ks = Keyspace::new();
+        for i in 0..10 {
+            ks.insert(key(&format!("k{i}")), KeyState::new(), 0);
+        }
+        let mut rng = rand::thread_rng();
+        let mut seen = Vec::new();
+        ks.sample(false, 10, &mut rng, |s| seen.push(s));
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 10);
+        let mut picks = 0;
+        ks.sample(false, 3, &mut rng, |_| picks += 1);
+        assert_eq!(picks, 3);
+        // No key has a deadline: nothing to sample for volatile policies.
+        ks.sample(true, 5, &mut rng, |_| panic!("no volatile keys"));
+    }
+
+    #[test]
     fn inserted_keys_are_found_and_removed() {
         let mut ks = Keyspace::new();
-        let a = ks.insert(key("a"), KeyState::new());
-        let b = ks.insert(key("b"), KeyState::new());
+        let a = ks.insert(key("a"), KeyState::new(), 0);
+        let b = ks.insert(key("b"), KeyState::new(), 0);
         assert_eq!(ks.find(b"a"), Some(a));
         assert_eq!(ks.find(b"b"), Some(b));
         assert_eq!(ks.find(b"c"), None);
@@ -290,7 +380,7 @@ mod tests {
     fn scan_returns_every_key_present_throughout_despite_deletes_and_inserts() {
         let mut ks = Keyspace::new();
         for i in 0..100 {
-            ks.insert(key(&format!("k{i}")), KeyState::new());
+            ks.insert(key(&format!("k{i}")), KeyState::new(), 0);
         }
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;
@@ -306,7 +396,7 @@ mod tests {
             if let Some(s) = ks.find(victim.as_bytes()) {
                 ks.remove(s);
             }
-            ks.insert(key(&format!("new{round}")), KeyState::new());
+            ks.insert(key(&format!("new{round}")), KeyState::new(), 0);
             round += 1;
             if cursor == 0 {
                 break;

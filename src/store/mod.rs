@@ -15,6 +15,7 @@
 
 pub mod delta;
 pub mod events;
+pub mod evict;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;
@@ -63,6 +64,9 @@ pub struct StoreStats {
     /// Keys that became live with two types at once (concurrent creation
     /// with different types in different regions).
     pub type_conflicts: u64,
+    /// Keys this node evicted under `maxmemory` (not those its peers
+    /// evicted, which arrive as deletes).
+    pub evicted_keys: u64,
 }
 
 /// Why a remote batch was not applied.
@@ -155,6 +159,8 @@ pub struct Store {
     /// Told about keyspace changes and peers' messages (the server installs
     /// its Pub/Sub layer).
     notifier: Option<std::sync::Arc<dyn Notifier>>,
+    /// `maxmemory` settings, the eviction pool and its timers.
+    eviction: evict::Eviction,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -224,6 +230,7 @@ impl Store {
             active_expire: true,
             expiry_held_until_ms: 0,
             notifier: None,
+            eviction: evict::Eviction::default(),
         }
     }
 
@@ -363,8 +370,17 @@ impl Store {
 
     // ----- reads -----
 
-    /// The state of a visible key, expiring it lazily if its deadline passed.
+    /// The state of a visible key, expiring it lazily if its deadline
+    /// passed; counts as an access for eviction (Redis's `lookupKey`).
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&KeyState> {
+        let slot = self.visible_slot(db, key)?;
+        self.touch_slot(db, slot);
+        Some(self.dbs[db].keys.state(slot))
+    }
+
+    /// Like [`Store::lookup`] without counting an access (TYPE, TTL,
+    /// OBJECT, MEMORY USAGE: Redis's `LOOKUP_NOTOUCH`).
+    pub fn lookup_untouched(&mut self, db: usize, key: &[u8]) -> Option<&KeyState> {
         let slot = self.visible_slot(db, key)?;
         Some(self.dbs[db].keys.state(slot))
     }
@@ -375,6 +391,7 @@ impl Store {
         match self.visible_slot(db, key) {
             Some(slot) => {
                 self.stats.keyspace_hits += 1;
+                self.touch_slot(db, slot);
                 Some(self.dbs[db].keys.state(slot))
             }
             None => {
@@ -394,6 +411,7 @@ impl Store {
         match self.visible_slot(db, key) {
             Some(slot) => {
                 self.stats.keyspace_hits += 1;
+                self.touch_slot(db, slot);
                 (Some(self.dbs[db].keys.state(slot)), &mut self.rng)
             }
             None => {
@@ -459,7 +477,7 @@ impl Store {
     /// Deadline (Unix ms) of a visible key; `None` if absent, `Some(None)`
     /// if it has no expiry.
     pub fn deadline(&mut self, db: usize, key: &[u8]) -> Option<Option<u64>> {
-        self.lookup(db, key).map(|s| s.deadline())
+        self.lookup_untouched(db, key).map(|s| s.deadline())
     }
 
     /// A random visible key.
@@ -553,6 +571,10 @@ impl Store {
             // position for SCAN cursors).
             Some(slot) if database.keys.state(slot).is_visible(now) => {
                 let (delta, result) = mutate(database.keys.state(slot), &mut ctx);
+                let access = self
+                    .eviction
+                    .touched(database.keys.access(slot), now, &mut self.rng);
+                database.keys.set_access(slot, access);
                 let owned_key = database.keys.key(slot).clone();
                 database.keys.state_mut(slot).apply(&delta, &mut self.ctx);
                 presence.removed = !database.keys.state(slot).has_value();
@@ -575,7 +597,9 @@ impl Store {
                     // leftovers where they were rather than ship a purge.
                     match slot {
                         Some(_) => {
-                            database.keys.insert(owned_key, state);
+                            database
+                                .keys
+                                .insert(owned_key, state, evict::Access::fresh(now));
                         }
                         None if !state.is_empty() => {
                             database.tombstones.insert(owned_key, state);
@@ -587,7 +611,7 @@ impl Store {
                 let delta = state.delta_purge().then(delta);
                 state.apply(&delta, &mut self.ctx);
                 presence.created = state.has_value();
-                Self::place(database, owned_key.clone(), state);
+                Self::place(database, owned_key.clone(), state, now);
                 (owned_key, delta, result)
             }
         };
@@ -697,11 +721,14 @@ impl Store {
         }
     }
 
-    /// Puts a state where the placement rule says it belongs.
-    fn place(database: &mut Db, key: Bytes, state: KeyState) {
+    /// Puts a state where the placement rule says it belongs (a key that
+    /// becomes live starts its access metadata at `now_ms`).
+    fn place(database: &mut Db, key: Bytes, state: KeyState, now_ms: u64) {
         if state.has_value() {
             // `insert` lists the key for expiry sampling if it has a deadline.
-            database.keys.insert(key, state);
+            database
+                .keys
+                .insert(key, state, evict::Access::fresh(now_ms));
         } else if !state.is_empty() {
             database.tombstones.insert(key, state);
         }
@@ -819,7 +846,9 @@ impl Store {
         let visible_after = state.is_visible(now);
         match (slot, detached) {
             (Some(slot), _) => Self::settle(database, slot),
-            (None, Some((owned_key, state))) => Self::place(database, owned_key, state),
+            (None, Some((owned_key, state))) => {
+                Self::place(database, owned_key, state, self.now_ms)
+            }
             (None, None) => {}
         }
         Presence {
@@ -849,7 +878,7 @@ impl Store {
         for (key, mut state) in tombstones {
             let delta = state.delta_remove_covered(seen);
             state.apply(&delta, &mut self.ctx);
-            Self::place(database, key, state);
+            Self::place(database, key, state, self.now_ms);
         }
     }
 

@@ -137,7 +137,7 @@ impl Store {
         let joined = current.join(&self.ctx, state, sender_ctx);
         let ctx = &mut self.ctx;
         joined.for_each_dot(&mut |dot| ctx.insert(dot));
-        Self::place(database, owned_key, joined);
+        Self::place(database, owned_key, joined, self.now_ms);
     }
 
     /// Ends a state transfer: every key in `scope` the sender did not

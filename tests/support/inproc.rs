@@ -96,6 +96,26 @@ pub fn deliver_everything(nodes: &[Node]) {
     }
 }
 
+/// Evicts one key on `node` under a random eviction policy, as a node over
+/// `maxmemory` would (an observed delete in its own batch).
+fn evict_one(node: &mut Node, rng: &mut StdRng) {
+    const POLICIES: [&str; 7] = [
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ];
+    let policy = POLICIES[rng.gen_range(0..POLICIES.len())];
+    node.run(&["CONFIG", "SET", "maxmemory-policy", policy]);
+    let mut store = node.state.store.lock();
+    store.begin_command();
+    store.evict_one();
+    store.finish_batch();
+}
+
 /// Seeds to run: the default, or `CORDIS_SEEDS` for a longer local search.
 pub fn seeds(default: u64) -> u64 {
     std::env::var("CORDIS_SEEDS")
@@ -106,7 +126,8 @@ pub fn seeds(default: u64) -> u64 {
 
 /// One random history on `node_count` in-process nodes: `steps` times,
 /// either a MULTI/EXEC block of 1–4 commands (with probability
-/// `multi_chance`), a single command from `random_command`, or the delivery
+/// `multi_chance`), a single command from `random_command`, an eviction on
+/// one node (see [`evict_one`]), or the delivery
 /// of a few batches between two random nodes (FIFO per origin). After full
 /// delivery every node must report the same DEBUG DIGEST and the same
 /// `view` (the family's reads of its keys). Failures name the seed.
@@ -141,6 +162,9 @@ pub fn play<V: PartialEq + std::fmt::Debug>(
         } else if rng.gen_bool(0.6) {
             let n = rng.gen_range(0..node_count);
             run_random(&mut nodes[n], &mut rng);
+        } else if rng.gen_bool(0.1) {
+            let n = rng.gen_range(0..node_count);
+            evict_one(&mut nodes[n], &mut rng);
         } else {
             let from = rng.gen_range(0..node_count);
             let to = rng.gen_range(0..node_count);
