@@ -480,6 +480,11 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
     );
     line!(
         out,
+        "replication_log_messages_dropped:{}",
+        store.delta_log().messages_dropped()
+    );
+    line!(
+        out,
         "remote_batches_applied:{}",
         store.stats.remote_batches_applied
     );

@@ -156,6 +156,9 @@ pub struct DeltaLog {
     bytes: usize,
     cap_bytes: usize,
     dropped_through: u64,
+    /// Pub/Sub messages in batches dropped for lack of room (some peer may
+    /// not have them: a full sync carries data, not messages).
+    messages_dropped: u64,
 }
 
 impl DeltaLog {
@@ -165,6 +168,7 @@ impl DeltaLog {
             bytes: 0,
             cap_bytes,
             dropped_through: 0,
+            messages_dropped: 0,
         }
     }
 
@@ -182,6 +186,11 @@ impl DeltaLog {
                 Some((old, size)) => {
                     self.bytes -= size;
                     self.dropped_through = old.last_seq;
+                    self.messages_dropped += old
+                        .ops
+                        .iter()
+                        .filter(|op| matches!(op, Op::Message { .. }))
+                        .count() as u64;
                 }
                 None => break,
             }
@@ -236,6 +245,11 @@ impl DeltaLog {
 
     pub fn dropped_through(&self) -> u64 {
         self.dropped_through
+    }
+
+    /// Messages dropped with batches the cap pushed out.
+    pub fn messages_dropped(&self) -> u64 {
+        self.messages_dropped
     }
 }
 
