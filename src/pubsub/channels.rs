@@ -189,74 +189,54 @@ impl PubSub {
     /// matching pattern's; returns how many subscriptions received it (a
     /// client subscribed both ways counts twice, as in Redis).
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
-        if self.is_idle() {
-            return 0;
-        }
-        let now = Instant::now();
-        let mut frames = Frames::default();
-        let mut receivers = 0;
-        let mut cut = Vec::new();
-        {
-            let tables = self.tables.read();
-            if let Some(list) = tables.channels.get(channel) {
-                for s in list {
-                    let frame = frames.get(s.resp, || {
-                        vec![
-                            Reply::Bulk(Bytes::from_static(b"message")),
-                            Reply::Bulk(Bytes::copy_from_slice(channel)),
-                            Reply::Bulk(Bytes::copy_from_slice(message)),
-                        ]
-                    });
-                    receivers += 1;
-                    deliver(s, frame, now, &mut cut);
-                }
-            }
-            for (pattern, list) in &tables.patterns {
-                if !glob_match(pattern, channel, false) {
-                    continue;
-                }
-                // Each pattern has its own frame (it names the pattern).
-                let mut frames = Frames::default();
-                for s in list {
-                    let frame = frames.get(s.resp, || {
-                        vec![
-                            Reply::Bulk(Bytes::from_static(b"pmessage")),
-                            Reply::Bulk(pattern.clone()),
-                            Reply::Bulk(Bytes::copy_from_slice(channel)),
-                            Reply::Bulk(Bytes::copy_from_slice(message)),
-                        ]
-                    });
-                    receivers += 1;
-                    deliver(s, frame, now, &mut cut);
-                }
-            }
-        }
-        self.cut(cut);
-        receivers
+        self.deliver(Kind::Channel, channel, message)
     }
 
     /// SPUBLISH: delivers to the shard channel's subscribers.
     pub fn publish_shard(&self, channel: &[u8], message: &[u8]) -> usize {
+        self.deliver(Kind::Shard, channel, message)
+    }
+
+    fn deliver(&self, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
         if self.is_idle() {
             return 0;
         }
         let now = Instant::now();
-        let mut frames = Frames::default();
         let mut receivers = 0;
         let mut cut = Vec::new();
+        let mut send = |list: &[Subscriber], head: Vec<Reply>| {
+            // One frame per protocol version for the whole list.
+            let mut frames = Frames::default();
+            for s in list {
+                let frame = frames.get(s.resp, || {
+                    let mut items = head.clone();
+                    items.push(Reply::Bulk(Bytes::copy_from_slice(channel)));
+                    items.push(Reply::Bulk(Bytes::copy_from_slice(message)));
+                    items
+                });
+                receivers += 1;
+                push_frame(s, frame, now, &mut cut);
+            }
+        };
         {
             let tables = self.tables.read();
-            if let Some(list) = tables.shard.get(channel) {
-                for s in list {
-                    let frame = frames.get(s.resp, || {
-                        vec![
-                            Reply::Bulk(Bytes::from_static(b"smessage")),
-                            Reply::Bulk(Bytes::copy_from_slice(channel)),
-                            Reply::Bulk(Bytes::copy_from_slice(message)),
-                        ]
-                    });
-                    receivers += 1;
-                    deliver(s, frame, now, &mut cut);
+            let verb = if kind == Kind::Shard {
+                &b"smessage"[..]
+            } else {
+                &b"message"[..]
+            };
+            if let Some(list) = tables.get(kind).get(channel) {
+                send(list, vec![Reply::Bulk(Bytes::from_static(verb))]);
+            }
+            if kind == Kind::Channel {
+                for (pattern, list) in &tables.patterns {
+                    if glob_match(pattern, channel, false) {
+                        let head = vec![
+                            Reply::Bulk(Bytes::from_static(b"pmessage")),
+                            Reply::Bulk(pattern.clone()),
+                        ];
+                        send(list, head);
+                    }
                 }
             }
         }
@@ -324,7 +304,7 @@ pub fn encode_push(resp: RespVersion, items: Vec<Reply>) -> Bytes {
     out.freeze()
 }
 
-fn deliver(s: &Subscriber, frame: Bytes, now: Instant, cut: &mut Vec<Arc<dyn Receiver>>) {
+fn push_frame(s: &Subscriber, frame: Bytes, now: Instant, cut: &mut Vec<Arc<dyn Receiver>>) {
     match s.queue.push(frame, now) {
         Pushed::Queued => s.client.set_queued_bytes(s.queue.queued_bytes()),
         Pushed::Overflowed => {
