@@ -275,6 +275,9 @@ fn command_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
 /// arguments do not say (a bad `numkeys`), which Redis reports as invalid
 /// arguments.
 pub fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
+    if name == "sort" {
+        return Some(super::sort::sort_key_positions(argv));
+    }
     // (index of numkeys, keys that come before it).
     let (numkeys_at, before): (usize, &[usize]) = match name {
         "sintercard" | "zinter" | "zunion" | "zdiff" | "zintercard" | "lmpop" | "zmpop" => (1, &[]),
