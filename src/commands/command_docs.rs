@@ -275,8 +275,10 @@ fn command_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
 /// arguments do not say (a bad `numkeys`), which Redis reports as invalid
 /// arguments.
 pub fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
-    if name == "sort" {
-        return Some(super::sort::sort_key_positions(argv));
+    match name {
+        "sort" => return Some(super::sort::sort_key_positions(argv)),
+        "sort_ro" => return Some(vec![1]),
+        _ => {}
     }
     // (index of numkeys, keys that come before it).
     let (numkeys_at, before): (usize, &[usize]) = match name {

@@ -25,7 +25,7 @@ use crate::protocol::Reply;
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     spec("sort", -2, WRITE | DENYOOM | MOVABLEKEYS, (1, 1, 1), "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort),
-    spec("sort_ro", -2, READONLY, (1, 1, 1), "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort_ro),
+    spec("sort_ro", -2, READONLY | MOVABLEKEYS, (1, 1, 1), "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort_ro),
 ];
 
 const NOT_A_DOUBLE: &str = "ERR One or more scores can't be converted into double";
