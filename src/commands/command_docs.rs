@@ -333,6 +333,8 @@ fn key_flags(c: &CommandSpec, name: &str, nth: usize) -> &'static [&'static str]
     match (name, nth) {
         ("set" | "mset" | "msetnx" | "setex" | "psetex" | "setnx", _) => &["OW", "update"],
         ("del" | "unlink", _) => &["RM", "delete"],
+        ("sort", 1) => &["OW", "update"],
+        ("sort" | "sort_ro", _) => &["RO", "access"],
         ("lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove", 0) => {
             &["RW", "access", "delete"]
         }
