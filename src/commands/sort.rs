@@ -123,7 +123,8 @@ fn load_elements(ctx: &mut Context, key: &[u8]) -> Result<(Vec<Bytes>, Option<Ki
                     .collect()
             })
             .unwrap_or_default(),
-        _ => return Err(wrongtype()),
+        Some(_) => return Err(wrongtype()),
+        None => Vec::new(),
     };
     Ok((elements, kind))
 }
