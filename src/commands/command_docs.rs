@@ -275,6 +275,11 @@ fn command_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {
 /// arguments do not say (a bad `numkeys`), which Redis reports as invalid
 /// arguments.
 pub fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
+    match name {
+        "sort" => return Some(super::sort::sort_key_positions(argv)),
+        "sort_ro" => return Some(vec![1]),
+        _ => {}
+    }
     // (index of numkeys, keys that come before it).
     let (numkeys_at, before): (usize, &[usize]) = match name {
         "sintercard" | "zinter" | "zunion" | "zdiff" | "zintercard" | "lmpop" | "zmpop" => (1, &[]),
@@ -328,6 +333,8 @@ fn key_flags(c: &CommandSpec, name: &str, nth: usize) -> &'static [&'static str]
     match (name, nth) {
         ("set" | "mset" | "msetnx" | "setex" | "psetex" | "setnx", _) => &["OW", "update"],
         ("del" | "unlink", _) => &["RM", "delete"],
+        ("sort", 1) => &["OW", "update"],
+        ("sort" | "sort_ro", _) => &["RO", "access"],
         ("lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove", 0) => {
             &["RW", "access", "delete"]
         }

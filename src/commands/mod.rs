@@ -25,6 +25,7 @@ pub mod command_docs;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod copy;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
@@ -39,6 +40,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod stats;
 pub mod strings;
 pub mod tracking;
@@ -212,6 +214,8 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(pubsub::COMMANDS)
         .chain(geo::COMMANDS)
         .chain(lcs::COMMANDS)
+        .chain(sort::COMMANDS)
+        .chain(copy::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id
