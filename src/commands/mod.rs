@@ -28,6 +28,7 @@ pub mod context;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lcs;
@@ -211,6 +212,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(pubsub::COMMANDS)
         .chain(geo::COMMANDS)
         .chain(lcs::COMMANDS)
+        .chain(hyperloglog::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id
