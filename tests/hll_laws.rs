@@ -198,10 +198,8 @@ proptest! {
             // A replica holds its own writes already.
             row[to] = logs[to].len();
         }
-        let mut step = 0;
-        for &from in &order {
+        for (step, &from) in order.iter().enumerate() {
             let to = step % 3;
-            step += 1;
             if from != to && next[to][from] < logs[from].len() {
                 reps[to].receive(&logs[from][next[to][from]]);
                 next[to][from] += 1;
@@ -227,11 +225,11 @@ proptest! {
         let history: Vec<(usize, Op, bool)> =
             adds.iter().map(|(at, e)| (*at, Op::Add(e.clone()), false)).collect();
         let (mut reps, logs) = run(&history);
-        for to in 0..3 {
+        for (to, replica) in reps.iter_mut().enumerate() {
             for (from, log) in logs.iter().enumerate() {
                 if from != to {
                     for d in log {
-                        reps[to].receive(d);
+                        replica.receive(d);
                     }
                 }
             }
