@@ -66,6 +66,8 @@ fn pfadd_and_pfcount_give_redis_replies_and_bytes() {
     assert_eq!(c.int(&["PFADD", "h", "a", "b", "c"]), 1);
     assert_eq!(c.int(&["PFADD", "h", "a", "b", "c"]), 0);
     assert_eq!(c.int(&["PFADD", "h", ""]), 1);
+    // Redis unshares a value PFADD touches into a raw string.
+    assert_eq!(c.bulk(&["OBJECT", "ENCODING", "h"]).unwrap(), "raw");
     assert_eq!(c.int(&["DEL", "h"]), 1);
 }
 

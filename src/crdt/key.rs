@@ -426,6 +426,12 @@ impl KeyState {
         newest_set.is_none_or(|set| latest > set).then_some(latest)
     }
 
+    /// True when the value is a HyperLogLog write's (OBJECT ENCODING says
+    /// `raw` for those, as Redis does for a value PFADD touched).
+    pub fn holds_hll_write(&self) -> bool {
+        self.latest_hll().is_some()
+    }
+
     /// The HyperLogLog value when a HyperLogLog write is the key's value:
     /// the latest one's bytes, with concurrent ones' registers raised
     /// into them. `sparse_max` is `hll-sparse-max-bytes`.
