@@ -126,6 +126,7 @@ fn object_encoding(ctx: &mut Context, args: &mut Args) -> CmdResult {
     };
     let name = match state.collection() {
         Some(coll) => coll.encoding(),
+        None if state.holds_hll_write() => "raw",
         None => match state.string_value() {
             Some(StrValue::Number(n)) if n.to_i64().is_some() => "int",
             Some(StrValue::Raw(b)) if crate::protocol::parse_integer(b).is_some() => "int",

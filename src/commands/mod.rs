@@ -29,6 +29,7 @@ pub mod copy;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lcs;
@@ -216,6 +217,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(lcs::COMMANDS)
         .chain(sort::COMMANDS)
         .chain(copy::COMMANDS)
+        .chain(hyperloglog::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

@@ -1426,7 +1426,7 @@ const TABLE: &[Param] = &[
         "hll-sparse-max-bytes",
         memory(0, LONG_MAX),
         "3000",
-        DESCRIPTIVE,
+        SUPPORTED,
     ),
     Param::new(
         "tracking-table-max-keys",

@@ -39,6 +39,7 @@ use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::collection::{CollDelta, Collection};
 use super::element::{ElementCrdt, Kind};
+use super::hll::HllWrite;
 use super::number::{parse_decimal, Amount};
 
 /// A base write of a string key; `value: None` is a delete marker, written
@@ -81,6 +82,9 @@ pub enum Payload {
         ts: Hlc,
         kind: Kind,
     },
+    /// A HyperLogLog write (PFADD, PFMERGE…): concurrent ones merge
+    /// register-wise (see [`super::hll`]).
+    Hll(HllWrite),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,6 +154,9 @@ pub enum StrValue<'a> {
     Raw(&'a Bytes),
     /// A number: base plus increments.
     Number(Amount),
+    /// Bytes computed from several live writes: the register-wise max of
+    /// concurrent HyperLogLog writes.
+    Merged(Bytes),
 }
 
 impl StrValue<'_> {
@@ -157,6 +164,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => (*b).clone(),
             StrValue::Number(n) => Bytes::from(n.to_bytes()),
+            StrValue::Merged(b) => b.clone(),
         }
     }
 
@@ -164,6 +172,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => b.len(),
             StrValue::Number(n) => n.to_bytes().len(),
+            StrValue::Merged(b) => b.len(),
         }
     }
 
@@ -392,7 +401,56 @@ impl KeyState {
     }
 
     fn has_string(&self) -> bool {
-        self.base_value().is_some() || self.unobserved_runs().next().is_some()
+        self.base_value().is_some()
+            || self.unobserved_runs().next().is_some()
+            || self.latest_hll().is_some()
+    }
+
+    /// The latest live HyperLogLog write when it is newer than every live
+    /// base value (a SET after it, or concurrent and later, wins instead).
+    fn latest_hll(&self) -> Option<(Hlc, Dot)> {
+        let latest = (self.versions.iter())
+            .filter_map(|v| match &v.payload {
+                Payload::Hll(w) => Some((w.ts, v.dot)),
+                _ => None,
+            })
+            .max()?;
+        let newest_set = (self.versions.iter())
+            .filter_map(|v| match &v.payload {
+                Payload::Str(StrWrite {
+                    ts, value: Some(_), ..
+                }) => Some((*ts, v.dot)),
+                _ => None,
+            })
+            .max();
+        newest_set.is_none_or(|set| latest > set).then_some(latest)
+    }
+
+    /// True when the value is a HyperLogLog write's (OBJECT ENCODING says
+    /// `raw` for those, as Redis does for a value PFADD touched).
+    pub fn holds_hll_write(&self) -> bool {
+        self.latest_hll().is_some()
+    }
+
+    /// The HyperLogLog value when a HyperLogLog write is the key's value:
+    /// the latest one's bytes, with concurrent ones' registers raised
+    /// into them. `sparse_max` is `hll-sparse-max-bytes`.
+    fn hll_value(&self, sparse_max: usize) -> Option<StrValue<'_>> {
+        self.latest_hll()?;
+        let mut writes: SmallVec<[(Hlc, Dot, &Bytes); 2]> = (self.versions.iter())
+            .filter_map(|v| match &v.payload {
+                Payload::Hll(w) => Some((w.ts, v.dot, &w.bytes)),
+                _ => None,
+            })
+            .collect();
+        if let [(_, _, only)] = writes.as_slice() {
+            return Some(StrValue::Raw(only));
+        }
+        writes.sort_by_key(|w| std::cmp::Reverse((w.0, w.1)));
+        let values: SmallVec<[&Bytes; 2]> = writes.iter().map(|w| w.2).collect();
+        Some(StrValue::Merged(super::hll::merge_values(
+            &values, sparse_max,
+        )))
     }
 
     /// True when the key holds a value (ignoring expiry).
@@ -411,6 +469,7 @@ impl KeyState {
                 Payload::Str(StrWrite {
                     ts, value: Some(_), ..
                 }) if kind == Kind::String => Some(*ts),
+                Payload::Hll(w) if kind == Kind::String => Some(w.ts),
                 Payload::Created { ts, kind: k } if *k == kind => Some(*ts),
                 _ => None,
             })
@@ -496,6 +555,9 @@ impl KeyState {
         if self.colls.is_some() && self.kind() != Some(Kind::String) {
             return None;
         }
+        if let Some(hll) = self.hll_value(super::hll::DEFAULT_SPARSE_MAX) {
+            return Some(hll);
+        }
         let mut runs = self.unobserved_runs().peekable();
         let base_value = self.base_value();
         if runs.peek().is_none() {
@@ -570,7 +632,7 @@ impl KeyState {
                     total: run.total,
                 }),
                 Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),
-                Payload::Ttl(_) | Payload::Created { .. } => {}
+                Payload::Ttl(_) | Payload::Created { .. } | Payload::Hll(_) => {}
             }
         }
         marks.sort_by_key(|m| (m.replica, m.start));
@@ -690,7 +752,7 @@ impl KeyState {
             removes: self.dots_where(|p| {
                 matches!(
                     p,
-                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. }
+                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. } | Payload::Hll(_)
                 )
             }),
             adds: SmallVec::new(),
@@ -705,6 +767,17 @@ impl KeyState {
             }),
         });
         self.ttl_delta(ttl, next_dot, &mut delta);
+        delta
+    }
+
+    /// PFADD / PFMERGE / PFCOUNT's cache: the HyperLogLog value `bytes`
+    /// replaces what the write observed (as SET does) and keeps the TTL;
+    /// concurrent HyperLogLog writes stay live and merge on read.
+    pub fn delta_hll(&self, bytes: Bytes, ts: Hlc, next_dot: &mut impl FnMut() -> Dot) -> KeyDelta {
+        let mut delta = self.delta_set(Bytes::new(), ts, TtlChange::Keep, next_dot);
+        if let Some(last) = delta.adds.last_mut() {
+            last.payload = Payload::Hll(HllWrite { ts, bytes });
+        }
         delta
     }
 

@@ -16,6 +16,7 @@
 //! - [`zset`]: the sorted set (add-wins members, LWW + counter scores).
 //! - [`list`]: the sequence (dense position ids, observed-remove pops).
 //! - [`ormap`]: the hash (field → string-like value, observed-remove).
+//! - [`hll`]: HyperLogLog values in Redis's layout and their writes.
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -26,6 +27,7 @@ pub mod causal;
 pub mod clock;
 pub mod collection;
 pub mod element;
+pub mod hll;
 pub mod key;
 pub mod list;
 pub mod members;

@@ -137,9 +137,12 @@ impl FieldState {
     pub fn value(&self) -> Option<FieldValue<'_>> {
         match self {
             FieldState::Plain(p) => Some(FieldValue::Raw(&p.value)),
-            FieldState::Full(k) => k.string_value().map(|v| match v {
-                StrValue::Raw(b) => FieldValue::Raw(b.as_ref()),
-                StrValue::Number(n) => FieldValue::Number(n),
+            FieldState::Full(k) => k.string_value().and_then(|v| match v {
+                StrValue::Raw(b) => Some(FieldValue::Raw(b.as_ref())),
+                StrValue::Number(n) => Some(FieldValue::Number(n)),
+                // Hash fields never take HyperLogLog writes; one from a
+                // peer reads as no value rather than as borrowed bytes.
+                StrValue::Merged(_) => None,
             }),
         }
     }

@@ -182,6 +182,7 @@ fn approx_state_bytes(key: &[u8], state: &KeyState) -> usize {
             .iter()
             .map(|v| match &v.payload {
                 Payload::Str(w) => 48 + w.value.as_ref().map_or(0, |b| b.len()),
+                Payload::Hll(w) => 48 + w.bytes.len(),
                 _ => 32,
             })
             .sum::<usize>()

@@ -71,6 +71,7 @@ impl Batch {
                 w.value.as_ref().map_or(0, |b| heap_block(b.len()))
                     + heap_block(w.observed.len() * size_of::<crate::crdt::key::RunMark>())
             }
+            Payload::Hll(w) => heap_block(w.bytes.len()),
             _ => 0,
         };
         let op_heap = |op: &Op| match op {
