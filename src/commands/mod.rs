@@ -20,6 +20,7 @@
 //! [`Context::park`]; the connection does the waiting.
 
 pub mod args;
+pub mod bitops;
 pub mod blocking;
 pub mod command_docs;
 pub mod config;
@@ -211,6 +212,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(pubsub::COMMANDS)
         .chain(geo::COMMANDS)
         .chain(lcs::COMMANDS)
+        .chain(bitops::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

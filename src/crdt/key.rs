@@ -35,6 +35,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::bitmap::{self, BitPatch};
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::collection::{CollDelta, Collection};
@@ -81,6 +82,8 @@ pub enum Payload {
         ts: Hlc,
         kind: Kind,
     },
+    /// A bitmap write rendered over the base value (see [`super::bitmap`]).
+    Bits(BitPatch),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -150,6 +153,8 @@ pub enum StrValue<'a> {
     Raw(&'a Bytes),
     /// A number: base plus increments.
     Number(Amount),
+    /// Bytes rendered from the base and bit patches.
+    Rendered(Bytes),
 }
 
 impl StrValue<'_> {
@@ -157,6 +162,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => (*b).clone(),
             StrValue::Number(n) => Bytes::from(n.to_bytes()),
+            StrValue::Rendered(b) => b.clone(),
         }
     }
 
@@ -164,6 +170,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => b.len(),
             StrValue::Number(n) => n.to_bytes().len(),
+            StrValue::Rendered(b) => b.len(),
         }
     }
 
@@ -392,7 +399,9 @@ impl KeyState {
     }
 
     fn has_string(&self) -> bool {
-        self.base_value().is_some() || self.unobserved_runs().next().is_some()
+        self.base_value().is_some()
+            || self.unobserved_runs().next().is_some()
+            || self.bit_patches().next().is_some()
     }
 
     /// True when the key holds a value (ignoring expiry).
@@ -412,6 +421,7 @@ impl KeyState {
                     ts, value: Some(_), ..
                 }) if kind == Kind::String => Some(*ts),
                 Payload::Created { ts, kind: k } if *k == kind => Some(*ts),
+                Payload::Bits(p) if kind == Kind::String => Some(p.ts),
                 _ => None,
             })
             .max()
@@ -498,6 +508,18 @@ impl KeyState {
         }
         let mut runs = self.unobserved_runs().peekable();
         let base_value = self.base_value();
+        // Bit patches render over the base; increments count on top when
+        // the rendered bytes are a number.
+        if self.bit_patches().next().is_some() {
+            let base = base_value.map_or(&[][..], |b| b.as_ref());
+            let rendered = Bytes::from(bitmap::render(base, self.bit_patches()));
+            return match (runs.peek(), numeric_value(&rendered)) {
+                (Some(_), Some(start)) => Some(StrValue::Number(
+                    runs.fold(start, |acc, (_, amount)| acc.saturating_add(amount)),
+                )),
+                _ => Some(StrValue::Rendered(rendered)),
+            };
+        }
         if runs.peek().is_none() {
             return base_value.map(StrValue::Raw);
         }
@@ -570,7 +592,7 @@ impl KeyState {
                     total: run.total,
                 }),
                 Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),
-                Payload::Ttl(_) | Payload::Created { .. } => {}
+                Payload::Ttl(_) | Payload::Created { .. } | Payload::Bits(_) => {}
             }
         }
         marks.sort_by_key(|m| (m.replica, m.start));
@@ -690,7 +712,7 @@ impl KeyState {
             removes: self.dots_where(|p| {
                 matches!(
                     p,
-                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. }
+                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. } | Payload::Bits(_)
                 )
             }),
             adds: SmallVec::new(),

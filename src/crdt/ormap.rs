@@ -140,6 +140,8 @@ impl FieldState {
             FieldState::Full(k) => k.string_value().map(|v| match v {
                 StrValue::Raw(b) => FieldValue::Raw(b.as_ref()),
                 StrValue::Number(n) => FieldValue::Number(n),
+                // No command writes bit patches into a hash field.
+                StrValue::Rendered(_) => FieldValue::Raw(&[]),
             }),
         }
     }
