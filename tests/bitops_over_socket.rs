@@ -103,6 +103,14 @@ fn bit_offsets_and_values_are_checked_like_redis() {
         BAD_OFFSET
     );
     assert_eq!(c.int(&["EXISTS", "big2"]), 0);
+    // cordis's own bound (docs/semantics.md): no bitmap past 4 GiB, even
+    // when proto-max-bulk-len allows more.
+    c.ok(&["CONFIG", "SET", "proto-max-bulk-len", "8gb"]);
+    assert_eq!(c.err(&["SETBIT", "big", "34359738368", "1"]), BAD_OFFSET);
+    assert_eq!(
+        c.err(&["BITFIELD", "big", "SET", "i64", "#536870912", "1"]),
+        BAD_OFFSET
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::args::{err, int, is, Args, CmdResult, NOT_AN_INTEGER, SYNTAX_ERROR, W
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::strings::{read_string, write_value};
 use super::{spec, CommandSpec, Context};
-use crate::crdt::bitmap::{get_bit, BitField, BitOp, BitWrite, Overflow};
+use crate::crdt::bitmap::{get_bit, BitField, BitOp, BitWrite, Overflow, MAX_BITMAP_BYTES};
 use crate::crdt::{KeyDelta, TtlChange};
 use crate::protocol::Reply;
 
@@ -38,7 +38,8 @@ const RO_ONLY_GET: &str = "ERR BITFIELD_RO only supports the GET subcommand";
 
 /// A bit offset argument; with `hash_width`, the `#N` form means `N`
 /// fields of that width. Like Redis, the byte it lands in must be below
-/// `proto-max-bulk-len`, which bounds every string a bit write can grow.
+/// `proto-max-bulk-len` (and cordis's own 4 GiB bitmap bound), which
+/// bounds every string a bit write can grow.
 fn bit_offset(ctx: &Context, arg: &[u8], hash_width: Option<u8>) -> Result<u64, Reply> {
     let bad = || err(BIT_OFFSET_OUT_OF_RANGE);
     let (digits, multiplier) = match (arg.first(), hash_width) {
@@ -49,7 +50,7 @@ fn bit_offset(ctx: &Context, arg: &[u8], hash_width: Option<u8>) -> Result<u64, 
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
         .ok_or_else(bad)?;
-    let limit = ctx.server.config.read().proto_max_bulk_len as u64;
+    let limit = (ctx.server.config.read().proto_max_bulk_len as u64).min(MAX_BITMAP_BYTES);
     if offset < 0 || (offset as u64 >> 3) >= limit {
         return Err(bad());
     }
@@ -58,13 +59,14 @@ fn bit_offset(ctx: &Context, arg: &[u8], hash_width: Option<u8>) -> Result<u64, 
 
 /// The visible string value of `key` for a write (`None`: absent);
 /// WRONGTYPE for another type.
-fn current_bytes(state: &crate::crdt::KeyState) -> Result<Vec<u8>, Reply> {
+fn current_bytes(state: &crate::crdt::KeyState) -> Result<Bytes, Reply> {
     if state.is_collection() {
         return Err(err(WRONGTYPE));
     }
+    // A stored value is shared, not copied; a bitmap's is rendered.
     Ok(state
         .string_value()
-        .map(|v| v.to_bytes().to_vec())
+        .map(|v| v.to_bytes())
         .unwrap_or_default())
 }
 
@@ -413,7 +415,7 @@ fn bitfield_generic(ctx: &mut Context, args: &mut Args, read_only: bool) -> CmdR
     let db = ctx.client.db;
     ctx.store.write_key(db, key, |state, w| {
         let mut bytes = match current_bytes(state) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => bytes.to_vec(),
             Err(e) => return (KeyDelta::default(), Err(e)),
         };
         let grows = (bytes.len() as u64) < reach || !state.has_value();

@@ -60,14 +60,51 @@ pub enum BitOp {
     Add { amount: i64, overflow: Overflow },
 }
 
+/// The longest string a bit write may grow (4 GiB, past Redis's 512 MB
+/// default `proto-max-bulk-len`): commands refuse offsets beyond it and a
+/// peer's patch reaching further is refused when decoded, so a small
+/// message can never make a node allocate without bound.
+pub const MAX_BITMAP_BYTES: u64 = 1 << 32;
+
 /// One bitmap write on a key, a [`Payload::Bits`] version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedBitPatch")]
 pub struct BitPatch {
     pub ts: Hlc,
     pub field: BitField,
     pub op: BitOp,
     /// The string is at least this many bytes long once the patch applies.
     pub reach: u64,
+}
+
+/// A patch as decoded from a peer, before its bounds are checked.
+#[derive(Deserialize)]
+struct UncheckedBitPatch {
+    ts: Hlc,
+    field: BitField,
+    op: BitOp,
+    reach: u64,
+}
+
+impl TryFrom<UncheckedBitPatch> for BitPatch {
+    type Error = &'static str;
+
+    fn try_from(p: UncheckedBitPatch) -> Result<Self, Self::Error> {
+        let width = p.field.width;
+        let sized = match p.op {
+            BitOp::Write(_) => width <= 64,
+            BitOp::Add { .. } => (1..=64).contains(&width),
+        };
+        if !sized || p.reach > MAX_BITMAP_BYTES || p.field.offset >= MAX_BITMAP_BYTES * 8 {
+            return Err("bit patch out of bounds");
+        }
+        Ok(BitPatch {
+            ts: p.ts,
+            field: p.field,
+            op: p.op,
+            reach: p.reach,
+        })
+    }
 }
 
 /// A bitmap write a command asks for, before it gets a dot.
@@ -366,6 +403,30 @@ mod tests {
         assert_eq!(field(4, 8, true).read(&bytes), 0xABu8 as i8 as i64);
         // Past the end reads zero.
         assert_eq!(field(12, 8, false).read(&bytes), 0);
+    }
+
+    #[test]
+    fn patches_from_peers_are_bounded() {
+        let patch = |width: u8, op: BitOp, reach: u64| BitPatch {
+            ts: Hlc(1),
+            field: field(8, width, false),
+            op,
+            reach,
+        };
+        let round_trip = |p: BitPatch| {
+            let bytes = bincode::serde::encode_to_vec(p, bincode::config::standard()).unwrap();
+            bincode::serde::decode_from_slice::<BitPatch, _>(&bytes, bincode::config::standard())
+                .map(|(p, _)| p)
+        };
+        let add = BitOp::Add {
+            amount: 1,
+            overflow: Overflow::Wrap,
+        };
+        assert!(round_trip(patch(8, add, 2)).is_ok());
+        assert!(round_trip(patch(0, BitOp::Write(0), 2)).is_ok());
+        assert!(round_trip(patch(0, add, 2)).is_err());
+        assert!(round_trip(patch(65, BitOp::Write(0), 2)).is_err());
+        assert!(round_trip(patch(8, BitOp::Write(0), MAX_BITMAP_BYTES + 1)).is_err());
     }
 
     #[test]
