@@ -662,3 +662,32 @@ fn bit_writes_on_a_counter_apply_to_the_number_it_read() {
         assert_eq!(cluster.value(at, K).as_deref(), Some("15"));
     }
 }
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// SETBIT and GETBIT read one bit without rendering when they can: the
+    /// point read must agree with the rendered bytes.
+    #[test]
+    fn a_point_read_of_a_bit_agrees_with_the_rendered_value(
+        n in 2..=3usize,
+        history in steps(any_op(), KEYS, 40),
+        picks in picks(),
+    ) {
+        let mut cluster = Cluster::new(n);
+        cluster.run(&history);
+        cluster.deliver_rest(&picks);
+        for replica in &cluster.replicas {
+            for state in replica.keys.values() {
+                let rendered = state.string_value().map(|v| v.to_bytes()).unwrap_or_default();
+                for offset in 0..40u64 {
+                    if let Some((on, len)) = state.bit_probe(offset) {
+                        let byte = rendered.get((offset >> 3) as usize).copied().unwrap_or(0);
+                        prop_assert_eq!(on, byte >> (7 - (offset & 7)) & 1 == 1, "bit {}", offset);
+                        prop_assert_eq!(len, rendered.len() as u64);
+                    }
+                }
+            }
+        }
+    }
+}

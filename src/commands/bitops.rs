@@ -82,13 +82,12 @@ fn setbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
     };
     let db = ctx.client.db;
     ctx.store.write_key(db, key, |state, w| {
-        let bytes = match current_bytes(state) {
-            Ok(bytes) => bytes,
+        let (was, len) = match probe_bit(state, offset) {
+            Ok(found) => found,
             Err(e) => return (KeyDelta::default(), Err(e)),
         };
-        let was = get_bit(&bytes, offset);
         let reach = (offset >> 3) + 1;
-        let grows = (bytes.len() as u64) < reach || !state.has_value();
+        let grows = len < reach || !state.has_value();
         // Nothing changes: no write, nothing shipped (Redis's dirty rule).
         if was == on && !grows {
             return (KeyDelta::default(), Ok(Reply::Integer(was as i64)));
@@ -107,8 +106,27 @@ fn setbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
 fn getbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let key = args.key()?;
     let offset = bit_offset(ctx, args.next()?, None)?;
-    let bytes = read_string(ctx, key)?.unwrap_or_default();
-    Ok(Reply::Integer(get_bit(&bytes, offset) as i64))
+    let db = ctx.client.db;
+    let on = match ctx.store.lookup_read(db, key) {
+        None => false,
+        Some(state) => probe_bit(state, offset)?.0,
+    };
+    Ok(Reply::Integer(on as i64))
+}
+
+/// The bit at `offset` of a key and its string's length, rendering the
+/// value only when a point read cannot tell; WRONGTYPE for another type.
+fn probe_bit(state: &crate::crdt::KeyState, offset: u64) -> Result<(bool, u64), Reply> {
+    if state.is_collection() {
+        return Err(err(WRONGTYPE));
+    }
+    Ok(state.bit_probe(offset).unwrap_or_else(|| {
+        let bytes = state
+            .string_value()
+            .map(|v| v.to_bytes())
+            .unwrap_or_default();
+        (get_bit(&bytes, offset), bytes.len() as u64)
+    }))
 }
 
 // ----- BITCOUNT / BITPOS -----

@@ -267,6 +267,43 @@ impl KeyState {
         })
     }
 
+    /// The bit at `offset` and the length of the rendered string, read
+    /// without rendering it; `None` when an increment could touch the bit
+    /// (then render). The key must read as a string or nothing.
+    pub fn bit_probe(&self, offset: u64) -> Option<(bool, u64)> {
+        let counted = self
+            .versions()
+            .iter()
+            .any(|v| matches!(v.payload, Payload::Incr(_)));
+        if counted {
+            return None;
+        }
+        let base = self.base_bytes();
+        let mut len = base.map_or(0, |b| b.len() as u64);
+        let probe = BitField::bit(offset);
+        // The last write of the bit in render order decides it.
+        let mut last: Option<((Hlc, Dot), bool)> = None;
+        for (dot, patch) in self.bit_patches() {
+            len = len.max(patch.reach);
+            if !patch.field.overlaps(&probe) {
+                continue;
+            }
+            let BitOp::Write(value) = patch.op else {
+                return None;
+            };
+            let shift = patch.field.end() - 1 - offset;
+            let on = value >> shift & 1 == 1;
+            if last.is_none_or(|(at, _)| (patch.ts, dot) > at) {
+                last = Some(((patch.ts, dot), on));
+            }
+        }
+        let on = match last {
+            Some((_, on)) => on,
+            None => base.is_some_and(|b| get_bit(b, offset)),
+        };
+        Some((on, len))
+    }
+
     /// The delta of one command's bitmap writes at replica `me`, applied in
     /// order after everything the key holds now.
     ///

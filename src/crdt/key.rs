@@ -370,6 +370,12 @@ impl KeyState {
             .map(|(_, _, value)| value)
     }
 
+    /// The winning base value's bytes, before bit patches and increments
+    /// (for point reads of a bitmap, `super::bitmap`).
+    pub(super) fn base_bytes(&self) -> Option<&Bytes> {
+        self.base_value()
+    }
+
     /// The latest observation of run `(replica, start)` by any live base
     /// write (value or delete marker): each reset what it observed.
     fn latest_mark(&self, replica: ReplicaId, start: u64) -> Option<RunMark> {
