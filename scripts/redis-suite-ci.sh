@@ -67,7 +67,7 @@ run_once() {
     PID=$!
     local deadline=$((SECONDS + READY_TIMEOUT_S))
     while [[ -z "$port" ]]; do
-        port="$(sed -n 's/^cordis ready: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$out" | head -n 1 || true)"
+        port="$(sed -n 's/^cordis ready: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$out" 2>/dev/null | head -n 1 || true)"
         [[ -n "$port" ]] && break
         kill -0 "$PID" 2>/dev/null || fail "cordis exited before its ready line"
         ((SECONDS < deadline)) || fail "no ready line within ${READY_TIMEOUT_S}s"

@@ -20,6 +20,7 @@
 //! [`Context::park`]; the connection does the waiting.
 
 pub mod args;
+pub mod bitops;
 pub mod blocking;
 pub mod command_docs;
 pub mod config;
@@ -218,6 +219,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(sort::COMMANDS)
         .chain(copy::COMMANDS)
         .chain(hyperloglog::COMMANDS)
+        .chain(bitops::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

@@ -537,7 +537,7 @@ fn increment_by(ctx: &mut Context, key: &[u8], by: i64) -> CmdResult {
         let current = match current {
             None => 0,
             Some(StrValue::Raw(bytes)) => int(bytes)?,
-            Some(StrValue::Merged(bytes)) => int(&bytes)?,
+            Some(StrValue::Merged(bytes) | StrValue::Rendered(bytes)) => int(&bytes)?,
             Some(StrValue::Number(n)) => n.to_i64().ok_or_else(|| err(NOT_AN_INTEGER))?,
         };
         let next = current.checked_add(by).ok_or_else(|| err(OVERFLOW))?;
@@ -579,7 +579,7 @@ fn incrbyfloat(ctx: &mut Context, args: &mut Args) -> CmdResult {
             // NaN-or-Infinity: Redis would reach an infinity or a value
             // cordis cannot hold.
             Some(StrValue::Raw(bytes)) => args::decimal(bytes)?,
-            Some(StrValue::Merged(bytes)) => args::decimal(&bytes)?,
+            Some(StrValue::Merged(bytes) | StrValue::Rendered(bytes)) => args::decimal(&bytes)?,
         };
         let by = by?;
         let next = current

@@ -35,6 +35,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::bitmap::{self, BitPatch};
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::collection::{CollDelta, Collection};
@@ -85,6 +86,8 @@ pub enum Payload {
     /// A HyperLogLog write (PFADD, PFMERGE…): concurrent ones merge
     /// register-wise (see [`super::hll`]).
     Hll(HllWrite),
+    /// A bitmap write rendered over the base value (see [`super::bitmap`]).
+    Bits(BitPatch),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -157,6 +160,8 @@ pub enum StrValue<'a> {
     /// Bytes computed from several live writes: the register-wise max of
     /// concurrent HyperLogLog writes.
     Merged(Bytes),
+    /// Bytes rendered from the base and bit patches.
+    Rendered(Bytes),
 }
 
 impl StrValue<'_> {
@@ -164,7 +169,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => (*b).clone(),
             StrValue::Number(n) => Bytes::from(n.to_bytes()),
-            StrValue::Merged(b) => b.clone(),
+            StrValue::Merged(b) | StrValue::Rendered(b) => b.clone(),
         }
     }
 
@@ -172,7 +177,7 @@ impl StrValue<'_> {
         match self {
             StrValue::Raw(b) => b.len(),
             StrValue::Number(n) => n.to_bytes().len(),
-            StrValue::Merged(b) => b.len(),
+            StrValue::Merged(b) | StrValue::Rendered(b) => b.len(),
         }
     }
 
@@ -372,6 +377,12 @@ impl KeyState {
             .map(|(_, _, value)| value)
     }
 
+    /// The winning base value's bytes, before bit patches and increments
+    /// (for point reads of a bitmap, `super::bitmap`).
+    pub(super) fn base_bytes(&self) -> Option<&Bytes> {
+        self.base_value()
+    }
+
     /// The latest observation of run `(replica, start)` by any live base
     /// write (value or delete marker): each reset what it observed.
     fn latest_mark(&self, replica: ReplicaId, start: u64) -> Option<RunMark> {
@@ -404,6 +415,7 @@ impl KeyState {
         self.base_value().is_some()
             || self.unobserved_runs().next().is_some()
             || self.latest_hll().is_some()
+            || self.bit_patches().next().is_some()
     }
 
     /// The latest live HyperLogLog write when it is newer than every live
@@ -471,6 +483,7 @@ impl KeyState {
                 }) if kind == Kind::String => Some(*ts),
                 Payload::Hll(w) if kind == Kind::String => Some(w.ts),
                 Payload::Created { ts, kind: k } if *k == kind => Some(*ts),
+                Payload::Bits(p) if kind == Kind::String => Some(p.ts),
                 _ => None,
             })
             .max()
@@ -560,6 +573,18 @@ impl KeyState {
         }
         let mut runs = self.unobserved_runs().peekable();
         let base_value = self.base_value();
+        // Bit patches render over the base; increments count on top when
+        // the rendered bytes are a number.
+        if self.bit_patches().next().is_some() {
+            let base = base_value.map_or(&[][..], |b| b.as_ref());
+            let rendered = Bytes::from(bitmap::render(base, self.bit_patches()));
+            return match (runs.peek(), numeric_value(&rendered)) {
+                (Some(_), Some(start)) => Some(StrValue::Number(
+                    runs.fold(start, |acc, (_, amount)| acc.saturating_add(amount)),
+                )),
+                _ => Some(StrValue::Rendered(rendered)),
+            };
+        }
         if runs.peek().is_none() {
             return base_value.map(StrValue::Raw);
         }
@@ -632,7 +657,7 @@ impl KeyState {
                     total: run.total,
                 }),
                 Payload::Str(w) => w.observed.iter().copied().for_each(&mut note),
-                Payload::Ttl(_) | Payload::Created { .. } | Payload::Hll(_) => {}
+                Payload::Ttl(_) | Payload::Created { .. } | Payload::Hll(_) | Payload::Bits(_) => {}
             }
         }
         marks.sort_by_key(|m| (m.replica, m.start));
@@ -752,7 +777,11 @@ impl KeyState {
             removes: self.dots_where(|p| {
                 matches!(
                     p,
-                    Payload::Str(_) | Payload::Incr(_) | Payload::Created { .. } | Payload::Hll(_)
+                    Payload::Str(_)
+                        | Payload::Incr(_)
+                        | Payload::Created { .. }
+                        | Payload::Hll(_)
+                        | Payload::Bits(_)
                 )
             }),
             adds: SmallVec::new(),

@@ -22,6 +22,7 @@
 //!
 //! The merge laws are property tests in `tests/crdt_laws.rs`.
 
+pub mod bitmap;
 pub mod bounded;
 pub mod causal;
 pub mod clock;

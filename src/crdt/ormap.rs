@@ -143,6 +143,8 @@ impl FieldState {
                 // Hash fields never take HyperLogLog writes; one from a
                 // peer reads as no value rather than as borrowed bytes.
                 StrValue::Merged(_) => None,
+                // No command writes bit patches into a hash field.
+                StrValue::Rendered(_) => None,
             }),
         }
     }
