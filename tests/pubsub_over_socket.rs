@@ -77,6 +77,10 @@ fn subscribe_publish_and_unsubscribe_in_resp2() {
         "{channels}"
     );
     assert!(text(publisher.call_str(&["INFO", "stats"])).contains("pubsub_channels:2\r\n"));
+    assert_eq!(
+        text(publisher.call_str(&["PUBSUB", "CHANNELS", "a", "b"])),
+        "-ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.\r\n"
+    );
 
     // RESP2 subscribed mode: only the Pub/Sub commands, PING, QUIT, RESET.
     assert_eq!(

@@ -44,7 +44,7 @@ static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 /// Redis's answer for a subcommand called with arguments it does not take.
-fn subcommand_syntax_error(args: &Args, container: &str) -> Reply {
+pub(crate) fn subcommand_syntax_error(args: &Args, container: &str) -> Reply {
     let sub = args
         .argv()
         .get(1)

@@ -232,7 +232,9 @@ fn spublish(ctx: &mut Context, args: &mut Args) -> CmdResult {
 
 fn channel_list(ctx: &mut Context, args: &mut Args, kind: Kind) -> CmdResult {
     if args.remaining() > 1 {
-        return Err(args.wrong_arity());
+        return Err(super::introspection::subcommand_syntax_error(
+            args, "PUBSUB",
+        ));
     }
     let pattern = args.next_if_any().map(|p| p.to_vec());
     Ok(Reply::Array(
