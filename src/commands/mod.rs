@@ -1,11 +1,13 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
-//! in per-family tables (data: `strings`, `keys`, `sets`, `hashes`,
-//! `zsets`, `lists`; clients and the node: `connection` (incl. CLIENT,
+//! in per-family tables (data: `strings`, `bitops` (SETBIT, BITFIELD),
+//! `hyperloglog` (PF*), `lcs`, `keys`, `copy` (COPY, MOVE, SWAPDB), `sort`,
+//! `sets`, `hashes`, `zsets`, `geo` (on sorted sets, with `geohash`'s
+//! arithmetic), `lists`; clients and the node: `connection` (incl. CLIENT,
 //! MONITOR, RESET), `transactions`, `replication` (WAIT), `server` (INFO,
 //! TIME, DEBUG), `config`, `command_docs` (COMMAND), `introspection`
-//! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT), `geo`
-//! (on sorted sets, with `geohash`'s arithmetic), `lcs`, `pubsub`
-//! (SUBSCRIBE, PUBLISH, PUBSUB), `tracking` (CLIENT TRACKING); `typed`
+//! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT), `pubsub`
+//! (SUBSCRIBE, PUBLISH, PUBSUB), `tracking` (CLIENT TRACKING);
+//! `maxmemory` admits or refuses a command under the memory cap; `typed`
 //! holds what the collection families share, `blocking` the blocked-client
 //! registry, `stats` the per-command records INFO and SLOWLOG read), and
 //! the [`dispatch`] function that resolves a request to its row, checks
