@@ -50,8 +50,8 @@ fn db_index(arg: &[u8], invalid: Option<&'static str>) -> Result<usize, Reply> {
 
 /// Overwrites `key` in `db` with `source`'s visible value and deadline
 /// (no deadline clears one), as a fresh write: whatever the destination
-/// held is an observed delete.
-fn write_copy(ctx: &mut Context, db: usize, key: &[u8], source: &KeyState) {
+/// held is an observed delete (COPY, MOVE, SWAPDB, RENAME).
+pub(super) fn write_copy(ctx: &mut Context, db: usize, key: &[u8], source: &KeyState) {
     let ttl = source
         .deadline()
         .map_or(TtlChange::Clear, TtlChange::Deadline);

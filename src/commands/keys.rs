@@ -13,7 +13,7 @@ use super::flags::{FAST, LOADING, RANDOM, READONLY, STALE, WRITE};
 use super::strings::{invalid_expire_time, set_ttl};
 use super::typed::{scan_options, scan_reply};
 use super::{container_handler, spec, CommandSpec, Context};
-use crate::crdt::{KeyDelta, KeyState, Kind, StrValue, TtlChange};
+use crate::crdt::{Kind, StrValue, TtlChange};
 use crate::protocol::Reply;
 use crate::store::pattern::glob_match;
 use crate::store::DB_COUNT;
@@ -383,22 +383,7 @@ fn move_key(ctx: &mut Context, from: &Bytes, to: &Bytes) -> Result<(), Reply> {
         return Ok(());
     }
     ctx.store.delete_key(db, from);
-    let ttl = source
-        .deadline()
-        .map_or(TtlChange::Clear, TtlChange::Deadline);
-    ctx.store.write_key(db, to, |state, w| {
-        let ts = w.ts();
-        let mut next_dot = || w.next_dot();
-        let delta = if state.is_empty() {
-            KeyDelta::default()
-        } else {
-            state.delta_delete(ts, &mut next_dot)
-        };
-        let delta = delta
-            .then(source.delta_copy_value(ts, &mut next_dot))
-            .then(KeyState::new().delta_ttl(ttl, &mut next_dot));
-        (delta, ())
-    });
+    super::copy::write_copy(ctx, db, to, &source);
     Ok(())
 }
 
