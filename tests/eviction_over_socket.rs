@@ -502,3 +502,36 @@ fn two_nodes_evicting_under_load_converge() {
     assert_eq!(ka, kb);
     assert!(ka < 12_000, "{ka} keys kept of 12000 written");
 }
+
+/// On a node with no peers a SETBIT far out costs the string's bytes, as
+/// in Redis (its bit writes fold into the string), so it counts towards
+/// `maxmemory` and the next command evicts for it: Redis's tracking unit
+/// relies on exactly this.
+#[test]
+fn a_far_setbit_alone_takes_its_bytes_and_the_next_command_evicts() {
+    let _turn = one_at_a_time();
+    let node = Node::start();
+    let mut c = node.client();
+    let before = settled_used(&mut c);
+    assert_eq!(c.int(&["SETBIT", "probe", "1600000", "0"]), 0);
+    let grown = used(&mut c).saturating_sub(before);
+    assert!(
+        grown >= 190_000,
+        "SETBIT of bit 1600000 grew used_memory by {grown}"
+    );
+    assert_eq!(c.int(&["DEL", "probe"]), 1);
+
+    let limit = settled_used(&mut c) + 100 * 1024;
+    c.ok(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    c.ok(&["CONFIG", "SET", "maxmemory-policy", "volatile-random"]);
+    c.ok(&["SETEX", "volatile-key", "10000", "x"]);
+    assert_eq!(c.int(&["SETBIT", "big-key", "1600000", "0"]), 0);
+    assert_eq!(c.int(&["GETBIT", "big-key", "0"]), 0);
+    assert_eq!(
+        c.int(&["EXISTS", "volatile-key"]),
+        0,
+        "volatile-key was not evicted"
+    );
+    assert_eq!(c.int(&["STRLEN", "big-key"]), 200_001);
+    c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+}

@@ -15,6 +15,7 @@ use super::{spec, CommandSpec, Context};
 use crate::crdt::bitmap::{get_bit, BitField, BitOp, BitWrite, Overflow, MAX_BITMAP_BYTES};
 use crate::crdt::{KeyDelta, TtlChange};
 use crate::protocol::Reply;
+use crate::store::WriteCtx;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -70,6 +71,23 @@ fn current_bytes(state: &crate::crdt::KeyState) -> Result<Bytes, Reply> {
         .unwrap_or_default())
 }
 
+/// The delta of a command's bit writes: patches, or on a single-region
+/// node (`alone`) possibly the folded string (see
+/// `KeyState::delta_bitmap_alone`).
+fn bit_delta(
+    state: &crate::crdt::KeyState,
+    writes: &[BitWrite],
+    alone: bool,
+    w: &mut WriteCtx,
+) -> KeyDelta {
+    let (ts, me) = (w.ts(), w.replica());
+    if alone {
+        state.delta_bitmap_alone(writes, ts, me, &mut || w.next_dot())
+    } else {
+        state.delta_bitmap(writes, ts, me, &mut || w.next_dot())
+    }
+}
+
 // ----- SETBIT / GETBIT -----
 
 fn setbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
@@ -81,6 +99,7 @@ fn setbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
         _ => return Err(err(BIT_NOT_AN_INTEGER)),
     };
     let db = ctx.client.db;
+    let alone = ctx.store.single_region;
     ctx.store.write_key(db, key, |state, w| {
         let (was, len) = match probe_bit(state, offset) {
             Ok(found) => found,
@@ -97,8 +116,7 @@ fn setbit(ctx: &mut Context, args: &mut Args) -> CmdResult {
             op: BitOp::Write(on as u64),
             reach,
         };
-        let (ts, me) = (w.ts(), w.replica());
-        let delta = state.delta_bitmap(&[write], ts, me, &mut || w.next_dot());
+        let delta = bit_delta(state, &[write], alone, w);
         (delta, Ok(Reply::Integer(was as i64)))
     })
 }
@@ -431,6 +449,7 @@ fn bitfield_generic(ctx: &mut Context, args: &mut Args, read_only: bool) -> CmdR
         .unwrap_or(0);
     let reach = (highest_bit >> 3) + 1;
     let db = ctx.client.db;
+    let alone = ctx.store.single_region;
     ctx.store.write_key(db, key, |state, w| {
         let mut bytes = match current_bytes(state) {
             Ok(bytes) => bytes.to_vec(),
@@ -487,8 +506,7 @@ fn bitfield_generic(ctx: &mut Context, args: &mut Args, read_only: bool) -> CmdR
                 reach,
             });
         }
-        let (ts, me) = (w.ts(), w.replica());
-        let delta = state.delta_bitmap(&patches, ts, me, &mut || w.next_dot());
+        let delta = bit_delta(state, &patches, alone, w);
         (delta, Ok(Reply::Array(replies)))
     })
 }

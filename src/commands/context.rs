@@ -581,6 +581,7 @@ impl ServerState {
             .delta_log_mut()
             .set_cap_bytes(config.replication_log_bytes);
         store.set_eviction_config(super::maxmemory::eviction_config(&config));
+        store.single_region = !config.replication_enabled();
         super::stats::clock::init();
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))

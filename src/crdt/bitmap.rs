@@ -66,6 +66,10 @@ pub enum BitOp {
 /// message can never make a node allocate without bound.
 pub const MAX_BITMAP_BYTES: u64 = 1 << 32;
 
+/// How many patches a key of a single-region node holds before they fold
+/// into its string (see [`KeyState::delta_bitmap_alone`]).
+pub const ALONE_PATCH_LIMIT: usize = 32;
+
 /// One bitmap write on a key, a [`Payload::Bits`] version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedBitPatch")]
@@ -361,16 +365,73 @@ impl KeyState {
         delta
     }
 
+    /// [`Self::delta_bitmap`] for a node no other region writes to. There no
+    /// write is concurrent with another, so patches buy nothing: once the
+    /// key holds [`ALONE_PATCH_LIMIT`] of them, or a write would more than
+    /// double the string, the command's writes fold into the rendered bytes
+    /// and the key is rewritten as that string (a SET that keeps the TTL).
+    /// Memory then follows the string's length, as in Redis, and the
+    /// rewrite's copy is amortised over the patches (or the doubling) it
+    /// absorbs.
+    pub fn delta_bitmap_alone(
+        &self,
+        writes: &[BitWrite],
+        ts: Hlc,
+        me: ReplicaId,
+        next_dot: &mut impl FnMut() -> Dot,
+    ) -> KeyDelta {
+        let reach = writes.iter().map(|w| w.reach).max().unwrap_or(0);
+        let (mut patches, mut len) = (0usize, self.base_bytes().map_or(0, |b| b.len() as u64));
+        for (_, patch) in self.bit_patches() {
+            patches += 1;
+            len = len.max(patch.reach);
+        }
+        let fold = patches + writes.len() > ALONE_PATCH_LIMIT || reach > 2 * len + 64;
+        if writes.is_empty() || !fold {
+            return self.delta_bitmap(writes, ts, me, next_dot);
+        }
+        let mut bytes = self
+            .string_value()
+            .map(|v| v.to_bytes().to_vec())
+            .unwrap_or_default();
+        if (bytes.len() as u64) < reach {
+            bytes.resize(reach as usize, 0);
+        }
+        for write in writes {
+            let patch = BitPatch {
+                ts,
+                field: write.field,
+                op: write.op,
+                reach: write.reach,
+            };
+            patch.apply(&mut bytes);
+        }
+        self.delta_set(bytes.into(), ts, TtlChange::Keep, next_dot)
+    }
+
     /// Removes the live patches a write overwrites entirely (and that do
-    /// not make the string longer than it will): rendering without them
-    /// gives the same bytes, since the write applies after them.
+    /// not make the string longer than it will) and that no later increment
+    /// reads: rendering without them gives the same bytes, since the write
+    /// applies after them. An increment after a patch it overlaps added to
+    /// that patch's bits, so the patch must stay for the sum to stay right.
     fn supersede(&self, write: &BitWrite, _me: ReplicaId, delta: &mut KeyDelta) {
         if !matches!(write.op, BitOp::Write(_)) {
             return;
         }
+        let increments: SmallVec<[((Hlc, Dot), BitField); 4]> = self
+            .bit_patches()
+            .filter(|(_, p)| matches!(p.op, BitOp::Add { .. }))
+            .map(|(dot, p)| ((p.ts, dot), p.field))
+            .collect();
         for (dot, patch) in self.bit_patches() {
             let covered = patch.field.width == 0 || write.field.covers(&patch.field);
-            if covered && patch.reach <= write.reach && !delta.removes.contains(&dot) {
+            if !covered || patch.reach > write.reach || delta.removes.contains(&dot) {
+                continue;
+            }
+            let read_later = increments
+                .iter()
+                .any(|(at, field)| *at > (patch.ts, dot) && field.overlaps(&patch.field));
+            if !read_later {
                 delta.removes.push(dot);
             }
         }
@@ -487,5 +548,63 @@ mod tests {
         let u4 = field(0, 4, false);
         assert_eq!(u4.fit(u4.argument(-1), Overflow::Sat), Some(15));
         assert_eq!(u4.fit(u4.argument(-1), Overflow::Wrap), Some(15));
+    }
+    /// Writes on a single-region node read the same whether they stay
+    /// patches or fold into the string, and folding bounds the patches.
+    #[test]
+    fn folding_alone_reads_as_the_patches_do() {
+        use super::super::causal::CausalContext;
+        use rand::{rngs::SmallRng, Rng, SeedableRng};
+        let me = ReplicaId(1);
+        let mut rng = SmallRng::seed_from_u64(7);
+        let (mut patched, mut folded) = (KeyState::new(), KeyState::new());
+        let (mut ctx_a, mut ctx_b) = (CausalContext::new(), CausalContext::new());
+        let mut seq = 0;
+        // What Redis would hold: every write applied in place, in order.
+        let mut model: Vec<u8> = Vec::new();
+        for step in 0..400u64 {
+            let offset = match step % 3 {
+                0 => rng.gen_range(0..64),
+                1 => rng.gen_range(0..4096),
+                _ => step * 40,
+            };
+            let width = rng.gen_range(1..=16u8);
+            let op = if rng.gen_bool(0.3) {
+                BitOp::Add {
+                    amount: rng.gen_range(-300..300),
+                    overflow: [Overflow::Wrap, Overflow::Sat, Overflow::Fail][rng.gen_range(0..3)],
+                }
+            } else {
+                BitOp::Write(rng.gen())
+            };
+            let write = BitWrite {
+                field: field(offset, width, rng.gen_bool(0.5)),
+                op,
+                reach: (offset + width as u64).div_ceil(8),
+            };
+            let ts = Hlc(step + 1);
+            if model.len() < write.reach as usize {
+                model.resize(write.reach as usize, 0);
+            }
+            BitPatch {
+                ts,
+                field: write.field,
+                op: write.op,
+                reach: write.reach,
+            }
+            .apply(&mut model);
+            let mut next = || {
+                seq += 1;
+                Dot::new(me, seq)
+            };
+            let a = patched.delta_bitmap(&[write], ts, me, &mut next);
+            let b = folded.delta_bitmap_alone(&[write], ts, me, &mut next);
+            patched.apply(&a, &mut ctx_a);
+            folded.apply(&b, &mut ctx_b);
+            let read = |k: &KeyState| k.string_value().map(|v| v.to_bytes()).unwrap_or_default();
+            assert_eq!(read(&folded), model, "folded, step {step}");
+            assert_eq!(read(&patched), model, "patched, step {step}");
+            assert!(folded.bit_patches().count() <= ALONE_PATCH_LIMIT);
+        }
     }
 }

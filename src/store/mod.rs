@@ -152,6 +152,12 @@ pub struct Store {
     pub introspection: crate::commands::stats::Introspection,
     /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the periodic expiry cycle off.
     pub active_expire: bool,
+    /// No other region can ever write here (no peers and no peer port), so
+    /// no write is concurrent with another and a command may store its
+    /// result in whatever form is cheapest (bit writes fold into the
+    /// string). `false` unless the server says so: stores in the in-process
+    /// drivers replicate.
+    pub single_region: bool,
     /// Until this Unix ms (CLIENT PAUSE), expired keys are hidden from
     /// reads but not deleted or counted: a pause holds every write, and
     /// deleting an expired key is one (Redis does the same).
@@ -228,6 +234,7 @@ impl Store {
             ready_keys: ready::ReadyKeys::default(),
             introspection: Default::default(),
             active_expire: true,
+            single_region: false,
             expiry_held_until_ms: 0,
             notifier: None,
             eviction: evict::Eviction::default(),
