@@ -1117,3 +1117,43 @@ fn a_stranger_that_never_proves_the_secret_is_closed_at_the_handshake_deadline()
     );
     node.assert_serving();
 }
+
+/// `min-replicas-to-write 1`: writes run while the peer's link is up, are
+/// refused with NOREPLICAS once a partition takes it down, and run again
+/// after the heal.
+#[test]
+fn min_replicas_to_write_follows_the_peer_links() {
+    let cluster = Cluster::start(2, true, |_| {});
+    await_links(&cluster);
+    let mut c = cluster.client(0);
+    assert_eq!(
+        c.call_str(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        b"+OK\r\n"
+    );
+    let set = |c: &mut Raw| c.call_str(&["SET", "gated", "v"]);
+    let until = |c: &mut Raw, want: &[u8], what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = set(c);
+            if reply == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: SET still answers {}",
+                String::from_utf8_lossy(&reply)
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until(&mut c, b"+OK\r\n", "linked");
+    cluster.partition(0, 1);
+    until(
+        &mut c,
+        b"-NOREPLICAS Not enough good replicas to write.\r\n",
+        "partitioned",
+    );
+    assert_eq!(c.call_str(&["GET", "gated"]), b"$1\r\nv\r\n");
+    cluster.heal_all();
+    until(&mut c, b"+OK\r\n", "healed");
+}

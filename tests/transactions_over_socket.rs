@@ -267,3 +267,73 @@ fn an_exec_block_leaves_as_one_delta_batch() {
     let batch = store.delta_log().since(0).unwrap().last().unwrap().clone();
     assert_eq!(batch.ops.len(), 4);
 }
+
+#[test]
+fn a_flush_breaks_only_the_watches_of_keys_it_emptied() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "held", "1"]);
+    c.ok(&["WATCH", "held"]);
+    c.ok(&["FLUSHALL"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["PING"]), "QUEUED");
+    assert_eq!(
+        c.v(&["EXEC"]),
+        Value::Nil,
+        "the flush deleted a watched key"
+    );
+
+    // An absent key is still absent after a flush: EXEC runs (Redis 7.0).
+    for flush in ["FLUSHALL", "FLUSHDB"] {
+        c.ok(&["WATCH", "absent"]);
+        c.ok(&[flush]);
+        c.ok(&["MULTI"]);
+        assert_eq!(c.status(&["PING"]), "QUEUED");
+        assert_eq!(
+            c.v(&["EXEC"]),
+            Value::Array(vec![Value::SimpleString("PONG".into())]),
+            "{flush}"
+        );
+    }
+}
+
+/// `min-replicas-to-write` above the number of connected peers refuses
+/// writes (and EXECs holding one) with Redis's texts; reads still run.
+#[test]
+fn min_replicas_to_write_refuses_writes_without_enough_peers() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "k", "1"]);
+    c.ok(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+    assert_eq!(c.err(&["SET", "k", "2"]), NOREPLICAS);
+    assert_eq!(c.bulk(&["GET", "k"]).as_deref(), Some("1"));
+
+    // Queued under the setting: refused at queue time, EXEC aborts.
+    c.ok(&["MULTI"]);
+    assert_eq!(c.err(&["INCR", "k"]), NOREPLICAS);
+    assert_eq!(
+        c.err(&["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+
+    // Queued before the setting: EXEC itself is refused.
+    c.ok(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["INCR", "k"]), "QUEUED");
+    let mut other = node.client();
+    other.ok(&["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(
+        c.err(&["EXEC"]),
+        format!("EXECABORT Transaction discarded because of: {NOREPLICAS}")
+    );
+    // A read-only EXEC is not.
+    c.ok(&["MULTI"]);
+    assert_eq!(c.status(&["GET", "k"]), "QUEUED");
+    assert_eq!(
+        c.v(&["EXEC"]),
+        Value::Array(vec![Value::BulkString(b"1".to_vec())])
+    );
+    other.ok(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    assert_eq!(c.int(&["INCR", "k"]), 2);
+}

@@ -505,6 +505,9 @@ pub struct ServerState {
     /// Bumped on every config change; connections keep a copy of the
     /// settings they read per request and refresh it when this moves.
     pub config_epoch: AtomicU64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag`, packed (see
+    /// `write_quorum`), read by the dispatcher before every command.
+    pub write_quorum: AtomicU64,
     pub clients: Arc<DashMap<u64, Arc<ClientInfo>>>,
     pub next_client_id: AtomicU64,
     pub stats: ServerStats,
@@ -583,6 +586,7 @@ impl ServerState {
         store.set_eviction_config(super::maxmemory::eviction_config(&config));
         store.single_region = !config.replication_enabled();
         super::stats::clock::init();
+        let write_quorum = super::write_quorum::packed_settings(&config);
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -592,6 +596,7 @@ impl ServerState {
             bound_port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),
+            write_quorum: AtomicU64::new(write_quorum),
             clients,
             next_client_id: AtomicU64::new(1),
             stats: ServerStats::default(),
@@ -680,6 +685,10 @@ impl ServerState {
         self.notifications.set_classes(notify_classes(&next));
         self.tracking.set_max_keys(tracking_max_keys(&next));
         self.apply_output_limits(&next);
+        self.write_quorum.store(
+            super::write_quorum::packed_settings(&next),
+            Ordering::Relaxed,
+        );
         *self.config.write() = next;
         self.config_epoch.fetch_add(1, Ordering::Release);
     }

@@ -61,7 +61,7 @@ fn admit_over_cap(ctx: &mut Context, command: &CommandSpec, name: &[u8]) -> Resu
     // transaction command.
     let named = |word: &str| name.eq_ignore_ascii_case(word.as_bytes());
     let is_exec = named("exec");
-    let grows_memory = command.flags & DENYOOM != 0 || (is_exec && queue_may_grow_memory(ctx));
+    let grows_memory = command.flags & DENYOOM != 0 || (is_exec && queue_has_flag(ctx, DENYOOM));
     // Inside MULTI every command but the ones that end it is refused:
     // queueing itself takes memory (Redis does the same).
     let queueing =
@@ -119,8 +119,9 @@ pub fn evict_round(store: &mut Store, repl: &ReplStatus) -> Outcome {
     evicted.outcome
 }
 
-/// Whether a queued transaction holds a command that may grow memory.
-fn queue_may_grow_memory(ctx: &Context) -> bool {
+/// Whether a queued transaction holds a command with `flag` (DENYOOM: may
+/// grow memory; WRITE).
+pub(crate) fn queue_has_flag(ctx: &Context, flag: u32) -> bool {
     let Some(tx) = ctx.client.multi.as_ref() else {
         return false;
     };
@@ -134,6 +135,6 @@ fn queue_may_grow_memory(ctx: &Context) -> bool {
             }
             _ => command,
         };
-        row.flags & DENYOOM != 0
+        row.flags & flag != 0
     })
 }

@@ -7,7 +7,8 @@
 //! TIME, DEBUG), `config`, `command_docs` (COMMAND), `introspection`
 //! (SLOWLOG, LATENCY), `memory`, `lifecycle` (SHUTDOWN, LOLWUT), `pubsub`
 //! (SUBSCRIBE, PUBLISH, PUBSUB), `tracking` (CLIENT TRACKING);
-//! `maxmemory` admits or refuses a command under the memory cap; `typed`
+//! `maxmemory` admits or refuses a command under the memory cap and
+//! `write_quorum` under `min-replicas-to-write`; `typed`
 //! holds what the collection families share, `blocking` the blocked-client
 //! registry, `stats` the per-command records INFO and SLOWLOG read), and
 //! the [`dispatch`] function that resolves a request to its row, checks
@@ -50,6 +51,7 @@ pub mod strings;
 pub mod tracking;
 pub mod transactions;
 pub mod typed;
+pub mod write_quorum;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -473,7 +475,8 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if running.is_some() {
         tracking.set_current(0);
     }
-    let admitted = maxmemory::admit(ctx, resolved.command, args);
+    let admitted = maxmemory::admit(ctx, resolved.command, args)
+        .and_then(|()| write_quorum::admit(ctx, resolved.command, args));
     if let Some(id) = running {
         ctx.server.tracking.set_current(id);
     }

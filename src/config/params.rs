@@ -1275,14 +1275,9 @@ const TABLE: &[Param] = &[
     // How hard active expiry works per cycle; replies do not depend on it.
     Param::new("active-expire-effort", int(1, 10), "1", DESCRIPTIVE),
     Param::new("hz", special(parse_hz), "10", SUPPORTED),
-    Param::new(
-        "min-replicas-to-write",
-        int(0, INT_MAX),
-        "0",
-        only(ZERO, "cordis does not gate writes on connected peers yet"),
-    )
-    .alias(&["min-slaves-to-write"]),
-    Param::new("min-replicas-max-lag", int(0, INT_MAX), "10", DESCRIPTIVE)
+    Param::new("min-replicas-to-write", int(0, INT_MAX), "0", SUPPORTED)
+        .alias(&["min-slaves-to-write"]),
+    Param::new("min-replicas-max-lag", int(0, INT_MAX), "10", SUPPORTED)
         .alias(&["min-slaves-max-lag"]),
     Param::new(
         "watchdog-period",

@@ -64,6 +64,18 @@ pub struct ReplStatus {
 }
 
 impl ReplStatus {
+    /// Configured peers whose link is connected with at most `max_lag_ms`
+    /// of replication lag (`min-replicas-to-write` counts these).
+    pub fn good_peers(&self, max_lag_ms: u64) -> usize {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                let p = p.lock();
+                p.state == "connected" && p.lag_ms <= max_lag_ms
+            })
+            .count()
+    }
+
     pub fn new(replica: ReplicaId, peers: &[String]) -> ReplStatus {
         ReplStatus {
             replica,

@@ -196,11 +196,13 @@ impl Watches {
         }
     }
 
-    fn touch_db(&mut self, db: usize) {
+    /// A flush of `db`: only the watched keys it held (`exists`) change,
+    /// so a WATCH of an absent key survives it, as in Redis.
+    fn touch_db(&mut self, db: usize, exists: impl Fn(&[u8]) -> bool) {
         self.clock += 1;
         let clock = self.clock;
-        for ((d, _), w) in self.keys.iter_mut() {
-            if *d == db {
+        for ((d, key), w) in self.keys.iter_mut() {
+            if *d == db && exists(key) {
                 w.changed_at = clock;
             }
         }
@@ -652,7 +654,11 @@ impl Store {
     pub fn flush_db(&mut self, db: usize) {
         self.open_batch();
         let seen = self.ctx.version_vector().clone();
-        self.watches.touch_db(db);
+        let (keys, now) = (&self.dbs[db].keys, self.now_ms);
+        self.watches.touch_db(db, |key| {
+            keys.find(key)
+                .is_some_and(|slot| keys.state(slot).is_visible(now))
+        });
         let database = &mut self.dbs[db];
         database.keys.clear();
         database.tombstones.clear();
@@ -865,7 +871,11 @@ impl Store {
     }
 
     fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
-        self.watches.touch_db(db);
+        let (keys, now) = (&self.dbs[db].keys, self.now_ms);
+        self.watches.touch_db(db, |key| {
+            keys.find(key)
+                .is_some_and(|slot| keys.state(slot).is_visible(now))
+        });
         let database = &mut self.dbs[db];
         let mine = &self.applied;
         for (replica, seq) in seen.iter() {
