@@ -191,7 +191,7 @@ fn checked_score(score: f64) -> Result<f64, RdbError> {
 
 /// The entries of a compact blob as (member, score) pairs.
 fn scored_pairs(entries: Vec<Entry<'_>>) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
-    if entries.len() % 2 != 0 {
+    if !entries.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("odd sorted set entries"));
     }
     let mut pairs = Vec::with_capacity(entries.len() / 2);
@@ -207,9 +207,12 @@ fn scored_pairs(entries: Vec<Entry<'_>>) -> Result<Vec<(Vec<u8>, f64)>, RdbError
     Ok(pairs)
 }
 
+/// A hash's field and value.
+type FieldValue = (Vec<u8>, Vec<u8>);
+
 /// The entries of a compact blob as (field, value) pairs.
-fn hash_pairs(entries: Vec<Entry<'_>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
-    if entries.len() % 2 != 0 {
+fn hash_pairs(entries: Vec<Entry<'_>>) -> Result<Vec<FieldValue>, RdbError> {
+    if !entries.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("odd hash entries"));
     }
     let pairs: Vec<_> = entries

@@ -119,9 +119,12 @@ pub fn parse(blob: &[u8]) -> Result<Vec<Entry<'_>>, RdbError> {
     Ok(entries)
 }
 
+/// A zipmap's field and value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Walks a zipmap (`count` byte, then `len key len free value [free
 /// bytes]` pairs, then `0xFF`) into its field/value pairs.
-pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<(&[u8], &[u8])>, RdbError> {
+pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<Pair<'_>>, RdbError> {
     let bad = || RdbError::Corrupt("zipmap");
     let take = |from: usize, n: usize| {
         from.checked_add(n)
