@@ -16,12 +16,14 @@
 //! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
 //! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
+//! | [`rdb`] | Redis's value serialization (RDB v10 encodings, DUMP payload framing, CRC-64, LZF) and its bridge to the key CRDT; depends on `crdt` only |
 
 pub mod commands;
 pub mod config;
 pub mod crdt;
 pub mod protocol;
 pub mod pubsub;
+pub mod rdb;
 pub mod replication;
 pub mod server;
 pub mod store;

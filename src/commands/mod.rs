@@ -1,6 +1,7 @@
 //! The command layer: one declarative [`CommandSpec`] row per command, kept
 //! in per-family tables (data: `strings`, `bitops` (SETBIT, BITFIELD),
-//! `hyperloglog` (PF*), `lcs`, `keys`, `copy` (COPY, MOVE, SWAPDB), `sort`,
+//! `hyperloglog` (PF*), `lcs`, `keys`, `copy` (COPY, MOVE, SWAPDB), `dump`
+//! (DUMP, RESTORE), `sort`,
 //! `sets`, `hashes`, `zsets`, `geo` (on sorted sets, with `geohash`'s
 //! arithmetic), `lists`; clients and the node: `connection` (incl. CLIENT,
 //! MONITOR, RESET), `transactions`, `replication` (WAIT), `server` (INFO,
@@ -30,6 +31,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod copy;
+pub mod dump;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
@@ -224,6 +226,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(copy::COMMANDS)
         .chain(hyperloglog::COMMANDS)
         .chain(bitops::COMMANDS)
+        .chain(dump::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

@@ -1088,7 +1088,8 @@ const TABLE: &[Param] = &[
         "resetchannels",
         DESCRIPTIVE,
     ),
-    // cordis has no DUMP/RESTORE payloads to sanitize.
+    // RESTORE always validates payloads whole (every encoding, counts,
+    // duplicates), as `sanitize-dump-payload yes` would.
     Param::new(
         "sanitize-dump-payload",
         one_of(SANITIZE_DUMP_MODES),

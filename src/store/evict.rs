@@ -367,6 +367,16 @@ impl Store {
         }
     }
 
+    /// Replaces a visible key's access metadata (RESTORE's IDLETIME and
+    /// FREQ); false when the key is not there.
+    pub fn set_access_of(&mut self, db: usize, key: &[u8], access: Access) -> bool {
+        let Some(slot) = self.dbs[db].keys.find(key) else {
+            return false;
+        };
+        self.dbs[db].keys.set_access(slot, access.0);
+        true
+    }
+
     /// Marks a local access of a live slot (reads and writes; Redis's
     /// `lookupKey` without `LOOKUP_NOTOUCH`).
     #[inline]

@@ -131,12 +131,12 @@ pub fn seeds(default: u64) -> u64 {
 /// of a few batches between two random nodes (FIFO per origin). After full
 /// delivery every node must report the same DEBUG DIGEST and the same
 /// `view` (the family's reads of its keys). Failures name the seed.
-pub fn play<V: PartialEq + std::fmt::Debug>(
+pub fn play<V: PartialEq + std::fmt::Debug, A: AsRef<[u8]>>(
     seed: u64,
     node_count: usize,
     steps: usize,
     multi_chance: f64,
-    random_command: impl Fn(&mut StdRng) -> Vec<String>,
+    random_command: impl Fn(&mut StdRng) -> Vec<A>,
     view: impl Fn(&mut Node) -> V,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -144,9 +144,11 @@ pub fn play<V: PartialEq + std::fmt::Debug>(
         .map(|i| Node::new(0x100 + i as u64))
         .collect();
     let run_random = |node: &mut Node, rng: &mut StdRng| {
-        let command = random_command(rng);
-        let args: Vec<&str> = command.iter().map(|s| s.as_str()).collect();
-        node.run(&args);
+        // Arguments are bytes: RESTORE's payloads are not UTF-8.
+        let args: Vec<Bytes> = (random_command(rng).iter())
+            .map(|a| Bytes::copy_from_slice(a.as_ref()))
+            .collect();
+        node.state.execute(&mut node.client, &args);
         // No connection runs these nodes: a blocking command that found
         // nothing just leaves its (ignored) action behind.
         node.client.action = None;
