@@ -646,6 +646,7 @@ impl Store {
         self.open_batch();
         let seen = self.ctx.version_vector().clone();
         self.watches.touch_db(db);
+        self.ready_keys.note_db(db);
         let database = &mut self.dbs[db];
         database.keys.clear();
         database.tombstones.clear();

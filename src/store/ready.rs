@@ -81,6 +81,20 @@ impl ReadyKeys {
         }
     }
 
+    /// Records every watched key of `db` as ready (a FLUSHDB/FLUSHALL:
+    /// blocked stream-group readers answer that their key is gone).
+    pub fn note_db(&mut self, db: usize) {
+        let keys: Vec<(usize, Bytes)> = (self.watched.keys())
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for entry in keys {
+            if !self.ready.contains(&entry) {
+                self.ready.push(entry);
+            }
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
