@@ -758,7 +758,7 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
                     for (id, f) in s.range(start, StreamId::MAX).take(limit) {
                         entries.push(entry_reply(id, f));
                         group.last_id = id;
-                        group.entries_read = group.entries_read.map(|n| n + 1);
+                        group.entries_read = read_counter(s, group.entries_read, id);
                         if !req.noack {
                             group.pending.insert(
                                 id,
@@ -795,6 +795,20 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
         return Ok(keyed_results(ctx, results));
     }
     park_read(ctx, req.block)
+}
+
+/// A group's entries-read after delivering `id`: one more when known
+/// and no entry was deleted on the way, else an estimate from the
+/// stream's entries-added (Redis's rule), `None` when it cannot tell.
+fn read_counter(s: &Stream, known: Option<u64>, id: StreamId) -> Option<u64> {
+    let meta = s.meta();
+    let no_tombstones = s.first_id().is_none_or(|first| meta.max_deleted < first);
+    match known {
+        Some(n) if no_tombstones => Some(n + 1),
+        _ if s.top_id() == Some(id) => Some(meta.entries_added),
+        _ if no_tombstones => Some(meta.entries_added.saturating_sub(s.count_after(id) as u64)),
+        _ => None,
+    }
 }
 
 // ----- groups -----
@@ -1202,21 +1216,26 @@ fn xautoclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let result = on_group(ctx, key, name, |s, g| {
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
-        let mut next = StreamId::MIN;
+        // Redis's loop: up to COUNT answers (claimed or deleted), at most
+        // ten attempts per answer; the cursor is the next pending ID.
+        let mut remaining = count;
         let mut attempts = count.saturating_mul(10);
         let ids: Vec<StreamId> = g.pending.range(start..).map(|(id, _)| *id).collect();
         let mut iter = ids.into_iter();
+        let mut next = StreamId::MIN;
         let mut changed = false;
-        for id in iter.by_ref() {
-            if attempts == 0 || claimed.len() >= count {
-                next = id;
+        loop {
+            if attempts == 0 || remaining == 0 {
+                next = iter.next().unwrap_or(StreamId::MIN);
                 break;
             }
+            let Some(id) = iter.next() else { break };
             attempts -= 1;
             let Some(fields) = s.get(id) else {
                 g.pending.remove(&id);
                 deleted.push(id_reply(id));
                 changed = true;
+                remaining -= 1;
                 continue;
             };
             let p = g.pending.get_mut(&id).expect("listed above");
@@ -1229,6 +1248,7 @@ fn xautoclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
                 p.deliveries += 1;
             }
             changed = true;
+            remaining -= 1;
             claimed.push(if justid {
                 id_reply(id)
             } else {
