@@ -127,11 +127,15 @@ impl BlockedClients {
     }
 }
 
+/// What a blocked XREADGROUP gets when its stream is deleted or replaced.
+const STREAM_GONE: &str = "UNBLOCKED the stream key no longer exists";
+
 /// The type of key a blocked command pops from, by its family.
 fn pops_from(argv: &[Bytes]) -> Option<Kind> {
     match super::lookup(argv.first()?)?.group {
         "list" => Some(Kind::List),
         "sorted-set" => Some(Kind::ZSet),
+        "stream" => Some(Kind::Stream),
         _ => None,
     }
 }
@@ -215,6 +219,21 @@ impl ServerState {
         self.blocked.lock().serving = false;
     }
 
+    /// Ends `id`'s wait with `reply` without running its command.
+    fn serve_now(&self, store: &mut Store, id: u64, reply: Reply) {
+        let mut blocked = self.blocked.lock();
+        if let Some(waiter) = blocked.remove(store, id) {
+            blocked.served.insert(
+                id,
+                Served {
+                    reply,
+                    last_write_seq: 0,
+                },
+            );
+            waiter.wake.notify_one();
+        }
+    }
+
     /// Runs, in blocking order, the commands of the clients blocked on
     /// `key`, while it holds elements of the type they pop.
     fn serve_key(&self, store: &mut Store, db: usize, key: &Bytes) {
@@ -223,12 +242,24 @@ impl ServerState {
             None => return,
         };
         for id in queue {
-            let Some(kind) = store.lookup(db, key).and_then(|state| state.kind()) else {
-                return; // emptied: the rest keep waiting
-            };
+            let kind = store.lookup(db, key).and_then(|state| state.kind());
             let request = match self.blocked.lock().by_client.get(&id) {
                 Some(w) if w.db == db => w.request.clone(),
                 _ => continue, // served from another key in this pass
+            };
+            let group_read = request.argv[0].eq_ignore_ascii_case(b"xreadgroup");
+            if group_read && kind != Some(Kind::Stream) {
+                // A consumer-group read whose stream was deleted or
+                // replaced ends with Redis's error instead of waiting on.
+                self.serve_now(
+                    store,
+                    id,
+                    Reply::Error(Bytes::from_static(STREAM_GONE.as_bytes())),
+                );
+                continue;
+            }
+            let Some(kind) = kind else {
+                return; // emptied: the rest keep waiting
             };
             if pops_from(&request.argv) != Some(kind) {
                 continue;

@@ -278,6 +278,7 @@ pub fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
     match name {
         "sort" => return Some(super::sort::sort_key_positions(argv)),
         "sort_ro" => return Some(vec![1]),
+        "xread" | "xreadgroup" => return super::streams::stream_key_positions(argv),
         _ => {}
     }
     // (index of numkeys, keys that come before it).

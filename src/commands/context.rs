@@ -421,6 +421,9 @@ pub struct ClientState {
     /// front of this client's queue first ran (its recorded time covers the
     /// wait, as in Redis).
     pub parked_since: Option<u64>,
+    /// The request to wait with instead of the one that parked, when the
+    /// handler resolved a moving argument (XREAD BLOCK's `$`).
+    pub parked_argv: Option<Vec<Bytes>>,
 }
 
 /// The part of a client's CLIENT TRACKING mode its own commands consult.
@@ -479,6 +482,7 @@ impl ClientState {
             subscriptions: None,
             tracking: None,
             parked_since: None,
+            parked_argv: None,
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod stats;
+pub mod streams;
 pub mod strings;
 pub mod tracking;
 pub mod transactions;
@@ -227,6 +228,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(hyperloglog::COMMANDS)
         .chain(bitops::COMMANDS)
         .chain(dump::COMMANDS)
+        .chain(streams::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

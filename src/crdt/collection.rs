@@ -27,6 +27,7 @@ use super::element::{ElementCrdt, Kind};
 use super::list::{List, ListDelta};
 use super::ormap::{HashDelta, OrMap};
 use super::orset::{OrSet, SetDelta};
+use super::stream::{Stream, StreamDelta};
 use super::zset::{ZSet, ZSetDelta};
 
 /// A collection value.
@@ -36,6 +37,7 @@ pub enum Collection {
     ZSet(ZSet),
     List(List),
     Hash(OrMap),
+    Stream(Stream),
 }
 
 /// A delta to one collection value.
@@ -45,6 +47,7 @@ pub enum CollDelta {
     ZSet(ZSetDelta),
     List(ListDelta),
     Hash(HashDelta),
+    Stream(StreamDelta),
 }
 
 /// Runs `$body` with `$x` bound to the concrete collection inside `$c`
@@ -70,6 +73,11 @@ macro_rules! with_collection {
             Collection::Hash($x) => {
                 #[allow(dead_code)]
                 type $t = OrMap;
+                $body
+            }
+            Collection::Stream($x) => {
+                #[allow(dead_code)]
+                type $t = Stream;
                 $body
             }
         }
@@ -99,6 +107,11 @@ macro_rules! with_delta {
                 type $t = OrMap;
                 $body
             }
+            CollDelta::Stream($x) => {
+                #[allow(dead_code)]
+                type $t = Stream;
+                $body
+            }
         }
     };
 }
@@ -115,6 +128,7 @@ impl Collection {
             Kind::ZSet => Collection::ZSet(ZSet::default()),
             Kind::List => Collection::List(List::default()),
             Kind::Hash => Collection::Hash(OrMap::default()),
+            Kind::Stream => Collection::Stream(Stream::default()),
             other => unreachable!("no collection for {other:?}"),
         }
     }
@@ -123,8 +137,9 @@ impl Collection {
         with_collection!(self, c: T => <T as ElementCrdt>::len(c))
     }
 
+    /// No visible value (a stream with no entries can still exist).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        with_collection!(self, c: T => <T as ElementCrdt>::is_empty(c))
     }
 
     pub fn is_blank(&self) -> bool {

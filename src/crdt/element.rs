@@ -21,6 +21,7 @@ pub enum Kind {
     Set,
     ZSet,
     Hash,
+    Stream,
 }
 
 impl Kind {
@@ -32,6 +33,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::Hash => "hash",
+            Kind::Stream => "stream",
         }
     }
 }

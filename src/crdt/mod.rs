@@ -16,6 +16,8 @@
 //! - [`zset`]: the sorted set (add-wins members, LWW + counter scores).
 //! - [`list`]: the sequence (dense position ids, observed-remove pops).
 //! - [`ormap`]: the hash (field → string-like value, observed-remove).
+//! - [`stream`]: the stream (immutable entries by ID, observed-remove
+//!   deletes, metadata and consumer-group registers).
 //! - [`hll`]: HyperLogLog values in Redis's layout and their writes.
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
@@ -35,6 +37,7 @@ pub mod members;
 pub mod number;
 pub mod ormap;
 pub mod orset;
+pub mod stream;
 pub mod zset;
 
 pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};

@@ -169,6 +169,15 @@ pub const EVENTS: &[(&str, u32)] = &[
     ("new", class::NEW),
     ("geosearchstore", class::ZSET),
     ("georadiusstore", class::ZSET),
+    ("xadd", class::STREAM),
+    ("xtrim", class::STREAM),
+    ("xdel", class::STREAM),
+    ("xsetid", class::STREAM),
+    ("xgroup-create", class::STREAM),
+    ("xgroup-setid", class::STREAM),
+    ("xgroup-destroy", class::STREAM),
+    ("xgroup-createconsumer", class::STREAM),
+    ("xgroup-delconsumer", class::STREAM),
 ];
 
 /// The code of an event name (0 if cordis does not know it).
@@ -301,6 +310,19 @@ pub fn command_events(
         "geoadd" => one("zadd"),
         "georadius" | "georadiusbymember" => stored("georadiusstore"),
         "geosearchstore" => stored("geosearchstore"),
+        "xadd" if any_of(2, &["maxlen", "minid"]) => EventCodes::two(code("xadd"), code("xtrim")),
+        "xadd" => one("xadd"),
+        "xtrim" => one("xtrim"),
+        "xdel" => one("xdel"),
+        "xsetid" => one("xsetid"),
+        "xgroup" => match args.get(1).map(|a| a.to_ascii_lowercase()).as_deref() {
+            Some(b"create") => one("xgroup-create"),
+            Some(b"setid") => one("xgroup-setid"),
+            Some(b"destroy") => one("xgroup-destroy"),
+            Some(b"createconsumer") => one("xgroup-createconsumer"),
+            Some(b"delconsumer") => one("xgroup-delconsumer"),
+            _ => EventCodes::NONE,
+        },
         _ => EventCodes::NONE,
     }
 }

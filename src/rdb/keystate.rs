@@ -11,7 +11,9 @@ use crate::crdt::orset::{MemberChange, OrSet, SetDelta};
 use crate::crdt::zset::ZSet;
 use crate::crdt::{Dot, Hlc, KeyDelta, KeyState, Kind};
 
-/// The value `state` reads as; `None` when it holds no value.
+/// The value `state` reads as; `None` when it holds no value, or holds a
+/// stream (whose RDB encoding is not built yet; callers refuse those
+/// first, see [`is_stream`]).
 pub fn value_of(state: &KeyState) -> Option<RdbValue> {
     Some(match state.kind()? {
         Kind::String => RdbValue::String(state.string_value()?.to_bytes().to_vec()),
@@ -35,7 +37,13 @@ pub fn value_of(state: &KeyState) -> Option<RdbValue> {
             let zset = state.typed::<ZSet>().ok()??;
             RdbValue::ZSet(zset.ascending().map(|(m, s)| (m.to_vec(), s)).collect())
         }
+        Kind::Stream => return None,
     })
+}
+
+/// Whether `state` reads as a stream.
+pub fn is_stream(state: &KeyState) -> bool {
+    state.kind() == Some(Kind::Stream)
 }
 
 /// The delta that gives an empty key `value`, each element under a fresh

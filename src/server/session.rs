@@ -403,6 +403,7 @@ impl<'a> ClientSession<'a> {
                     // re-run. A CLIENT UNBLOCK left from an earlier wait
                     // does not count for this one.
                     client.info.take_unblock();
+                    let args = client.parked_argv.take().unwrap_or(args);
                     let request = ParkedRequest {
                         argv: args.clone(),
                         info: client.info.clone(),

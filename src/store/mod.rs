@@ -659,6 +659,7 @@ impl Store {
             keys.find(key)
                 .is_some_and(|slot| keys.state(slot).is_visible(now))
         });
+        self.ready_keys.note_db(db);
         let database = &mut self.dbs[db];
         database.keys.clear();
         database.tombstones.clear();

@@ -49,6 +49,15 @@ impl ReadyKeys {
         let adds_elements = delta.colls.iter().any(|c| match c {
             CollDelta::List(d) => !d.adds.is_empty(),
             CollDelta::ZSet(d) => d.changes.iter().any(|change| change.add.is_some()),
+            // New entries, or a group change (XGROUP DESTROY ends waits).
+            // New entries, a destroyed group, or the stream itself gone
+            // (its metadata removed and not replaced): blocked group
+            // readers answer then.
+            CollDelta::Stream(d) => {
+                !d.adds.is_empty()
+                    || d.groups.iter().any(|g| g.add.is_none())
+                    || (d.meta_adds.is_empty() && !d.meta_removes.is_empty())
+            }
             _ => false,
         });
         if !adds_elements {
@@ -69,6 +78,20 @@ impl ReadyKeys {
         let entry = (db, Bytes::copy_from_slice(key));
         if self.watched.contains_key(&entry) && !self.ready.contains(&entry) {
             self.ready.push(entry);
+        }
+    }
+
+    /// Records every watched key of `db` as ready (a FLUSHDB/FLUSHALL:
+    /// blocked stream-group readers answer that their key is gone).
+    pub fn note_db(&mut self, db: usize) {
+        let keys: Vec<(usize, Bytes)> = (self.watched.keys())
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        for entry in keys {
+            if !self.ready.contains(&entry) {
+                self.ready.push(entry);
+            }
         }
     }
 

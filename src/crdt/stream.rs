@@ -1,0 +1,705 @@
+//! The stream CRDT: a grow-only log of immutable entries keyed by stream
+//! IDs, with observed-remove deletes (XDEL, trimming), a small metadata
+//! register and consumer groups.
+//!
+//! - **Entries** are never changed once added, so adds never conflict: the
+//!   state is a dot store of `(id, dot) → fields`. XDEL and trimming remove
+//!   the dots they observed; the node's causal context remembers them, so a
+//!   removed entry that arrives late from a peer is not re-added, and no
+//!   per-entry tombstone is kept.
+//! - **IDs**: an auto ID (`*`) takes `ms` from the write's HLC (which has
+//!   moved past every timestamp the node has seen) and a `seq` whose low 16
+//!   bits are the origin's [`origin_tag`], so two regions adding in one
+//!   millisecond make different IDs, and each node's IDs strictly increase.
+//!   All nodes order entries by `(id, dot)`: one order everywhere. Explicit
+//!   IDs are checked against the local last ID only; two regions that add
+//!   the same explicit ID concurrently both keep their entry (one ID, two
+//!   entries, ordered by dot): nothing acknowledged is lost.
+//! - **Metadata** (last ID, entries added, max deleted ID) is a multi-value
+//!   register: each write replaces the versions it observed, concurrent
+//!   versions combine by maximum (and the last ID is never below the top
+//!   entry).
+//! - **Consumer groups** replicate as one register per group name: each
+//!   group write (XREADGROUP, XACK, XCLAIM…) replaces the versions it
+//!   observed with the whole new group state; of concurrent versions the
+//!   largest `(hlc, dot)` is the group. So within a region delivery is
+//!   exactly as in Redis, and across regions a concurrent write may undo
+//!   another region's deliveries or acks: entries are then delivered again
+//!   (at-least-once). A destroy removes only the versions it observed.
+//!
+//! See docs/semantics.md ("Streams").
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
+use super::clock::Hlc;
+use super::element::{ElementCrdt, Kind};
+
+/// A stream entry ID, `ms-seq`, ordered as numbers.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    pub fn new(ms: u64, seq: u64) -> Self {
+        StreamId { ms, seq }
+    }
+
+    /// The next ID, `None` past the last possible one.
+    pub fn next(self) -> Option<StreamId> {
+        match self.seq.checked_add(1) {
+            Some(seq) => Some(StreamId::new(self.ms, seq)),
+            None => self.ms.checked_add(1).map(|ms| StreamId::new(ms, 0)),
+        }
+    }
+
+    /// The previous ID, `None` before 0-0.
+    pub fn prev(self) -> Option<StreamId> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(StreamId::new(self.ms, seq)),
+            None => self.ms.checked_sub(1).map(|ms| StreamId::new(ms, u64::MAX)),
+        }
+    }
+
+    pub fn render(self) -> Bytes {
+        Bytes::from(format!("{}-{}", self.ms, self.seq))
+    }
+}
+
+/// Bits of an auto ID's `seq` that name the origin.
+pub const ORIGIN_BITS: u32 = 16;
+
+/// The 16-bit origin tag a replica puts in the low bits of its auto IDs'
+/// `seq` (the replica id folded onto 16 bits).
+pub fn origin_tag(replica: ReplicaId) -> u64 {
+    let r = replica.0;
+    (r ^ (r >> 16) ^ (r >> 32) ^ (r >> 48)) & ((1 << ORIGIN_BITS) - 1)
+}
+
+/// The auto ID (`*`) replica with tag `tag` gives at HLC milliseconds
+/// `ms` after `last`: `ms-(n<<16|tag)` with the smallest `n` that is
+/// past `last`. `None` when no ID is left.
+pub fn auto_id(ms: u64, tag: u64, last: StreamId) -> Option<StreamId> {
+    if ms > last.ms {
+        return Some(StreamId::new(ms, tag));
+    }
+    let mut n = last.seq >> ORIGIN_BITS;
+    if (n << ORIGIN_BITS | tag) <= last.seq {
+        n += 1;
+    }
+    if n < (1 << (64 - ORIGIN_BITS)) {
+        return Some(StreamId::new(last.ms, n << ORIGIN_BITS | tag));
+    }
+    last.ms.checked_add(1).map(|ms| StreamId::new(ms, tag))
+}
+
+/// An entry's field-value pairs, flat.
+pub type Fields = Box<[Bytes]>;
+
+/// The metadata a stream write leaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub last_id: StreamId,
+    pub entries_added: u64,
+    pub max_deleted: StreamId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaVersion {
+    pub dot: Dot,
+    pub meta: Meta,
+}
+
+/// One pending (delivered, not acknowledged) entry of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub consumer: Bytes,
+    pub delivered_ms: u64,
+    pub deliveries: u64,
+}
+
+/// A consumer group's whole state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub last_id: StreamId,
+    /// `None`: unknown (Redis's -1, after a SETID to an arbitrary ID).
+    pub entries_read: Option<u64>,
+    pub pending: BTreeMap<StreamId, Pending>,
+    /// Consumer name → last time it was seen (ms).
+    pub consumers: BTreeMap<Bytes, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupVersion {
+    pub dot: Dot,
+    pub ts: Hlc,
+    pub group: Box<Group>,
+}
+
+/// One group's change: drop the observed versions, then add `add`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupChange {
+    pub name: Bytes,
+    pub removes: SmallVec<[Dot; 1]>,
+    pub add: Option<GroupVersion>,
+}
+
+/// An entry added by a write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryAdd {
+    pub id: StreamId,
+    pub dot: Dot,
+    pub fields: Fields,
+}
+
+/// A stream write's delta. Applied removes first, then adds, so a delta
+/// made of consecutive writes (MULTI) applies as they did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDelta {
+    pub adds: Vec<EntryAdd>,
+    pub removes: Vec<(StreamId, Dot)>,
+    pub meta_removes: Vec<Dot>,
+    pub meta_adds: Vec<MetaVersion>,
+    pub groups: Vec<GroupChange>,
+}
+
+/// Entries sharing one ID (normally one), sorted by dot.
+type Claimants = SmallVec<[(Dot, Fields); 1]>;
+
+/// The stream state; see the module docs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StreamRepr", from = "StreamRepr")]
+pub struct Stream {
+    entries: BTreeMap<StreamId, Claimants>,
+    count: usize,
+    metas: SmallVec<[MetaVersion; 1]>,
+    groups: BTreeMap<Bytes, SmallVec<[GroupVersion; 1]>>,
+}
+
+impl Stream {
+    /// XLEN.
+    pub fn entry_count(&self) -> usize {
+        self.count
+    }
+
+    /// The combined metadata of the live versions (see the module docs).
+    pub fn meta(&self) -> Meta {
+        let mut out = Meta::default();
+        for m in &self.metas {
+            out.last_id = out.last_id.max(m.meta.last_id);
+            out.entries_added = out.entries_added.max(m.meta.entries_added);
+            out.max_deleted = out.max_deleted.max(m.meta.max_deleted);
+        }
+        if let Some((top, _)) = self.entries.last_key_value() {
+            out.last_id = out.last_id.max(*top);
+        }
+        out.entries_added = out.entries_added.max(self.count as u64);
+        out
+    }
+
+    pub fn last_id(&self) -> StreamId {
+        self.meta().last_id
+    }
+
+    pub fn first_id(&self) -> Option<StreamId> {
+        self.entries.first_key_value().map(|(id, _)| *id)
+    }
+
+    pub fn top_id(&self) -> Option<StreamId> {
+        self.entries.last_key_value().map(|(id, _)| *id)
+    }
+
+    /// Entries with IDs in `[lo, hi]`, ascending (reverse for descending).
+    pub fn range(
+        &self,
+        lo: StreamId,
+        hi: StreamId,
+    ) -> impl DoubleEndedIterator<Item = (StreamId, &Fields)> {
+        let range = (lo <= hi).then(|| {
+            self.entries
+                .range((Bound::Included(lo), Bound::Included(hi)))
+        });
+        range
+            .into_iter()
+            .flatten()
+            .flat_map(|(id, claims)| claims.iter().map(move |(_, f)| (*id, f)))
+    }
+
+    /// The entry with `id`, if any (the first claimant).
+    pub fn get(&self, id: StreamId) -> Option<&Fields> {
+        self.entries
+            .get(&id)
+            .and_then(|c| c.first())
+            .map(|(_, f)| f)
+    }
+
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
+    /// The group named `name`: the largest `(ts, dot)` live version.
+    pub fn group(&self, name: &[u8]) -> Option<&Group> {
+        self.groups.get(name).and_then(|versions| {
+            versions
+                .iter()
+                .max_by_key(|v| (v.ts, v.dot))
+                .map(|v| &*v.group)
+        })
+    }
+
+    /// Every group, by name.
+    pub fn groups(&self) -> impl Iterator<Item = (&Bytes, &Group)> {
+        self.groups.iter().filter_map(|(name, versions)| {
+            versions
+                .iter()
+                .max_by_key(|v| (v.ts, v.dot))
+                .map(|v| (name, &*v.group))
+        })
+    }
+
+    /// How many entries have IDs in `(after, ..]` — for a group's lag.
+    pub fn count_after(&self, after: StreamId) -> usize {
+        self.entries
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .map(|(_, c)| c.len())
+            .sum()
+    }
+
+    // ----- deltas -----
+
+    fn meta_delta(&self, meta: Meta, dot: Dot, delta: &mut StreamDelta) {
+        delta.meta_removes.extend(self.metas.iter().map(|m| m.dot));
+        delta.meta_adds.clear();
+        delta.meta_adds.push(MetaVersion { dot, meta });
+    }
+
+    /// XADD of `fields` under `id` (already checked against the last ID).
+    pub fn delta_add(
+        &self,
+        id: StreamId,
+        fields: Fields,
+        next_dot: &mut dyn FnMut() -> Dot,
+    ) -> StreamDelta {
+        let mut delta = StreamDelta::default();
+        let mut meta = self.meta();
+        meta.last_id = meta.last_id.max(id);
+        meta.entries_added += 1;
+        delta.adds.push(EntryAdd {
+            id,
+            dot: next_dot(),
+            fields,
+        });
+        self.meta_delta(meta, next_dot(), &mut delta);
+        delta
+    }
+
+    /// An empty stream's creation (XGROUP CREATE MKSTREAM, XADD with a
+    /// trim to nothing).
+    pub fn delta_touch(&self, next_dot: &mut dyn FnMut() -> Dot) -> StreamDelta {
+        let mut delta = StreamDelta::default();
+        self.meta_delta(self.meta(), next_dot(), &mut delta);
+        delta
+    }
+
+    /// Removes the entries with `ids` (XDEL, trimming): every claimant
+    /// observed. Raises the max deleted ID. Returns how many IDs existed.
+    pub fn delta_remove(
+        &self,
+        ids: &[StreamId],
+        next_dot: &mut dyn FnMut() -> Dot,
+    ) -> (StreamDelta, usize) {
+        let mut delta = StreamDelta::default();
+        let mut meta = self.meta();
+        let mut found = 0;
+        for id in ids {
+            if let Some(claims) = self.entries.get(id) {
+                if delta.removes.iter().any(|(i, _)| i == id) {
+                    continue;
+                }
+                found += 1;
+                meta.max_deleted = meta.max_deleted.max(*id);
+                delta.removes.extend(claims.iter().map(|(d, _)| (*id, *d)));
+            }
+        }
+        if found > 0 {
+            self.meta_delta(meta, next_dot(), &mut delta);
+        }
+        (delta, found)
+    }
+
+    /// XSETID: replaces the metadata.
+    pub fn delta_set_meta(&self, meta: Meta, next_dot: &mut dyn FnMut() -> Dot) -> StreamDelta {
+        let mut delta = StreamDelta::default();
+        self.meta_delta(meta, next_dot(), &mut delta);
+        delta
+    }
+
+    /// A group write: `group: None` destroys it.
+    pub fn delta_group(
+        &self,
+        name: &[u8],
+        group: Option<Group>,
+        ts: Hlc,
+        next_dot: &mut dyn FnMut() -> Dot,
+    ) -> StreamDelta {
+        let removes = self
+            .groups
+            .get(name)
+            .map(|v| v.iter().map(|g| g.dot).collect())
+            .unwrap_or_default();
+        StreamDelta {
+            groups: vec![GroupChange {
+                name: Bytes::copy_from_slice(name),
+                removes,
+                add: group.map(|g| GroupVersion {
+                    dot: next_dot(),
+                    ts,
+                    group: Box::new(g),
+                }),
+            }],
+            ..StreamDelta::default()
+        }
+    }
+
+    fn insert_entry(&mut self, id: StreamId, dot: Dot, fields: Fields) {
+        let claims = self.entries.entry(id).or_default();
+        if let Err(at) = claims.binary_search_by_key(&dot, |c| c.0) {
+            claims.insert(at, (dot, fields));
+            self.count += 1;
+        }
+    }
+
+    fn remove_entry(&mut self, id: StreamId, dot: Dot) {
+        if let Some(claims) = self.entries.get_mut(&id) {
+            if let Ok(at) = claims.binary_search_by_key(&dot, |c| c.0) {
+                claims.remove(at);
+                self.count -= 1;
+            }
+            if claims.is_empty() {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    fn insert_meta(&mut self, version: MetaVersion) {
+        if let Err(at) = self.metas.binary_search_by_key(&version.dot, |m| m.dot) {
+            self.metas.insert(at, version);
+        }
+    }
+
+    fn insert_group(&mut self, name: &Bytes, version: GroupVersion) {
+        let versions = self.groups.entry(name.clone()).or_default();
+        if let Err(at) = versions.binary_search_by_key(&version.dot, |g| g.dot) {
+            versions.insert(at, version);
+        }
+    }
+}
+
+/// The replicated form: flat lists, rebuilt (sorted, counted, duplicate
+/// dots dropped) on arrival, since a peer's bytes are untrusted.
+#[derive(Serialize, Deserialize)]
+struct StreamRepr {
+    entries: Vec<(StreamId, Dot, Fields)>,
+    metas: Vec<MetaVersion>,
+    groups: Vec<(Bytes, Vec<GroupVersion>)>,
+}
+
+impl From<Stream> for StreamRepr {
+    fn from(s: Stream) -> Self {
+        StreamRepr {
+            entries: (s.entries.into_iter())
+                .flat_map(|(id, c)| c.into_iter().map(move |(d, f)| (id, d, f)))
+                .collect(),
+            metas: s.metas.into_vec(),
+            groups: (s.groups.into_iter())
+                .map(|(n, v)| (n, v.into_vec()))
+                .collect(),
+        }
+    }
+}
+
+impl From<StreamRepr> for Stream {
+    fn from(repr: StreamRepr) -> Self {
+        let mut out = Stream::default();
+        for (id, dot, fields) in repr.entries {
+            out.insert_entry(id, dot, fields);
+        }
+        for m in repr.metas {
+            out.insert_meta(m);
+        }
+        for (name, versions) in repr.groups {
+            for v in versions {
+                out.insert_group(&name, v);
+            }
+        }
+        out
+    }
+}
+
+/// Keeps `mine`'s items whose dot `theirs` holds or `their_ctx` never saw,
+/// plus `theirs`' items unknown to `mine` and unseen by `my_ctx`.
+fn join_dotted<T: Clone>(
+    mine: &[T],
+    theirs: &[T],
+    my_ctx: &CausalContext,
+    their_ctx: &CausalContext,
+    dot: impl Fn(&T) -> Dot,
+) -> Vec<T> {
+    let has = |items: &[T], d: Dot| items.iter().any(|i| dot(i) == d);
+    let mut out: Vec<T> = mine
+        .iter()
+        .filter(|i| has(theirs, dot(i)) || !their_ctx.contains(dot(i)))
+        .cloned()
+        .collect();
+    out.extend(
+        theirs
+            .iter()
+            .filter(|i| !has(mine, dot(i)) && !my_ctx.contains(dot(i)))
+            .cloned(),
+    );
+    out.sort_by_key(|i| dot(i));
+    out
+}
+
+impl ElementCrdt for Stream {
+    type Delta = StreamDelta;
+    const KIND: Kind = Kind::Stream;
+
+    fn apply(&mut self, delta: &StreamDelta, ctx: &mut CausalContext) {
+        for &(id, dot) in &delta.removes {
+            ctx.insert(dot);
+            self.remove_entry(id, dot);
+        }
+        for add in &delta.adds {
+            if !ctx.contains(add.dot) {
+                ctx.insert(add.dot);
+                self.insert_entry(add.id, add.dot, add.fields.clone());
+            }
+        }
+        for &dot in &delta.meta_removes {
+            ctx.insert(dot);
+            self.metas.retain(|m| m.dot != dot);
+        }
+        for m in &delta.meta_adds {
+            if !ctx.contains(m.dot) {
+                ctx.insert(m.dot);
+                self.insert_meta(m.clone());
+            }
+        }
+        for change in &delta.groups {
+            for &dot in &change.removes {
+                ctx.insert(dot);
+                if let Some(versions) = self.groups.get_mut(&change.name) {
+                    versions.retain(|g| g.dot != dot);
+                }
+            }
+            if let Some(add) = &change.add {
+                if !ctx.contains(add.dot) {
+                    ctx.insert(add.dot);
+                    self.insert_group(&change.name, add.clone());
+                }
+            }
+            if self.groups.get(&change.name).is_some_and(|v| v.is_empty()) {
+                self.groups.remove(&change.name);
+            }
+        }
+    }
+
+    fn join(&self, self_ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) -> Self {
+        let mut out = Stream::default();
+        let mut ids: Vec<StreamId> = self.entries.keys().copied().collect();
+        ids.extend(other.entries.keys().copied());
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let none = Claimants::new();
+            let mine = self.entries.get(&id).unwrap_or(&none);
+            let theirs = other.entries.get(&id).unwrap_or(&none);
+            for (dot, fields) in join_dotted(mine, theirs, self_ctx, other_ctx, |c| c.0) {
+                out.insert_entry(id, dot, fields);
+            }
+        }
+        out.metas = join_dotted(&self.metas, &other.metas, self_ctx, other_ctx, |m| m.dot).into();
+        let mut names: Vec<&Bytes> = self.groups.keys().chain(other.groups.keys()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let none = SmallVec::<[GroupVersion; 1]>::new();
+            let mine = self.groups.get(name).unwrap_or(&none);
+            let theirs = other.groups.get(name).unwrap_or(&none);
+            let kept = join_dotted(mine, theirs, self_ctx, other_ctx, |g| g.dot);
+            if !kept.is_empty() {
+                out.groups.insert(name.clone(), kept.into());
+            }
+        }
+        out
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    /// A stream exists with no entries (trimmed to nothing, or made by
+    /// XGROUP CREATE MKSTREAM) as long as a metadata version or a group
+    /// is live.
+    fn is_empty(&self) -> bool {
+        self.count == 0 && self.metas.is_empty() && self.groups.is_empty()
+    }
+
+    fn is_blank(&self) -> bool {
+        self.is_empty()
+    }
+
+    fn delta_clear(&self) -> StreamDelta {
+        StreamDelta {
+            adds: Vec::new(),
+            removes: self
+                .entries
+                .iter()
+                .flat_map(|(id, c)| c.iter().map(move |(d, _)| (*id, *d)))
+                .collect(),
+            meta_removes: self.metas.iter().map(|m| m.dot).collect(),
+            meta_adds: Vec::new(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(name, v)| GroupChange {
+                    name: name.clone(),
+                    removes: v.iter().map(|g| g.dot).collect(),
+                    add: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn for_each_dot(&self, visit: &mut dyn FnMut(Dot)) {
+        for claims in self.entries.values() {
+            claims.iter().for_each(|c| visit(c.0));
+        }
+        self.metas.iter().for_each(|m| visit(m.dot));
+        for versions in self.groups.values() {
+            versions.iter().for_each(|g| visit(g.dot));
+        }
+    }
+
+    fn delta_remove_covered(&self, seen: &VersionVector) -> StreamDelta {
+        let mut delta = self.delta_clear();
+        delta.removes.retain(|(_, d)| seen.covers(*d));
+        delta.meta_removes.retain(|d| seen.covers(*d));
+        for g in &mut delta.groups {
+            g.removes.retain(|d| seen.covers(*d));
+        }
+        delta.groups.retain(|g| !g.removes.is_empty());
+        delta
+    }
+
+    fn delta_copy(&self, ts: Hlc, next_dot: &mut dyn FnMut() -> Dot) -> StreamDelta {
+        let mut delta = StreamDelta::default();
+        for (id, claims) in &self.entries {
+            for (_, fields) in claims {
+                delta.adds.push(EntryAdd {
+                    id: *id,
+                    dot: next_dot(),
+                    fields: fields.clone(),
+                });
+            }
+        }
+        delta.meta_adds.push(MetaVersion {
+            dot: next_dot(),
+            meta: self.meta(),
+        });
+        for (name, group) in self.groups() {
+            delta.groups.push(GroupChange {
+                name: name.clone(),
+                removes: SmallVec::new(),
+                add: Some(GroupVersion {
+                    dot: next_dot(),
+                    ts,
+                    group: Box::new(group.clone()),
+                }),
+            });
+        }
+        delta
+    }
+
+    fn delta_then(delta: &mut StreamDelta, next: StreamDelta) {
+        delta.adds.extend(next.adds);
+        delta.removes.extend(next.removes);
+        delta.meta_removes.extend(next.meta_removes);
+        delta.meta_adds.extend(next.meta_adds);
+        delta.groups.extend(next.groups);
+    }
+
+    fn delta_is_empty(delta: &StreamDelta) -> bool {
+        delta.adds.is_empty()
+            && delta.removes.is_empty()
+            && delta.meta_removes.is_empty()
+            && delta.meta_adds.is_empty()
+            && delta.groups.is_empty()
+    }
+
+    fn delta_bytes(delta: &StreamDelta) -> usize {
+        let fields: usize = (delta.adds.iter())
+            .flat_map(|a| a.fields.iter())
+            .map(|f| f.len() + 32)
+            .sum();
+        let groups: usize = (delta.groups.iter())
+            .filter_map(|g| g.add.as_ref())
+            .map(|g| 64 + g.group.pending.len() * 64 + g.group.consumers.len() * 48)
+            .sum();
+        std::mem::size_of::<StreamDelta>()
+            + delta.adds.len() * std::mem::size_of::<EntryAdd>()
+            + delta.removes.len() * 32
+            + delta.meta_adds.len() * std::mem::size_of::<MetaVersion>()
+            + fields
+            + groups
+    }
+
+    fn digest(&self, feed: &mut dyn FnMut(&[u8])) {
+        for (id, fields) in self.range(StreamId::MIN, StreamId::MAX) {
+            feed(&id.ms.to_be_bytes());
+            feed(&id.seq.to_be_bytes());
+            for f in fields.iter() {
+                feed(&(f.len() as u64).to_be_bytes());
+                feed(f);
+            }
+        }
+        let meta = self.meta();
+        feed(&meta.last_id.ms.to_be_bytes());
+        feed(&meta.last_id.seq.to_be_bytes());
+        for (name, group) in self.groups() {
+            feed(name);
+            feed(&group.last_id.ms.to_be_bytes());
+            feed(&group.last_id.seq.to_be_bytes());
+            for (id, p) in &group.pending {
+                feed(&id.ms.to_be_bytes());
+                feed(&id.seq.to_be_bytes());
+                feed(&p.consumer);
+            }
+            for name in group.consumers.keys() {
+                feed(name);
+            }
+        }
+    }
+
+    fn encoding(&self) -> &'static str {
+        "stream"
+    }
+
+    super::element::collection_glue!(Stream);
+}
