@@ -16,10 +16,12 @@
 //! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
 //! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
+//! | [`persist`] | node identity across restarts (name + incarnation), the snapshot file, save bookkeeping |
 
 pub mod commands;
 pub mod config;
 pub mod crdt;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
