@@ -136,11 +136,14 @@ impl Persistence {
         result
     }
 
-    /// BGSAVE: copies the state under the caller's lock (the consistent
-    /// cut), then encodes and writes it on a thread of its own while the
-    /// node serves. `Err` when one is already running.
+    /// BGSAVE: encodes the whole state into memory under the caller's lock
+    /// (the consistent cut: one instant, like Redis's fork), then writes
+    /// and fsyncs it on a thread of its own while the node serves.
+    /// Encoding measured faster than copying the key states (no per-key
+    /// allocation), so the pause is the encode alone. `Err` when one is
+    /// already running.
     pub fn bgsave(self: &Arc<Self>, store: &Store, path: PathBuf) -> Result<(), &'static str> {
-        let meta = {
+        {
             let mut s = self.status.lock();
             if s.bgsave_started.is_some() {
                 return Err("Background save already in progress");
@@ -148,19 +151,17 @@ impl Persistence {
             s.bgsave_started = Some(Instant::now());
             s.bgsave_keys_total = store.image_key_count() as u64;
             s.last_attempt = Some(Instant::now());
-            drop(s);
-            self.meta(store)
-        };
+        }
+        let meta = self.meta(store);
         let changes_at_cut = changes(store);
-        let copy = store.image_copy();
+        let encoded = snapshot::encode_to_vec(&meta, store.image_keys());
         let me = self.clone();
         let spawned = std::thread::Builder::new()
             .name("cordis-bgsave".into())
             .spawn(move || {
-                let keys = copy.iter().map(|e| (e.db, &e.key, &e.state));
-                let result = snapshot::write(&path, &meta, keys);
-                // Freeing a large copy is work too: keep it off the lock.
-                drop(copy);
+                let result = encoded.and_then(|(bytes, written)| {
+                    snapshot::write_bytes(&path, &bytes).map(|()| written)
+                });
                 let mut s = me.status.lock();
                 let started = s.bgsave_started.take();
                 s.last_bgsave_secs = started.map_or(0, |t| t.elapsed().as_secs() as i64);

@@ -148,8 +148,44 @@ fn write_to<'a>(
     keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
 ) -> std::io::Result<Written> {
     let file = File::create(tmp)?;
+    let (out, written) = encode_into(BufWriter::with_capacity(1 << 20, file), meta, keys)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(written)
+}
+
+/// The whole file in memory: what BGSAVE encodes under the lock (the
+/// cut) before a thread writes it.
+pub fn encode_to_vec<'a>(
+    meta: &SnapshotMeta,
+    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+) -> std::io::Result<(Vec<u8>, Written)> {
+    encode_into(Vec::new(), meta, keys)
+}
+
+/// Writes already-encoded snapshot bytes atomically at `path`.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn encode_into<'a, W: Write>(
+    out: W,
+    meta: &SnapshotMeta,
+    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+) -> std::io::Result<(W, Written)> {
     let mut sink = Sink {
-        out: BufWriter::with_capacity(1 << 20, file),
+        out,
         crc: Crc32c::default(),
         written: 0,
     };
@@ -178,12 +214,11 @@ fn write_to<'a>(
     sink.put(&0u32.to_be_bytes())?;
     let checksum = sink.crc.finish();
     sink.out.write_all(&checksum.to_be_bytes())?;
-    let file = sink.out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(Written {
+    let written = Written {
         bytes: sink.written + 4,
         checksum,
-    })
+    };
+    Ok((sink.out, written))
 }
 
 /// The temporary name a save writes before it renames.

@@ -119,6 +119,7 @@ pub async fn start_with_peer_listener(
     config.maxclients = limits::fit_maxclients(config.maxclients, config.peers.len()).maxclients;
     // Identity and data from disk first: a bad snapshot stops the start
     // with the file untouched.
+    let load_started = std::time::Instant::now();
     let restored =
         crate::persist::restore_at_start(config.replica_id.as_deref(), &snapshot_path(&config))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
@@ -145,6 +146,7 @@ pub async fn start_with_peer_listener(
     let state = ServerState::new(config, replica, config_file);
     state.persist.set_identity(restored.identity.clone());
     if let Some((snap, resume)) = restored.snapshot {
+        let read_ms = load_started.elapsed().as_millis() as u64;
         let keys = snap.entries.len() as u64;
         let mut store = state.store.lock();
         store.restore_image(snap.meta.image, snap.entries, resume);
@@ -154,6 +156,8 @@ pub async fn start_with_peer_listener(
         info!(
             keys,
             resumed = resume,
+            read_ms,
+            total_ms = load_started.elapsed().as_millis() as u64,
             "loaded the snapshot (node {}, incarnation {:08x})",
             restored.identity.name,
             restored.identity.incarnation

@@ -55,21 +55,6 @@ impl Store {
             .sum()
     }
 
-    /// A copy of every key's state (key names and string values are shared
-    /// buffers, so this costs far less than encoding): the cut a background
-    /// save encodes without the lock.
-    pub fn image_copy(&self) -> Vec<SyncEntry> {
-        let mut out = Vec::with_capacity(self.image_key_count());
-        for (db, key, state) in self.image_keys() {
-            out.push(SyncEntry {
-                db,
-                key: key.clone(),
-                state: state.clone(),
-            });
-        }
-        out
-    }
-
     /// Replaces the whole state with an image. With `resume` the node takes
     /// the image's replica id and sequence back (its earlier life is known
     /// to have issued nothing past them); otherwise it keeps its own fresh
