@@ -17,10 +17,12 @@
 //! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 //! | [`rdb`] | Redis's value serialization (RDB v10 encodings, DUMP payload framing, CRC-64, LZF) and its bridge to the key CRDT; depends on `crdt` only |
+//! | [`persist`] | node identity across restarts (name + incarnation), the snapshot file, save bookkeeping |
 
 pub mod commands;
 pub mod config;
 pub mod crdt;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;

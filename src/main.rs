@@ -50,16 +50,21 @@ fn main() {
         let handle = match cordis::server::start(config, config_file).await {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("cordis: cannot listen: {e}");
+                eprintln!("cordis: cannot start: {e}");
                 std::process::exit(1);
             }
         };
+        let identity = handle.state.persist.identity();
         if generated_id {
             println!(
-                "cordis: generated replica id {} (pass --replica-id {} to keep it)",
-                handle.state.replica, handle.state.replica
+                "cordis: generated node name {} (pass --node-name {} to keep it)",
+                identity.name, identity.name
             );
         }
+        println!(
+            "cordis: node {} incarnation {:08x}",
+            identity.name, identity.incarnation
+        );
         if let Some(peer_addr) = handle.peer_addr {
             println!(
                 "cordis: peer listener on {peer_addr}, {} configured peers",
@@ -72,7 +77,16 @@ fn main() {
             handle.local_addr, handle.state.replica
         );
         tokio::select! {
-            _ = wait_for_signal() => {}
+            signal = wait_for_signal() => {
+                // shutdown-on-sigint / shutdown-on-sigterm: save or nosave.
+                let flags = handle.state.config.read().get(signal).unwrap_or_default();
+                let words: Vec<&str> = flags.split(' ').collect();
+                if words.contains(&"nosave") {
+                    handle.state.persist.set_shutdown_mode(cordis::persist::SHUTDOWN_NOSAVE);
+                } else if words.contains(&"save") {
+                    handle.state.persist.set_shutdown_mode(cordis::persist::SHUTDOWN_SAVE);
+                }
+            }
             _ = handle.stop_requested() => {}
         }
         println!("cordis: shutting down");
@@ -80,11 +94,12 @@ fn main() {
     });
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM; returns the parameter that says what to do.
+async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => "shutdown-on-sigint",
+        _ = term.recv() => "shutdown-on-sigterm",
     }
 }

@@ -358,12 +358,13 @@ fn debug_subcommands_the_suite_uses() {
         "Apparently Redis did not crash: test passed"
     );
     c.ok(&["DEBUG", "LOG", "hello"]);
-    let reload = c.err(&["DEBUG", "RELOAD"]);
+    // (DEBUG RELOAD saves and reloads: tests/persistence.rs.)
+    let loadaof = c.err(&["DEBUG", "LOADAOF"]);
     assert!(
-        reload.starts_with("ERR DEBUG RELOAD is not supported: "),
-        "{reload}"
+        loadaof.starts_with("ERR DEBUG LOADAOF is not supported: "),
+        "{loadaof}"
     );
-    assert!(reload.contains("RDB"), "{reload}");
+    assert!(loadaof.contains("AOF"), "{loadaof}");
     assert!(c
         .err(&["DEBUG", "JMAP"])
         .starts_with("ERR DEBUG JMAP is not supported"));

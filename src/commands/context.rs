@@ -550,6 +550,8 @@ pub struct ServerState {
     pub notifications: Arc<Notifications>,
     /// Cancelled to stop the node (SHUTDOWN, or the handle's shutdown).
     pub shutdown: CancellationToken,
+    /// Identity across restarts and save bookkeeping (SAVE, BGSAVE, INFO).
+    pub persist: Arc<crate::persist::Persistence>,
 }
 
 /// CLIENT PAUSE's state: nothing is paused once `until` has passed.
@@ -571,6 +573,11 @@ impl PauseState {
 impl ServerState {
     pub fn new(config: Config, replica: ReplicaId, config_file: Option<String>) -> Arc<Self> {
         let mut store = Store::new(replica);
+        // The server installs the real identity; in-process tests keep this.
+        let persist_name = config
+            .replica_id
+            .clone()
+            .unwrap_or_else(|| format!("{:08x}", replica.0 >> 32));
         let pubsub = Arc::new(PubSub::default());
         let clients = Arc::new(DashMap::new());
         let (monitor_limit, pubsub_limit) = (output_limit(&config, 1), output_limit(&config, 2));
@@ -621,6 +628,12 @@ impl ServerState {
             tracking,
             notifications,
             shutdown: CancellationToken::new(),
+            persist: Arc::new(crate::persist::Persistence::new(
+                crate::persist::NodeIdentity {
+                    name: persist_name,
+                    incarnation: crate::persist::identity::incarnation_of(replica),
+                },
+            )),
         })
     }
 

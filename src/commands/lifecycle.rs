@@ -2,9 +2,10 @@
 //!
 //! SHUTDOWN stops the node through the server's one shutdown path (the
 //! token `ServerHandle::shutdown` cancels): the accept loop stops, every
-//! connection finishes its batch and closes, and the binary exits. cordis
-//! keeps no data on disk yet, so SAVE is refused with an error naming
-//! that, and plain SHUTDOWN / NOSAVE stop without saving.
+//! connection finishes its batch and closes, and the binary exits. SAVE
+//! saves the snapshot (and the final save at exit leaves the marker that
+//! lets the next start resume this incarnation); plain SHUTDOWN saves when
+//! save points are configured, as Redis does; NOSAVE never saves.
 
 use bytes::Bytes;
 use tracing::warn;
@@ -21,10 +22,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", "5.0.0", "Displays computer art and the Redis version", lolwut),
     spec("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
 ];
-
-/// The error for SHUTDOWN SAVE: there is nothing to save to.
-pub const SHUTDOWN_SAVE_UNSUPPORTED: &str =
-    "ERR cordis has no persistence yet: SHUTDOWN SAVE cannot save (use SHUTDOWN NOSAVE)";
 
 /// `LOLWUT [VERSION v]`: a small drawing for versions 5 and 6, then the
 /// version line, as Redis ends every LOLWUT; Redis 7.0's own LOLWUT is the
@@ -91,9 +88,23 @@ fn shutdown(ctx: &mut Context, args: &mut Args) -> CmdResult {
             "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client",
         ));
     }
-    if save && !force {
-        return Err(err(SHUTDOWN_SAVE_UNSUPPORTED));
+    if save {
+        // Redis refuses to stop when the save fails (unless FORCE); the
+        // final save with the clean-shutdown marker runs once every
+        // connection has stopped.
+        if let Err(e) = super::persistence::save_now(ctx) {
+            if !force {
+                return Err(e);
+            }
+        }
     }
+    ctx.server.persist.set_shutdown_mode(if save {
+        crate::persist::SHUTDOWN_SAVE
+    } else if nosave {
+        crate::persist::SHUTDOWN_NOSAVE
+    } else {
+        crate::persist::SHUTDOWN_DEFAULT
+    });
     warn!(
         client = ctx.client.info.id,
         "SHUTDOWN requested by a client: stopping"

@@ -43,6 +43,7 @@ pub mod lifecycle;
 pub mod lists;
 pub mod maxmemory;
 pub mod memory;
+pub mod persistence;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -219,6 +220,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(command_docs::COMMANDS)
         .chain(memory::COMMANDS)
         .chain(lifecycle::COMMANDS)
+        .chain(persistence::COMMANDS)
         .chain(introspection::COMMANDS)
         .chain(pubsub::COMMANDS)
         .chain(geo::COMMANDS)

@@ -40,7 +40,7 @@ static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
     spec("stringmatch-len", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Runs the glob matcher against random patterns and strings.", debug_stringmatch_len),
     spec("quicklist-packed-threshold", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Accepted: cordis lists have no packed/plain node split, so any threshold holds.", debug_quicklist_packed_threshold),
     spec("set-skip-checksum-validation", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Refused: cordis has no DUMP/RESTORE payloads to validate.", debug_missing),
-    spec("reload", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Refused: cordis keeps no RDB snapshot to save and reload.", debug_missing),
+    spec("reload", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Saves the snapshot, then replaces the dataset with what the file holds.", super::persistence::debug_reload),
     spec("loadaof", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Refused: cordis keeps no AOF.", debug_missing),
     spec("object", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Refused: cordis values have no Redis object header (refcount, LRU, serialized length).", debug_missing),
     spec("listpack", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Refused: cordis collections are CRDTs, not listpacks.", debug_missing),
@@ -104,7 +104,7 @@ fn info(ctx: &mut Context, args: &mut Args) -> CmdResult {
             "server" => info_server(ctx, &mut out),
             "clients" => info_clients(ctx, &mut out),
             "memory" => info_memory(ctx, &mut out),
-            "persistence" => info_persistence(&mut out),
+            "persistence" => super::persistence::info_persistence(ctx, &mut out),
             "stats" => info_stats(ctx, &mut out),
             "replication" => info_replication(ctx, &mut out),
             "cpu" => info_cpu(&mut out),
@@ -315,50 +315,6 @@ fn total_system_memory() -> usize {
                 .and_then(|kb| kb.parse::<usize>().ok())
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-/// cordis keeps no RDB snapshot or AOF (peers are its durability): the
-/// persistence section says so with Redis's fields.
-fn info_persistence(out: &mut String) {
-    let fields = [
-        "loading:0",
-        "async_loading:0",
-        "current_cow_peak:0",
-        "current_cow_size:0",
-        "current_cow_size_age:0",
-        "current_fork_perc:0.00",
-        "current_save_keys_processed:0",
-        "current_save_keys_total:0",
-        "rdb_changes_since_last_save:0",
-        "rdb_bgsave_in_progress:0",
-    ];
-    for field in fields {
-        line!(out, "{field}");
-    }
-    line!(out, "rdb_last_save_time:0");
-    for field in [
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:0",
-        "rdb_last_cow_size:0",
-        "rdb_last_load_keys_expired:0",
-        "rdb_last_load_keys_loaded:0",
-        "aof_enabled:0",
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:0",
-        "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:ok",
-        "aof_last_cow_size:0",
-        "module_fork_in_progress:0",
-        "module_fork_last_cow_size:0",
-    ] {
-        line!(out, "{field}");
-    }
 }
 
 fn info_stats(ctx: &mut Context, out: &mut String) {

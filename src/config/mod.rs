@@ -45,8 +45,10 @@ pub struct Cli {
     /// Password clients must AUTH with; empty = none.
     #[arg(long)]
     pub requirepass: Option<String>,
-    /// Stable replica id (hex, up to 16 digits); generated if absent.
-    #[arg(long)]
+    /// This node's stable name (the region; any text without spaces).
+    /// Dots carry an id derived from it and the incarnation (see
+    /// docs/persistence.md); generated if absent. `--node-name` is an alias.
+    #[arg(long, alias = "node-name")]
     pub replica_id: Option<String>,
     /// Threads serving clients; 1 = a single event loop, 0 = one per core
     /// [default: 1].
@@ -224,7 +226,8 @@ pub struct Config {
     pub timeout: u64,
     /// Empty = no password.
     pub requirepass: String,
-    pub replica_id: Option<u64>,
+    /// The node's name (`replica-id` / `node-name`); `None` = generated.
+    pub replica_id: Option<String>,
     pub threads: usize,
     /// A tracing filter; Redis's level words are mapped by
     /// [`Config::log_filter`].
@@ -295,13 +298,9 @@ impl Default for Config {
     }
 }
 
-/// Parses a replica id given in hex.
-pub fn parse_replica_id(text: &str) -> Result<u64, String> {
-    let t = text.trim_start_matches("0x");
-    if t.is_empty() || t.len() > 16 {
-        return Err(format!("replica id '{text}' must be 1 to 16 hex digits"));
-    }
-    u64::from_str_radix(t, 16).map_err(|_| format!("replica id '{text}' is not hex"))
+/// Checks a node name (`replica-id` / `node-name`).
+pub fn parse_replica_id(text: &str) -> Result<String, String> {
+    crate::persist::identity::check_name(text).map(|_| text.to_string())
 }
 
 fn set_failed(name: &str, reason: &str) -> String {
@@ -600,10 +599,7 @@ impl Config {
             "maxclients" => self.maxclients.to_string(),
             "timeout" => self.timeout.to_string(),
             "requirepass" => self.requirepass.clone(),
-            "replica-id" => self
-                .replica_id
-                .map(|id| format!("{id:016x}"))
-                .unwrap_or_default(),
+            "replica-id" => self.replica_id.clone().unwrap_or_default(),
             "threads" => self.threads.to_string(),
             "loglevel" => self.loglevel.clone(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),

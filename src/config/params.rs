@@ -738,11 +738,6 @@ fn check_hostname(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Shutdown signals: everything but asking for a save on shutdown.
-fn shutdown_without_save(canonical: &str) -> bool {
-    !canonical.split(' ').any(|w| w == "save")
-}
-
 // ----- enum words -----
 
 const SHUTDOWN_SAVE: u32 = 1;
@@ -831,7 +826,6 @@ const fn start_only(missing: &'static str) -> Status {
 const NO: &[&str] = &["no"];
 const EMPTY: &[&str] = &[""];
 const ZERO: &[&str] = &["0"];
-const NO_SNAPSHOTS: &str = "cordis has no snapshots yet";
 const NO_AOF: &str = "cordis has no append-only file yet";
 const NO_TLS: &str = "cordis has no TLS yet";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
@@ -982,14 +976,9 @@ const TABLE: &[Param] = &[
         DESCRIPTIVE,
     ),
     Param::new("syslog-ident", TEXT, "redis", DESCRIPTIVE).immutable(),
-    // File names of the RDB and AOF, which are never written.
-    Param::new(
-        "dbfilename",
-        text(check_dbfilename),
-        "dump.rdb",
-        DESCRIPTIVE,
-    )
-    .protected(),
+    // The snapshot's file name (a cordis snapshot, not an RDB file, under
+    // Redis's default name); the AOF's, which is never written.
+    Param::new("dbfilename", text(check_dbfilename), "dump.rdb", SUPPORTED).protected(),
     Param::new(
         "appendfilename",
         text(check_appendfilename),
@@ -1141,11 +1130,7 @@ const TABLE: &[Param] = &[
             flags: true,
         },
         "default",
-        Status::Accepts {
-            accepts: shutdown_without_save,
-            rule: "any value without save",
-            missing: NO_SNAPSHOTS,
-        },
+        SUPPORTED,
     ),
     Param::new(
         "shutdown-on-sigterm",
@@ -1154,11 +1139,7 @@ const TABLE: &[Param] = &[
             flags: true,
         },
         "default",
-        Status::Accepts {
-            accepts: shutdown_without_save,
-            rule: "any value without save",
-            missing: NO_SNAPSHOTS,
-        },
+        SUPPORTED,
     ),
     // ----- Redis: numeric -----
     Param::new(
@@ -1497,17 +1478,18 @@ const TABLE: &[Param] = &[
     Param::new("tls-ciphers", TEXT, "", DESCRIPTIVE),
     Param::new("tls-ciphersuites", TEXT, "", DESCRIPTIVE),
     // ----- Redis: special -----
-    // cordis writes no files, so the directory is only recorded.
+    // Where SAVE, BGSAVE and save points write the snapshot.
     Param {
         dynamic_default: Some(working_directory),
-        ..Param::new("dir", special(parse_dir), "", DESCRIPTIVE).protected()
+        ..Param::new("dir", special(parse_dir), "", SUPPORTED).protected()
     },
     Param::new(
         "save",
         special(parse_save),
         "3600 1 300 100 60 10000",
-        only(EMPTY, NO_SNAPSHOTS),
+        SUPPORTED,
     )
+    // No save points unless asked: a node writes no file by surprise.
     .starts_as(""),
     Param::new(
         "client-output-buffer-limit",
@@ -1559,6 +1541,7 @@ const TABLE: &[Param] = &[
         "",
         start_only(READ_AT_START),
     )
+    .alias(&["node-name"])
     .cordis(),
     Param::new("threads", int(0, 1024), "1", start_only(READ_AT_START)).cordis(),
     Param::new("request-deadline", int(0, LONG_MAX), "60", SUPPORTED).cordis(),

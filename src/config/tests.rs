@@ -367,11 +367,6 @@ fn refused_values_name_the_missing_feature() {
     let mut c = Config::default();
     for (name, value, feature) in [
         (
-            "save",
-            "3600 1",
-            "cordis has no snapshots yet (only \"\" is accepted)",
-        ),
-        (
             "appendonly",
             "yes",
             "cordis has no append-only file yet (only no is accepted)",
@@ -503,11 +498,14 @@ fn any_parameter_is_a_flag_with_redis_style_values() {
 fn bad_flags_fail_clearly() {
     let unknown = Cli::parse_args(["cordis", "--no-such-flag", "1"]).unwrap_err();
     assert!(unknown.to_string().contains("--no-such-flag"), "{unknown}");
-    let refused = Config::load(&cli(&["--save", "900 1"])).unwrap_err();
+    let refused = Config::load(&cli(&["--appendonly", "yes"])).unwrap_err();
     assert_eq!(
         refused,
-        "--save: parameter 'save': cordis has no snapshots yet (only \"\" is accepted)"
+        "--appendonly: parameter 'appendonly': cordis has no append-only file yet (only no is accepted)"
     );
+    // Save points are built: accepted as Redis prints them.
+    let saving = Config::load(&cli(&["--save", "900", "1", "300", "100"])).unwrap();
+    assert_eq!(saving.get("save").unwrap(), "900 1 300 100");
     let out_of_range = Config::load(&cli(&["--maxclients", "0"])).unwrap_err();
     assert!(
         out_of_range.contains("between 1 and 4294967295"),

@@ -44,9 +44,9 @@ impl ServerHandle {
 
     /// Stops accepting, tells every connection to finish its current batch
     /// and close, and waits for the tasks (bounded).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         // Give connection tasks a moment to flush and drop.
@@ -54,15 +54,43 @@ impl ServerHandle {
         while !self.state.clients.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.save_at_shutdown();
+    }
+
+    /// SHUTDOWN SAVE, or plain SHUTDOWN / a signal with save points
+    /// configured: the last snapshot and the clean-shutdown marker that
+    /// lets the next start resume this incarnation. The store stays locked
+    /// afterwards (the guard is leaked): nothing may be written after the
+    /// marker, and the process is about to exit.
+    fn save_at_shutdown(&self) {
+        use crate::persist::{SHUTDOWN_NOSAVE, SHUTDOWN_SAVE};
+        let (path, save_points) = {
+            let config = self.state.config.read();
+            (
+                snapshot_path(&config),
+                config.get("save").unwrap_or_default(),
+            )
+        };
+        let mode = self.state.persist.shutdown_mode();
+        let wanted = mode == SHUTDOWN_SAVE
+            || (mode != SHUTDOWN_NOSAVE && !crate::persist::save_points(&save_points).is_empty());
+        if !wanted {
+            return;
+        }
+        let store = self.state.store.lock();
+        match crate::persist::save_at_shutdown(&self.state.persist, &store, &path) {
+            Ok(()) => info!("saved {} before exiting", path.display()),
+            Err(e) => tracing::error!("saving {} at shutdown failed: {e}", path.display()),
+        }
+        std::mem::forget(store);
     }
 }
 
-/// Picks the replica id: configured, or random (and printed by the caller).
-pub fn choose_replica_id(config: &Config) -> ReplicaId {
-    ReplicaId(
-        config
-            .replica_id
-            .unwrap_or_else(|| rand::random::<u64>() | 1),
+/// The snapshot path the config names.
+fn snapshot_path(config: &Config) -> std::path::PathBuf {
+    crate::persist::snapshot_path(
+        &config.get("dir").unwrap_or_default(),
+        &config.get("dbfilename").unwrap_or_default(),
     )
 }
 
@@ -89,7 +117,13 @@ pub async fn start_with_peer_listener(
     peer_listener: Option<std::net::TcpListener>,
 ) -> std::io::Result<ServerHandle> {
     config.maxclients = limits::fit_maxclients(config.maxclients, config.peers.len()).maxclients;
-    let replica = choose_replica_id(&config);
+    // Identity and data from disk first: a bad snapshot stops the start
+    // with the file untouched.
+    let load_started = std::time::Instant::now();
+    let restored =
+        crate::persist::restore_at_start(config.replica_id.as_deref(), &snapshot_path(&config))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let replica: ReplicaId = restored.identity.replica_id();
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let local_addr = listener.local_addr()?;
     let peer_listener = match peer_listener {
@@ -110,6 +144,25 @@ pub async fn start_with_peer_listener(
     }
     let repl_config = replication_config(&config);
     let state = ServerState::new(config, replica, config_file);
+    state.persist.set_identity(restored.identity.clone());
+    if let Some((snap, resume)) = restored.snapshot {
+        let read_ms = load_started.elapsed().as_millis() as u64;
+        let keys = snap.entries.len() as u64;
+        let mut store = state.store.lock();
+        store.restore_image(snap.meta.image, snap.entries, resume);
+        state
+            .persist
+            .note_loaded(keys, crate::persist::changes(&store));
+        info!(
+            keys,
+            resumed = resume,
+            read_ms,
+            total_ms = load_started.elapsed().as_millis() as u64,
+            "loaded the snapshot (node {}, incarnation {:08x})",
+            restored.identity.name,
+            restored.identity.incarnation
+        );
+    }
     state
         .bound_port
         .store(local_addr.port() as u64, Ordering::Relaxed);
@@ -214,6 +267,28 @@ async fn reject(mut socket: TcpStream) {
 /// up to the causally stable vector and trimming of the delta log through
 /// what every peer acked. Each round holds the store lock only for a
 /// bounded amount of work.
+/// Starts a background save when a `save` point is due.
+fn save_point_round(state: &Arc<ServerState>, store: &crate::store::Store) {
+    let (points, path) = {
+        let config = state.config.read();
+        (
+            crate::persist::save_points(&config.get("save").unwrap_or_default()),
+            snapshot_path(&config),
+        )
+    };
+    if points.is_empty()
+        || !state
+            .persist
+            .save_point_due(&points, crate::persist::changes(store))
+    {
+        return;
+    }
+    info!("save point reached: saving in the background");
+    if let Err(e) = state.persist.bgsave(store, path) {
+        warn!("background save not started: {e}");
+    }
+}
+
 async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken) {
     let mut rounds: u64 = 0;
     loop {
@@ -233,6 +308,7 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
             store.collect_garbage(&stable);
             let through = state.repl.trim_point(store.last_seq());
             store.delta_log_mut().trim_through(through);
+            save_point_round(&state, &store);
         }
     }
 }

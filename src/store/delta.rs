@@ -244,6 +244,12 @@ impl DeltaLog {
         self.enforce_cap();
     }
 
+    /// An empty log whose history up to `seq` is gone (after a restore):
+    /// a peer that needs any of it gets a full sync.
+    pub fn start_after(&mut self, seq: u64) {
+        self.dropped_through = self.dropped_through.max(seq);
+    }
+
     pub fn dropped_through(&self) -> u64 {
         self.dropped_through
     }

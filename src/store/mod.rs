@@ -16,6 +16,7 @@
 pub mod delta;
 pub mod events;
 pub mod evict;
+pub mod image;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;

@@ -81,6 +81,18 @@ impl Node {
     ) -> Node {
         config.bind = "127.0.0.1".into();
         config.port = 0;
+        // Snapshots (a test may configure save points) go to a directory of
+        // the node's own, never the working directory other nodes load from.
+        static NODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cordis-test-node-{}-{}",
+            std::process::id(),
+            NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        config
+            .apply_start("dir", dir.to_str().expect("utf-8 temp dir"))
+            .expect("dir is accepted");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

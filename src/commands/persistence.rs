@@ -1,0 +1,180 @@
+//! SAVE, BGSAVE [SCHEDULE], LASTSAVE, DEBUG RELOAD, and the INFO
+//! persistence section: thin handlers over [`crate::persist`], which owns
+//! the file format and the save bookkeeping. The snapshot path is `dir`
+//! joined with `dbfilename`, read from the config at each call.
+
+use bytes::Bytes;
+
+use super::args::{err, err_owned, is, Args, CmdResult, SYNTAX_ERROR};
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, STALE};
+use super::{spec, CommandSpec, Context};
+use crate::persist;
+use crate::protocol::Reply;
+
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("save", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk.", save),
+    spec("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Asynchronously saves the database(s) to disk.", bgsave),
+    spec("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", lastsave),
+];
+
+/// The configured snapshot path.
+pub fn snapshot_path(ctx: &Context) -> std::path::PathBuf {
+    let config = ctx.server.config.read();
+    persist::snapshot_path(
+        &config.get("dir").unwrap_or_default(),
+        &config.get("dbfilename").unwrap_or_default(),
+    )
+}
+
+/// Saves now, under the lock the handler holds; Redis's bare `ERR` on
+/// failure (the log says why).
+pub fn save_now(ctx: &mut Context) -> Result<(), Reply> {
+    if ctx.server.persist.bgsave_in_progress() {
+        return Err(err("ERR Background save already in progress"));
+    }
+    let path = snapshot_path(ctx);
+    match ctx.server.persist.save(ctx.store, &path) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!("save to {} failed: {e}", path.display());
+            Err(err("ERR"))
+        }
+    }
+}
+
+fn save(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    save_now(ctx)?;
+    Ok(Reply::ok())
+}
+
+/// `BGSAVE [SCHEDULE]`: SCHEDULE only matters while an AOF rewrite runs,
+/// and cordis has none, so both forms start a save at once.
+fn bgsave(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.remaining() > 1 {
+        return Err(err(SYNTAX_ERROR));
+    }
+    if let Some(word) = args.next_if_any() {
+        if !is(word, "schedule") {
+            return Err(err(SYNTAX_ERROR));
+        }
+    }
+    let path = snapshot_path(ctx);
+    match ctx.server.persist.bgsave(ctx.store, path) {
+        Ok(()) => Ok(Reply::Simple(Bytes::from_static(
+            b"Background saving started",
+        ))),
+        Err(text) => Err(err_owned(
+            text.strip_prefix("ERR ")
+                .map_or(format!("ERR {text}"), |t| format!("ERR {t}")),
+        )),
+    }
+}
+
+fn lastsave(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Integer(
+        ctx.server.persist.status().last_save_unix as i64,
+    ))
+}
+
+/// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: save (unless NOSAVE), then
+/// replace the dataset with what the file holds. The node keeps its
+/// incarnation: it is the same life, and the file is exactly its state.
+pub fn debug_reload(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let mut nosave = false;
+    while let Some(word) = args.next_if_any() {
+        if is(word, "nosave") {
+            nosave = true;
+        } else if is(word, "merge") || is(word, "noflush") {
+            return Err(err(
+                "ERR DEBUG RELOAD MERGE and NOFLUSH are not supported: a cordis snapshot replaces the dataset",
+            ));
+        } else {
+            return Err(err(SYNTAX_ERROR));
+        }
+    }
+    if !nosave {
+        // A background save finishes first (bounded by its own write).
+        ctx.server.persist.wait_for_bgsave();
+        save_now(ctx)?;
+    }
+    let path = snapshot_path(ctx);
+    let snap = match persist::snapshot::read(&path) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err(err(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ))
+        }
+        Err(e) => {
+            tracing::error!("DEBUG RELOAD: {e}");
+            return Err(err(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
+        }
+    };
+    let keys = snap.entries.len() as u64;
+    ctx.store.restore_image(snap.meta.image, snap.entries, true);
+    ctx.server
+        .persist
+        .note_loaded(keys, persist::changes(ctx.store));
+    Ok(Reply::ok())
+}
+
+/// INFO persistence, Redis's fields in Redis's order.
+pub fn info_persistence(ctx: &mut Context, out: &mut String) {
+    let s = ctx.server.persist.status();
+    let changes = persist::changes(ctx.store).saturating_sub(s.changes_at_last_save);
+    let in_progress = s.bgsave_started.is_some();
+    let mut put = |line: String| {
+        out.push_str(&line);
+        out.push_str("\r\n");
+    };
+    put("loading:0".into());
+    put("async_loading:0".into());
+    put("current_cow_peak:0".into());
+    put("current_cow_size:0".into());
+    put("current_cow_size_age:0".into());
+    put("current_fork_perc:0.00".into());
+    put("current_save_keys_processed:0".into());
+    put(format!(
+        "current_save_keys_total:{}",
+        if in_progress { s.bgsave_keys_total } else { 0 }
+    ));
+    put(format!("rdb_changes_since_last_save:{changes}"));
+    put(format!("rdb_bgsave_in_progress:{}", in_progress as u8));
+    put(format!("rdb_last_save_time:{}", s.last_save_unix));
+    put(format!(
+        "rdb_last_bgsave_status:{}",
+        if s.last_bgsave_ok { "ok" } else { "err" }
+    ));
+    put(format!("rdb_last_bgsave_time_sec:{}", s.last_bgsave_secs));
+    put(format!(
+        "rdb_current_bgsave_time_sec:{}",
+        s.bgsave_started
+            .map_or(-1, |t| t.elapsed().as_secs() as i64)
+    ));
+    put(format!("rdb_saves:{}", s.saves));
+    put("rdb_last_cow_size:0".into());
+    put("rdb_last_load_keys_expired:0".into());
+    put(format!("rdb_last_load_keys_loaded:{}", s.loaded_keys));
+    for field in [
+        "aof_enabled:0",
+        "aof_rewrite_in_progress:0",
+        "aof_rewrite_scheduled:0",
+        "aof_last_rewrite_time_sec:-1",
+        "aof_current_rewrite_time_sec:-1",
+        "aof_last_bgrewrite_status:ok",
+        "aof_rewrites:0",
+        "aof_rewrites_consecutive_failures:0",
+        "aof_last_write_status:ok",
+        "aof_last_cow_size:0",
+        "module_fork_in_progress:0",
+        "module_fork_last_cow_size:0",
+    ] {
+        put(field.into());
+    }
+    let identity = ctx.server.persist.identity();
+    put(format!("node_name:{}", identity.name));
+    put(format!("node_incarnation:{:08x}", identity.incarnation));
+}

@@ -1,0 +1,323 @@
+//! Persistence: the node's identity across restarts ([`identity`]), the
+//! snapshot file ([`snapshot`]: format, checksum, atomic writes), and what
+//! SAVE, BGSAVE, save points, SHUTDOWN SAVE, LASTSAVE and INFO persistence
+//! share ([`Persistence`]). Knows neither RESP nor the command table: the
+//! commands call in here with the store they hold locked.
+//!
+//! See `docs/persistence.md` for the formats, guarantees and recovery.
+
+pub mod crc;
+pub mod identity;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::store::Store;
+pub use identity::NodeIdentity;
+use snapshot::{SnapshotMeta, Written};
+
+/// What SHUTDOWN asked for.
+pub const SHUTDOWN_DEFAULT: u8 = 0;
+pub const SHUTDOWN_SAVE: u8 = 1;
+pub const SHUTDOWN_NOSAVE: u8 = 2;
+
+/// Save bookkeeping INFO persistence and LASTSAVE read.
+#[derive(Debug, Clone)]
+pub struct SaveStatus {
+    /// Unix seconds of the last successful save (start time before any).
+    pub last_save_unix: u64,
+    pub last_bgsave_ok: bool,
+    pub saves: u64,
+    pub bgsave_started: Option<Instant>,
+    pub bgsave_keys_total: u64,
+    pub last_bgsave_secs: i64,
+    /// The store's change count at the last successful save.
+    pub changes_at_last_save: u64,
+    /// When the last save point fired (for the retry delay after a failure).
+    pub last_attempt: Option<Instant>,
+    pub loaded_keys: u64,
+}
+
+/// Persistence state of a running node.
+pub struct Persistence {
+    identity: Mutex<NodeIdentity>,
+    status: Mutex<SaveStatus>,
+    shutdown_mode: AtomicU8,
+}
+
+/// The store's count of changes: local writes plus batches applied from
+/// peers (what save points count).
+pub fn changes(store: &Store) -> u64 {
+    store.last_seq() + store.stats.remote_batches_applied
+}
+
+fn unix_secs() -> u64 {
+    crate::store::unix_ms() / 1000
+}
+
+impl Persistence {
+    pub fn new(identity: NodeIdentity) -> Self {
+        Persistence {
+            identity: Mutex::new(identity),
+            status: Mutex::new(SaveStatus {
+                last_save_unix: unix_secs(),
+                last_bgsave_ok: true,
+                saves: 0,
+                bgsave_started: None,
+                bgsave_keys_total: 0,
+                last_bgsave_secs: -1,
+                changes_at_last_save: 0,
+                last_attempt: None,
+                loaded_keys: 0,
+            }),
+            shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
+        }
+    }
+
+    /// Installs the identity the start chose.
+    pub fn set_identity(&self, identity: NodeIdentity) {
+        *self.identity.lock() = identity;
+    }
+
+    pub fn identity(&self) -> NodeIdentity {
+        self.identity.lock().clone()
+    }
+
+    pub fn status(&self) -> SaveStatus {
+        self.status.lock().clone()
+    }
+
+    /// Records a load at start: `keys` loaded, the store's change count.
+    pub fn note_loaded(&self, keys: u64, changes: u64) {
+        let mut s = self.status.lock();
+        s.loaded_keys = keys;
+        s.changes_at_last_save = changes;
+    }
+
+    pub fn set_shutdown_mode(&self, mode: u8) {
+        self.shutdown_mode.store(mode, Ordering::Relaxed);
+    }
+
+    pub fn shutdown_mode(&self) -> u8 {
+        self.shutdown_mode.load(Ordering::Relaxed)
+    }
+
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.status.lock().bgsave_started.is_some()
+    }
+
+    fn meta(&self, store: &Store) -> SnapshotMeta {
+        let identity = self.identity();
+        SnapshotMeta {
+            name: identity.name,
+            incarnation: identity.incarnation,
+            saved_unix_ms: crate::store::unix_ms(),
+            keys: store.image_key_count() as u64,
+            image: store.image_header(),
+        }
+    }
+
+    /// SAVE: writes the snapshot now, with the store held (so the file is
+    /// exactly this instant). Blocks the caller for the whole write.
+    pub fn save(&self, store: &Store, path: &Path) -> std::io::Result<Written> {
+        let meta = self.meta(store);
+        let result = snapshot::write(path, &meta, store.image_keys());
+        let mut s = self.status.lock();
+        if result.is_ok() {
+            s.last_save_unix = unix_secs();
+            s.saves += 1;
+            s.changes_at_last_save = changes(store);
+        }
+        result
+    }
+
+    /// BGSAVE: encodes the whole state into memory under the caller's lock
+    /// (the consistent cut: one instant, like Redis's fork), then writes
+    /// and fsyncs it on a thread of its own while the node serves.
+    /// Encoding measured faster than copying the key states (no per-key
+    /// allocation), so the pause is the encode alone. `Err` when one is
+    /// already running.
+    pub fn bgsave(self: &Arc<Self>, store: &Store, path: PathBuf) -> Result<(), &'static str> {
+        {
+            let mut s = self.status.lock();
+            if s.bgsave_started.is_some() {
+                return Err("Background save already in progress");
+            }
+            s.bgsave_started = Some(Instant::now());
+            s.bgsave_keys_total = store.image_key_count() as u64;
+            s.last_attempt = Some(Instant::now());
+        }
+        let meta = self.meta(store);
+        let changes_at_cut = changes(store);
+        let encoded = snapshot::encode_to_vec(&meta, store.image_keys());
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cordis-bgsave".into())
+            .spawn(move || {
+                let result = encoded.and_then(|(bytes, written)| {
+                    snapshot::write_bytes(&path, &bytes).map(|()| written)
+                });
+                let mut s = me.status.lock();
+                let started = s.bgsave_started.take();
+                s.last_bgsave_secs = started.map_or(0, |t| t.elapsed().as_secs() as i64);
+                match result {
+                    Ok(w) => {
+                        s.last_bgsave_ok = true;
+                        s.last_save_unix = unix_secs();
+                        s.saves += 1;
+                        s.changes_at_last_save = changes_at_cut;
+                        tracing::info!(bytes = w.bytes, "background save done: {}", path.display());
+                    }
+                    Err(e) => {
+                        s.last_bgsave_ok = false;
+                        tracing::error!("background save to {} failed: {e}", path.display());
+                    }
+                }
+            });
+        if spawned.is_err() {
+            self.status.lock().bgsave_started = None;
+            return Err("ERR cannot start the background save thread");
+        }
+        Ok(())
+    }
+
+    /// Blocks until no background save runs (bounded by the save itself).
+    pub fn wait_for_bgsave(&self) {
+        while self.bgsave_in_progress() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Whether a save point is due: some `(seconds, changes)` pair with at
+    /// least that many changes and that many seconds since the last save.
+    /// After a failed background save, points wait 5 s between tries (as
+    /// Redis does).
+    pub fn save_point_due(&self, points: &[(u64, u64)], changes_now: u64) -> bool {
+        let s = self.status.lock();
+        if s.bgsave_started.is_some() {
+            return false;
+        }
+        if !s.last_bgsave_ok && s.last_attempt.is_some_and(|t| t.elapsed().as_secs() < 5) {
+            return false;
+        }
+        let changed = changes_now.saturating_sub(s.changes_at_last_save);
+        let elapsed = unix_secs().saturating_sub(s.last_save_unix);
+        points
+            .iter()
+            .any(|&(secs, min_changes)| changed >= min_changes && elapsed >= secs)
+    }
+}
+
+/// Parses the canonical `save` value ("900 1 300 100") into pairs.
+pub fn save_points(text: &str) -> Vec<(u64, u64)> {
+    let words: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    words.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+}
+
+/// Where the snapshot lives: `dir` joined with `dbfilename`.
+pub fn snapshot_path(dir: &str, dbfilename: &str) -> PathBuf {
+    Path::new(if dir.is_empty() { "." } else { dir }).join(dbfilename)
+}
+
+// ----- restart -----
+
+/// The marker a clean shutdown leaves next to the snapshot it wrote last:
+/// the node issued nothing after that snapshot, so its next start may
+/// resume the incarnation. Removed (durably) at start before any write.
+pub fn clean_marker_path(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.file_name().unwrap_or_default().to_os_string();
+    name.push(".clean");
+    snapshot.with_file_name(name)
+}
+
+fn marker_text(replica: crate::crdt::ReplicaId, seq: u64, checksum: u32) -> String {
+    format!("cordis clean shutdown v1 replica={replica} seq={seq} checksum={checksum:08x}\n")
+}
+
+/// Writes the clean-shutdown marker for the snapshot just written.
+pub fn write_clean_marker(snapshot: &Path, store: &Store, checksum: u32) -> std::io::Result<()> {
+    let marker = clean_marker_path(snapshot);
+    let text = marker_text(store.replica(), store.last_seq(), checksum);
+    let tmp = snapshot::temp_path(&marker);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &marker)?;
+    snapshot::sync_dir(&marker)
+}
+
+/// The save a stopping node makes (SHUTDOWN SAVE, or a signal or plain
+/// SHUTDOWN with save points configured), then the clean-shutdown marker.
+/// The caller holds the store and keeps holding it until the process
+/// exits, so no write can follow the marker.
+pub fn save_at_shutdown(persist: &Persistence, store: &Store, path: &Path) -> std::io::Result<()> {
+    persist.wait_for_bgsave();
+    let written = persist.save(store, path)?;
+    write_clean_marker(path, store, written.checksum)
+}
+
+/// What a start found on disk and decided.
+pub struct Restored {
+    pub identity: NodeIdentity,
+    /// The snapshot to install, and whether the incarnation resumes.
+    pub snapshot: Option<(snapshot::Snapshot, bool)>,
+}
+
+/// Reads the snapshot at `path` (if any) and chooses the identity: the
+/// snapshot's incarnation when a clean-shutdown marker vouches that it is
+/// complete (the marker is then removed, durably, before anything else),
+/// else a fresh incarnation of the configured name (or the snapshot's
+/// name, or a random one). A corrupt or truncated file is an error and
+/// stays untouched.
+pub fn restore_at_start(
+    configured_name: Option<&str>,
+    path: &Path,
+) -> Result<Restored, snapshot::SnapshotError> {
+    let Some(snap) = snapshot::read(path)? else {
+        return Ok(Restored {
+            identity: NodeIdentity::fresh(configured_name),
+            snapshot: None,
+        });
+    };
+    let name_matches = configured_name.is_none_or(|n| n == snap.meta.name);
+    let marker = clean_marker_path(path);
+    let vouched = std::fs::read_to_string(&marker)
+        .map(|text| {
+            text == marker_text(
+                snap.meta.image.replica,
+                snap.meta.image.last_seq,
+                snap.checksum,
+            )
+        })
+        .unwrap_or(false);
+    // The marker goes before any write of this life: once it is gone, a
+    // crash from here on restarts as a new incarnation.
+    let marker_gone = match std::fs::remove_file(&marker) {
+        Ok(()) => snapshot::sync_dir(&marker).is_ok(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let resume = vouched && marker_gone && name_matches;
+    let identity = if resume {
+        NodeIdentity {
+            name: snap.meta.name.clone(),
+            incarnation: snap.meta.incarnation,
+        }
+    } else {
+        NodeIdentity::fresh(configured_name.or(Some(snap.meta.name.as_str())))
+    };
+    Ok(Restored {
+        identity,
+        snapshot: Some((snap, resume)),
+    })
+}

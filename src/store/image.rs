@@ -1,0 +1,89 @@
+//! The whole state of a store as plain data, for snapshots on disk
+//! (`crate::persist`): the identity and sequence of this node, its clock,
+//! causal context and applied vector, each database's FLUSHDB floor, and
+//! every key that holds state (values and tombstones alike, so a restored
+//! node keeps the deletes its peers may not have seen yet). Reading an
+//! image is one consistent instant; restoring one replaces the keyspace.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::sync::SyncEntry;
+use super::{Db, Store, DB_COUNT};
+use crate::crdt::{CausalContext, Hlc, ReplicaId, VersionVector};
+
+/// Everything but the keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageHeader {
+    pub replica: ReplicaId,
+    pub last_seq: u64,
+    pub clock: Hlc,
+    pub ctx: CausalContext,
+    pub applied: VersionVector,
+    pub flush_floors: Vec<VersionVector>,
+}
+
+impl Store {
+    /// The non-key part of the state, as of now.
+    pub fn image_header(&self) -> ImageHeader {
+        ImageHeader {
+            replica: self.replica,
+            last_seq: self.last_seq,
+            clock: self.clock.last(),
+            ctx: self.ctx.clone(),
+            applied: self.applied.clone(),
+            flush_floors: self.dbs.iter().map(|d| d.flush_floor.clone()).collect(),
+        }
+    }
+
+    /// Every key holding state, values then tombstones, database by database.
+    pub fn image_keys(&self) -> impl Iterator<Item = (u8, &Bytes, &crate::crdt::KeyState)> {
+        self.dbs.iter().enumerate().flat_map(|(db, database)| {
+            database
+                .keys
+                .iter()
+                .chain(database.tombstones.iter())
+                .map(move |(k, s)| (db as u8, k, s))
+        })
+    }
+
+    /// How many keys [`Store::image_keys`] yields.
+    pub fn image_key_count(&self) -> usize {
+        self.dbs
+            .iter()
+            .map(|d| d.keys.len() + d.tombstones.len())
+            .sum()
+    }
+
+    /// Replaces the whole state with an image. With `resume` the node takes
+    /// the image's replica id and sequence back (its earlier life is known
+    /// to have issued nothing past them); otherwise it keeps its own fresh
+    /// id and starts at seq 0, and the image's own writes are those of
+    /// another origin.
+    pub fn restore_image(&mut self, header: ImageHeader, entries: Vec<SyncEntry>, resume: bool) {
+        self.dbs = (0..DB_COUNT).map(|_| Db::default()).collect();
+        for (db, floor) in header.flush_floors.into_iter().enumerate().take(DB_COUNT) {
+            self.dbs[db].flush_floor = floor;
+        }
+        let now = self.now_ms;
+        for entry in entries {
+            let db = entry.db as usize;
+            if db < DB_COUNT {
+                Self::place(&mut self.dbs[db], entry.key, entry.state, now);
+            }
+        }
+        self.ctx = header.ctx;
+        self.applied = header.applied;
+        self.clock.observe(header.clock);
+        if resume {
+            self.replica = header.replica;
+            self.last_seq = header.last_seq;
+        } else {
+            self.last_seq = 0;
+        }
+        // The log starts empty: a peer behind the restored seq needs a
+        // full sync, which `since` tells it.
+        self.log = super::DeltaLog::new(self.log.cap_bytes());
+        self.log.start_after(self.last_seq);
+    }
+}
