@@ -15,6 +15,7 @@
 //! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
 //! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
 //! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
+//! | [`scripting`] | the Lua VMs and their sandbox, Lua↔reply conversions, the EVAL script cache and FUNCTION libraries; scripts reach commands through a host the command layer gives each run |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 
 pub mod commands;
@@ -23,5 +24,6 @@ pub mod crdt;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod store;

@@ -543,6 +543,10 @@ pub struct ServerState {
     pub notifications: Arc<Notifications>,
     /// Cancelled to stop the node (SHUTDOWN, or the handle's shutdown).
     pub shutdown: CancellationToken,
+    /// The Lua engine (lock order: store, then this) and what other
+    /// clients see of a running script.
+    pub scripting: Mutex<crate::scripting::Engine>,
+    pub script_status: crate::scripting::RunStatus,
 }
 
 /// CLIENT PAUSE's state: nothing is paused once `until` has passed.
@@ -611,6 +615,8 @@ impl ServerState {
             tracking,
             notifications,
             shutdown: CancellationToken::new(),
+            scripting: Mutex::new(crate::scripting::Engine::new()),
+            script_status: crate::scripting::RunStatus::default(),
         })
     }
 

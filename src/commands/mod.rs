@@ -42,6 +42,7 @@ pub mod maxmemory;
 pub mod memory;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -222,6 +223,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(copy::COMMANDS)
         .chain(hyperloglog::COMMANDS)
         .chain(bitops::COMMANDS)
+        .chain(scripting::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id
