@@ -268,6 +268,12 @@ impl Host for ScriptHost<'_, '_> {
         super::run_queued(self.ctx, &argv)
     }
 
+    fn timed_out(&self) -> fn() {
+        // Nothing to hand on yet: the connection runs the script on its
+        // runtime thread, so other clients wait for it (no BUSY).
+        || {}
+    }
+
     fn log(&mut self, level: i64, message: &str) {
         match level {
             0 => tracing::debug!(target: "lua", "{message}"),
@@ -353,76 +359,6 @@ pub fn kill(server: &super::ServerState, is_eval: bool) -> CmdResult {
     }
     status.kill_requested.store(true, Ordering::Release);
     Ok(Reply::ok())
-}
-
-/// The reply for a command another client sends while a script is past
-/// its busy threshold, or `None` when it may run. Called by the
-/// connection before it takes the store lock.
-pub fn busy_reply(server: &super::ServerState, argv: &[Bytes]) -> Option<Reply> {
-    let status = &server.script_status;
-    if !status.timed_out.load(Ordering::Acquire) {
-        return None;
-    }
-    let top = super::lookup(argv.first()?)?;
-    let sub = if top.subcommands.is_empty() {
-        None
-    } else {
-        argv.get(1).and_then(|s| super::lookup_subcommand(top, s))
-    };
-    match sub {
-        Some(sub) if sub.flags & ALLOW_BUSY != 0 => {
-            let reply = match (top.name, sub.name) {
-                ("script", "kill") => kill(server, true),
-                ("function", "kill") => kill(server, false),
-                ("function", "stats") => Ok(busy_stats(server)),
-                _ => return None,
-            };
-            return Some(reply.unwrap_or_else(|e| e));
-        }
-        _ => {}
-    }
-    if top.name == "shutdown" {
-        // SHUTDOWN NOSAVE ends the node even now (it waits for nothing).
-        return None;
-    }
-    Some(err(if status.is_eval.load(Ordering::Relaxed) {
-        scripting::BUSY_EVAL
-    } else {
-        scripting::BUSY_FUNCTION
-    }))
-}
-
-fn busy_stats(server: &super::ServerState) -> Reply {
-    let status = &server.script_status;
-    if status.is_eval.load(Ordering::Relaxed) {
-        return err(scripting::BUSY_EVAL);
-    }
-    Reply::Map(vec![
-        (
-            Reply::bulk("running_script"),
-            Reply::Map(vec![
-                (Reply::bulk("name"), Reply::bulk("")),
-                (Reply::bulk("command"), Reply::Array(vec![])),
-                (Reply::bulk("duration_ms"), Reply::Integer(0)),
-            ]),
-        ),
-        (
-            Reply::bulk("engines"),
-            Reply::Map(vec![(
-                Reply::bulk("LUA"),
-                Reply::Map(vec![
-                    (
-                        Reply::bulk("libraries_count"),
-                        Reply::Integer(status.function_libraries.load(Ordering::Relaxed) as i64),
-                    ),
-                    (
-                        Reply::bulk("functions_count"),
-                        Reply::Integer(status.function_count.load(Ordering::Relaxed) as i64),
-                    ),
-                ]),
-            )]),
-        ),
-    ])
 }
 
 fn script_help(_ctx: &mut Context, _args: &mut Args) -> CmdResult {

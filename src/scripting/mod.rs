@@ -72,6 +72,9 @@ pub trait Host {
     fn call(&mut self, argv: Vec<Bytes>, resp3: bool) -> Reply;
     /// `redis.log`.
     fn log(&mut self, level: i64, message: &str);
+    /// The run just passed `busy-reply-threshold`: other clients must be
+    /// served (with BUSY) while it goes on. Called from the VM's hook.
+    fn timed_out(&self) -> fn();
 }
 
 /// What other clients can see of the script that runs (BUSY, SCRIPT KILL,
@@ -283,10 +286,11 @@ impl Vm {
         let args = byte_array(&self.lua, args)?;
         // SAFETY: the pointer's lifetime is erased only for the duration of
         // this call; `Run` is removed below, before `host` can go away.
+        let on_timeout = host.timed_out();
         let host: *mut (dyn Host + '_) = host;
         let host: *mut (dyn Host + 'static) = unsafe { std::mem::transmute(host) };
         self.lua.set_app_data(Run { host, resp3: false });
-        install_hook(&self.lua, status);
+        install_hook(&self.lua, status, on_timeout);
         let result = runner.call::<(bool, Value)>((f.clone(), keys, args));
         self.lua.remove_hook();
         let run = self.lua.remove_app_data::<Run>();
@@ -298,7 +302,7 @@ impl Vm {
 /// The count hook: marks the run timed out past the threshold and stops it
 /// when SCRIPT KILL asked. Once killed it fires on every line, so the
 /// script cannot catch the error with pcall and go on.
-fn install_hook(lua: &Lua, status: &RunStatus) {
+fn install_hook(lua: &Lua, status: &RunStatus, on_timeout: fn()) {
     let started = Instant::now();
     let threshold = status.threshold_ms.load(Ordering::Relaxed);
     // The hook needs a 'static view of the status: share what it reads.
@@ -309,8 +313,13 @@ fn install_hook(lua: &Lua, status: &RunStatus) {
             // SAFETY: the status outlives the run (it lives in the server
             // state, and the hook is removed when the run ends).
             let status = unsafe { &*(flags as *const RunStatus) };
-            if threshold > 0 && started.elapsed().as_millis() as u64 >= threshold {
+            if threshold > 0
+                && !status.timed_out.load(Ordering::Relaxed)
+                && started.elapsed().as_millis() as u64 >= threshold
+            {
                 status.timed_out.store(true, Ordering::Release);
+                tracing::warn!("Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL or FUNCTION KILL command.", started.elapsed().as_millis());
+                on_timeout();
             }
             if status.kill_requested.load(Ordering::Acquire) {
                 let _ = lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
