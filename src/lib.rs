@@ -15,6 +15,7 @@
 //! | [`replication`] | peer links: handshake, delta streaming and acks, full sync, anti-entropy, what WAIT/INFO/GC read |
 //! | [`server`] | accept loop, the connection tasks that move bytes, the sans-I/O client session that decides what a client does next (pipelining, client limits, parking), background tasks, shutdown |
 //! | [`pubsub`] | what is pushed to clients unasked (MONITOR now; Pub/Sub, notifications, tracking later) and its bounded per-client queues; depends on nothing internal |
+//! | [`scripting`] | the Lua VMs and their sandbox, Lua↔reply conversions, the EVAL script cache and FUNCTION libraries; scripts reach commands through a host the command layer gives each run |
 //! | [`config`] | flags and TOML settings, CONFIG GET/SET view |
 //! | [`rdb`] | Redis's value serialization (RDB v10 encodings, DUMP payload framing, CRC-64, LZF) and its bridge to the key CRDT; depends on `crdt` only |
 //! | [`persist`] | node identity across restarts (name + incarnation), the snapshot file, save bookkeeping |
@@ -27,5 +28,6 @@ pub mod protocol;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod store;

@@ -552,6 +552,10 @@ pub struct ServerState {
     pub shutdown: CancellationToken,
     /// Identity across restarts and save bookkeeping (SAVE, BGSAVE, INFO).
     pub persist: Arc<crate::persist::Persistence>,
+    /// The Lua engine (lock order: store, then this) and what other
+    /// clients see of a running script.
+    pub scripting: Mutex<crate::scripting::Engine>,
+    pub script_status: crate::scripting::RunStatus,
 }
 
 /// CLIENT PAUSE's state: nothing is paused once `until` has passed.
@@ -634,6 +638,8 @@ impl ServerState {
                     incarnation: crate::persist::identity::incarnation_of(replica),
                 },
             )),
+            scripting: Mutex::new(crate::scripting::Engine::new()),
+            script_status: crate::scripting::RunStatus::default(),
         })
     }
 

@@ -46,6 +46,7 @@ pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -231,6 +232,7 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(bitops::COMMANDS)
         .chain(dump::COMMANDS)
         .chain(streams::COMMANDS)
+        .chain(scripting::COMMANDS)
 }
 
 /// Name → row and its id in [`stats::command_table`] (a subcommand's id

@@ -260,23 +260,37 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
     line!(out, "allocator_resident:{rss}");
     line!(out, "total_system_memory:{total_system}");
     line!(out, "total_system_memory_human:{}", human(total_system));
-    for field in [
-        "used_memory_lua:0",
-        "used_memory_vm_eval:0",
-        "used_memory_lua_human:0B",
-        "used_memory_scripts_eval:0",
-        "number_of_cached_scripts:0",
-        "number_of_functions:0",
-        "number_of_libraries:0",
-        "used_memory_vm_functions:0",
-        "used_memory_vm_total:0",
-        "used_memory_vm_total_human:0B",
-        "used_memory_functions:0",
-        "used_memory_scripts:0",
-        "used_memory_scripts_human:0B",
-    ] {
-        line!(out, "{field}");
-    }
+    // The Lua engine's figures, as of its last run (read without its lock:
+    // INFO may run inside a script).
+    let lua = &ctx.server.script_status;
+    let load = |v: &std::sync::atomic::AtomicUsize| v.load(std::sync::atomic::Ordering::Relaxed);
+    let (vm_eval, vm_functions) = (load(&lua.eval_memory), load(&lua.function_memory));
+    let (scripts_eval, functions_mem) = (load(&lua.scripts_memory), load(&lua.functions_memory));
+    line!(out, "used_memory_lua:{vm_eval}");
+    line!(out, "used_memory_vm_eval:{vm_eval}");
+    line!(out, "used_memory_lua_human:{}", human(vm_eval));
+    line!(out, "used_memory_scripts_eval:{scripts_eval}");
+    line!(
+        out,
+        "number_of_cached_scripts:{}",
+        load(&lua.cached_scripts)
+    );
+    line!(out, "number_of_functions:{}", load(&lua.function_count));
+    line!(out, "number_of_libraries:{}", load(&lua.function_libraries));
+    line!(out, "used_memory_vm_functions:{vm_functions}");
+    line!(out, "used_memory_vm_total:{}", vm_eval + vm_functions);
+    line!(
+        out,
+        "used_memory_vm_total_human:{}",
+        human(vm_eval + vm_functions)
+    );
+    line!(out, "used_memory_functions:{functions_mem}");
+    line!(out, "used_memory_scripts:{}", scripts_eval + functions_mem);
+    line!(
+        out,
+        "used_memory_scripts_human:{}",
+        human(scripts_eval + functions_mem)
+    );
     line!(out, "maxmemory:{maxmemory}");
     line!(out, "maxmemory_human:{}", human(maxmemory));
     line!(out, "maxmemory_policy:{policy}");

@@ -40,20 +40,22 @@ pub(crate) fn admit(ctx: &mut Context, command: &CommandSpec, args: &[Bytes]) ->
     if settings as u32 == 0 {
         return Ok(());
     }
-    admit_with_quorum(ctx, command, &args[0], settings)
+    admit_with_quorum(ctx, command, &args[0])
+}
+
+/// Whether writes are refused now: `min-replicas-to-write` wants more good
+/// peers than there are (scripts check this before each write they call).
+pub(crate) fn short_of_peers(server: &super::ServerState) -> bool {
+    let settings = server.write_quorum.load(Ordering::Relaxed);
+    let (wanted, max_lag_s) = (settings as u32 as usize, settings >> 32);
+    wanted > 0 && server.repl.good_peers(max_lag_s * 1000) < wanted
 }
 
 #[cold]
-fn admit_with_quorum(
-    ctx: &mut Context,
-    command: &CommandSpec,
-    name: &[u8],
-    settings: u64,
-) -> Result<(), Reply> {
-    let (wanted, max_lag_s) = (settings as u32 as usize, settings >> 32);
+fn admit_with_quorum(ctx: &mut Context, command: &CommandSpec, name: &[u8]) -> Result<(), Reply> {
     let is_exec = name.eq_ignore_ascii_case(b"exec");
     let writes = command.flags & WRITE != 0 || (is_exec && queue_has_flag(ctx, WRITE));
-    if !writes || ctx.server.repl.good_peers(max_lag_s * 1000) >= wanted {
+    if !writes || !short_of_peers(ctx.server) {
         return Ok(());
     }
     if is_exec {

@@ -1300,14 +1300,10 @@ const TABLE: &[Param] = &[
     // SLOWLOG is reporting only.
     Param::new("slowlog-max-len", int(0, LONG_MAX), "128", DESCRIPTIVE),
     Param::new("acllog-max-len", int(0, LONG_MAX), "128", DESCRIPTIVE),
-    // cordis runs no scripts yet.
-    Param::new(
-        "busy-reply-threshold",
-        int(0, LONG_MAX),
-        "5000",
-        DESCRIPTIVE,
-    )
-    .alias(&["lua-time-limit"]),
+    // How long a script runs before cordis stops it if it has not written
+    // (other clients cannot get BUSY yet; see docs/scripting.md).
+    Param::new("busy-reply-threshold", int(0, LONG_MAX), "5000", SUPPORTED)
+        .alias(&["lua-time-limit"]),
     Param::new(
         "cluster-node-timeout",
         int(0, LONG_MAX),
