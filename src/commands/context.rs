@@ -98,6 +98,8 @@ pub struct ServerStats {
     /// Clients cut off because their output queue (MONITOR's, later
     /// Pub/Sub's) passed its limit.
     pub client_output_limit_disconnections: AtomicU64,
+    /// TLS clients whose handshake failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl ServerStats {
@@ -110,6 +112,7 @@ impl ServerStats {
             &self.total_net_output_bytes,
             &self.total_error_replies,
             &self.client_output_limit_disconnections,
+            &self.tls_handshake_failures,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

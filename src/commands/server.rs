@@ -389,6 +389,11 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
         "rejected_connections:{}",
         load(&s.rejected_connections)
     );
+    line!(
+        out,
+        "tls_handshake_failures:{}",
+        load(&s.tls_handshake_failures)
+    );
     line!(out, "sync_full:0");
     line!(out, "sync_partial_ok:0");
     line!(out, "sync_partial_err:0");
