@@ -834,7 +834,6 @@ const ZERO: &[&str] = &["0"];
 const NO_SNAPSHOTS: &str = "cordis has no snapshots yet";
 const NO_AOF: &str = "cordis has no append-only file yet";
 const TLS_AT_START: &str = "TLS settings are read once at start; restart the node to change them";
-const NO_PEER_TLS: &str = "cordis has no TLS for peer links yet";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
 const NO_REBIND: &str = "cordis cannot move its client listener while running yet";
 /// cordis's own start-time settings (identity, threads, peer links):
@@ -1485,7 +1484,7 @@ const TABLE: &[Param] = &[
         "no",
         only(NO, "cordis has no cluster bus"),
     ),
-    Param::new("tls-replication", BOOL, "no", only(NO, NO_PEER_TLS)),
+    Param::new("tls-replication", BOOL, "no", start_only(TLS_AT_START)),
     Param::new(
         "tls-auth-clients",
         one_of(TLS_AUTH_CLIENTS),
@@ -1507,8 +1506,8 @@ const TABLE: &[Param] = &[
         "",
         only(EMPTY, "cordis reads unencrypted PEM keys only"),
     ),
-    Param::new("tls-client-cert-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-client-key-file", TEXT, "", DESCRIPTIVE),
+    Param::new("tls-client-cert-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-client-key-file", TEXT, "", start_only(TLS_AT_START)),
     Param::new(
         "tls-client-key-file-pass",
         TEXT,

@@ -142,7 +142,7 @@ pub async fn start_with_listeners(
             "no peer secret configured: peer links are not authenticated (set CORDIS_PEER_SECRET)"
         );
     }
-    let repl_config = replication_config(&config);
+    let repl_config = replication_config(&config).map_err(invalid)?;
     let state = ServerState::new(config, replica, config_file);
     state
         .bound_port
@@ -184,8 +184,9 @@ pub async fn start_with_listeners(
 }
 
 /// Replication settings from the node's config.
-fn replication_config(config: &Config) -> crate::replication::ReplConfig {
-    crate::replication::ReplConfig {
+fn replication_config(config: &Config) -> Result<crate::replication::ReplConfig, String> {
+    Ok(crate::replication::ReplConfig {
+        tls: tls::peer_tls(config)?,
         peers: config.peers.clone(),
         link: crate::replication::LinkSettings {
             secret: config.peer_secret.as_bytes().to_vec(),
@@ -198,7 +199,7 @@ fn replication_config(config: &Config) -> crate::replication::ReplConfig {
         },
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(config.reconnect_max_ms.max(50)),
-    }
+    })
 }
 
 /// Accepts clients on one listener: plain, or TLS when `tls` is given

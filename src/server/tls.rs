@@ -3,7 +3,8 @@
 //! certificates must chain to, `tls-auth-clients`, protocol versions,
 //! cipher suites, session caching), and the acceptor the TLS listener uses.
 //! Values rustls cannot honour are refused at start with a reason rather
-//! than silently ignored.
+//! than silently ignored. Peer links' TLS configuration ([`peer_tls`]) is
+//! built here from the same parameters.
 //!
 //! Certificates and keys are read from PEM files once, at start; the
 //! parameters are start-only (CONFIG SET may restate, not change, them).
@@ -16,10 +17,13 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
-use tokio_rustls::TlsAcceptor;
+use rustls::{
+    ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion,
+};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::Config;
+use crate::replication::tls::PeerTls;
 
 /// Whether clients must present a certificate (`tls-auth-clients`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +86,52 @@ pub fn tls_port(config: &Config) -> Option<u16> {
 pub fn client_acceptor(config: &Config) -> Result<TlsAcceptor, String> {
     let settings = TlsSettings::from_config(config);
     Ok(TlsAcceptor::from(Arc::new(server_config(&settings)?)))
+}
+
+/// Peer-link TLS (`tls-replication yes`): both ends must present a
+/// certificate chaining to the CA, whatever `tls-auth-clients` says for
+/// clients; the dialer presents `tls-client-cert-file`/`-key-file`, or the
+/// node's own pair when those are empty. `None` with `tls-replication no`.
+pub fn peer_tls(config: &Config) -> Result<Option<PeerTls>, String> {
+    if config.get("tls-replication").as_deref() != Some("yes") {
+        return Ok(None);
+    }
+    let settings = TlsSettings::from_config(config);
+    let provider = Arc::new(provider(&settings)?);
+    let versions = protocol_versions(&settings.protocols)?;
+    let roots = Arc::new(load_roots(&settings.ca_cert_file, &settings.ca_cert_dir)?);
+    if settings.cert_file.is_empty() || settings.key_file.is_empty() {
+        return Err("tls-replication needs tls-cert-file and tls-key-file".into());
+    }
+    // Peers must always prove a certificate, whatever tls-auth-clients says
+    // for clients.
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| format!("tls-ca-cert-file: {e}"))?;
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols/tls-ciphersuites: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            load_certs(&settings.cert_file)?,
+            load_key(&settings.key_file)?,
+        )
+        .map_err(|e| format!("tls-cert-file/tls-key-file: {e}"))?;
+    let text = |name: &str| config.get(name).unwrap_or_default();
+    let (cert, key) = match (text("tls-client-cert-file"), text("tls-client-key-file")) {
+        (c, k) if !c.is_empty() && !k.is_empty() => (c, k),
+        _ => (settings.cert_file.clone(), settings.key_file.clone()),
+    };
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls-protocols/tls-ciphersuites: {e}"))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(load_certs(&cert)?, load_key(&key)?)
+        .map_err(|e| format!("tls-client-cert-file/tls-client-key-file: {e}"))?;
+    Ok(Some(PeerTls {
+        acceptor: TlsAcceptor::from(Arc::new(server)),
+        connector: TlsConnector::from(Arc::new(client)),
+    }))
 }
 
 /// A rustls server configuration from the settings.
