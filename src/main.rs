@@ -71,6 +71,9 @@ fn main() {
                 handle.state.repl.peers.len()
             );
         }
+        if let Some(tls_addr) = handle.tls_addr {
+            println!("cordis: TLS clients on {tls_addr}");
+        }
         // Tests and scripts read this line to learn the port.
         println!(
             "cordis ready: listening on {} (replica id {})",

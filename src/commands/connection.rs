@@ -106,9 +106,35 @@ fn check_password(ctx: &mut Context, user: Option<&[u8]>, password: &[u8]) -> Re
         ctx.client.authenticated = true;
         Ok(())
     } else {
+        note_auth_failure(ctx);
         Err(err(
             "WRONGPASS invalid username-password pair or user is disabled.",
         ))
+    }
+}
+
+/// Counts a refused AUTH and logs it at most once a second, with how many
+/// went unlogged since, so a password guesser cannot flood the log.
+fn note_auth_failure(ctx: &mut Context) {
+    let stats = &ctx.server.stats;
+    let total = stats.auth_failures.fetch_add(1, Ordering::Relaxed) + 1;
+    let second = crate::store::unix_ms() / 1000;
+    let last = stats.auth_failure_logged_at.load(Ordering::Relaxed);
+    let mine = last != second
+        && stats
+            .auth_failure_logged_at
+            .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+    if mine {
+        let suppressed = stats.auth_failures_unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            client = %ctx.client.info.addr,
+            total,
+            suppressed,
+            "AUTH failed: wrong password"
+        );
+    } else {
+        stats.auth_failures_unlogged.fetch_add(1, Ordering::Relaxed);
     }
 }
 

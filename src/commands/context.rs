@@ -98,6 +98,14 @@ pub struct ServerStats {
     /// Clients cut off because their output queue (MONITOR's, later
     /// Pub/Sub's) passed its limit.
     pub client_output_limit_disconnections: AtomicU64,
+    /// TLS clients whose handshake failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
+    /// AUTH / HELLO AUTH refused (Redis 7.2's `acl_access_denied_auth`).
+    pub auth_failures: AtomicU64,
+    /// The unix second of the last AUTH-failure log line, and the failures
+    /// not logged since (the log line is at most once a second).
+    pub auth_failure_logged_at: AtomicU64,
+    pub auth_failures_unlogged: AtomicU64,
 }
 
 impl ServerStats {
@@ -110,6 +118,8 @@ impl ServerStats {
             &self.total_net_output_bytes,
             &self.total_error_replies,
             &self.client_output_limit_disconnections,
+            &self.tls_handshake_failures,
+            &self.auth_failures,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

@@ -359,6 +359,12 @@ fn info_stats(ctx: &mut Context, out: &mut String) {
         "rejected_connections:{}",
         load(&s.rejected_connections)
     );
+    line!(
+        out,
+        "tls_handshake_failures:{}",
+        load(&s.tls_handshake_failures)
+    );
+    line!(out, "acl_access_denied_auth:{}", load(&s.auth_failures));
     line!(out, "sync_full:0");
     line!(out, "sync_partial_ok:0");
     line!(out, "sync_partial_err:0");

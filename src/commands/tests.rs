@@ -150,7 +150,17 @@ fn without_auth_only_auth_hello_and_quit_run() {
         h.run(&["AUTH", "wrong"]),
         error("WRONGPASS invalid username-password pair or user is disabled.")
     );
+    let failures = |h: &Harness| {
+        h.state
+            .stats
+            .auth_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(failures(&h), 1);
+    h.run(&["HELLO", "2", "AUTH", "default", "wrong"]);
+    assert_eq!(failures(&h), 2, "HELLO AUTH counts too");
     assert_eq!(h.run(&["AUTH", "secret"]), Reply::ok());
+    assert_eq!(failures(&h), 2, "a good password is not counted");
     assert_eq!(h.run(&["GET", "k"]), Reply::Nil);
 }
 

@@ -827,7 +827,7 @@ const NO: &[&str] = &["no"];
 const EMPTY: &[&str] = &[""];
 const ZERO: &[&str] = &["0"];
 const NO_AOF: &str = "cordis has no append-only file yet";
-const NO_TLS: &str = "cordis has no TLS yet";
+const TLS_AT_START: &str = "TLS settings are read once at start; restart the node to change them";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
 const NO_REBIND: &str = "cordis cannot move its client listener while running yet";
 /// cordis's own start-time settings (identity, threads, peer links):
@@ -1437,13 +1437,13 @@ const TABLE: &[Param] = &[
     )
     .hidden(),
     // ----- Redis: TLS (present in TLS builds of Redis) -----
-    Param::new("tls-port", int(0, 65535), "0", only(ZERO, NO_TLS)),
-    // Knobs of TLS, which is refused.
+    Param::new("tls-port", int(0, 65535), "0", start_only(TLS_AT_START)),
+    // Knobs rustls honours (see server::tls); session timeouts are rustls's.
     Param::new(
         "tls-session-cache-size",
         int(0, INT_MAX),
         "20480",
-        DESCRIPTIVE,
+        start_only(TLS_AT_START),
     ),
     Param::new(
         "tls-session-cache-timeout",
@@ -1451,28 +1451,49 @@ const TABLE: &[Param] = &[
         "300",
         DESCRIPTIVE,
     ),
-    Param::new("tls-cluster", BOOL, "no", only(NO, NO_TLS)),
-    Param::new("tls-replication", BOOL, "no", only(NO, NO_TLS)),
+    Param::new(
+        "tls-cluster",
+        BOOL,
+        "no",
+        only(NO, "cordis has no cluster bus"),
+    ),
+    Param::new("tls-replication", BOOL, "no", start_only(TLS_AT_START)),
     Param::new(
         "tls-auth-clients",
         one_of(TLS_AUTH_CLIENTS),
         "yes",
-        DESCRIPTIVE,
+        start_only(TLS_AT_START),
     ),
-    Param::new("tls-prefer-server-ciphers", BOOL, "no", DESCRIPTIVE),
-    Param::new("tls-session-caching", BOOL, "yes", DESCRIPTIVE),
-    Param::new("tls-cert-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-key-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-key-file-pass", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-client-cert-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-client-key-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-client-key-file-pass", TEXT, "", DESCRIPTIVE),
+    Param::new(
+        "tls-prefer-server-ciphers",
+        BOOL,
+        "no",
+        start_only(TLS_AT_START),
+    ),
+    Param::new("tls-session-caching", BOOL, "yes", start_only(TLS_AT_START)),
+    Param::new("tls-cert-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-key-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new(
+        "tls-key-file-pass",
+        TEXT,
+        "",
+        only(EMPTY, "cordis reads unencrypted PEM keys only"),
+    ),
+    Param::new("tls-client-cert-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-client-key-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new(
+        "tls-client-key-file-pass",
+        TEXT,
+        "",
+        only(EMPTY, "cordis reads unencrypted PEM keys only"),
+    ),
+    // rustls negotiates ECDHE only, so DH parameters are never used.
     Param::new("tls-dh-params-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-ca-cert-file", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-ca-cert-dir", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-protocols", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-ciphers", TEXT, "", DESCRIPTIVE),
-    Param::new("tls-ciphersuites", TEXT, "", DESCRIPTIVE),
+    Param::new("tls-ca-cert-file", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-ca-cert-dir", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-protocols", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-ciphers", TEXT, "", start_only(TLS_AT_START)),
+    Param::new("tls-ciphersuites", TEXT, "", start_only(TLS_AT_START)),
     // ----- Redis: special -----
     // Where SAVE, BGSAVE and save points write the snapshot.
     Param {

@@ -12,6 +12,7 @@
 //! - [`link`]: the per-link state machine, without I/O.
 //! - [`net`]: tokio tasks that move frames (listener, dialers, drivers).
 //! - [`status`]: what INFO, WAIT and housekeeping read.
+//! - [`tls`]: the TLS acceptor and connector of peer links, when on.
 //!
 //! See `docs/replication.md` for the protocol and its guarantees.
 
@@ -20,6 +21,7 @@ pub mod codec;
 pub mod link;
 pub mod net;
 pub mod status;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub struct ReplConfig {
     pub link: LinkSettings,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Mutual-certificate TLS under the handshake (`tls-replication yes`).
+    pub tls: Option<tls::PeerTls>,
 }
 
 /// Starts the peer listener (if given) and one dialer per peer. The tasks
@@ -56,6 +60,7 @@ pub fn spawn(
     shared.after_apply = after_apply;
     shared.backoff_min = config.backoff_min;
     shared.backoff_max = config.backoff_max;
+    shared.tls = config.tls;
     let shared = Arc::new(shared);
     let mut tasks = Vec::new();
     if let Some(listener) = listener {

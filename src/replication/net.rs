@@ -13,8 +13,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use rand::Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -116,6 +115,8 @@ pub struct Shared {
     /// Run with the store still locked after a peer's message was applied
     /// (the server wakes clients blocked on lists that received elements).
     pub after_apply: Option<AfterApply>,
+    /// TLS under the handshake, when `tls-replication` is on.
+    pub tls: Option<super::tls::PeerTls>,
     inbound_count: AtomicUsize,
     pending: PendingHandshakes,
     refusal_log: LogThrottle,
@@ -140,6 +141,7 @@ impl Shared {
             inbound_count: AtomicUsize::new(0),
             pending: PendingHandshakes::default(),
             refusal_log: LogThrottle::new(),
+            tls: None,
             next_link: AtomicU64::new(1),
         }
     }
@@ -204,7 +206,48 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 },
             ));
             let slot = Slot::Inbound(id);
-            run_link(socket, Side::Acceptor, slot, Some(evict), &shared).await;
+            let _ = socket.set_nodelay(true);
+            match shared.tls.clone() {
+                None => {
+                    run_link(
+                        socket,
+                        Some(remote),
+                        Side::Acceptor,
+                        slot,
+                        Some(evict),
+                        &shared,
+                    )
+                    .await;
+                }
+                Some(tls) => {
+                    // The TLS handshake counts against the same deadline
+                    // and eviction as the secret's.
+                    let deadline =
+                        Duration::from_millis(shared.settings.handshake_timeout_ms.max(1));
+                    let accepted = tokio::select! {
+                        _ = evict.cancelled() => Err("evicted by newer connections".to_string()),
+                        a = tokio::time::timeout(deadline, tls.acceptor.accept(socket)) => match a {
+                            Ok(Ok(stream)) => Ok(stream),
+                            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                            Err(_) => Err("TLS handshake timed out".to_string()),
+                        },
+                    };
+                    match accepted {
+                        Ok(stream) => {
+                            run_link(
+                                stream,
+                                Some(remote),
+                                Side::Acceptor,
+                                slot,
+                                Some(evict),
+                                &shared,
+                            )
+                            .await;
+                        }
+                        Err(reason) => refused(&shared, true, "", Some(remote), &reason),
+                    }
+                }
+            }
             shared.pending.leave(id);
             shared.status.inbound.lock().retain(|(i, _)| *i != id);
         });
@@ -227,7 +270,22 @@ pub async fn dial_loop(index: usize, addr: String, shared: Arc<Shared>) {
         match connected {
             Ok(Ok(socket)) => {
                 shared.status.peers[index].1.lock().connects += 1;
-                if run_link(socket, Side::Dialer, Slot::Peer(index), None, &shared).await {
+                let _ = socket.set_nodelay(true);
+                let remote = socket.peer_addr().ok();
+                let slot = Slot::Peer(index);
+                let live = match shared.tls.clone() {
+                    None => run_link(socket, remote, Side::Dialer, slot, None, &shared).await,
+                    Some(tls) => match dial_tls(&tls, &addr, socket, connect_timeout).await {
+                        Ok(stream) => {
+                            run_link(stream, remote, Side::Dialer, slot, None, &shared).await
+                        }
+                        Err(reason) => {
+                            refused(&shared, false, &addr, remote, &reason);
+                            false
+                        }
+                    },
+                };
+                if live {
                     backoff.reset();
                 }
             }
@@ -242,6 +300,44 @@ pub async fn dial_loop(index: usize, addr: String, shared: Arc<Shared>) {
         }
     }
 }
+
+/// The client side of a peer link's TLS handshake, bounded by `within`.
+async fn dial_tls(
+    tls: &super::tls::PeerTls,
+    addr: &str,
+    socket: TcpStream,
+    within: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let name = super::tls::server_name(addr)?;
+    match tokio::time::timeout(within, tls.connector.connect(name, socket)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err("TLS handshake timed out".to_string()),
+    }
+}
+
+/// Counts (inbound) and logs, throttled, a link that never got past its
+/// handshake.
+fn refused(shared: &Shared, inbound: bool, peer: &str, remote: Option<SocketAddr>, reason: &str) {
+    if inbound {
+        shared
+            .status
+            .handshakes_refused
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(suppressed) = shared.refusal_log.admit() {
+        warn!(
+            peer = %peer,
+            ?remote,
+            suppressed,
+            "peer link refused: {reason}"
+        );
+    }
+}
+
+/// A peer link's byte stream: TCP, or TLS over it.
+pub trait LinkStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> LinkStream for S {}
 
 fn set_peer_state(shared: &Shared, index: usize, state: &'static str) {
     shared.status.peers[index].1.lock().state = state;
@@ -258,8 +354,8 @@ type Incoming = Result<(Msg, usize), String>;
 
 /// Reads frames into `tx` until the connection ends, a frame is refused,
 /// or nothing arrives for `timeout`.
-async fn read_frames(
-    mut rd: OwnedReadHalf,
+async fn read_frames<R: AsyncRead + Unpin>(
+    mut rd: R,
     tx: mpsc::Sender<Incoming>,
     limit: Arc<AtomicUsize>,
     timeout: Duration,
@@ -303,8 +399,9 @@ async fn read_frames(
 /// true if the link got past the handshake. An inbound connection brings
 /// its eviction token from the pending pool (`evict`); once authenticated
 /// it leaves the pool and takes one of the [`MAX_INBOUND`] link slots.
-async fn run_link(
-    socket: TcpStream,
+async fn run_link<S: LinkStream>(
+    socket: S,
+    remote: Option<SocketAddr>,
     side: Side,
     slot: Slot,
     evict: Option<CancellationToken>,
@@ -317,9 +414,7 @@ async fn run_link(
     let evicted = evict.unwrap_or_default();
     // Whether this inbound link holds one of the MAX_INBOUND slots.
     let mut holds_slot = false;
-    let _ = socket.set_nodelay(true);
-    let remote: Option<SocketAddr> = socket.peer_addr().ok();
-    let (rd, mut wr) = socket.into_split();
+    let (rd, mut wr) = tokio::io::split(socket);
     let timeout = Duration::from_millis(shared.settings.timeout_ms.max(100));
     let limit = Arc::new(AtomicUsize::new(codec::MAX_HANDSHAKE_FRAME));
     let (tx, mut rx) = mpsc::channel::<Incoming>(32);
@@ -360,7 +455,12 @@ async fn run_link(
         limit.store(link.frame_limit(), Ordering::Release);
         if !frame.is_empty() {
             sent = frame.len() as u64;
-            match tokio::time::timeout(timeout, wr.write_all(&frame)).await {
+            // The flush pushes out what a TLS stream holds back.
+            let write = async {
+                wr.write_all(&frame).await?;
+                wr.flush().await
+            };
+            match tokio::time::timeout(timeout, write).await {
                 Ok(Ok(())) => frame.clear(),
                 Ok(Err(e)) => break 'run format!("write failed: {e}"),
                 Err(_) => break 'run "write timed out".to_string(),
@@ -443,20 +543,7 @@ async fn run_link(
     if was_live {
         info!(peer = %peer, ?remote, "peer link closed: {reason}");
     } else {
-        if pending_id.is_some() {
-            shared
-                .status
-                .handshakes_refused
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(suppressed) = shared.refusal_log.admit() {
-            warn!(
-                peer = %peer,
-                ?remote,
-                suppressed,
-                "peer link refused: {reason}"
-            );
-        }
+        refused(shared, pending_id.is_some(), &peer, remote, &reason);
     }
     report(shared, slot, &link, 0, bytes_in);
     was_live

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -81,10 +81,14 @@ pub fn admit(socket: &TcpStream, peer: SocketAddr, state: &ServerState) -> Arc<C
     info
 }
 
+/// A client's byte stream: a TCP socket, or a TLS stream over one.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for S {}
+
 /// Serves a client already registered by [`admit`]; removes it from the
 /// registry when the connection ends.
-pub async fn serve_admitted(
-    mut socket: TcpStream,
+pub async fn serve_admitted<S: ClientStream>(
+    mut socket: S,
     info: Arc<ClientInfo>,
     state: Arc<ServerState>,
     shutdown: CancellationToken,
@@ -199,8 +203,8 @@ pub async fn serve_admitted(
 /// Writes the session's replies, then (a MONITOR client) its queued
 /// pushes, chunk by chunk. A write the client does not take is abandoned
 /// when the client is killed or its queue overflows.
-async fn flush(
-    socket: &mut TcpStream,
+async fn flush<S: ClientStream>(
+    socket: &mut S,
     session: &mut ClientSession<'_>,
     state: &ServerState,
     info: &ClientInfo,
@@ -227,8 +231,8 @@ async fn flush(
 
 /// Waits out CLIENT PAUSE without the store lock, buffering what the
 /// client sends. `false`: the client went away or the server is stopping.
-async fn wait_paused(
-    socket: &mut TcpStream,
+async fn wait_paused<S: ClientStream>(
+    socket: &mut S,
     session: &mut ClientSession<'_>,
     state: &ServerState,
     until: Instant,
@@ -280,8 +284,8 @@ fn count_input(state: &ServerState, n: usize) {
 /// deadline. Bytes the client sends meanwhile are buffered (they run after
 /// the parked command, as in Redis). `None`: the client disconnected, sent
 /// more than the query buffer limit, or the server is shutting down.
-async fn wait_unparked(
-    socket: &mut TcpStream,
+async fn wait_unparked<S: ClientStream>(
+    socket: &mut S,
     session: &mut ClientSession<'_>,
     state: &ServerState,
     deadline: Option<Instant>,
@@ -341,8 +345,8 @@ enum ReadOutcome {
     Shutdown,
 }
 
-async fn read_some(
-    socket: &mut TcpStream,
+async fn read_some<S: ClientStream>(
+    socket: &mut S,
     session: &mut ClientSession<'_>,
     wait: Option<Duration>,
     shutdown: &CancellationToken,
@@ -369,8 +373,8 @@ async fn read_some(
 /// Writes `output` out; gives up (an error) when the client is killed
 /// meanwhile. Each `write` is cancel-safe, so the attention signal can
 /// interrupt a write the client does not take.
-async fn write_out(
-    socket: &mut TcpStream,
+async fn write_out<S: ClientStream>(
+    socket: &mut S,
     output: &mut BytesMut,
     state: &ServerState,
     info: &ClientInfo,
@@ -401,5 +405,16 @@ async fn write_out(
         }
     }
     output.clear();
-    Ok(())
+    // A TLS stream may hold encrypted bytes back until flushed (a no-op
+    // for TCP).
+    loop {
+        tokio::select! {
+            flushed = socket.flush() => return flushed,
+            _ = info.attention.notified() => {
+                if info.is_killed() {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod limits;
 pub mod session;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -30,6 +31,8 @@ pub struct ServerHandle {
     pub local_addr: SocketAddr,
     /// Where the peer listener is bound (when replication is enabled).
     pub peer_addr: Option<SocketAddr>,
+    /// Where the TLS client listener is bound (when `tls-port` is set).
+    pub tls_addr: Option<SocketAddr>,
     pub state: Arc<ServerState>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -112,10 +115,41 @@ pub async fn start(config: Config, config_file: Option<String>) -> std::io::Resu
 /// every node's listener first, so each can be configured with the others'
 /// addresses).
 pub async fn start_with_peer_listener(
-    mut config: Config,
+    config: Config,
     config_file: Option<String>,
     peer_listener: Option<std::net::TcpListener>,
 ) -> std::io::Result<ServerHandle> {
+    start_with_listeners(config, config_file, peer_listener, None).await
+}
+
+/// [`start_with_peer_listener`] with, optionally, the TLS client listener
+/// bound by the caller too (tests bind 127.0.0.1:0, which `tls-port`
+/// cannot say: 0 there means no TLS). With a TLS listener given, the
+/// `tls-*` parameters still supply the certificates.
+pub async fn start_with_listeners(
+    mut config: Config,
+    config_file: Option<String>,
+    peer_listener: Option<std::net::TcpListener>,
+    tls_listener: Option<std::net::TcpListener>,
+) -> std::io::Result<ServerHandle> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let tls_listener = match (tls_listener, tls::tls_port(&config)) {
+        (Some(l), _) => Some(l),
+        (None, Some(port)) => Some(std::net::TcpListener::bind((config.bind.as_str(), port))?),
+        (None, None) => None,
+    };
+    let tls = match tls_listener {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            let acceptor = tls::client_acceptor(&config).map_err(invalid)?;
+            Some((TcpListener::from_std(l)?, acceptor))
+        }
+        None => None,
+    };
+    let tls_addr = match &tls {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     config.maxclients = limits::fit_maxclients(config.maxclients, config.peers.len()).maxclients;
     // Identity and data from disk first: a bad snapshot stops the start
     // with the file untouched.
@@ -142,7 +176,7 @@ pub async fn start_with_peer_listener(
             "no peer secret configured: peer links are not authenticated (set CORDIS_PEER_SECRET)"
         );
     }
-    let repl_config = replication_config(&config);
+    let repl_config = replication_config(&config).map_err(invalid)?;
     let state = ServerState::new(config, replica, config_file);
     state.persist.set_identity(restored.identity.clone());
     if let Some((snap, resume)) = restored.snapshot {
@@ -169,9 +203,17 @@ pub async fn start_with_peer_listener(
     *state.repl.peer_addr.lock() = peer_addr;
     // SHUTDOWN cancels the same token the handle does.
     let shutdown = state.shutdown.clone();
-    let accept = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
+    let accept = tokio::spawn(accept_loop(listener, None, state.clone(), shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping_loop(state.clone(), shutdown.clone()));
     let mut tasks = vec![accept, housekeeping];
+    if let Some((listener, acceptor)) = tls {
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Some(acceptor),
+            state.clone(),
+            shutdown.clone(),
+        )));
+    }
     // Remote pushes wake clients blocked on those lists.
     let waker = state.clone();
     tasks.extend(crate::replication::spawn(
@@ -187,6 +229,7 @@ pub async fn start_with_peer_listener(
     Ok(ServerHandle {
         local_addr,
         peer_addr,
+        tls_addr,
         state,
         shutdown,
         tasks,
@@ -194,8 +237,9 @@ pub async fn start_with_peer_listener(
 }
 
 /// Replication settings from the node's config.
-fn replication_config(config: &Config) -> crate::replication::ReplConfig {
-    crate::replication::ReplConfig {
+fn replication_config(config: &Config) -> Result<crate::replication::ReplConfig, String> {
+    Ok(crate::replication::ReplConfig {
+        tls: tls::peer_tls(config)?,
         peers: config.peers.clone(),
         link: crate::replication::LinkSettings {
             secret: config.peer_secret.as_bytes().to_vec(),
@@ -208,10 +252,19 @@ fn replication_config(config: &Config) -> crate::replication::ReplConfig {
         },
         backoff_min: Duration::from_millis(50),
         backoff_max: Duration::from_millis(config.reconnect_max_ms.max(50)),
-    }
+    })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: CancellationToken) {
+/// Accepts clients on one listener: plain, or TLS when `tls` is given
+/// (the handshake runs in the client's own task, bounded by
+/// [`TLS_HANDSHAKE_TIMEOUT`], and counts against `maxclients` from
+/// accept on).
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -242,14 +295,63 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: C
         }
         let _ = socket.set_nodelay(true);
         let info = connection::admit(&socket, peer, &state);
-        tokio::spawn(connection::serve_admitted(
-            socket,
-            info,
-            state.clone(),
-            shutdown.clone(),
-        ));
+        match &tls {
+            None => {
+                tokio::spawn(connection::serve_admitted(
+                    socket,
+                    info,
+                    state.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Some(acceptor) => {
+                tokio::spawn(serve_tls(
+                    acceptor.clone(),
+                    socket,
+                    info,
+                    state.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
     }
     info!("accept loop stopped");
+}
+
+/// How long a TLS client has to finish its handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Completes a TLS client's handshake, then serves it like a plain one. A
+/// failed or slow handshake closes the connection (and unregisters the
+/// client) with a debug line: a stranger's garbage is not worth a warning.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    socket: TcpStream,
+    info: Arc<crate::commands::ClientInfo>,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket));
+    let outcome = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        outcome = handshake => Some(outcome),
+    };
+    let failure = match outcome {
+        Some(Ok(Ok(stream))) => {
+            return connection::serve_admitted(stream, info, state, shutdown).await;
+        }
+        Some(Ok(Err(e))) => Some(e.to_string()),
+        Some(Err(_)) => Some("timed out".to_string()),
+        None => None,
+    };
+    if let Some(reason) = failure {
+        tracing::debug!(client = info.id, "TLS handshake failed: {reason}");
+        state
+            .stats
+            .tls_handshake_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    state.clients.remove(&info.id);
 }
 
 /// Tells a client over the limit why, then closes (Redis's exact text).
