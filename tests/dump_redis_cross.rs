@@ -42,8 +42,14 @@ fn start_redis() -> Option<RedisServer> {
         .local_addr()
         .unwrap()
         .port();
+    // Its own directory, so no dump.rdb lying in the working directory
+    // (cordis writes its snapshot under that name) is loaded.
+    let dir = std::env::temp_dir().join(format!("cordis-cross-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
     let child = Command::new("redis-server")
         .args([
+            "--dir",
+            dir.to_str().expect("utf-8 temp dir"),
             "--port",
             &port.to_string(),
             "--bind",
