@@ -68,7 +68,8 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------
 : >"$SERVER_OUT"
 : >"$SERVER_ERR"
-"$BIN" --bind "$HOST" --port 0 >>"$SERVER_OUT" 2>>"$SERVER_ERR" &
+# Its own dir: snapshots it writes (SAVE) stay in WORK, and no stray dump.rdb is loaded.
+"$BIN" --bind "$HOST" --port 0 --dir "$WORK" >>"$SERVER_OUT" 2>>"$SERVER_ERR" &
 PID=$!
 info "started $BIN (pid $PID)"
 

@@ -63,7 +63,8 @@ trap 'exit 143' TERM
 PASSED=""
 run_once() {
     local attempt=$1 out="$WORK/node-$1.out" port=""
-    "$BIN" --bind 127.0.0.1 --port 0 >"$out" 2>"$WORK/node-$attempt.err" &
+    # Its own dir: the suite SAVEs and DEBUG RELOADs, and no stray dump.rdb is loaded.
+    "$BIN" --bind 127.0.0.1 --port 0 --dir "$WORK" >"$out" 2>"$WORK/node-$attempt.err" &
     PID=$!
     local deadline=$((SECONDS + READY_TIMEOUT_S))
     while [[ -z "$port" ]]; do

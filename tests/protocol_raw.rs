@@ -710,7 +710,15 @@ const INTERESTING: &[&str] = &[
 
 #[test]
 fn random_argument_vectors_never_panic_in_dispatch() {
-    let state = ServerState::new(Config::default(), ReplicaId(7), None);
+    // SAVE and DEBUG RELOAD come up: their snapshot goes to a directory of
+    // this test's own, never the working directory nodes load from.
+    let mut config = Config::default();
+    let dir = std::env::temp_dir().join(format!("cordis-dispatch-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    config
+        .apply_start("dir", dir.to_str().expect("utf-8 temp dir"))
+        .expect("dir is accepted");
+    let state = ServerState::new(config, ReplicaId(7), None);
     let mut client = ClientState::detached(true);
     let mut names: Vec<String> = commands::all_commands()
         .flat_map(|c| {
