@@ -503,3 +503,27 @@ fn the_pubsub_class_of_client_output_buffer_limit_applies_to_existing_subscriber
     }
     node.assert_serving();
 }
+
+/// A script tracks the keys it declared once it calls a read command (as
+/// Redis does), and nothing when it only writes; the keys its commands
+/// touch are not tracked on their own.
+#[test]
+fn a_script_that_reads_tracks_its_declared_keys() {
+    let node = Node::start();
+    let mut cache = node.connect();
+    let mut writer = node.connect();
+    cache.call_str(&["HELLO", "3"]);
+    assert_eq!(cache.call_str(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+    // Only writes: nothing tracked.
+    cache.call_str(&["EVAL", "redis.call('set', 'k3', 'bar')", "2", "k1", "k2"]);
+    writer.call_str(&["MSET", "k1", "1", "k2", "1", "k3", "1"]);
+    cache.expect_silence(Duration::from_millis(100));
+    // A read: the declared keys are tracked, not the key read.
+    cache.call_str(&["EVAL", "redis.call('get', 'k3')", "2", "k1", "k2"]);
+    writer.call_str(&["SET", "k3", "2"]);
+    writer.call_str(&["SET", "k2", "2"]);
+    assert_eq!(text(cache.reply()), invalidate(&["k2"]));
+    writer.call_str(&["SET", "k1", "2"]);
+    assert_eq!(text(cache.reply()), invalidate(&["k1"]));
+    cache.expect_silence(Duration::from_millis(100));
+}

@@ -196,8 +196,18 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
             allow_oom,
             oom_at_start: oom_now,
             wrote: false,
+            read: false,
         };
-        engine.run(&mut host, status, target, keys, argv)
+        // Commands a script calls track no keys of their own: as in Redis,
+        // a script that read anything tracks the keys it declared.
+        let tracking = host.ctx.client.tracking.take();
+        let outcome = engine.run(&mut host, status, target, keys, argv);
+        let read = host.read;
+        host.ctx.client.tracking = tracking;
+        if read {
+            super::tracking::remember_keys(host.ctx, &keys.iter().collect::<Vec<_>>());
+        }
+        outcome
     };
     drop(engine);
     ctx.client.db = saved_db;
@@ -222,6 +232,9 @@ struct ScriptHost<'c, 'a> {
     /// Memory was over `maxmemory` when the script started.
     oom_at_start: bool,
     wrote: bool,
+    /// The script called a read-only command (its declared keys are then
+    /// tracked for CLIENT TRACKING).
+    read: bool,
 }
 
 impl Host for ScriptHost<'_, '_> {
@@ -245,6 +258,7 @@ impl Host for ScriptHost<'_, '_> {
             return err("ERR This Redis command is not allowed from script");
         }
         let writes = (command.flags | top.flags) & WRITE != 0;
+        self.read |= command.flags & READONLY != 0;
         if self.readonly && writes {
             return err("ERR Write commands are not allowed from read-only scripts.");
         }

@@ -202,18 +202,26 @@ pub fn client_trackinginfo(ctx: &mut Context, _args: &mut Args) -> CmdResult {
 /// command remembers its keys (unless OPTIN without CACHING YES, or OPTOUT
 /// with CACHING NO), and the one-command CACHING choice is spent — except
 /// by CLIENT commands and inside MULTI, as Redis keeps it.
+/// Tracks `keys` for the calling client as read (default mode, unless
+/// OPTIN/OPTOUT say this command is not cached).
+pub fn remember_keys(ctx: &mut Context, keys: &[&Bytes]) {
+    let Some(flags) = ctx.client.tracking else {
+        return;
+    };
+    let skip = (flags.optin && !flags.caching) || (flags.optout && flags.caching);
+    if !flags.bcast && !skip && !keys.is_empty() {
+        ctx.server
+            .tracking
+            .remember(ctx.client.info.id, keys.iter().copied());
+    }
+}
+
 pub fn after_command(ctx: &mut Context, command: &CommandSpec, argv: &[Bytes]) {
     let Some(mut flags) = ctx.client.tracking else {
         return;
     };
-    if !flags.bcast && command.flags & flags::READONLY != 0 {
-        let skip = (flags.optin && !flags.caching) || (flags.optout && flags.caching);
-        if !skip {
-            let keys = command.key_args(argv);
-            if !keys.is_empty() {
-                ctx.server.tracking.remember(ctx.client.info.id, keys);
-            }
-        }
+    if command.flags & flags::READONLY != 0 {
+        remember_keys(ctx, &command.key_args(argv));
     }
     if !argv[0].eq_ignore_ascii_case(b"client") && ctx.client.multi.is_none() {
         flags.caching = false;
