@@ -360,7 +360,7 @@ impl<'a> ClientSession<'a> {
             let mut store = state.store.lock();
             while let Some(args) = self.pending.pop_front() {
                 let row = resolve_row(&args);
-                if let Some(step) = pause_holds(state, client, row, now) {
+                if let Some(step) = pause_holds(state, client, row, &args, now) {
                     self.pending.push_front(args);
                     self.paused = Some(step);
                     break;
@@ -553,14 +553,41 @@ pub(crate) fn resolve_row(args: &[Bytes]) -> Option<Row> {
 }
 
 /// Commands that may replicate without the WRITE flag (Redis's
-/// `may-replicate`): none of them exist in cordis yet except by name.
-const MAY_REPLICATE: &[&str] = &[
-    "publish", "spublish", "pfcount", "eval", "evalsha", "fcall", "script",
-];
+/// `may-replicate`): PUBLISH and scripts; of SCRIPT, only FLUSH.
+const MAY_REPLICATE: &[&str] = &["publish", "spublish", "pfcount", "eval", "evalsha", "fcall"];
 
 fn may_write(row: Row) -> bool {
     let (top, sub) = row;
-    sub.unwrap_or(top).flags & flags::WRITE != 0 || MAY_REPLICATE.contains(&top.name)
+    // Of SCRIPT's subcommands only FLUSH may replicate (Redis 7.0's flags).
+    let script_flush = top.name == "script" && sub.is_some_and(|s| s.name == "flush");
+    sub.unwrap_or(top).flags & flags::WRITE != 0
+        || MAY_REPLICATE.contains(&top.name)
+        || script_flush
+}
+
+/// EVAL, EVALSHA or FCALL of a script flagged `no-writes`: it cannot
+/// write, so a write pause does not hold it (Redis takes such a script's
+/// command flags from its shebang). An unknown script or function may
+/// write, as may a script without a shebang.
+fn runs_read_only_script(state: &ServerState, name: &str, args: &[Bytes]) -> bool {
+    let Some(target) = args.get(1) else {
+        return false;
+    };
+    let flags = match name {
+        "eval" => crate::scripting::parse_shebang(target).ok().map(|(f, _)| f),
+        "evalsha" => {
+            let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
+            state.scripting.lock().script_flags(&sha)
+        }
+        "fcall" => {
+            let function = String::from_utf8_lossy(target);
+            state.scripting.lock().function_flags(&function)
+        }
+        _ => None,
+    };
+    flags.is_some_and(|f| {
+        f & crate::scripting::flags::NO_WRITES != 0 && f & crate::scripting::flags::EVAL_COMPAT == 0
+    })
 }
 
 /// Whether CLIENT PAUSE holds this request now; the step to wait with.
@@ -568,6 +595,7 @@ fn pause_holds(
     state: &ServerState,
     client: &ClientState,
     row: Option<Row>,
+    args: &[Bytes],
     now: Instant,
 ) -> Option<Step> {
     if !state.pause_set.load(Ordering::Acquire) {
@@ -588,12 +616,13 @@ fn pause_holds(
         return None; // refused with NOAUTH at once
     }
     let held = !pause.write_only
-        || may_write(row)
+        || (may_write(row) && !runs_read_only_script(state, top.name, args))
         || (top.name == "exec"
             && client.multi.as_ref().is_some_and(|m| {
-                m.commands
-                    .iter()
-                    .any(|c| resolve_row(c).is_some_and(may_write))
+                m.commands.iter().any(|c| {
+                    resolve_row(c)
+                        .is_some_and(|r| may_write(r) && !runs_read_only_script(state, r.0.name, c))
+                })
             }));
     held.then(|| Step::Paused {
         until: pause.until.unwrap_or(now),
