@@ -14,16 +14,19 @@ mod support;
 use support::client::Conn;
 use support::Node;
 
-/// A `redis-server` child on a loopback port, killed (by its PID) on drop.
+/// A `redis-server` child on a loopback port, killed (by its PID) on drop,
+/// with its own directory, removed after it.
 struct RedisServer {
     child: Child,
     port: u16,
+    dir: std::path::PathBuf,
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -63,7 +66,7 @@ fn start_redis() -> Option<RedisServer> {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts");
-    let server = RedisServer { child, port };
+    let server = RedisServer { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(

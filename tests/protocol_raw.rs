@@ -779,4 +779,5 @@ fn random_argument_vectors_never_panic_in_dispatch() {
     let _ = state.execute(&mut client, &[Bytes::from_static(b"RESET")]);
     let reply = state.execute(&mut client, &[Bytes::from_static(b"PING")]);
     assert_eq!(reply, cordis::protocol::Reply::simple("PONG"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
