@@ -612,6 +612,7 @@ impl ServerState {
         store.single_region = !config.replication_enabled();
         super::stats::clock::init();
         let write_quorum = super::write_quorum::packed_settings(&config);
+        let busy_threshold_ms = super::scripting::busy_threshold_ms(&config);
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -649,7 +650,10 @@ impl ServerState {
                 },
             )),
             scripting: Mutex::new(crate::scripting::Engine::new()),
-            script_status: crate::scripting::RunStatus::default(),
+            script_status: crate::scripting::RunStatus {
+                threshold_ms: AtomicU64::new(busy_threshold_ms),
+                ..Default::default()
+            },
         })
     }
 
@@ -720,6 +724,10 @@ impl ServerState {
         self.apply_output_limits(&next);
         self.write_quorum.store(
             super::write_quorum::packed_settings(&next),
+            Ordering::Relaxed,
+        );
+        self.script_status.threshold_ms.store(
+            super::scripting::busy_threshold_ms(&next),
             Ordering::Relaxed,
         );
         *self.config.write() = next;

@@ -177,15 +177,8 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
     let allow_oom = !compat && script_flags & sflags::ALLOW_OOM != 0;
     let status = &server.script_status;
     status.wrote.store(false, Ordering::Relaxed);
-    status.threshold_ms.store(
-        server
-            .config
-            .read()
-            .get("busy-reply-threshold")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(5000),
-        Ordering::Relaxed,
-    );
+    // `status.threshold_ms` follows the configuration (set in
+    // `ServerState::replace_config`), not read per run.
     let saved_db = ctx.client.db;
     let saved_resp = ctx.client.resp;
     let saved_deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
@@ -737,4 +730,12 @@ fn function_restore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     }
     engine.refresh_memory(&ctx.server.script_status);
     Ok(Reply::ok())
+}
+
+/// `busy-reply-threshold` (alias `lua-time-limit`) in ms.
+pub(crate) fn busy_threshold_ms(config: &crate::config::Config) -> u64 {
+    config
+        .get("busy-reply-threshold")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(5000)
 }
