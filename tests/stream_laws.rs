@@ -13,7 +13,8 @@
 //! order and each origin's entries in the order it added them; XDEL is an
 //! observed remove (a late arrival of a deleted entry stays deleted, an
 //! unobserved concurrent XADD survives); concurrent explicit IDs both
-//! survive.
+//! survive; a reader that follows one replica by the last ID it saw
+//! (XREAD) gets every entry, also those that arrive late with smaller IDs.
 
 use bytes::Bytes;
 use cordis::crdt::stream::{auto_id, origin_tag, Pending, Stream, StreamDelta, StreamId};
@@ -406,6 +407,40 @@ proptest! {
         let first = reading(&c.replicas[0].stream);
         for r in &c.replicas[1..] {
             prop_assert_eq!(reading(&r.stream), first.clone(), "replicas differ after GC");
+        }
+    }
+
+    #[test]
+    fn a_follower_by_last_seen_id_never_skips_an_entry(
+        n in 2..=4usize,
+        history in steps(48),
+        reads in prop::collection::vec(1..4usize, 48),
+        picks in prop::collection::vec(0..16u32, 0..60),
+    ) {
+        // A reader on replica 0 follows the stream as XREAD does: it
+        // passes back the last ID it got. Late entries from peers (IDs
+        // below what it has read) must still reach it.
+        let mut c = Cluster::new(n);
+        let mut cursor = StreamId::MIN;
+        let mut seen = std::collections::HashSet::new();
+        let mut follow = |s: &Stream, cursor: &mut StreamId, limit: usize| {
+            let got = s.read_after(s.position_after(*cursor), limit);
+            for (id, _) in &got {
+                seen.insert(*id);
+            }
+            if let Some((id, _)) = got.last() {
+                *cursor = *id;
+            }
+            got.len()
+        };
+        for (i, step) in history.iter().enumerate() {
+            c.run(std::slice::from_ref(step));
+            follow(&c.replicas[0].stream, &mut cursor, reads[i]);
+        }
+        c.deliver_rest(&picks);
+        while follow(&c.replicas[0].stream, &mut cursor, 2) > 0 {}
+        for id in c.ids(0) {
+            prop_assert!(seen.contains(&id), "entry {:?} was never returned", id);
         }
     }
 

@@ -6,9 +6,11 @@
 //! Streams are `crdt::stream`: entries are immutable and keyed by IDs that
 //! are unique across regions (auto IDs carry their origin in `seq`), XDEL
 //! and trims are observed-removes, and each consumer group replicates as
-//! one register (docs/semantics.md, "Streams"). A blocking XREAD with `$`
-//! waits for entries past the last ID it saw when it blocked: the parked
-//! request is rewritten with that ID before it waits.
+//! one register (docs/semantics.md, "Streams"). XREAD returns what arrived
+//! on this node after the given ID, in arrival order, so a follower never
+//! skips a peer's entry that arrived late with a smaller ID. A blocking
+//! XREAD with `$` waits for entries past what had arrived when it blocked:
+//! the parked request is rewritten with that cursor before it waits.
 
 use std::time::{Duration, Instant};
 
@@ -643,7 +645,7 @@ fn xread(ctx: &mut Context, args: &mut Args) -> CmdResult {
     for (key, id) in req.keys.iter().zip(req.ids) {
         let s = read::<Stream>(ctx, key)?;
         if id.as_ref() == b"$" {
-            after.push(s.map_or(StreamId::MIN, |s| s.last_id()));
+            after.push(s.map_or(StreamId::MIN, |s| s.end_cursor()));
             rewritten = true;
         } else if id.as_ref() == b">" {
             return Err(err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
@@ -661,10 +663,11 @@ fn xread(ctx: &mut Context, args: &mut Args) -> CmdResult {
         let Some(s) = read::<Stream>(ctx, key)? else {
             continue;
         };
-        let Some(start) = gt.next() else { continue };
+        // By this node's arrival order: a peer's entry that arrived after
+        // `gt` is returned even when its ID sorts below `gt`.
         let entries: Vec<Reply> = s
-            .range(start, StreamId::MAX)
-            .take(limit)
+            .read_after(s.position_after(*gt), limit)
+            .into_iter()
             .map(|(id, f)| entry_reply(id, f))
             .collect();
         if !entries.is_empty() {

@@ -27,9 +27,16 @@
 //!   another region's deliveries or acks: entries are then delivered again
 //!   (at-least-once). A destroy removes only the versions it observed.
 //!
+//! - **Arrival order** is node-local: an entry that arrives from a peer with
+//!   an ID below what this node has already shown (a "late" entry) is
+//!   remembered with its place in this node's arrival order, so XREAD from
+//!   a last-seen ID also returns late entries that arrived after it
+//!   ([`Stream::read_after`]). That index is not replicated, not compared
+//!   and not saved: with no late entries arrival order is ID order.
+//!
 //! See docs/semantics.md ("Streams").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -189,6 +196,75 @@ pub struct Stream {
     count: usize,
     metas: SmallVec<[MetaVersion; 1]>,
     groups: BTreeMap<Bytes, SmallVec<[GroupVersion; 1]>>,
+    arrivals: Arrivals,
+}
+
+/// A place in this node's arrival order of a stream's entries. An entry
+/// that arrived above everything shown before it (every local XADD, and
+/// peers' entries in the common case) sits at `(its id, 0)`; a late entry
+/// at `(the high-water ID when it arrived, n)` with `n` counting late
+/// arrivals from 1, i.e. right after what had arrived before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReadPos {
+    after: StreamId,
+    late: u64,
+}
+
+/// This node's arrival bookkeeping (see the module docs). Equal for every
+/// pair of states, because it describes the node, not the replicated value.
+#[derive(Clone, Debug, Default)]
+struct Arrivals {
+    /// The largest ID (entry or last ID) this node has had: an entry at
+    /// or below it arrives late.
+    high_water: StreamId,
+    late: Option<Box<LateEntries>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct LateEntries {
+    counter: u64,
+    by_pos: BTreeMap<ReadPos, StreamId>,
+    by_id: HashMap<StreamId, ReadPos>,
+}
+
+impl PartialEq for Arrivals {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Arrivals {
+    /// Records the arrival of an entry under a new `id`.
+    fn arrive(&mut self, id: StreamId) {
+        if id > self.high_water {
+            self.high_water = id;
+            return;
+        }
+        let late = self.late.get_or_insert_with(Box::default);
+        late.counter += 1;
+        let pos = ReadPos {
+            after: self.high_water,
+            late: late.counter,
+        };
+        late.by_pos.insert(pos, id);
+        late.by_id.insert(id, pos);
+    }
+
+    /// Forgets the arrival of `id`, whose last entry is gone.
+    fn depart(&mut self, id: StreamId) {
+        if let Some(late) = &mut self.late {
+            if let Some(pos) = late.by_id.remove(&id) {
+                late.by_pos.remove(&pos);
+            }
+            if late.by_id.is_empty() {
+                self.late = None;
+            }
+        }
+    }
+
+    fn raise(&mut self, id: StreamId) {
+        self.high_water = self.high_water.max(id);
+    }
 }
 
 impl Stream {
@@ -278,6 +354,79 @@ impl Stream {
             .range((Bound::Excluded(after), Bound::Unbounded))
             .map(|(_, c)| c.len())
             .sum()
+    }
+
+    /// The read position just after the entry `id`: its own place in the
+    /// arrival order, or where an on-time entry `id` would be.
+    pub fn position_after(&self, id: StreamId) -> ReadPos {
+        let late = self.arrivals.late.as_ref();
+        late.and_then(|l| l.by_id.get(&id).copied())
+            .unwrap_or(ReadPos { after: id, late: 0 })
+    }
+
+    /// The ID that stands for "after everything that has arrived" (what
+    /// XREAD's `$` means): the most recent late entry when it came after
+    /// the last on-time one, else the high-water ID.
+    pub fn end_cursor(&self) -> StreamId {
+        let high = self.arrivals.high_water;
+        let last_late = (self.arrivals.late.as_ref()).and_then(|l| l.by_pos.last_key_value());
+        match last_late {
+            Some((pos, id)) if pos.after == high => *id,
+            _ => high.max(self.last_id()),
+        }
+    }
+
+    /// Up to `limit` entries that arrived on this node after `pos`, in
+    /// arrival order (which is ID order unless late entries arrived).
+    pub fn read_after(&self, pos: ReadPos, limit: usize) -> Vec<(StreamId, &Fields)> {
+        let mut out = Vec::new();
+        let on_time = self
+            .entries
+            .range((Bound::Excluded(pos.after), Bound::Unbounded));
+        let Some(late) = &self.arrivals.late else {
+            for (id, claims) in on_time {
+                for (_, fields) in claims {
+                    if out.len() == limit {
+                        return out;
+                    }
+                    out.push((*id, fields));
+                }
+            }
+            return out;
+        };
+        let mut on_time = on_time
+            .filter(|(id, _)| !late.by_id.contains_key(id))
+            .peekable();
+        let mut late_ones = late
+            .by_pos
+            .range((Bound::Excluded(pos), Bound::Unbounded))
+            .peekable();
+        while out.len() < limit {
+            let take_late = match (on_time.peek(), late_ones.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((id, _)), Some((lpos, _))) => {
+                    **lpos
+                        < ReadPos {
+                            after: **id,
+                            late: 0,
+                        }
+                }
+            };
+            let id = if take_late {
+                *late_ones.next().expect("peeked").1
+            } else {
+                *on_time.next().expect("peeked").0
+            };
+            for (_, fields) in self.entries.get(&id).into_iter().flatten() {
+                if out.len() == limit {
+                    break;
+                }
+                out.push((id, fields));
+            }
+        }
+        out
     }
 
     // ----- deltas -----
@@ -392,6 +541,7 @@ impl Stream {
             }
             if claims.is_empty() {
                 self.entries.remove(&id);
+                self.arrivals.depart(id);
             }
         }
     }
@@ -447,6 +597,8 @@ impl From<StreamRepr> for Stream {
                 out.insert_group(&name, v);
             }
         }
+        // Arrival order is not carried: a loaded stream starts in ID order.
+        out.arrivals.raise(out.last_id());
         out
     }
 }
@@ -488,6 +640,9 @@ impl ElementCrdt for Stream {
         for add in &delta.adds {
             if !ctx.contains(add.dot) {
                 ctx.insert(add.dot);
+                if !self.entries.contains_key(&add.id) {
+                    self.arrivals.arrive(add.id);
+                }
                 self.insert_entry(add.id, add.dot, add.fields.clone());
             }
         }
@@ -518,6 +673,8 @@ impl ElementCrdt for Stream {
                 self.groups.remove(&change.name);
             }
         }
+        let last = self.last_id();
+        self.arrivals.raise(last);
     }
 
     fn join(&self, self_ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) -> Self {
@@ -547,6 +704,30 @@ impl ElementCrdt for Stream {
                 out.groups.insert(name.clone(), kept.into());
             }
         }
+        // This node's arrival order continues: what the join brought in
+        // arrives now, in ID order.
+        out.arrivals = self.arrivals.clone();
+        let known: Vec<StreamId> = (out.arrivals.late.as_ref())
+            .map(|l| {
+                l.by_id
+                    .keys()
+                    .copied()
+                    .filter(|id| !out.entries.contains_key(id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in known {
+            out.arrivals.depart(id);
+        }
+        let arrived: Vec<StreamId> = (out.entries.keys())
+            .filter(|id| !self.entries.contains_key(id))
+            .copied()
+            .collect();
+        for id in arrived {
+            out.arrivals.arrive(id);
+        }
+        let last = out.last_id();
+        out.arrivals.raise(last);
         out
     }
 
