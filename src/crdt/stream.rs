@@ -372,59 +372,38 @@ impl Stream {
         let last_late = (self.arrivals.late.as_ref()).and_then(|l| l.by_pos.last_key_value());
         match last_late {
             Some((pos, id)) if pos.after == high => *id,
-            _ => high.max(self.last_id()),
+            _ => high,
         }
     }
 
     /// Up to `limit` entries that arrived on this node after `pos`, in
     /// arrival order (which is ID order unless late entries arrived).
     pub fn read_after(&self, pos: ReadPos, limit: usize) -> Vec<(StreamId, &Fields)> {
-        let mut out = Vec::new();
-        let on_time = self
+        let late = self.arrivals.late.as_deref();
+        let is_late = |id: &StreamId| late.is_some_and(|l| l.by_id.contains_key(id));
+        let mut on_time = (self
             .entries
-            .range((Bound::Excluded(pos.after), Bound::Unbounded));
-        let Some(late) = &self.arrivals.late else {
-            for (id, claims) in on_time {
-                for (_, fields) in claims {
-                    if out.len() == limit {
-                        return out;
-                    }
-                    out.push((*id, fields));
-                }
-            }
-            return out;
-        };
-        let mut on_time = on_time
-            .filter(|(id, _)| !late.by_id.contains_key(id))
+            .range((Bound::Excluded(pos.after), Bound::Unbounded)))
+        .map(|(id, _)| *id)
+        .filter(|id| !is_late(id))
+        .peekable();
+        let mut late_ones = (late.into_iter())
+            .flat_map(|l| l.by_pos.range((Bound::Excluded(pos), Bound::Unbounded)))
             .peekable();
-        let mut late_ones = late
-            .by_pos
-            .range((Bound::Excluded(pos), Bound::Unbounded))
-            .peekable();
+        let mut out = Vec::new();
         while out.len() < limit {
             let take_late = match (on_time.peek(), late_ones.peek()) {
                 (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some((id, _)), Some((lpos, _))) => {
-                    **lpos
-                        < ReadPos {
-                            after: **id,
-                            late: 0,
-                        }
-                }
+                (Some(&id), Some((lpos, _))) => **lpos < ReadPos { after: id, late: 0 },
+                (on, _) => on.is_none(),
             };
             let id = if take_late {
                 *late_ones.next().expect("peeked").1
             } else {
-                *on_time.next().expect("peeked").0
+                on_time.next().expect("peeked")
             };
-            for (_, fields) in self.entries.get(&id).into_iter().flatten() {
-                if out.len() == limit {
-                    break;
-                }
-                out.push((id, fields));
-            }
+            let claims = self.entries.get(&id).into_iter().flatten();
+            out.extend(claims.take(limit - out.len()).map(|(_, f)| (id, f)));
         }
         out
     }
@@ -707,7 +686,7 @@ impl ElementCrdt for Stream {
         // This node's arrival order continues: what the join brought in
         // arrives now, in ID order.
         out.arrivals = self.arrivals.clone();
-        let known: Vec<StreamId> = (out.arrivals.late.as_ref())
+        let gone: Vec<StreamId> = (out.arrivals.late.as_ref())
             .map(|l| {
                 l.by_id
                     .keys()
@@ -716,7 +695,7 @@ impl ElementCrdt for Stream {
                     .collect()
             })
             .unwrap_or_default();
-        for id in known {
+        for id in gone {
             out.arrivals.depart(id);
         }
         let arrived: Vec<StreamId> = (out.entries.keys())
