@@ -1162,6 +1162,80 @@ fn min_replicas_to_write_follows_the_peer_links() {
 /// also receives an entry made on A during a partition, although its ID
 /// sorts below what the reader has already read (it arrived late on B).
 #[test]
+fn a_consumer_group_gets_a_late_peer_entry_below_its_last_delivered_id() {
+    let cluster = Cluster::start(2, true, |_| {});
+    let mut a = cluster.client(0);
+    let mut b = cluster.client(1);
+    assert_eq!(
+        a.call_text(&["XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"]),
+        "+OK\r\n"
+    );
+    cluster.await_convergence(Duration::from_secs(10), "group created");
+    cluster.partition(0, 1);
+    assert_eq!(
+        a.call_text(&["XADD", "s", "100-1", "from", "a"]),
+        "$5\r\n100-1\r\n"
+    );
+    assert_eq!(
+        b.call_text(&["XADD", "s", "200-1", "from", "b"]),
+        "$5\r\n200-1\r\n"
+    );
+    // The group's reader on B moves its last-delivered ID to 200-1.
+    let first = b.call_text(&["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"]);
+    assert!(
+        first.contains("200-1") && !first.contains("100-1"),
+        "{first}"
+    );
+    let addr = cluster.node(1).addr;
+    let worker = thread::spawn(move || {
+        let mut c = Raw::connect(addr);
+        c.call_text(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c1",
+            "BLOCK",
+            "15000",
+            "STREAMS",
+            "s",
+            ">",
+        ])
+    });
+    thread::sleep(Duration::from_millis(200));
+    cluster.heal_all();
+    // A's entry sorts below 200-1, yet `>` hands it out once it arrives.
+    let woke = worker.join().unwrap();
+    assert!(
+        woke.contains("100-1") && woke.contains("\r\na\r\n"),
+        "{woke}"
+    );
+    assert_eq!(
+        b.call_text(&["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"]),
+        "*-1\r\n"
+    );
+    cluster.await_convergence(Duration::from_secs(10), "after heal");
+    // Both entries are pending for c1, on both nodes, and A owes nothing
+    // more (it had 100-1 before the group passed it).
+    for c in [&mut a, &mut b] {
+        assert_eq!(
+            c.call_text(&["XPENDING", "s", "g"])
+                .matches("100-1")
+                .count(),
+            1
+        );
+        let pending = c.call_text(&["XPENDING", "s", "g", "-", "+", "10"]);
+        assert!(
+            pending.contains("100-1") && pending.contains("200-1"),
+            "{pending}"
+        );
+    }
+    assert_eq!(
+        a.call_text(&["XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"]),
+        "*-1\r\n"
+    );
+}
+
+#[test]
 fn a_stream_follower_gets_a_late_peer_entry_with_a_smaller_id() {
     let cluster = Cluster::start(2, true, |_| {});
     cluster.await_convergence(Duration::from_secs(10), "start");

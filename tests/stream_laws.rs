@@ -17,7 +17,7 @@
 //! (XREAD) gets every entry, also those that arrive late with smaller IDs.
 
 use bytes::Bytes;
-use cordis::crdt::stream::{auto_id, origin_tag, Pending, Stream, StreamDelta, StreamId};
+use cordis::crdt::stream::{auto_id, origin_tag, Fields, Pending, Stream, StreamDelta, StreamId};
 use cordis::crdt::{CausalContext, Dot, ElementCrdt, Hlc, ReplicaId};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -31,8 +31,8 @@ type Reading = (
     Vec<(Bytes, cordis::crdt::stream::Group)>,
 );
 
-fn fields(v: u64) -> Box<[Bytes]> {
-    vec![Bytes::from_static(b"f"), Bytes::from(v.to_string())].into_boxed_slice()
+fn fields(v: u64) -> Fields {
+    Fields::pack(&[Bytes::from_static(b"f"), Bytes::from(v.to_string())])
 }
 
 #[derive(Clone, Debug)]
@@ -503,7 +503,7 @@ fn a_deleted_entry_arriving_late_stays_deleted_and_an_unobserved_add_survives() 
     c.sync();
     for r in 0..3 {
         let values: Vec<Bytes> = (c.replicas[r].stream.range(StreamId::MIN, StreamId::MAX))
-            .map(|(_, f)| f[1].clone())
+            .map(|(_, f)| f.to_vec()[1].clone())
             .collect();
         assert_eq!(values, vec![Bytes::from("2")], "replica {r}");
     }

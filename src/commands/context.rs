@@ -522,6 +522,8 @@ pub struct ServerState {
     /// `min-replicas-to-write` and `min-replicas-max-lag`, packed (see
     /// `write_quorum`), read by the dispatcher before every command.
     pub write_quorum: AtomicU64,
+    /// `stream-node-max-entries`, read by every trimming XADD.
+    pub stream_node_max_entries: AtomicU64,
     pub clients: Arc<DashMap<u64, Arc<ClientInfo>>>,
     pub next_client_id: AtomicU64,
     pub stats: ServerStats,
@@ -613,6 +615,7 @@ impl ServerState {
         super::stats::clock::init();
         let write_quorum = super::write_quorum::packed_settings(&config);
         let busy_threshold_ms = super::scripting::busy_threshold_ms(&config);
+        let stream_node_max_entries = super::streams::configured_node_max_entries(&config);
         let run_id: String = (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect();
@@ -623,6 +626,7 @@ impl ServerState {
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),
             write_quorum: AtomicU64::new(write_quorum),
+            stream_node_max_entries: AtomicU64::new(stream_node_max_entries),
             clients,
             next_client_id: AtomicU64::new(1),
             stats: ServerStats::default(),
@@ -724,6 +728,10 @@ impl ServerState {
         self.apply_output_limits(&next);
         self.write_quorum.store(
             super::write_quorum::packed_settings(&next),
+            Ordering::Relaxed,
+        );
+        self.stream_node_max_entries.store(
+            super::streams::configured_node_max_entries(&next),
             Ordering::Relaxed,
         );
         self.script_status.threshold_ms.store(

@@ -12,6 +12,7 @@
 //! XREAD with `$` waits for entries past what had arrived when it blocked:
 //! the parked request is rewritten with that cursor before it waits.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use super::flags::{DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, RANDOM, READONLY, WRITE
 use super::typed::{self, read, write};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::crdt::stream::{
-    auto_id, origin_tag, Group, Meta, Pending, Stream, StreamDelta, StreamId,
+    auto_id, origin_tag, Fields, Group, Meta, Pending, Stream, StreamDelta, StreamId,
 };
 use crate::crdt::ElementCrdt;
 use crate::protocol::{Reply, RespVersion};
@@ -141,15 +142,27 @@ fn parse_strict_with(arg: &[u8], missing_seq: u64) -> Result<StreamId, Reply> {
     }
 }
 
-fn entry_reply(id: StreamId, fields: &[Bytes]) -> Reply {
+fn entry_reply(id: StreamId, fields: &Fields) -> Reply {
     Reply::Array(vec![
         id_reply(id),
-        Reply::Array(fields.iter().map(|f| Reply::Bulk(f.clone())).collect()),
+        Reply::Array(
+            fields
+                .iter()
+                .map(|f| Reply::Bulk(Bytes::copy_from_slice(f)))
+                .collect(),
+        ),
     ])
 }
 
+/// `stream-node-max-entries`, kept in step with the configuration by
+/// `ServerState::replace_config` (not parsed per XADD).
 fn node_max_entries(ctx: &Context) -> u64 {
-    (ctx.server.config.read())
+    ctx.server.stream_node_max_entries.load(Ordering::Relaxed)
+}
+
+/// `stream-node-max-entries` as configured (Redis's default 100).
+pub(crate) fn configured_node_max_entries(config: &crate::config::Config) -> u64 {
+    config
         .get("stream-node-max-entries")
         .and_then(|v| v.parse().ok())
         .unwrap_or(100)
@@ -171,37 +184,39 @@ struct Trim {
     limit: Option<u64>,
 }
 
-/// The IDs a trim removes from `s` (oldest first).
-fn trim_victims(s: &Stream, trim: Trim, node: u64) -> Vec<StreamId> {
-    let ids = s.range(StreamId::MIN, StreamId::MAX).map(|(id, _)| id);
-    let mut victims: Vec<StreamId> = match trim.strategy {
+/// The IDs a trim removes from `s` (oldest first). `pending` is an entry
+/// being added by the same XADD (larger than every ID in `s`): the trim
+/// sees the stream as it will be after the add, without building it.
+fn trim_victims(s: &Stream, pending: Option<StreamId>, trim: Trim, node: u64) -> Vec<StreamId> {
+    let extra = pending.is_some() as u64;
+    let count = s.entry_count() as u64 + extra;
+    let ids = || (s.range(StreamId::MIN, StreamId::MAX).map(|(id, _)| id)).chain(pending);
+    let excess = match trim.strategy {
         Strategy::None => return Vec::new(),
-        Strategy::MaxLen(max) => {
-            let excess = (s.entry_count() as u64).saturating_sub(max);
-            ids.take(excess as usize).collect()
-        }
-        Strategy::MinId(min) => ids.take_while(|id| *id < min).collect(),
+        Strategy::MaxLen(max) => count.saturating_sub(max),
+        Strategy::MinId(min) => ids().take_while(|id| *id < min).count() as u64,
     };
-    if trim.approx {
+    // Counted first and collected after, so a `~` trim that removes
+    // nothing (the common XADD case) allocates nothing.
+    let removed = if trim.approx {
         // Whole nodes only, as Redis's radix-tree nodes: entry k (in the
         // order entries were added) sits in node k / node-max-entries.
-        let removable = whole_nodes(s, victims.len() as u64, node, trim.limit);
-        victims.truncate(removable as usize);
-    }
-    victims
+        let first_ordinal = (s.meta().entries_added + extra).saturating_sub(count);
+        whole_nodes(first_ordinal, excess, node, trim.limit)
+    } else {
+        excess
+    };
+    ids().take(removed as usize).collect()
 }
 
 /// How many of the `excess` oldest entries a `~` trim removes: whole
-/// nodes only, up to `limit` entries.
-fn whole_nodes(s: &Stream, excess: u64, node: u64, limit: Option<u64>) -> u64 {
+/// nodes only, up to `limit` entries. `first_ordinal` is the oldest
+/// entry's position among all entries ever added.
+fn whole_nodes(first_ordinal: u64, excess: u64, node: u64, limit: Option<u64>) -> u64 {
     if node == 0 {
         return 0;
     }
     let limit = limit.unwrap_or(u64::MAX);
-    let first_ordinal = s
-        .meta()
-        .entries_added
-        .saturating_sub(s.entry_count() as u64);
     let mut size = node - first_ordinal % node;
     let mut removed = 0u64;
     while excess - removed >= size && removed + size <= limit {
@@ -328,7 +343,7 @@ fn xadd(ctx: &mut Context, args: &mut Args) -> CmdResult {
         return Ok(Reply::Nil);
     }
     let node = node_max_entries(ctx);
-    let fields: Box<[Bytes]> = fields.to_vec().into_boxed_slice();
+    let fields = Fields::pack(fields);
     let added = write::<Stream, _>(ctx, key, |s, w| {
         let last = s.last_id();
         if last == StreamId::MAX {
@@ -361,18 +376,8 @@ fn xadd(ctx: &mut Context, args: &mut Args) -> CmdResult {
                 }
             }
         };
-        let mut next_dot = || w.next_dot();
-        let mut delta = s.delta_add(id, fields, &mut next_dot);
-        if trim.strategy != Strategy::None {
-            let mut after = s.clone();
-            let mut scratch = crate::crdt::CausalContext::new();
-            ElementCrdt::apply(&mut after, &delta, &mut scratch);
-            let victims = trim_victims(&after, trim, node);
-            if !victims.is_empty() {
-                let (removal, _) = after.delta_remove(&victims, &mut next_dot);
-                <Stream as ElementCrdt>::delta_then(&mut delta, removal);
-            }
-        }
+        let victims = trim_victims(s, Some(id), trim, node);
+        let delta = s.delta_add_trimming(id, fields, &victims, &mut || w.next_dot());
         Ok((delta, id))
     })?;
     Ok(id_reply(added))
@@ -469,7 +474,7 @@ fn xtrim(ctx: &mut Context, args: &mut Args) -> CmdResult {
     }
     let node = node_max_entries(ctx);
     let removed = write::<Stream, _>(ctx, key, |s, w| {
-        let victims = trim_victims(s, trim, node);
+        let victims = trim_victims(s, None, trim, node);
         let (delta, found) = s.delta_remove(&victims, &mut || w.next_dot());
         Ok((delta, found))
     })?;
@@ -753,15 +758,7 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
                     }
                 }
                 None => {
-                    let Some(start) = group.last_id.next() else {
-                        return Ok((StreamDelta::default(), None));
-                    };
-                    let new: Vec<(StreamId, Bytes)> = Vec::new();
-                    drop(new);
-                    for (id, f) in s.range(start, StreamId::MAX).take(limit) {
-                        entries.push(entry_reply(id, f));
-                        group.last_id = id;
-                        group.entries_read = read_counter(s, group.entries_read, id);
+                    let deliver = |group: &mut Group, id: StreamId| {
                         if !req.noack {
                             group.pending.insert(
                                 id,
@@ -771,6 +768,39 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
                                     deliveries: 1,
                                 },
                             );
+                        }
+                    };
+                    // First what arrived here after the group had passed
+                    // it (a peer's late entry), then new IDs.
+                    let mut settled = Vec::new();
+                    for id in s.owed_to(group_name) {
+                        if entries.len() >= limit {
+                            break;
+                        }
+                        settled.push(id);
+                        if id > group.last_id || group.pending.contains_key(&id) {
+                            continue; // reached by ID below, or delivered
+                        }
+                        if let Some(f) = s.get(id) {
+                            entries.push(entry_reply(id, f));
+                            group.entries_read = group.entries_read.map(|n| n + 1);
+                            deliver(&mut group, id);
+                        }
+                    }
+                    s.settle_owed(group_name, &settled);
+                    let remaining = limit - entries.len();
+                    if let Some(start) = group.last_id.next() {
+                        let new: Vec<StreamId> = (s.range(start, StreamId::MAX))
+                            .take(remaining)
+                            .map(|(id, f)| {
+                                entries.push(entry_reply(id, f));
+                                id
+                            })
+                            .collect();
+                        for id in new {
+                            group.last_id = id;
+                            group.entries_read = read_counter(s, group.entries_read, id);
+                            deliver(&mut group, id);
                         }
                     }
                     if entries.is_empty() {

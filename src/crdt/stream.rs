@@ -36,7 +36,7 @@
 //!
 //! See docs/semantics.md ("Streams").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -115,8 +115,121 @@ pub fn auto_id(ms: u64, tag: u64, last: StreamId) -> Option<StreamId> {
     last.ms.checked_add(1).map(|ms| StreamId::new(ms, tag))
 }
 
-/// An entry's field-value pairs, flat.
-pub type Fields = Box<[Bytes]>;
+/// An entry's field-value pairs, flat, packed into one allocation: each
+/// item is its length as a LEB128 varint, then its bytes. A stream holds
+/// many small immutable entries, so one allocation per entry (and none
+/// kept alive in the network read buffer the arguments came in) is what
+/// keeps its memory near Redis's. Serialized exactly as a sequence of
+/// byte strings, so snapshots and peers see the same format as before.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Fields(Box<[u8]>);
+
+impl Fields {
+    /// Packs `items` (copied).
+    pub fn pack<T: AsRef<[u8]>>(items: &[T]) -> Fields {
+        let size: usize = items.iter().map(|i| i.as_ref().len() + 10).sum();
+        let mut out = Vec::with_capacity(size);
+        for item in items {
+            let item = item.as_ref();
+            let mut n = item.len();
+            loop {
+                let low = (n & 0x7f) as u8;
+                n >>= 7;
+                if n == 0 {
+                    out.push(low);
+                    break;
+                }
+                out.push(low | 0x80);
+            }
+            out.extend_from_slice(item);
+        }
+        Fields(out.into_boxed_slice())
+    }
+
+    /// The items in order.
+    pub fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter { rest: &self.0 }
+    }
+
+    /// The items, copied out.
+    pub fn to_vec(&self) -> Vec<Bytes> {
+        self.iter().map(Bytes::copy_from_slice).collect()
+    }
+
+    /// How many items (fields and values together).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes of the packed form (its one allocation).
+    pub fn packed_len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The items of a [`Fields`].
+pub struct FieldsIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let mut len = 0usize;
+        let mut shift = 0;
+        let mut at = 0;
+        loop {
+            let byte = *self.rest.get(at)?;
+            at += 1;
+            len |= ((byte & 0x7f) as usize) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        // `pack` is the only writer, so the length always fits.
+        let item = self.rest.get(at..at + len)?;
+        self.rest = &self.rest[at + len..];
+        Some(item)
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        struct Item<'a>(&'a [u8]);
+        impl Serialize for Item<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for item in self.iter() {
+            seq.serialize_element(&Item(item))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let items = Vec::<Bytes>::deserialize(deserializer)?;
+        Ok(Fields::pack(&items))
+    }
+}
 
 /// The metadata a stream write leaves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +331,25 @@ struct Arrivals {
     /// or below it arrives late.
     high_water: StreamId,
     late: Option<Box<LateEntries>>,
+    /// Entries owed to consumer groups (see [`OwedEntries`]); `None`
+    /// while none are.
+    owed: Option<Box<OwedEntries>>,
+}
+
+/// Per consumer group, the entries that arrived on this node after the
+/// group's last-delivered ID had already passed their IDs (a peer's entry
+/// made during a partition): `>` would never reach them by ID, so
+/// XREADGROUP hands them out first. Node-local like the rest of
+/// [`Arrivals`]. XREADGROUP settles what it hands out while it computes
+/// its write (through `&Stream`), hence the lock; it is only ever taken
+/// under the key's write access, so it is never contended.
+#[derive(Debug, Default)]
+struct OwedEntries(parking_lot::Mutex<BTreeMap<Bytes, BTreeSet<StreamId>>>);
+
+impl Clone for OwedEntries {
+    fn clone(&self) -> Self {
+        OwedEntries(parking_lot::Mutex::new(self.0.lock().clone()))
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -258,6 +390,37 @@ impl Arrivals {
             }
             if late.by_id.is_empty() {
                 self.late = None;
+            }
+        }
+        if let Some(owed) = &mut self.owed {
+            let map = owed.0.get_mut();
+            map.retain(|_, ids| {
+                ids.remove(&id);
+                !ids.is_empty()
+            });
+            if map.is_empty() {
+                self.owed = None;
+            }
+        }
+    }
+
+    /// Records that `id` is owed to `group`.
+    fn owe(&mut self, group: &Bytes, id: StreamId) {
+        let owed = self.owed.get_or_insert_with(Box::default);
+        owed.0
+            .get_mut()
+            .entry(group.clone())
+            .or_default()
+            .insert(id);
+    }
+
+    /// Forgets what is owed to `group` (destroyed).
+    fn forget_group(&mut self, group: &[u8]) {
+        if let Some(owed) = &mut self.owed {
+            let map = owed.0.get_mut();
+            map.remove(group);
+            if map.is_empty() {
+                self.owed = None;
             }
         }
     }
@@ -336,6 +499,57 @@ impl Stream {
                 .max_by_key(|v| (v.ts, v.dot))
                 .map(|v| &*v.group)
         })
+    }
+
+    /// The entries owed to `group` on this node, ascending: they arrived
+    /// after the group's last-delivered ID had passed them (see
+    /// [`OwedEntries`]). Each stays owed until [`Stream::settle_owed`].
+    pub fn owed_to(&self, group: &[u8]) -> Vec<StreamId> {
+        (self.arrivals.owed.as_ref())
+            .and_then(|o| {
+                o.0.lock()
+                    .get(group)
+                    .map(|ids| ids.iter().copied().collect())
+            })
+            .unwrap_or_default()
+    }
+
+    /// Marks owed entries of `group` as handed out (node-local).
+    pub fn settle_owed(&self, group: &[u8], ids: &[StreamId]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Some(owed) = &self.arrivals.owed {
+            let mut map = owed.0.lock();
+            if let Some(set) = map.get_mut(group) {
+                for id in ids {
+                    set.remove(id);
+                }
+                if set.is_empty() {
+                    map.remove(group);
+                }
+            }
+        }
+    }
+
+    /// After entries `arrived` on this node (new IDs): each one a group's
+    /// `>` has already passed is owed to that group, unless the group
+    /// already has it pending (delivered in its origin region).
+    fn owe_to_groups(&mut self, arrived: &[StreamId]) {
+        if arrived.is_empty() || self.groups.is_empty() {
+            return;
+        }
+        let mut owed = Vec::new();
+        for (name, group) in self.groups() {
+            for &id in arrived {
+                if id <= group.last_id && !group.pending.contains_key(&id) {
+                    owed.push((name.clone(), id));
+                }
+            }
+        }
+        for (name, id) in owed {
+            self.arrivals.owe(&name, id);
+        }
     }
 
     /// Every group, by name.
@@ -423,17 +637,59 @@ impl Stream {
         fields: Fields,
         next_dot: &mut dyn FnMut() -> Dot,
     ) -> StreamDelta {
+        self.delta_add_trimming(id, fields, &[], next_dot)
+    }
+
+    /// XADD with a trim: adds `fields` under `id` and removes the
+    /// entries `victims` (which may name `id` itself, e.g. MAXLEN 0), in
+    /// one delta with one metadata version, so no copy of the stream is
+    /// needed to see the state after the add.
+    pub fn delta_add_trimming(
+        &self,
+        id: StreamId,
+        fields: Fields,
+        victims: &[StreamId],
+        next_dot: &mut dyn FnMut() -> Dot,
+    ) -> StreamDelta {
         let mut delta = StreamDelta::default();
         let mut meta = self.meta();
         meta.last_id = meta.last_id.max(id);
         meta.entries_added += 1;
+        let add_dot = next_dot();
+        self.collect_removes(victims, &mut meta, &mut delta);
+        if victims.contains(&id) {
+            // Added and trimmed by the same write: the removal observes
+            // the add's own dot, so the entry never shows.
+            delta.removes.push((id, add_dot));
+            meta.max_deleted = meta.max_deleted.max(id);
+        }
         delta.adds.push(EntryAdd {
             id,
-            dot: next_dot(),
+            dot: add_dot,
             fields,
         });
         self.meta_delta(meta, next_dot(), &mut delta);
         delta
+    }
+
+    /// Puts the removal of every existing entry among `ids` into `delta`
+    /// (every claimant observed) and raises `meta`'s max deleted ID.
+    /// Returns how many distinct IDs existed.
+    fn collect_removes(&self, ids: &[StreamId], meta: &mut Meta, delta: &mut StreamDelta) -> usize {
+        let mut found = 0;
+        let mut seen: HashSet<StreamId> = HashSet::new();
+        for id in ids {
+            let Some(claims) = self.entries.get(id) else {
+                continue;
+            };
+            if !seen.insert(*id) {
+                continue;
+            }
+            found += 1;
+            meta.max_deleted = meta.max_deleted.max(*id);
+            delta.removes.extend(claims.iter().map(|(d, _)| (*id, *d)));
+        }
+        found
     }
 
     /// An empty stream's creation (XGROUP CREATE MKSTREAM, XADD with a
@@ -453,17 +709,7 @@ impl Stream {
     ) -> (StreamDelta, usize) {
         let mut delta = StreamDelta::default();
         let mut meta = self.meta();
-        let mut found = 0;
-        for id in ids {
-            if let Some(claims) = self.entries.get(id) {
-                if delta.removes.iter().any(|(i, _)| i == id) {
-                    continue;
-                }
-                found += 1;
-                meta.max_deleted = meta.max_deleted.max(*id);
-                delta.removes.extend(claims.iter().map(|(d, _)| (*id, *d)));
-            }
-        }
+        let found = self.collect_removes(ids, &mut meta, &mut delta);
         if found > 0 {
             self.meta_delta(meta, next_dot(), &mut delta);
         }
@@ -504,12 +750,15 @@ impl Stream {
         }
     }
 
-    fn insert_entry(&mut self, id: StreamId, dot: Dot, fields: Fields) {
+    /// Adds a claimant of `id`; true when `id` was not there before.
+    fn insert_entry(&mut self, id: StreamId, dot: Dot, fields: Fields) -> bool {
         let claims = self.entries.entry(id).or_default();
+        let new_id = claims.is_empty();
         if let Err(at) = claims.binary_search_by_key(&dot, |c| c.0) {
             claims.insert(at, (dot, fields));
             self.count += 1;
         }
+        new_id
     }
 
     fn remove_entry(&mut self, id: StreamId, dot: Dot) {
@@ -616,13 +865,14 @@ impl ElementCrdt for Stream {
             ctx.insert(dot);
             self.remove_entry(id, dot);
         }
+        let mut arrived: SmallVec<[StreamId; 2]> = SmallVec::new();
         for add in &delta.adds {
             if !ctx.contains(add.dot) {
                 ctx.insert(add.dot);
-                if !self.entries.contains_key(&add.id) {
+                if self.insert_entry(add.id, add.dot, add.fields.clone()) {
                     self.arrivals.arrive(add.id);
+                    arrived.push(add.id);
                 }
-                self.insert_entry(add.id, add.dot, add.fields.clone());
             }
         }
         for &dot in &delta.meta_removes {
@@ -650,8 +900,12 @@ impl ElementCrdt for Stream {
             }
             if self.groups.get(&change.name).is_some_and(|v| v.is_empty()) {
                 self.groups.remove(&change.name);
+                self.arrivals.forget_group(&change.name);
             }
         }
+        // After the groups: a delta that delivers the entry it adds (a
+        // peer's batch) leaves it pending, not owed.
+        self.owe_to_groups(&arrived);
         let last = self.last_id();
         self.arrivals.raise(last);
     }
@@ -702,9 +956,22 @@ impl ElementCrdt for Stream {
             .filter(|id| !self.entries.contains_key(id))
             .copied()
             .collect();
-        for id in arrived {
+        for &id in &arrived {
             out.arrivals.arrive(id);
         }
+        let destroyed: Vec<Bytes> = (out.arrivals.owed.as_ref())
+            .map(|o| {
+                o.0.lock()
+                    .keys()
+                    .filter(|g| !out.groups.contains_key(*g))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for group in destroyed {
+            out.arrivals.forget_group(&group);
+        }
+        out.owe_to_groups(&arrived);
         let last = out.last_id();
         out.arrivals.raise(last);
         out
@@ -815,8 +1082,7 @@ impl ElementCrdt for Stream {
 
     fn delta_bytes(delta: &StreamDelta) -> usize {
         let fields: usize = (delta.adds.iter())
-            .flat_map(|a| a.fields.iter())
-            .map(|f| f.len() + 32)
+            .map(|a| a.fields.packed_len() + 16)
             .sum();
         let groups: usize = (delta.groups.iter())
             .filter_map(|g| g.add.as_ref())
@@ -862,4 +1128,28 @@ impl ElementCrdt for Stream {
     }
 
     super::element::collection_glue!(Stream);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_fields_round_trip_and_keep_the_wire_format_of_a_byte_string_list() {
+        let items = vec![
+            Bytes::from_static(b"field"),
+            Bytes::new(),
+            Bytes::from(vec![7u8; 300]),
+        ];
+        let packed = Fields::pack(&items);
+        assert_eq!(packed.to_vec(), items);
+        assert_eq!(packed.len(), 3);
+        let config = bincode::config::standard();
+        let as_list = bincode::serde::encode_to_vec(&items, config).unwrap();
+        let as_fields = bincode::serde::encode_to_vec(&packed, config).unwrap();
+        assert_eq!(as_fields, as_list);
+        let (back, _): (Fields, usize) =
+            bincode::serde::decode_from_slice(&as_list, config).unwrap();
+        assert_eq!(back, packed);
+    }
 }
