@@ -1,4 +1,4 @@
-//! covers: client reset monitor memory lolwut shutdown command
+//! covers: client reset monitor memory lolwut shutdown command migrate cluster
 //! Client administration over a real socket: CLIENT KILL / PAUSE / REPLY /
 //! UNBLOCK / LIST, MONITOR (and its output limit), RESET, COMMAND GETKEYS
 //! and LIST FILTERBY, MEMORY, LOLWUT and SHUTDOWN, with Redis 7.0's
