@@ -1,4 +1,4 @@
-//! covers: client reset monitor memory lolwut shutdown command
+//! covers: client reset monitor memory lolwut shutdown command migrate cluster
 //! Client administration over a real socket: CLIENT KILL / PAUSE / REPLY /
 //! UNBLOCK / LIST, MONITOR (and its output limit), RESET, COMMAND GETKEYS
 //! and LIST FILTERBY, MEMORY, LOLWUT and SHUTDOWN, with Redis 7.0's
@@ -286,6 +286,180 @@ fn monitor_sees_another_client_s_commands() {
     assert!(text(m.reply()).ends_with("\"AUTH\" \"(redacted)\"\r\n"));
     // CONFIG is an admin command: not shown.
     assert!(text(m.reply()).ends_with(&format!("[2 {addr}] \"GET\" \"foo\"\r\n")));
+}
+
+#[test]
+fn monitor_shows_a_script_before_its_commands_as_lua() {
+    let node = Node::start();
+    let mut m = node.connect();
+    assert_eq!(m.call_str(&["MONITOR"]), b"+OK\r\n");
+    let mut c = node.connect();
+    let addr = addr_of(&mut c);
+    c.call_str(&["SELECT", "3"]);
+    let body = "redis.call('set',KEYS[1],ARGV[1]) return redis.call('get',KEYS[1])";
+    assert_eq!(
+        c.call_str(&["EVAL", body, "1", "foo", "bar"]),
+        b"$3\r\nbar\r\n"
+    );
+    assert!(text(m.reply()).ends_with("\"CLIENT\" \"INFO\"\r\n"));
+    assert!(text(m.reply()).ends_with("\"SELECT\" \"3\"\r\n"));
+    let eval = text(m.reply());
+    assert!(
+        eval.ends_with(&format!(
+            "[3 {addr}] \"EVAL\" \"{body}\" \"1\" \"foo\" \"bar\"\r\n"
+        )),
+        "{eval}"
+    );
+    assert!(text(m.reply()).ends_with("[3 lua] \"set\" \"foo\" \"bar\"\r\n"));
+    assert!(text(m.reply()).ends_with("[3 lua] \"get\" \"foo\"\r\n"));
+    // A function: FCALL first, then its command from `lua`.
+    let lib =
+        "#!lua name=t\nredis.register_function('f', function() return redis.call('incr', 'n') end)";
+    c.call_str(&["FUNCTION", "LOAD", lib]);
+    assert!(text(m.reply()).contains("\"FUNCTION\" \"LOAD\""));
+    assert_eq!(c.call_str(&["FCALL", "f", "0"]), b":1\r\n");
+    assert!(text(m.reply()).ends_with(&format!("[3 {addr}] \"FCALL\" \"f\" \"0\"\r\n")));
+    assert!(text(m.reply()).ends_with("[3 lua] \"incr\" \"n\"\r\n"));
+    // Inside EXEC, the queued commands show as they run, a script's own
+    // commands after it, EXEC last.
+    c.call_str(&["MULTI"]);
+    c.call_str(&["SET", "a", "1"]);
+    c.call_str(&["EVAL", "return redis.call('get','a')", "0"]);
+    c.call_str(&["EXEC"]);
+    for expected in [
+        "\"MULTI\"",
+        "\"SET\" \"a\" \"1\"",
+        "\"EVAL\" \"return redis.call('get','a')\" \"0\"",
+        "[3 lua] \"get\" \"a\"",
+        "\"EXEC\"",
+    ] {
+        let line = text(m.reply());
+        assert!(
+            line.ends_with(&format!("{expected}\r\n")),
+            "{line} / {expected}"
+        );
+    }
+}
+
+#[test]
+fn migrate_answers_nokey_refuses_existing_keys_and_redacts_credentials() {
+    let node = Node::start();
+    let mut m = node.connect();
+    assert_eq!(m.call_str(&["MONITOR"]), b"+OK\r\n");
+    let mut c = node.connect();
+    let migrate = |c: &mut Raw, extra: &[&str]| {
+        let mut args = vec!["MIGRATE", "127.0.0.1", "1", "key", "9", "5000"];
+        args.extend_from_slice(extra);
+        text(c.call_str(&args))
+    };
+    assert_eq!(migrate(&mut c, &[]), "+NOKEY\r\n");
+    assert_eq!(migrate(&mut c, &["AUTH2", "user", "pw"]), "+NOKEY\r\n");
+    assert_eq!(migrate(&mut c, &["AUTH"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        migrate(&mut c, &["KEYS", "a"]),
+        "-ERR When using MIGRATE KEYS option, the key argument must be set to the empty string\r\n"
+    );
+    let bad_db = text(c.call_str(&["MIGRATE", "h", "1", "key", "x", "5000"]));
+    assert_eq!(bad_db, "-ERR value is not an integer or out of range\r\n");
+    c.call_str(&["SET", "key", "v"]);
+    assert!(migrate(&mut c, &[]).starts_with("-ERR MIGRATE of existing keys is not supported"));
+    assert_eq!(
+        text(c.call_str(&["GET", "key"])),
+        "$1\r\nv\r\n",
+        "the key stays"
+    );
+    let keys = text(c.call_str(&[
+        "COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "5", "AUTH", "p", "KEYS", "a", "b",
+    ]));
+    assert_eq!(keys, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert!(text(c.call_str(&["COMMAND", "INFO", "migrate"])).contains("movablekeys"));
+    assert!(text(m.reply()).ends_with("\"key\" \"9\" \"5000\"\r\n"));
+    let line = text(m.reply());
+    assert!(
+        line.ends_with("\"AUTH2\" \"(redacted)\" \"(redacted)\"\r\n"),
+        "{line}"
+    );
+}
+
+/// `qbuf` + `qbuf-free` of the client named `name`, from CLIENT LIST.
+fn query_buffer_of(c: &mut Raw, name: &str) -> usize {
+    let list = text(c.call_str(&["CLIENT", "LIST"]));
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("{name} in {list}"));
+    let field = |f: &str| -> usize {
+        let at = line.find(&format!(" {f}=")).unwrap() + f.len() + 2;
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    field("qbuf") + field("qbuf-free")
+}
+
+#[test]
+fn query_buffers_shrink_when_idle_and_after_a_big_request() {
+    let node = Node::start();
+    let mut q = node.connect();
+    let mut admin = node.connect();
+    assert_eq!(q.call_str(&["CLIENT", "SETNAME", "q"]), b"+OK\r\n");
+    let fresh = query_buffer_of(&mut admin, "q");
+    assert!((16384..32768).contains(&fresh), "{fresh}");
+    // Idle for two seconds: no spare room kept.
+    let start = Instant::now();
+    while query_buffer_of(&mut admin, "q") != 0 {
+        assert!(start.elapsed() < Duration::from_secs(8), "idle buffer kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(q.call_str(&["PING"]), b"+PONG\r\n", "still served");
+    // A 400 KB request grows the buffer; small ones after it shrink it
+    // back, though not to nothing.
+    let big = "A".repeat(400_000);
+    assert_eq!(q.call_str(&["SET", "x", &big]), b"+OK\r\n");
+    let grown = query_buffer_of(&mut admin, "q");
+    assert!(grown > 32768, "{grown}");
+    let start = Instant::now();
+    let shrunk = loop {
+        assert_eq!(q.call_str(&["SET", "x", "small"]), b"+OK\r\n");
+        let now = query_buffer_of(&mut admin, "q");
+        if now < grown {
+            break now;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "buffer not shrunk"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(shrunk > 0, "{shrunk}");
+    assert_eq!(text(q.call_str(&["STRLEN", "x"])), ":5\r\n");
+}
+
+#[test]
+fn cluster_subcommands_answer_that_cluster_support_is_disabled() {
+    let node = Node::start();
+    let mut c = node.connect();
+    for sub in [&["INFO"][..], &["HELP"], &["KEYSLOT", "k"], &["SLOTS"]] {
+        let mut args = vec!["CLUSTER"];
+        args.extend_from_slice(sub);
+        assert_eq!(
+            text(c.call_str(&args)),
+            "-ERR This instance has cluster support disabled\r\n"
+        );
+    }
+    assert_eq!(
+        text(c.call_str(&["CLUSTER", "KEYSLOT"])),
+        "-ERR wrong number of arguments for 'cluster|keyslot' command\r\n"
+    );
+    let listed = text(c.call_str(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "cl*help"]));
+    assert!(
+        listed.contains("cluster|help") && listed.contains("client|help"),
+        "{listed}"
+    );
+    let scripting = text(c.call_str(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"]));
+    assert!(
+        scripting.contains("\r\neval\r\n") && scripting.contains("script|kill"),
+        "{scripting}"
+    );
+    assert!(!scripting.contains("\r\nset\r\n"), "{scripting}");
 }
 
 #[test]

@@ -321,6 +321,35 @@ fn latency_subcommands_answer_like_redis() {
 }
 
 #[test]
+fn a_slow_expire_cycle_is_a_latency_event() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    let fill = "for i = 1, tonumber(ARGV[1]) do redis.call('sadd', KEYS[1], i) end";
+    c.v(&["EVAL", fill, "1", "big", "200000"]);
+    assert_eq!(c.int(&["PEXPIRE", "big", "10"]), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.int(&["DBSIZE"]) > 0 {
+        assert!(std::time::Instant::now() < deadline, "key never expired");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Value::Array(latest) = c.v(&["LATENCY", "LATEST"]) else {
+        panic!()
+    };
+    let events: Vec<Value> = latest
+        .iter()
+        .filter_map(|e| match e {
+            Value::Array(fields) => fields.first().cloned(),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events.contains(&Value::BulkString(b"expire-cycle".to_vec())),
+        "{latest:?}"
+    );
+}
+
+#[test]
 fn debug_set_active_expire_stops_and_restarts_expiry() {
     let node = Node::start();
     let mut c = node.client();

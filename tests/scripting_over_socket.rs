@@ -230,6 +230,30 @@ fn evalsha_and_the_script_cache() {
 }
 
 #[test]
+fn read_only_scripts_may_not_publish() {
+    let node = Node::start();
+    let mut c = node.client();
+    for script in [
+        vec!["EVAL_RO", "return redis.call('publish','ch','msg')", "0"],
+        vec![
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('publish','ch','msg')",
+            "0",
+        ],
+    ] {
+        let e = c.err(&script);
+        assert!(
+            e.starts_with("ERR Write commands are not allowed from read-only scripts. script:"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        c.int(&["EVAL", "return redis.call('publish','ch','msg')", "0"]),
+        0
+    );
+}
+
+#[test]
 fn read_only_scripts_and_shebang_flags() {
     let node = Node::start();
     let mut c = node.client();

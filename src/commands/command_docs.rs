@@ -128,6 +128,9 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     if c.group == "connection" {
         out.push("@connection");
     }
+    if c.group == "scripting" {
+        out.push("@scripting");
+    }
     out
 }
 
@@ -279,6 +282,7 @@ pub fn movable_keys(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "sort" => return Some(super::sort::sort_key_positions(argv)),
         "sort_ro" => return Some(vec![1]),
         "xread" | "xreadgroup" => return super::streams::stream_key_positions(argv),
+        "migrate" => return super::dump::migrate_key_positions(argv),
         _ => {}
     }
     // (index of numkeys, keys that come before it).

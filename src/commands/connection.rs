@@ -16,7 +16,7 @@ use super::args::{
 use super::context::{client_flags, ClientAction, ClientInfo, ReplyMode, UnblockHow};
 use super::flags::{ADMIN, ALLOW_IN_MULTI, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::tracking;
-use super::{container_handler, spec, CommandSpec, Context};
+use super::{container_handler, spec, CommandSpec, Context, ServerState};
 use crate::protocol::{Reply, RespVersion};
 use crate::store::DB_COUNT;
 
@@ -630,4 +630,33 @@ fn monitor(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     let queue = info.push_queue_or_new(limit);
     ctx.server.monitors.add(info, queue);
     Ok(Reply::ok())
+}
+
+/// Where a command MONITOR shows came from: a client (its address) or a
+/// script (`lua`, as Redis shows a script's own client).
+#[derive(Clone, Copy)]
+pub enum MonitorOrigin<'a> {
+    Client(&'a str),
+    Script,
+}
+
+/// Gives every MONITOR client the line for `argv`, run in database `db`.
+/// Monitors whose queues overflow are cut off and counted.
+pub fn feed_monitors(server: &ServerState, db: usize, origin: MonitorOrigin, argv: &[Bytes]) {
+    if server.monitors.is_empty() {
+        return;
+    }
+    let origin = match origin {
+        MonitorOrigin::Client(addr) => addr,
+        MonitorOrigin::Script => "lua",
+    };
+    let now = std::time::SystemTime::now();
+    let line = crate::pubsub::push::monitor_line(db, origin, argv, now);
+    let cut = server.monitors.feed(line);
+    if cut > 0 {
+        server
+            .stats
+            .client_output_limit_disconnections
+            .fetch_add(cut as u64, Ordering::Relaxed);
+    }
 }

@@ -9,11 +9,16 @@
 //! peers apply the same effect (docs/semantics.md, "DUMP and RESTORE").
 //! IDLETIME and FREQ only shape this node's eviction metadata, which is
 //! never replicated.
+//!
+//! MIGRATE checks its arguments and answers NOKEY as Redis does when none
+//! of its keys exist; moving a key that exists would need a connection to
+//! another server, which handlers never open, so it is refused (DUMP on
+//! this node and RESTORE on the other do the same).
 
 use bytes::Bytes;
 
 use super::args::{err, int, is, Args, CmdResult, SYNTAX_ERROR};
-use super::flags::{DENYOOM, WRITE};
+use super::flags::{DENYOOM, MOVABLEKEYS, WRITE};
 use super::{spec, CommandSpec, Context};
 use crate::crdt::{KeyDelta, KeyState, TtlChange};
 use crate::protocol::Reply;
@@ -24,7 +29,76 @@ use crate::store::evict::{lru_clock, Access, LRU_CLOCK_MAX};
 pub static COMMANDS: &[CommandSpec] = &[
     spec("dump", 2, 0, (1, 1, 1), "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump),
     spec("restore", -4, WRITE | DENYOOM, (1, 1, 1), "generic", "2.6.0", "Creates a key from the serialized representation of a value.", restore),
+    spec("migrate", -6, WRITE | MOVABLEKEYS, (3, 3, 1), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", migrate),
 ];
+
+const MIGRATE_KEYS_NOT_EMPTY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+const MIGRATE_UNSUPPORTED: &str = "ERR MIGRATE of existing keys is not supported by cordis: it does not connect to other servers (use DUMP here and RESTORE there)";
+
+/// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE]
+/// [AUTH password | AUTH2 username password] [KEYS key ...]: Redis's
+/// argument checks, NOKEY when no key exists, a refusal otherwise.
+fn migrate(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    let argv = args.argv();
+    let mut keys = &argv[3..4];
+    let mut at = 6;
+    while at < argv.len() {
+        let word = &argv[at];
+        let more = argv.len() - 1 - at;
+        if is(word, "copy") || is(word, "replace") {
+            at += 1;
+        } else if is(word, "auth") {
+            if more < 1 {
+                return Err(err(SYNTAX_ERROR));
+            }
+            at += 2;
+        } else if is(word, "auth2") {
+            if more < 2 {
+                return Err(err(SYNTAX_ERROR));
+            }
+            at += 3;
+        } else if is(word, "keys") {
+            if !argv[3].is_empty() {
+                return Err(err(MIGRATE_KEYS_NOT_EMPTY));
+            }
+            keys = &argv[at + 1..];
+            break;
+        } else {
+            return Err(err(SYNTAX_ERROR));
+        }
+    }
+    int(&argv[5])?; // timeout
+    int(&argv[4])?; // destination db
+    let db = ctx.client.db;
+    if !keys.iter().any(|key| ctx.store.exists(db, key)) {
+        return Ok(Reply::simple("NOKEY"));
+    }
+    Err(err(MIGRATE_UNSUPPORTED))
+}
+
+/// MIGRATE's keys: the key argument, or what follows KEYS (none when KEYS
+/// comes with a non-empty key argument, as Redis's getkeys says).
+pub fn migrate_key_positions(argv: &[Bytes]) -> Option<Vec<usize>> {
+    let mut at = 6;
+    while at < argv.len() {
+        let word = &argv[at];
+        if is(word, "keys") {
+            if !argv.get(3)?.is_empty() {
+                return None;
+            }
+            return Some((at + 1..argv.len()).collect());
+        }
+        at += if is(word, "auth") {
+            2
+        } else if is(word, "auth2") {
+            3
+        } else {
+            1
+        };
+    }
+    (argv.len() > 3).then(|| vec![3])
+}
 
 const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";

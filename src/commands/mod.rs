@@ -88,6 +88,9 @@ pub mod flags {
     pub const FAST: u32 = 1 << 8;
     pub const NO_AUTH: u32 = 1 << 9;
     pub const MOVABLEKEYS: u32 = 1 << 10;
+    /// MONITOR does not show the command after it runs: scripts show
+    /// themselves before their commands instead (Redis's `skip_monitor`).
+    pub const SKIP_MONITOR: u32 = 1 << 11;
     /// Runs at once inside MULTI instead of being queued (MULTI, EXEC,
     /// DISCARD, WATCH, QUIT); internal, not shown by COMMAND.
     pub const ALLOW_IN_MULTI: u32 = 1 << 16;
@@ -102,6 +105,7 @@ pub mod flags {
         (RANDOM, "random"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MOVABLEKEYS, "movablekeys"),
@@ -520,9 +524,27 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     reply
 }
 
+/// Commands that may replicate without the WRITE flag (Redis's
+/// `may-replicate`): PUBLISH, PFCOUNT and scripts; of SCRIPT, only FLUSH.
+/// CLIENT PAUSE WRITE holds them and read-only scripts may not call them.
+pub fn may_replicate(top: &CommandSpec, sub: Option<&CommandSpec>) -> bool {
+    const NAMES: &[&str] = &["publish", "spublish", "pfcount", "eval", "evalsha", "fcall"];
+    NAMES.contains(&top.name) || (top.name == "script" && sub.is_some_and(|s| s.name == "flush"))
+}
+
 /// Runs one command queued by MULTI, inside EXEC: no batch is closed, so
 /// the whole block ships as one.
 pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    run_nested(ctx, args, false)
+}
+
+/// Runs one command a script calls, like [`run_queued`]; MONITOR shows it
+/// as coming from `lua`.
+pub(crate) fn run_from_script(ctx: &mut Context, args: &[Bytes]) -> Reply {
+    run_nested(ctx, args, true)
+}
+
+fn run_nested(ctx: &mut Context, args: &[Bytes], from_script: bool) -> Reply {
     let started = clock::ticks();
     match resolve(ctx, args) {
         Ok(resolved) => {
@@ -531,6 +553,15 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
             tag_events(ctx, &resolved, args, ops_before);
             tracking::after_command(ctx, resolved.command, args);
             record_run(ctx, &resolved, args, started, &reply);
+            // As in Redis, MONITOR shows a command once it has run.
+            if resolved.command.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
+                let origin = if from_script {
+                    connection::MonitorOrigin::Script
+                } else {
+                    connection::MonitorOrigin::Client(&ctx.client.info.addr)
+                };
+                connection::feed_monitors(ctx.server, ctx.client.db, origin, args);
+            }
             reply
         }
         Err(refused) => {

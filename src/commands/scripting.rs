@@ -15,7 +15,9 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::args::{err, err_owned, Args, CmdResult};
-use super::flags::{ADMIN, DENYOOM, FAST, LOADING, MOVABLEKEYS, NOSCRIPT, READONLY, STALE, WRITE};
+use super::flags::{
+    ADMIN, DENYOOM, FAST, LOADING, MOVABLEKEYS, NOSCRIPT, READONLY, SKIP_MONITOR, STALE, WRITE,
+};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::protocol::{Reply, RespVersion};
 use crate::scripting::{self, flags as sflags, Host, Target};
@@ -50,12 +52,12 @@ pub const ALLOW_BUSY: u32 = 1 << 17;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("eval", -3, NOSCRIPT | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", eval),
-    spec("evalsha", -3, NOSCRIPT | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", evalsha),
-    spec("eval_ro", -3, NOSCRIPT | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", eval_ro),
-    spec("evalsha_ro", -3, NOSCRIPT | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", evalsha_ro),
-    spec("fcall", -3, NOSCRIPT | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Invokes a function.", fcall),
-    spec("fcall_ro", -3, NOSCRIPT | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Invokes a read-only function.", fcall_ro),
+    spec("eval", -3, NOSCRIPT | SKIP_MONITOR | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", eval),
+    spec("evalsha", -3, NOSCRIPT | SKIP_MONITOR | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", evalsha),
+    spec("eval_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", eval_ro),
+    spec("evalsha_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", evalsha_ro),
+    spec("fcall", -3, NOSCRIPT | SKIP_MONITOR | STALE | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Invokes a function.", fcall),
+    spec("fcall_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | MOVABLEKEYS, NO_KEYS, "scripting", "7.0.0", "Invokes a read-only function.", fcall_ro),
     CommandSpec { subcommands: SCRIPT_SUBCOMMANDS, ..spec("script", -2, 0, NO_KEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", container_handler) },
     CommandSpec { subcommands: FUNCTION_SUBCOMMANDS, ..spec("function", -2, 0, NO_KEYS, "scripting", "7.0.0", "A container for function commands.", container_handler) },
 ];
@@ -127,6 +129,10 @@ fn keys_and_args<'a>(
 }
 
 fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResult {
+    // MONITOR shows a script before the commands it calls (the row is
+    // `skip_monitor`, so the dispatcher does not show it again after).
+    let origin = super::connection::MonitorOrigin::Client(&ctx.client.info.addr);
+    super::connection::feed_monitors(ctx.server, ctx.client.db, origin, args.argv());
     let (keys, argv) = keys_and_args(args, matches!(source, Source::Function(_)))?;
     let server = ctx.server;
     let mut engine = server.scripting.lock();
@@ -236,14 +242,15 @@ impl Host for ScriptHost<'_, '_> {
         let Some(top) = super::lookup(&argv[0]) else {
             return unknown();
         };
-        let command = if !top.subcommands.is_empty() && argv.len() >= 2 {
+        let sub = if !top.subcommands.is_empty() && argv.len() >= 2 {
             match super::lookup_subcommand(top, &argv[1]) {
-                Some(sub) => sub,
+                Some(sub) => Some(sub),
                 None => return unknown(),
             }
         } else {
-            top
+            None
         };
+        let command = sub.unwrap_or(top);
         if !command.arity_ok(argv.len()) || !top.arity_ok(argv.len()) {
             return err("ERR Wrong number of args calling Redis command from script");
         }
@@ -252,7 +259,9 @@ impl Host for ScriptHost<'_, '_> {
         }
         let writes = (command.flags | top.flags) & WRITE != 0;
         self.read |= command.flags & READONLY != 0;
-        if self.readonly && writes {
+        // A may-replicate command (PUBLISH) counts as a write here, so a
+        // read-only script can run under CLIENT PAUSE WRITE.
+        if self.readonly && (writes || super::may_replicate(top, sub)) {
             return err("ERR Write commands are not allowed from read-only scripts.");
         }
         if !self.allow_oom
@@ -278,7 +287,7 @@ impl Host for ScriptHost<'_, '_> {
         } else {
             RespVersion::Resp2
         };
-        super::run_queued(self.ctx, &argv)
+        super::run_from_script(self.ctx, &argv)
     }
 
     fn timed_out(&self) -> fn() {

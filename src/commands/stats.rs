@@ -514,27 +514,6 @@ fn error_prefix(text: &[u8]) -> &str {
 /// What Redis replaces a sensitive argument with in the slow log.
 const REDACTED: &[u8] = b"(redacted)";
 
-/// Whether argument `i` of a command named `full_name` is hidden from the
-/// slow log (passwords), as Redis redacts them.
-fn redacted(full_name: &str, argv: &[Bytes], i: usize) -> bool {
-    match full_name {
-        "auth" => i >= 1,
-        "hello" => argv
-            .iter()
-            .position(|a| a.eq_ignore_ascii_case(b"auth"))
-            .is_some_and(|at| i == at + 1 || i == at + 2),
-        "config|set" => {
-            i >= 3
-                && i % 2 == 1
-                && [&b"requirepass"[..], b"masterauth"]
-                    .iter()
-                    .any(|n| argv[i - 1].eq_ignore_ascii_case(n))
-        }
-        "acl|setuser" => i >= 2,
-        _ => false,
-    }
-}
-
 impl Introspection {
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -638,25 +617,19 @@ impl Introspection {
         let usec = (nanos / 1000) as i64;
         let slower_than = self.settings.slowlog_log_slower_than;
         if slower_than >= 0 && usec >= slower_than && command.name != "exec" {
-            let name = &command_table().entries[id].full_name;
-            self.push_slowlog(name, argv, usec as u64, client);
+            self.push_slowlog(argv, usec as u64, client);
         }
         self.sample(server, now);
     }
 
-    fn push_slowlog(
-        &mut self,
-        full_name: &str,
-        argv: &[Bytes],
-        usec: u64,
-        client: &super::ClientInfo,
-    ) {
+    fn push_slowlog(&mut self, argv: &[Bytes], usec: u64, client: &super::ClientInfo) {
         let shown = argv.len().min(SLOWLOG_MAX_ARGC);
+        let redacted = crate::pubsub::push::redacted_positions(argv);
         let logged = (0..shown)
             .map(|i| {
                 if shown != argv.len() && i == shown - 1 {
                     Bytes::from(format!("... ({} more arguments)", argv.len() - shown + 1))
-                } else if redacted(full_name, argv, i) {
+                } else if redacted.contains(&i) {
                     Bytes::from_static(REDACTED)
                 } else if argv[i].len() > SLOWLOG_MAX_STRING {
                     let mut s = argv[i][..SLOWLOG_MAX_STRING].to_vec();
@@ -689,6 +662,16 @@ impl Introspection {
 
     pub fn slowlog_reset(&mut self) {
         self.slowlog.clear();
+    }
+
+    /// Records `ms` for the node's own `event` (e.g. `expire-cycle`) when
+    /// LATENCY monitoring is on and it reached the threshold.
+    pub fn note_latency(&mut self, server: &ServerState, event: &'static str, ms: u64) {
+        self.refresh(server);
+        let threshold = self.settings.latency_monitor_threshold;
+        if threshold > 0 && ms >= threshold {
+            self.add_latency_sample(event, ms);
+        }
     }
 
     /// Adds a latency sample to `event` (the caller checked the threshold).
@@ -832,21 +815,21 @@ mod tests {
         let client = crate::commands::ClientInfo::new(1, "1.2.3.4:5".into(), "l".into());
         let mut argv: Vec<Bytes> = vec!["sadd".into(), "set".into(), "A".repeat(129).into()];
         argv.extend((0..40).map(|i| Bytes::from(i.to_string())));
-        stats.push_slowlog("sadd", &argv, 7, &client);
+        stats.push_slowlog(&argv, 7, &client);
         let e = &stats.slowlog()[0];
         assert_eq!(e.argv.len(), SLOWLOG_MAX_ARGC);
         assert_eq!(e.argv[2], format!("{}... (1 more bytes)", "A".repeat(128)));
         assert_eq!(e.argv[31], "... (12 more arguments)");
         assert_eq!(e.peer, "1.2.3.4:5");
         let auth: Vec<Bytes> = vec!["auth".into(), "user".into(), "pw".into()];
-        stats.push_slowlog("auth", &auth, 7, &client);
+        stats.push_slowlog(&auth, 7, &client);
         assert_eq!(
             stats.slowlog()[0].argv,
             ["auth", "(redacted)", "(redacted)"]
         );
         assert_eq!(stats.slowlog()[0].id, 1);
         stats.settings.slowlog_max_len = 1;
-        stats.push_slowlog("auth", &auth, 7, &client);
+        stats.push_slowlog(&auth, 7, &client);
         assert_eq!(stats.slowlog().len(), 1);
     }
 

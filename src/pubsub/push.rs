@@ -277,14 +277,16 @@ pub fn monitor_line(db: usize, origin: &str, argv: &[Bytes], now: SystemTime) ->
     Bytes::from(out)
 }
 
-/// Which arguments MONITOR hides: every argument of AUTH, and the user and
-/// password after HELLO's AUTH.
-fn redacted_positions(argv: &[Bytes]) -> Vec<usize> {
-    let name = argv.first().map(|a| a.to_ascii_lowercase());
-    match name.as_deref() {
-        Some(b"auth") => (1..argv.len()).collect(),
+/// Which arguments MONITOR and the slow log hide, as Redis redacts them:
+/// every argument of AUTH, the user and password after HELLO's AUTH, the
+/// value of CONFIG SET requirepass / masterauth, every ACL SETUSER rule,
+/// and MIGRATE's AUTH / AUTH2 credentials.
+pub fn redacted_positions(argv: &[Bytes]) -> Vec<usize> {
+    let word = |i: usize| argv.get(i).map(|a| a.to_ascii_lowercase());
+    let mut out = Vec::new();
+    match word(0).as_deref() {
+        Some(b"auth") => out.extend(1..argv.len()),
         Some(b"hello") => {
-            let mut out = Vec::new();
             let mut i = 2;
             while i < argv.len() {
                 if argv[i].eq_ignore_ascii_case(b"auth") && i + 2 < argv.len() {
@@ -296,10 +298,39 @@ fn redacted_positions(argv: &[Bytes]) -> Vec<usize> {
                     i += 1;
                 }
             }
-            out
         }
-        _ => Vec::new(),
+        Some(b"config") if word(1).as_deref() == Some(b"set") => {
+            let mut i = 3;
+            while i < argv.len() {
+                let name = &argv[i - 1];
+                if name.eq_ignore_ascii_case(b"requirepass")
+                    || name.eq_ignore_ascii_case(b"masterauth")
+                {
+                    out.push(i);
+                }
+                i += 2;
+            }
+        }
+        Some(b"acl") if word(1).as_deref() == Some(b"setuser") => out.extend(2..argv.len()),
+        Some(b"migrate") => {
+            let mut i = 6;
+            while i < argv.len() {
+                if argv[i].eq_ignore_ascii_case(b"auth") && i + 1 < argv.len() {
+                    out.push(i + 1);
+                    i += 2;
+                } else if argv[i].eq_ignore_ascii_case(b"auth2") && i + 2 < argv.len() {
+                    out.extend([i + 1, i + 2]);
+                    i += 3;
+                } else if argv[i].eq_ignore_ascii_case(b"keys") {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        _ => {}
     }
+    out
 }
 
 /// Redis's `sdscatrepr`: a double-quoted string with `\n`, `\r`, `\t`,

@@ -120,6 +120,7 @@ pub async fn serve_admitted<S: ClientStream>(
                         session.on_read(n, Instant::now());
                     }
                     ReadOutcome::Attention => {}
+                    ReadOutcome::Idle => session.on_idle(Instant::now()),
                     ReadOutcome::Closed | ReadOutcome::Shutdown => return,
                     ReadOutcome::TimedOut => {
                         debug!(
@@ -340,6 +341,8 @@ enum ReadOutcome {
     Data(usize),
     /// The attention signal fired (a kill, pushed data): look again.
     Attention,
+    /// The client has been idle long enough to trim its query buffer.
+    Idle,
     Closed,
     TimedOut,
     Shutdown,
@@ -352,6 +355,13 @@ async fn read_some<S: ClientStream>(
     shutdown: &CancellationToken,
     info: &ClientInfo,
 ) -> ReadOutcome {
+    let trim = session.idle_trim_in(Instant::now());
+    let idle = async {
+        match trim {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending().await,
+        }
+    };
     let input = session.input();
     let read = async {
         match wait {
@@ -362,6 +372,7 @@ async fn read_some<S: ClientStream>(
     tokio::select! {
         _ = shutdown.cancelled() => ReadOutcome::Shutdown,
         _ = info.attention.notified() => ReadOutcome::Attention,
+        _ = idle => ReadOutcome::Idle,
         result = read => match result {
             None => ReadOutcome::TimedOut,
             Some(Ok(0)) | Some(Err(_)) => ReadOutcome::Closed,

@@ -401,7 +401,10 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         }
         rounds += 1;
         let mut store = state.store.lock();
+        let started = std::time::Instant::now();
         store.active_expire_cycle(400);
+        let ms = started.elapsed().as_millis() as u64;
+        store.introspection.note_latency(&state, "expire-cycle", ms);
         if store.has_maxmemory() {
             crate::commands::maxmemory::evict_round(&mut store, &state.repl);
         }

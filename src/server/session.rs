@@ -29,6 +29,10 @@
 //!   or queued commands, nor for admin ones, as in Redis).
 //! - Pushes (Pub/Sub messages and confirmations, MONITOR lines) queued for
 //!   this client before a command's reply is written go out before it.
+//! - The query buffer gives memory back as Redis's does: a client idle for
+//!   [`IDLE_TRIM`] keeps no spare room at all, and a busy client whose
+//!   buffer is more than twice the most it held in the last
+//!   [`RESIZE_EVERY`] (and over [`RESIZE_THRESHOLD`]) is cut down to that.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -96,6 +100,16 @@ pub enum Unparked {
 /// Initial buffer size; buffers grow as large requests need.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// A query buffer with at most this much spare room is left alone.
+const RESIZE_MIN_SPARE: usize = 4 * 1024;
+/// A busy client's query buffer is cut down only when larger than this
+/// (Redis's `PROTO_RESIZE_THRESHOLD`).
+const RESIZE_THRESHOLD: usize = 32 * 1024;
+/// How often a busy client's query buffer is checked against its peak.
+const RESIZE_EVERY: Duration = Duration::from_millis(100);
+/// A client that sent nothing for this long keeps no spare query buffer.
+pub const IDLE_TRIM: Duration = Duration::from_secs(2);
+
 /// One client's protocol state: buffers, parser, the queue of parsed
 /// requests, and the timers the next read depends on.
 pub struct ClientSession<'a> {
@@ -114,6 +128,13 @@ pub struct ClientSession<'a> {
     park_deadline: Option<Option<Instant>>,
     /// Set by a batch that CLIENT PAUSE stopped.
     paused: Option<Step>,
+    /// The query buffer's allocation: the largest room [`Self::input`]
+    /// has had since it was last allocated here (CLIENT LIST's `qbuf` +
+    /// `qbuf-free`).
+    input_alloc: usize,
+    /// The most bytes the query buffer held since the last resize check.
+    input_peak: usize,
+    last_resize: Instant,
 }
 
 impl<'a> ClientSession<'a> {
@@ -131,12 +152,17 @@ impl<'a> ClientSession<'a> {
             partial_since: None,
             park_deadline: None,
             paused: None,
+            input_alloc: READ_CHUNK,
+            input_peak: 0,
+            last_resize: now,
         }
     }
 
-    /// Where the connection reads into (with room for one more read).
+    /// Where the connection reads into (with room for one more read; an
+    /// idle client's emptied buffer stays unallocated until bytes arrive).
     pub fn input(&mut self) -> &mut BytesMut {
-        if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
+        let trimmed = self.input_alloc == 0 && self.input.is_empty();
+        if !trimmed && self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
             self.input.reserve(READ_CHUNK);
         }
         &mut self.input
@@ -156,6 +182,8 @@ impl<'a> ClientSession<'a> {
 
     /// `n` bytes arrived at `now` (from a [`Step::Read`]).
     pub fn on_read(&mut self, n: usize, now: Instant) {
+        self.input_alloc = self.input_alloc.max(self.input.capacity());
+        self.input_peak = self.input_peak.max(self.input.len());
         if n > 0 {
             self.last_activity = now;
         }
@@ -312,8 +340,66 @@ impl<'a> ClientSession<'a> {
         }
     }
 
+    /// How long until this client has been idle for [`IDLE_TRIM`] with
+    /// spare query buffer to give back (`None`: nothing to give back); the
+    /// connection then calls [`Self::on_idle`].
+    pub fn idle_trim_in(&self, now: Instant) -> Option<Duration> {
+        (self.input_spare() > RESIZE_MIN_SPARE)
+            .then(|| (self.last_activity + IDLE_TRIM).saturating_duration_since(now))
+    }
+
+    /// The idle wait from [`Self::idle_trim_in`] passed: frees the query
+    /// buffer's spare room if the client is still idle.
+    pub fn on_idle(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_activity) >= IDLE_TRIM
+            && self.input_spare() > RESIZE_MIN_SPARE
+        {
+            self.resize_input(self.input.len());
+            self.publish_qbuf();
+        }
+    }
+
+    fn input_spare(&self) -> usize {
+        self.input_alloc.saturating_sub(self.input.len())
+    }
+
+    /// Moves the unread bytes into a buffer of `size` (at least their
+    /// length), freeing the old one.
+    fn resize_input(&mut self, size: usize) {
+        let size = size.max(self.input.len());
+        let mut resized = BytesMut::with_capacity(size);
+        resized.extend_from_slice(&self.input);
+        self.input = resized;
+        self.input_alloc = size;
+    }
+
+    /// Every [`RESIZE_EVERY`]: a buffer far larger than what the client
+    /// sent lately shrinks back to that (never below one read's room, which
+    /// the next read would take again), then the peak starts over.
+    fn check_input_size(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_resize) < RESIZE_EVERY {
+            return;
+        }
+        self.last_resize = now;
+        let alloc = self.input_alloc;
+        let peak = self.input_peak.max(self.input.len());
+        if self.input_spare() > RESIZE_MIN_SPARE && alloc > RESIZE_THRESHOLD && alloc / 2 > peak {
+            self.resize_input(peak.max(READ_CHUNK));
+        }
+        self.input_peak = self.input.len();
+    }
+
+    /// CLIENT LIST's `qbuf` and `qbuf-free` between commands.
+    fn publish_qbuf(&self) {
+        let info = &self.client.info;
+        info.qbuf.store(self.input.len(), Ordering::Relaxed);
+        info.qbuf_free.store(self.input_spare(), Ordering::Relaxed);
+    }
+
     /// Nothing can run: read, within the idle timeout and request deadline.
     fn read_step(&mut self, now: Instant) -> Step {
+        self.check_input_size(now);
+        self.publish_qbuf();
         if self.settings.refresh(self.state) {
             self.parser.set_limits(self.settings.limits());
         }
@@ -366,22 +452,13 @@ impl<'a> ClientSession<'a> {
                     break;
                 }
                 let info = &client.info;
-                info.qbuf
-                    .store(request_len(&args) + self.input.len(), Ordering::Relaxed);
+                let qbuf = request_len(&args) + self.input.len();
+                info.qbuf.store(qbuf, Ordering::Relaxed);
                 info.qbuf_free
-                    .store(self.input.capacity() - self.input.len(), Ordering::Relaxed);
+                    .store(self.input_alloc.saturating_sub(qbuf), Ordering::Relaxed);
                 if let Some((top, sub)) = row {
                     info.touch_with(top.name, sub.map(|s| s.name));
                 }
-                // EXEC's queue, for MONITOR (its commands are shown first).
-                let queued = match (&client.multi, row) {
-                    (Some(multi), Some((top, _)))
-                        if top.name == "exec" && !state.monitors.is_empty() =>
-                    {
-                        Some(multi.commands.clone())
-                    }
-                    _ => None,
-                };
                 let queues = client.multi.is_some()
                     && row.is_some_and(|(top, _)| top.flags & flags::ALLOW_IN_MULTI == 0);
                 let tracking = state.tracking.is_active();
@@ -418,7 +495,7 @@ impl<'a> ClientSession<'a> {
                 let failed = matches!(reply, Reply::Error(_));
                 errors += failed as u64;
                 if !state.monitors.is_empty() && !queues {
-                    feed_monitors(state, client, row, &args, &reply, queued);
+                    feed_monitors(state, client, row, &args);
                 }
                 // Pushes queued so far (its own confirmations, messages
                 // it published to itself) go before its reply, as Redis
@@ -453,6 +530,10 @@ impl<'a> ClientSession<'a> {
             Ordering::Relaxed,
         );
         info.qbuf.store(self.input.len(), Ordering::Relaxed);
+        info.qbuf_free.store(
+            self.input_alloc.saturating_sub(self.input.len()),
+            Ordering::Relaxed,
+        );
         if last_args.is_some() {
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -552,17 +633,9 @@ pub(crate) fn resolve_row(args: &[Bytes]) -> Option<Row> {
         .then_some((top, sub))
 }
 
-/// Commands that may replicate without the WRITE flag (Redis's
-/// `may-replicate`): PUBLISH and scripts; of SCRIPT, only FLUSH.
-const MAY_REPLICATE: &[&str] = &["publish", "spublish", "pfcount", "eval", "evalsha", "fcall"];
-
 fn may_write(row: Row) -> bool {
     let (top, sub) = row;
-    // Of SCRIPT's subcommands only FLUSH may replicate (Redis 7.0's flags).
-    let script_flush = top.name == "script" && sub.is_some_and(|s| s.name == "flush");
-    sub.unwrap_or(top).flags & flags::WRITE != 0
-        || MAY_REPLICATE.contains(&top.name)
-        || script_flush
+    sub.unwrap_or(top).flags & flags::WRITE != 0 || commands::may_replicate(top, sub)
 }
 
 /// EVAL, EVALSHA or FCALL of a script flagged `no-writes`: it cannot
@@ -648,49 +721,21 @@ fn request_len(args: &[Bytes]) -> usize {
             .sum::<usize>()
 }
 
-/// Gives every MONITOR client the line for a command that ran (after EXEC
-/// ran, the lines of its queued commands first). Refused and admin
-/// commands are not shown, as in Redis.
-fn feed_monitors(
-    state: &ServerState,
-    client: &ClientState,
-    row: Option<Row>,
-    args: &[Bytes],
-    reply: &Reply,
-    queued: Option<Vec<Vec<Bytes>>>,
-) {
+/// Gives every MONITOR client the line for a command that ran. Refused,
+/// admin and `skip_monitor` commands are not shown, as in Redis (EXEC's
+/// queued commands and a script's calls were shown as they ran).
+fn feed_monitors(state: &ServerState, client: &ClientState, row: Option<Row>, args: &[Bytes]) {
     let Some((top, sub)) = row else {
         return;
     };
-    if sub.unwrap_or(top).flags & flags::ADMIN != 0 {
+    if sub.unwrap_or(top).flags & (flags::ADMIN | flags::SKIP_MONITOR) != 0 {
         return;
     }
     if !client.authenticated && top.flags & flags::NO_AUTH == 0 {
         return;
     }
-    let now = std::time::SystemTime::now();
-    let origin = &client.info.addr;
-    if let (Some(queued), Reply::Array(_)) = (queued, reply) {
-        for q in &queued {
-            if let Some((t, s)) = resolve_row(q) {
-                if s.unwrap_or(t).flags & flags::ADMIN == 0 {
-                    let line = crate::pubsub::push::monitor_line(client.db, origin, q, now);
-                    cut_off(state, state.monitors.feed(line));
-                }
-            }
-        }
-    }
-    let line = crate::pubsub::push::monitor_line(client.db, origin, args, now);
-    cut_off(state, state.monitors.feed(line));
-}
-
-fn cut_off(state: &ServerState, n: usize) {
-    if n > 0 {
-        state
-            .stats
-            .client_output_limit_disconnections
-            .fetch_add(n as u64, Ordering::Relaxed);
-    }
+    let origin = commands::connection::MonitorOrigin::Client(&client.info.addr);
+    commands::connection::feed_monitors(state, client.db, origin, args);
 }
 
 /// The settings a connection consults on every step, copied so the hot
