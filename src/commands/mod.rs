@@ -44,6 +44,7 @@ pub mod lists;
 pub mod maxmemory;
 pub mod memory;
 pub mod persistence;
+pub mod propagate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -88,6 +89,8 @@ pub mod flags {
     pub const FAST: u32 = 1 << 8;
     pub const NO_AUTH: u32 = 1 << 9;
     pub const MOVABLEKEYS: u32 = 1 << 10;
+    /// Refused inside MULTI (SAVE, SHUTDOWN, SYNC, PSYNC).
+    pub const NO_MULTI: u32 = 1 << 11;
     /// Runs at once inside MULTI instead of being queued (MULTI, EXEC,
     /// DISCARD, WATCH, QUIT); internal, not shown by COMMAND.
     pub const ALLOW_IN_MULTI: u32 = 1 << 16;
@@ -104,6 +107,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
     ];
 }
@@ -438,6 +442,12 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
             reply: err(args::NOAUTH),
         });
     }
+    if ctx.client.multi.is_some() && command.flags & flags::NO_MULTI != 0 {
+        return Err(Refused {
+            command: Some(id),
+            reply: err("ERR Command not allowed inside a transaction"),
+        });
+    }
     if ctx.client.resp == crate::protocol::RespVersion::Resp2
         && pubsub::subscribed(ctx)
         && !pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&command.name)
@@ -507,6 +517,9 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let ops_before = ctx.store.open_ops_len();
     let reply = resolved.run(ctx, args);
     tag_events(ctx, &resolved, args, ops_before);
+    if !ctx.server.replica_feeds.is_empty() {
+        propagate::collect(ctx, args, ops_before, &reply);
+    }
     tracking::after_command(ctx, resolved.command, args);
     if let Some(ClientAction::Park(park)) = ctx.client.action {
         ctx.client.action = Some(resolved.parked(park, args));
@@ -514,6 +527,9 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
         ctx.server.repl.note_local_write(batch.last_seq);
+    }
+    if ctx.store.record_removals || !ctx.client.effects.is_empty() {
+        propagate::flush(ctx);
     }
     ctx.server.signal_ready_keys(ctx.store);
     record_run(ctx, &resolved, args, started, &reply);
@@ -529,6 +545,9 @@ pub(crate) fn run_queued(ctx: &mut Context, args: &[Bytes]) -> Reply {
             let ops_before = ctx.store.open_ops_len();
             let reply = resolved.run(ctx, args);
             tag_events(ctx, &resolved, args, ops_before);
+            if !ctx.server.replica_feeds.is_empty() {
+                propagate::collect(ctx, args, ops_before, &reply);
+            }
             tracking::after_command(ctx, resolved.command, args);
             record_run(ctx, &resolved, args, started, &reply);
             reply
