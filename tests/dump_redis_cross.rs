@@ -52,10 +52,8 @@ fn start_redis_with(extra: &[&str]) -> Option<RedisServer> {
         .port();
     // Its own directory, so no dump.rdb lying in the working directory
     // (cordis writes its snapshot under that name) is loaded.
-    let dir = std::env::temp_dir().join(format!(
-        "cordis-cross-redis-{}-{port}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("cordis-cross-redis-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
     let child = Command::new("redis-server")
         .args([

@@ -343,7 +343,9 @@ fn min_replicas_to_write_refuses_writes_without_enough_peers() {
 fn read_exactly(raw: &mut support::Raw, want: usize) -> Vec<u8> {
     use std::io::Read;
     let mut out = vec![0u8; want];
-    raw.stream.read_exact(&mut out).expect("stream bytes in time");
+    raw.stream
+        .read_exact(&mut out)
+        .expect("stream bytes in time");
     out
 }
 

@@ -15,8 +15,8 @@
 //! - Commands whose result depends on time, chance or blocking go as
 //!   Redis rewrites them: relative TTLs become `PEXPIREAT` / `SET … PXAT`
 //!   (or `DEL` when the key is gone), GETEX `PERSIST`, GETDEL `DEL`,
-//!   INCRBYFLOAT `SET … KEEPTTL`, the multi-key and blocking pops the
-//!   plain pop of what they popped.
+//!   INCRBYFLOAT `SET … KEEPTTL`, RESTORE with its TTL made absolute, the
+//!   multi-key and blocking pops the plain pop of what they popped.
 //! - Anything else goes as the resulting state of each key it touched:
 //!   `DEL key`, or `RESTORE key <deadline> <payload> REPLACE ABSTTL` with
 //!   the value in Redis's own serialization. A key whose value has no
@@ -209,6 +209,17 @@ fn rewrite(
         "expire" | "pexpire" | "expireat" | "pexpireat" => one(ttl_effect(store, db, key, false)),
         "getex" => one(ttl_effect(store, db, key, true)),
         "getdel" => one(vec![b("DEL"), key.clone()]),
+        // As sent, with a relative TTL made absolute (ABSTTL).
+        "restore" => {
+            let mut argv = args.to_vec();
+            if let Some(Some(ms)) = store.deadline(db, key) {
+                argv[2] = Bytes::from(ms.to_string());
+                if !args[4..].iter().any(|a| a.eq_ignore_ascii_case(b"absttl")) {
+                    argv.push(b("ABSTTL"));
+                }
+            }
+            one(argv)
+        }
         "incrbyfloat" => match reply {
             Reply::Bulk(value) => one(vec![b("SET"), key.clone(), value.clone(), b("KEEPTTL")]),
             _ => None,

@@ -130,7 +130,7 @@ fn replicaof(_ctx: &mut Context, args: &mut Args) -> CmdResult {
 /// no per-replica offsets (a reconnecting replica resynchronizes in full).
 fn replconf(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let rest = args.rest();
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(err(super::args::SYNTAX_ERROR));
     }
     if rest
