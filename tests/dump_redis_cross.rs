@@ -31,6 +31,11 @@ impl Drop for RedisServer {
 }
 
 fn start_redis() -> Option<RedisServer> {
+    start_redis_with(&[])
+}
+
+/// [`start_redis`] with extra command-line arguments.
+fn start_redis_with(extra: &[&str]) -> Option<RedisServer> {
     let found = Command::new("redis-server")
         .arg("--version")
         .output()
@@ -47,7 +52,8 @@ fn start_redis() -> Option<RedisServer> {
         .port();
     // Its own directory, so no dump.rdb lying in the working directory
     // (cordis writes its snapshot under that name) is loaded.
-    let dir = std::env::temp_dir().join(format!("cordis-cross-redis-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("cordis-cross-redis-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
     let child = Command::new("redis-server")
         .args([
@@ -62,6 +68,7 @@ fn start_redis() -> Option<RedisServer> {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -271,4 +278,52 @@ fn payloads_move_between_redis_and_cordis_both_ways() {
         assert_eq!(dump(&mut cordis, key), dump(&mut redis, key), "{key}");
     }
     drop(redis_server);
+}
+
+#[test]
+fn a_redis_server_replica_of_cordis_loads_its_rdb_and_follows_its_writes() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "before", "1"]);
+    c.int(&["RPUSH", "list", "a", "b", "c"]);
+    c.int(&["SADD", "set", "x", "y", "z"]);
+    let port = node.addr.port().to_string();
+    let Some(redis) = start_redis_with(&["--replicaof", "127.0.0.1", &port]) else {
+        return;
+    };
+    let mut r = Conn::open(&format!("redis://127.0.0.1:{}/", redis.port));
+    let wait_for = |r: &mut Conn, key: &str, want: Option<&str>| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = r.bulk(&["GET", key]);
+            if got.as_deref() == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{key}: {got:?}, want {want:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&mut r, "before", Some("1"));
+    // Writes after the sync, including ones sent as their effects: a
+    // random pop, a float increment, a relative TTL, a transaction.
+    let popped = c.bulk(&["SPOP", "set"]).expect("a member");
+    c.bulk(&["INCRBYFLOAT", "f", "1.5"]);
+    c.int(&["EXPIRE", "list", "500"]);
+    c.ok(&["MULTI"]);
+    c.v(&["LPOP", "list"]);
+    c.v(&["SET", "after", "2"]);
+    c.v(&["EXEC"]);
+    wait_for(&mut r, "after", Some("2"));
+    assert_eq!(r.bulk(&["GET", "f"]).as_deref(), Some("1.5"));
+    assert_eq!(r.strings(&["LRANGE", "list", "0", "-1"]), ["b", "c"]);
+    let ttl = r.int(&["TTL", "list"]);
+    assert!((490..=500).contains(&ttl), "{ttl}");
+    let mut members = r.strings(&["SMEMBERS", "set"]);
+    members.sort();
+    let mut want = c.strings(&["SMEMBERS", "set"]);
+    want.sort();
+    assert_eq!(members, want);
+    assert!(!members.contains(&popped));
+    c.int(&["DEL", "before"]);
+    wait_for(&mut r, "before", None);
 }

@@ -337,3 +337,133 @@ fn min_replicas_to_write_refuses_writes_without_enough_peers() {
     other.ok(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
     assert_eq!(c.int(&["INCR", "k"]), 2);
 }
+
+/// Reads from `raw` until `want` bytes have arrived (bounded by the
+/// socket's read timeout).
+fn read_exactly(raw: &mut support::Raw, want: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = vec![0u8; want];
+    raw.stream
+        .read_exact(&mut out)
+        .expect("stream bytes in time");
+    out
+}
+
+/// Attaches `raw` with SYNC and returns the RDB file it was sent.
+fn attach_sync(raw: &mut support::Raw) -> Vec<u8> {
+    raw.send(b"SYNC\r\n");
+    let mut header = Vec::new();
+    while !header.ends_with(b"\r\n") {
+        header.extend(read_exactly(raw, 1));
+    }
+    assert_eq!(header[0], b'$', "{:?}", String::from_utf8_lossy(&header));
+    let len: usize = std::str::from_utf8(&header[1..header.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap();
+    read_exactly(raw, len)
+}
+
+fn stream_of(commands: &[&[&str]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for args in commands {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        out.extend(support::multibulk(&args));
+    }
+    out
+}
+
+#[test]
+fn sync_sends_an_rdb_then_the_effects_of_writes_with_blocks_inside_multi() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "before", "1"]);
+    let mut replica = node.connect();
+    let rdb = attach_sync(&mut replica);
+    assert!(rdb.starts_with(b"REDIS0010"), "{rdb:?}");
+    // EOF opcode, then the CRC-64 of everything before it.
+    assert_eq!(rdb[rdb.len() - 9], 0xFF);
+    // One write: no MULTI around it; a SELECT first.
+    c.ok(&["SET", "a", "1"]);
+    // A block with one write: not wrapped either; reads are not sent.
+    c.ok(&["MULTI"]);
+    c.v(&["GET", "a"]);
+    c.v(&["INCR", "a"]);
+    c.v(&["EXEC"]);
+    // A write that changed nothing is not sent.
+    assert_eq!(c.int(&["DEL", "missing"]), 0);
+    // Two writes, the second in db 1: MULTI … EXEC with the SELECT inside.
+    c.ok(&["MULTI"]);
+    c.v(&["SET", "b", "2"]);
+    c.v(&["SELECT", "1"]);
+    c.v(&["SET", "c", "3"]);
+    c.v(&["EXEC"]);
+    c.ok(&["SELECT", "0"]);
+    let want = stream_of(&[
+        &["SELECT", "0"],
+        &["SET", "a", "1"],
+        &["INCR", "a"],
+        &["MULTI"],
+        &["SET", "b", "2"],
+        &["SELECT", "1"],
+        &["SET", "c", "3"],
+        &["EXEC"],
+    ]);
+    let got = read_exactly(&mut replica, want.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+    // A relative TTL goes as an absolute one.
+    c.ok(&["SET", "t", "v"]);
+    assert_eq!(c.int(&["EXPIRE", "t", "100"]), 1);
+    let deadline: u64 = {
+        let ms = c.int(&["PEXPIRETIME", "t"]);
+        ms as u64
+    };
+    let want = stream_of(&[
+        &["SELECT", "0"],
+        &["SET", "t", "v"],
+        &["PEXPIREAT", "t", &deadline.to_string()],
+    ]);
+    let got = read_exactly(&mut replica, want.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+}
+
+#[test]
+fn save_shutdown_and_sync_are_refused_inside_multi_and_abort_exec() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    for command in ["SAVE", "SHUTDOWN", "SYNC"] {
+        assert_eq!(raw.call_str(&["MULTI"]), b"+OK\r\n");
+        assert_eq!(raw.call_str(&["SET", "foo", "bar"]), b"+QUEUED\r\n");
+        assert_eq!(
+            raw.call_str(&[command]),
+            b"-ERR Command not allowed inside a transaction\r\n"
+        );
+        assert_eq!(
+            raw.call_str(&["EXEC"]),
+            b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+    }
+    assert_eq!(raw.call_str(&["GET", "foo"]), b"$-1\r\n");
+}
+
+#[test]
+fn replicaof_no_one_is_accepted_and_replicaof_a_host_is_refused() {
+    let node = Node::start();
+    let mut raw = node.connect();
+    assert_eq!(raw.call_str(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    assert_eq!(
+        raw.call_str(&["REPLICAOF", "localhost", "x"]),
+        b"-ERR value is not an integer or out of range\r\n"
+    );
+    let refused = raw.call_text(&["SLAVEOF", "localhost", "6379"]);
+    assert!(
+        refused.starts_with("-ERR cordis cannot be a Redis replica"),
+        "{refused}"
+    );
+}

@@ -443,6 +443,7 @@ pub fn kill_client(ctx: &Context, c: &ClientInfo) {
     c.kill();
     ctx.server.clients.remove(&c.id);
     ctx.server.monitors.remove(c.id);
+    ctx.server.replica_feeds.detach(c.id);
 }
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: the mode is checked before the

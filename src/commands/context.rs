@@ -177,6 +177,8 @@ pub mod client_flags {
     pub const NO_EVICT: u32 = 1 << 1;
     pub const BLOCKED: u32 = 1 << 2;
     pub const CLOSE_AFTER_REPLY: u32 = 1 << 3;
+    /// Attached with SYNC/PSYNC: receives the replication stream.
+    pub const REPLICA: u32 = 1 << 4;
 }
 
 /// How CLIENT UNBLOCK ends a blocked command.
@@ -434,6 +436,10 @@ pub struct ClientState {
     /// The request to wait with instead of the one that parked, when the
     /// handler resolved a moving argument (XREAD BLOCK's `$`).
     pub parked_argv: Option<Vec<Bytes>>,
+    /// The effects the running top-level command (with what EXEC or a
+    /// script ran inside it) has made so far, for the replication stream
+    /// (`commands::propagate`); empty unless a client is attached.
+    pub effects: Vec<crate::pubsub::replica_feed::Effect>,
 }
 
 /// The part of a client's CLIENT TRACKING mode its own commands consult.
@@ -493,6 +499,7 @@ impl ClientState {
             tracking: None,
             parked_since: None,
             parked_argv: None,
+            effects: Vec::new(),
         }
     }
 }
@@ -549,6 +556,8 @@ pub struct ServerState {
     pub waiting_peers_clients: AtomicUsize,
     /// Clients in MONITOR mode and the queues their lines go to.
     pub monitors: Monitors,
+    /// Clients attached with SYNC/PSYNC (`commands::propagate`).
+    pub replica_feeds: crate::pubsub::replica_feed::ReplicaFeeds,
     /// The limit a MONITOR queue is cut off at (see `server::push`).
     pub monitor_output_limit: Mutex<OutputLimit>,
     /// The limit a subscriber's queue is cut off at (the pubsub class).
@@ -641,6 +650,7 @@ impl ServerState {
             paused_clients: AtomicUsize::new(0),
             waiting_peers_clients: AtomicUsize::new(0),
             monitors: Monitors::default(),
+            replica_feeds: Default::default(),
             monitor_output_limit: Mutex::new(monitor_limit),
             pubsub_output_limit: Mutex::new(pubsub_limit),
             pubsub,

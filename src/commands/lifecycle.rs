@@ -13,14 +13,14 @@ use tracing::warn;
 use super::args::{err, is, Args, CmdResult, NOT_AN_INTEGER, SYNTAX_ERROR};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::context::ClientAction;
-use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, READONLY, STALE};
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, STALE};
 use super::{spec, CommandSpec, Context};
 use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     spec("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", "5.0.0", "Displays computer art and the Redis version", lolwut),
-    spec("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
+    spec("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
 ];
 
 /// `LOLWUT [VERSION v]`: a small drawing for versions 5 and 6, then the

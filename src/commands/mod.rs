@@ -44,6 +44,7 @@ pub mod lists;
 pub mod maxmemory;
 pub mod memory;
 pub mod persistence;
+pub mod propagate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -91,6 +92,8 @@ pub mod flags {
     /// MONITOR does not show the command after it runs: scripts show
     /// themselves before their commands instead (Redis's `skip_monitor`).
     pub const SKIP_MONITOR: u32 = 1 << 11;
+    /// Refused inside MULTI (SAVE, SHUTDOWN, SYNC, PSYNC).
+    pub const NO_MULTI: u32 = 1 << 12;
     /// Runs at once inside MULTI instead of being queued (MULTI, EXEC,
     /// DISCARD, WATCH, QUIT); internal, not shown by COMMAND.
     pub const ALLOW_IN_MULTI: u32 = 1 << 16;
@@ -108,6 +111,7 @@ pub mod flags {
         (SKIP_MONITOR, "skip_monitor"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
     ];
 }
@@ -442,6 +446,12 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
             reply: err(args::NOAUTH),
         });
     }
+    if ctx.client.multi.is_some() && command.flags & flags::NO_MULTI != 0 {
+        return Err(Refused {
+            command: Some(id),
+            reply: err("ERR Command not allowed inside a transaction"),
+        });
+    }
     if ctx.client.resp == crate::protocol::RespVersion::Resp2
         && pubsub::subscribed(ctx)
         && !pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&command.name)
@@ -511,6 +521,9 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     let ops_before = ctx.store.open_ops_len();
     let reply = resolved.run(ctx, args);
     tag_events(ctx, &resolved, args, ops_before);
+    if !ctx.server.replica_feeds.is_empty() {
+        propagate::collect(ctx, args, ops_before, &reply);
+    }
     tracking::after_command(ctx, resolved.command, args);
     if let Some(ClientAction::Park(park)) = ctx.client.action {
         ctx.client.action = Some(resolved.parked(park, args));
@@ -518,6 +531,9 @@ pub fn dispatch(ctx: &mut Context, args: &[Bytes]) -> Reply {
     if let Some(batch) = ctx.store.finish_batch() {
         ctx.client.last_write_seq = batch.last_seq;
         ctx.server.repl.note_local_write(batch.last_seq);
+    }
+    if ctx.store.record_removals || !ctx.client.effects.is_empty() {
+        propagate::flush(ctx);
     }
     ctx.server.signal_ready_keys(ctx.store);
     record_run(ctx, &resolved, args, started, &reply);
@@ -551,6 +567,9 @@ fn run_nested(ctx: &mut Context, args: &[Bytes], from_script: bool) -> Reply {
             let ops_before = ctx.store.open_ops_len();
             let reply = resolved.run(ctx, args);
             tag_events(ctx, &resolved, args, ops_before);
+            if !ctx.server.replica_feeds.is_empty() {
+                propagate::collect(ctx, args, ops_before, &reply);
+            }
             tracking::after_command(ctx, resolved.command, args);
             record_run(ctx, &resolved, args, started, &reply);
             // As in Redis, MONITOR shows a command once it has run.

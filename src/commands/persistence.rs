@@ -6,14 +6,14 @@
 use bytes::Bytes;
 
 use super::args::{err, err_owned, is, Args, CmdResult, SYNTAX_ERROR};
-use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, STALE};
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
 use super::{spec, CommandSpec, Context};
 use crate::persist;
 use crate::protocol::Reply;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("save", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk.", save),
+    spec("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk.", save),
     spec("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Asynchronously saves the database(s) to disk.", bgsave),
     spec("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", lastsave),
 ];

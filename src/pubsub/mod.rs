@@ -11,4 +11,5 @@
 pub mod channels;
 pub mod notify;
 pub mod push;
+pub mod replica_feed;
 pub mod tracking;

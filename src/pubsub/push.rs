@@ -226,6 +226,15 @@ impl Monitors {
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
+    /// Closes every client in the list and empties it.
+    pub fn cut_off_all(&self) {
+        let mut list = self.list.write();
+        for m in list.drain(..) {
+            m.client.cut_off();
+        }
+        self.count.store(0, Ordering::Relaxed);
+    }
+
     /// Sends `line` to every monitor; a monitor whose queue overflows is
     /// told to close. Returns how many were cut off.
     pub fn feed(&self, line: Bytes) -> usize {

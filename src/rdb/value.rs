@@ -340,7 +340,7 @@ fn read_value(type_byte: u8, r: &mut Reader<'_>) -> Result<RdbValue, RdbError> {
 
 // ----- encoding -----
 
-fn push_length(out: &mut Vec<u8>, len: usize) {
+pub(crate) fn push_length(out: &mut Vec<u8>, len: usize) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -358,7 +358,7 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
 /// A string as Redis's `rdbSaveRawString` writes it: small canonical
 /// integers in their integer form, long strings LZF-compressed when that
 /// saves at least four bytes.
-fn push_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
+pub(crate) fn push_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if s.len() <= 11 {
         if let Some(n) = canonical_i64(s) {
             if let Ok(v) = i8::try_from(n) {

@@ -393,6 +393,7 @@ fn save_point_round(state: &Arc<ServerState>, store: &crate::store::Store) {
 
 async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken) {
     let mut rounds: u64 = 0;
+    let mut last_replica_ping = std::time::Instant::now();
     loop {
         let hz = state.config.read().hz.max(1);
         tokio::select! {
@@ -407,6 +408,24 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
         store.introspection.note_latency(&state, "expire-cycle", ms);
         if store.has_maxmemory() {
             crate::commands::maxmemory::evict_round(&mut store, &state.repl);
+        }
+        if store.record_removals {
+            crate::commands::propagate::send_removals(&mut store, &state.replica_feeds);
+        }
+        if !state.replica_feeds.is_empty() {
+            // Redis pings its replicas every `repl-ping-replica-period`
+            // seconds, so an idle stream is not taken for a dead one.
+            let period = state
+                .config
+                .read()
+                .get("repl-ping-replica-period")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(10)
+                .max(1);
+            if last_replica_ping.elapsed() >= Duration::from_secs(period) {
+                state.replica_feeds.ping();
+                last_replica_ping = std::time::Instant::now();
+            }
         }
         if rounds.is_multiple_of(hz as u64) {
             let stable = state.repl.stable(store.version_vector());

@@ -577,6 +577,9 @@ impl Drop for ClientSession<'_> {
         if self.client.info.has_flag(client_flags::MONITOR) {
             self.state.monitors.remove(self.client.info.id);
         }
+        if self.client.info.has_flag(client_flags::REPLICA) {
+            self.state.replica_feeds.detach(self.client.info.id);
+        }
     }
 }
 
@@ -595,7 +598,10 @@ fn count_commands(state: &ServerState, commands: u64, errors: u64) {
 
 /// Writes `reply` unless CLIENT REPLY (or a silent command) says not to.
 fn emit(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
-    let send = if std::mem::take(&mut client.silent) {
+    // A client attached with SYNC/PSYNC reads only the stream (Redis
+    // never answers a replica's commands either).
+    let replica = client.info.has_flag(client_flags::REPLICA);
+    let send = if std::mem::take(&mut client.silent) || replica {
         false
     } else {
         match client.reply_mode {

@@ -565,6 +565,7 @@ impl Store {
         // key left the dataset because of this node's memory limit.
         self.tag_ops(from, |_, _, _| EventCodes::one(EventCodes::EVICTED));
         self.stats.evicted_keys += 1;
+        self.note_removal(db, &key);
     }
 }
 

@@ -168,6 +168,12 @@ pub struct Store {
     notifier: Option<std::sync::Arc<dyn Notifier>>,
     /// `maxmemory` settings, the eviction pool and its timers.
     eviction: evict::Eviction,
+    /// While true, every key that leaves this node's dataset without a
+    /// command naming it (expired here, or evicted) is listed in
+    /// `removals` until [`Store::take_removals`] (a Redis replication
+    /// stream turns them into DELs).
+    pub record_removals: bool,
+    removals: Vec<(usize, Bytes)>,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -241,6 +247,8 @@ impl Store {
             expiry_held_until_ms: 0,
             notifier: None,
             eviction: evict::Eviction::default(),
+            record_removals: false,
+            removals: Vec::new(),
         }
     }
 
@@ -276,6 +284,19 @@ impl Store {
                 *events = tag(*db as usize, key, *presence);
             }
         }
+    }
+
+    /// What the open batch's ops from index `from` on touched: each key
+    /// op's database and key, and `(db, None)` for a flush of `db`.
+    pub fn touched_since(&self, from: usize) -> Vec<(usize, Option<Bytes>)> {
+        self.open.ops[from.min(self.open.ops.len())..]
+            .iter()
+            .filter_map(|op| match op {
+                Op::Key { db, key, .. } => Some((*db as usize, Some(key.clone()))),
+                Op::Flush { db, .. } => Some((*db as usize, None)),
+                Op::Message { .. } => None,
+            })
+            .collect()
     }
 
     /// PUBLISH to peers: the message leaves in this command's batch.
@@ -472,11 +493,26 @@ impl Store {
         self.watches.touch(db, &key);
         state.expire_locally();
         self.stats.expired_keys += 1;
+        if self.record_removals {
+            self.removals.push((db, key.clone()));
+        }
         if let Some(notifier) = self.key_listener() {
             notifier.key_expired(db, &key);
         }
         if !state.is_empty() {
             self.dbs[db].tombstones.insert(key, state);
+        }
+    }
+
+    /// The keys expired or evicted since the last call (only listed while
+    /// `record_removals` is set).
+    pub fn take_removals(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.removals)
+    }
+
+    pub(crate) fn note_removal(&mut self, db: usize, key: &Bytes) {
+        if self.record_removals {
+            self.removals.push((db, key.clone()));
         }
     }
 
@@ -594,6 +630,10 @@ impl Store {
             // Expired, tombstone or absent: the write starts from an empty
             // key and its delta also removes whatever was left.
             _ => {
+                if slot.is_some() && self.record_removals {
+                    // An expired key the write replaces: gone before it.
+                    self.removals.push((db, Bytes::copy_from_slice(key)));
+                }
                 let (owned_key, mut state) = match slot {
                     Some(slot) => database.keys.remove(slot),
                     None => database
