@@ -2,7 +2,7 @@
 //! that an EXEC block leaves the node as one delta batch (so peers apply it
 //! atomically). Replies were checked against redis-server 7.0.
 //!
-//! covers: multi exec discard watch unwatch
+//! covers: multi exec discard watch unwatch sync psync replconf replicaof slaveof
 
 mod support;
 
@@ -465,5 +465,49 @@ fn replicaof_no_one_is_accepted_and_replicaof_a_host_is_refused() {
     assert!(
         refused.starts_with("-ERR cordis cannot be a Redis replica"),
         "{refused}"
+    );
+}
+
+#[test]
+fn psync_after_replconf_answers_fullresync_then_sends_the_rdb_and_writes() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["SET", "k", "v"]);
+    let mut replica = node.connect();
+    assert_eq!(
+        replica.call_str(&["REPLCONF", "listening-port", "6380"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        replica.call_str(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
+        b"+OK\r\n"
+    );
+    replica.send(b"PSYNC ? -1\r\n");
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        line.extend(read_exactly(&mut replica, 1));
+    }
+    let line = String::from_utf8_lossy(&line).to_string();
+    let words: Vec<&str> = line.trim_end().split(' ').collect();
+    assert_eq!(words[0], "+FULLRESYNC", "{line}");
+    assert_eq!(words[1].len(), 40, "{line}");
+    assert!(words[2].parse::<u64>().is_ok(), "{line}");
+    // Then the RDB as a bulk without its trailing CRLF, as SYNC sends it.
+    let mut header = Vec::new();
+    while !header.ends_with(b"\r\n") {
+        header.extend(read_exactly(&mut replica, 1));
+    }
+    let len: usize = std::str::from_utf8(&header[1..header.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rdb = read_exactly(&mut replica, len);
+    assert!(rdb.starts_with(b"REDIS0010"), "{rdb:?}");
+    c.ok(&["SET", "after", "1"]);
+    let want = stream_of(&[&["SELECT", "0"], &["SET", "after", "1"]]);
+    let got = read_exactly(&mut replica, want.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
     );
 }
