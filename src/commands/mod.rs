@@ -456,6 +456,73 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
     })
 }
 
+/// What a request gets while a script that passed `busy-reply-threshold`
+/// holds the store, answered without it: the errors Redis checks first
+/// (unknown command or subcommand, arity, authentication), SCRIPT KILL,
+/// FUNCTION KILL and FUNCTION STATS, and BUSY for everything else.
+/// `None`: a command Redis also lets through while busy that needs the
+/// store or the connection here (AUTH, HELLO, MULTI, DISCARD, WATCH,
+/// UNWATCH, RESET, QUIT, SHUTDOWN); it waits for the script to end.
+/// Refusals made here are not in the command statistics (those live
+/// behind the store lock).
+pub fn busy_reply(server: &ServerState, client: &ClientState, args: &[Bytes]) -> Option<Reply> {
+    let Some(top) = lookup(&args[0]) else {
+        return Some(unknown_command(args));
+    };
+    let command = if !top.subcommands.is_empty() && args.len() >= 2 {
+        match lookup_subcommand(top, &args[1]) {
+            Some(sub) => sub,
+            None => {
+                return Some(err_owned(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncate_for_error(&args[1]),
+                    top.name.to_ascii_uppercase()
+                )))
+            }
+        }
+    } else {
+        top
+    };
+    if !command.arity_ok(args.len()) {
+        let name = if std::ptr::eq(command, top) {
+            top.name.to_owned()
+        } else {
+            format!("{}|{}", top.name, command.name)
+        };
+        return Some(wrong_arity(&name));
+    }
+    if !client.authenticated && !allowed_without_auth(command) {
+        return Some(err(args::NOAUTH));
+    }
+    let is_eval = server
+        .script_status
+        .is_eval
+        .load(std::sync::atomic::Ordering::Relaxed);
+    match (top.name, command.name) {
+        ("script", "kill") => Some(scripting::kill(server, true).unwrap_or_else(|e| e)),
+        ("function", "kill") => Some(scripting::kill(server, false).unwrap_or_else(|e| e)),
+        ("function", "stats") => Some(scripting::stats_reply(server).unwrap_or_else(|e| e)),
+        (
+            "auth" | "hello" | "multi" | "discard" | "watch" | "unwatch" | "reset" | "quit"
+            | "shutdown",
+            _,
+        ) => None,
+        _ => Some(err(if is_eval {
+            crate::scripting::BUSY_EVAL
+        } else {
+            crate::scripting::BUSY_FUNCTION
+        })),
+    }
+}
+
+/// Whether a script past `busy-reply-threshold` is running (requests are
+/// then answered by [`busy_reply`] instead of waiting for the store).
+pub fn script_busy(server: &ServerState) -> bool {
+    let status = &server.script_status;
+    status.running.load(std::sync::atomic::Ordering::Acquire)
+        && status.timed_out.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
 /// the request is queued instead (a refused one makes EXEC abort). A
 /// write's deltas are closed into one batch and handed to the delta log
