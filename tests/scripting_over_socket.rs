@@ -788,3 +788,37 @@ fn function_names_metadata_and_argument_errors_follow_redis() {
         "ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP."
     );
 }
+
+/// Commands Redis lets through while a script is busy that need only the
+/// connection: MULTI is entered; a command refused with BUSY inside it
+/// makes EXEC abort; EXEC during the busy script aborts the transaction
+/// with the BUSY error; the connection then is out of MULTI.
+#[test]
+fn multi_during_a_busy_script_is_aborted_not_half_run() {
+    let node = Node::start();
+    let mut c = node.client();
+    let mut other = node.client();
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
+    c.ok(&["SET", "xx", "1"]);
+    let url = node.url();
+    let runner = std::thread::spawn(move || {
+        let mut r = support::client::Conn::open(&url);
+        r.err(&["EVAL", "while true do end", "0"])
+    });
+    wait_for_ping(&mut c, "BUSY");
+    other.ok(&["MULTI"]);
+    assert!(other.err(&["INCR", "xx"]).starts_with("BUSY"));
+    let e = other.err(&["EXEC"]);
+    assert!(
+        e.starts_with(
+            "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script."
+        ),
+        "{e}"
+    );
+    c.ok(&["SCRIPT", "KILL"]);
+    wait_for_ping(&mut c, "");
+    runner.join().unwrap();
+    assert_eq!(other.bulk(&["PING", "asdf"]), Some("asdf".into()));
+    assert_eq!(c.bulk(&["GET", "xx"]), Some("1".into()));
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
+}

@@ -29,6 +29,11 @@
 //!   or queued commands, nor for admin ones, as in Redis).
 //! - Pushes (Pub/Sub messages and confirmations, MONITOR lines) queued for
 //!   this client before a command's reply is written go out before it.
+//! - While a script past `busy-reply-threshold` holds the store, requests
+//!   are answered without it (`commands::busy_reply`: BUSY, SCRIPT KILL,
+//!   FUNCTION KILL/STATS); one that needs the store waits in short sleeps
+//!   ([`Step::Sleep`]) rather than on the lock, so the thread keeps
+//!   serving the other clients.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -495,7 +500,7 @@ impl<'a> ClientSession<'a> {
     fn answer_busy(&mut self) -> u64 {
         let mut answered = 0;
         while let Some(args) = self.pending.front() {
-            let Some(reply) = commands::busy_reply(self.state, &self.client, args) else {
+            let Some(reply) = commands::busy_reply(self.state, &mut self.client, args) else {
                 self.paused = Some(Step::Sleep(BUSY_RETRY));
                 break;
             };
@@ -503,6 +508,9 @@ impl<'a> ClientSession<'a> {
             emit(&mut self.client, &reply, &mut self.output);
             count_commands(self.state, 1, matches!(reply, Reply::Error(_)) as u64);
             answered += 1;
+            if self.client.action.is_some() {
+                break;
+            }
         }
         answered
     }
