@@ -27,16 +27,14 @@ fn main() {
     // a single event loop avoids lock hand-offs between cores and leaves the
     // other cores to the kernel's network stack (and, in benchmarks, to the
     // load generator). More threads parallelize only socket I/O and parsing.
-    let mut runtime = match config.threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            if n > 1 {
-                builder.worker_threads(n);
-            }
-            builder
-        }
-    };
+    // Built multi-thread even for one thread (one worker): a script past
+    // busy-reply-threshold then hands the other connections to a fresh
+    // worker (tokio's `block_in_place`), so they get BUSY and can SCRIPT
+    // KILL it, as in Redis; a current-thread runtime cannot.
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -484,35 +484,365 @@ fn one_eval_with_several_writes_reaches_the_peer_as_one_batch() {
     );
 }
 
-/// A script that has not written is stopped at `busy-reply-threshold`
-/// (cordis cannot answer BUSY to others yet), even through pcall, and the
-/// node serves again right after.
+/// Polls `PING` on `c` until it answers an error starting with `prefix`
+/// (or PONG when `prefix` is empty), for at most five seconds.
+fn wait_for_ping(c: &mut support::client::Conn, prefix: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answer = match c.try_query(&["PING"]) {
+            Ok(_) => String::new(),
+            Err(e) => support::client::error_text(&e),
+        };
+        let matched = if prefix.is_empty() {
+            answer.is_empty()
+        } else {
+            answer.starts_with(prefix)
+        };
+        if matched {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PING kept answering {answer:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Past `busy-reply-threshold` a running script makes the node answer
+/// BUSY to everyone else; SCRIPT KILL stops one that has not written (even
+/// through pcall) and FUNCTION KILL a function, each refusing the other
+/// kind; FUNCTION STATS shows the running function; the node serves again
+/// right after. A script that wrote cannot be killed and runs to its end.
 #[test]
-fn a_runaway_read_only_script_is_stopped_at_the_threshold() {
+fn a_runaway_script_makes_others_busy_until_killed() {
     let node = Node::start();
     let mut c = node.client();
-    c.ok(&["CONFIG", "SET", "lua-time-limit", "50"]);
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
     for script in [
         "while true do end",
         "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
     ] {
-        let e = c.err(&["EVAL", script, "0"]);
-        assert!(
-            e.starts_with("ERR Script stopped by cordis at busy-reply-threshold"),
-            "{script}: {e}"
+        let url = node.url();
+        let runner = std::thread::spawn(move || {
+            let mut r = support::client::Conn::open(&url);
+            r.err(&["EVAL", script, "0"])
+        });
+        let busy = wait_for_ping(&mut c, "BUSY");
+        assert_eq!(
+            busy,
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
         );
-        assert_eq!(c.status(&["PING"]), "PONG");
+        assert!(c.err(&["FUNCTION", "KILL"]).starts_with("BUSY"));
+        assert!(c.err(&["FUNCTION", "STATS"]).starts_with("BUSY"));
+        c.ok(&["SCRIPT", "KILL"]);
+        wait_for_ping(&mut c, "");
+        let killed = runner.join().unwrap();
+        assert!(
+            killed.contains("Script killed by user with SCRIPT KILL"),
+            "{killed}"
+        );
     }
-    // A script that wrote is not stopped: it runs to its end.
-    let started = std::time::Instant::now();
-    let v = c.v(&[
+
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() local a = 1 while true do a = a + 1 end end)";
+    c.bulk(&["FUNCTION", "LOAD", lib]);
+    let url = node.url();
+    let runner = std::thread::spawn(move || {
+        let mut r = support::client::Conn::open(&url);
+        r.err(&["FCALL", "spin", "0"])
+    });
+    let busy = wait_for_ping(&mut c, "BUSY");
+    assert!(busy.contains("FUNCTION KILL"), "{busy}");
+    let stats = format!("{:?}", c.v(&["FUNCTION", "STATS"]));
+    assert!(
+        stats.contains("spin") && stats.contains("duration_ms"),
+        "{stats}"
+    );
+    assert!(c.err(&["SCRIPT", "KILL"]).starts_with("BUSY"));
+    c.ok(&["FUNCTION", "KILL"]);
+    wait_for_ping(&mut c, "");
+    runner.join().unwrap();
+
+    // A script that wrote runs on: UNKILLABLE, then it ends by itself.
+    let url = node.url();
+    let runner = std::thread::spawn(move || {
+        let mut r = support::client::Conn::open(&url);
+        r.v(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'v') local t = redis.call('time')[1] + 0 \
+             while redis.call('time')[1] + 0 < t + 2 do end return 'done'",
+            "1",
+            "k",
+        ])
+    });
+    wait_for_ping(&mut c, "BUSY");
+    assert!(c.err(&["SCRIPT", "KILL"]).starts_with("UNKILLABLE"));
+    assert_eq!(runner.join().unwrap(), Value::BulkString(b"done".to_vec()));
+    wait_for_ping(&mut c, "");
+    assert_eq!(c.bulk(&["GET", "k"]), Some("v".into()));
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
+}
+
+/// The value of `field` in an INFO section (`None` when absent).
+fn info_field(c: &mut support::client::Conn, section: &str, field: &str) -> Option<String> {
+    let text = c.bulk(&["INFO", section]).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_owned())
+}
+
+/// As Redis counts them: an error a command called by a script answered,
+/// or a refusal of that command inside the script, is counted once (when
+/// the command answers), with the command's failed or rejected call and
+/// the script's failed call; an error the script builds itself is counted
+/// when the script replies.
+#[test]
+fn script_errors_are_counted_once_in_error_stats() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["CONFIG", "RESETSTAT"]);
+    let e = c.err(&["EVAL", "return redis.call('select',99)", "0"]);
+    assert!(e.starts_with("ERR DB index is out of range"), "{e}");
+    assert_eq!(
+        info_field(&mut c, "errorstats", "errorstat_ERR").as_deref(),
+        Some("count=1")
+    );
+    assert_eq!(
+        info_field(&mut c, "stats", "total_error_replies").as_deref(),
+        Some("1")
+    );
+    let select = info_field(&mut c, "commandstats", "cmdstat_select").unwrap();
+    assert!(
+        select.starts_with("calls=1,") && select.ends_with("rejected_calls=0,failed_calls=1"),
+        "{select}"
+    );
+    let eval = info_field(&mut c, "commandstats", "cmdstat_eval").unwrap();
+    assert!(eval.ends_with("rejected_calls=0,failed_calls=1"), "{eval}");
+
+    // pcall: the command's error is counted, the script succeeds.
+    c.ok(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(
+        c.int(&["EVAL", "local t = redis.pcall('select',99) return 1", "0"]),
+        1
+    );
+    assert_eq!(
+        info_field(&mut c, "errorstats", "errorstat_ERR").as_deref(),
+        Some("count=1")
+    );
+    let eval = info_field(&mut c, "commandstats", "cmdstat_eval").unwrap();
+    assert!(eval.ends_with("failed_calls=0"), "{eval}");
+
+    // A refusal inside the script counts as the command's rejected call
+    // (OOM is the same path; the suite's "Consistent eval error reporting"
+    // covers it: in-process nodes have no memory gauge to exceed).
+    c.ok(&["CONFIG", "RESETSTAT"]);
+    let e = c.err(&["EVAL_RO", "return redis.call('set','x','y')", "1", "x"]);
+    assert!(
+        e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+        "{e}"
+    );
+    let set = info_field(&mut c, "commandstats", "cmdstat_set").unwrap();
+    assert!(
+        set.starts_with("calls=0,") && set.ends_with("rejected_calls=1,failed_calls=0"),
+        "{set}"
+    );
+    assert_eq!(
+        info_field(&mut c, "stats", "total_error_replies").as_deref(),
+        Some("1")
+    );
+    let eval_ro = info_field(&mut c, "commandstats", "cmdstat_eval_ro").unwrap();
+    assert!(
+        eval_ro.ends_with("rejected_calls=0,failed_calls=1"),
+        "{eval_ro}"
+    );
+    assert_eq!(
+        info_field(&mut c, "errorstats", "errorstat_ERR").as_deref(),
+        Some("count=1")
+    );
+
+    // An error the script makes is counted when it replies.
+    c.ok(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(
+        c.err(&["EVAL", "return redis.error_reply('MY_ERR custom')", "0"]),
+        "MY_ERR custom"
+    );
+    assert_eq!(
+        info_field(&mut c, "errorstats", "errorstat_MY_ERR").as_deref(),
+        Some("count=1")
+    );
+}
+
+fn hex_of(c: &mut support::client::Conn, expr: &str) -> String {
+    let script = format!(
+        "local e = {expr} local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h"
+    );
+    c.bulk(&["EVAL", &script, "0"]).unwrap()
+}
+
+#[test]
+fn cmsgpack_packs_and_unpacks_as_redis() {
+    let node = Node::start();
+    let mut c = node.client();
+    assert_eq!(hex_of(&mut c, "cmsgpack.pack(0.1)"), "cb3fb999999999999a");
+    assert_eq!(
+        hex_of(&mut c, "cmsgpack.pack(-1099511627776)"),
+        "d3ffffff0000000000"
+    );
+    assert_eq!(hex_of(&mut c, "cmsgpack.pack(1.5)"), "ca3fc00000");
+    assert_eq!(
+        hex_of(
+            &mut c,
+            "cmsgpack.pack(5, -1, 200, 'ab', true, false, nil, {1, 2})"
+        ),
+        "05ffccc8a26162c3c2c0920102"
+    );
+    // A circular table is cut at 16 levels, the last as nil.
+    let deep = hex_of(
+        &mut c,
+        "(function() local a = {} a[1] = a return cmsgpack.pack(a) end)()",
+    );
+    assert_eq!(deep, format!("{}c0", "91".repeat(16)));
+    assert_eq!(
+        c.strings(&[
+            "EVAL",
+            "local t = cmsgpack.unpack(cmsgpack.pack({a = 'x', b = {1, 2, 3}})) \
+             return {t.a, tostring(#t.b), tostring(t.b[3])}",
+            "0"
+        ]),
+        vec!["x", "3", "3"]
+    );
+    // unpack_limit walks a stream of objects; -1 at its end.
+    assert_eq!(
+        c.strings(&[
+            "EVAL",
+            "local e = cmsgpack.pack('one', 'two') \
+             local o1, a = cmsgpack.unpack_limit(e, 1, 0) \
+             local o2, b = cmsgpack.unpack_one(e, o1) \
+             return {tostring(o1), a, tostring(o2), b}",
+            "0"
+        ]),
+        vec!["4", "one", "-1", "two"]
+    );
+    let e = c.err(&["EVAL", "return cmsgpack.unpack('\\217')", "0"]);
+    assert!(e.contains("Missing bytes in input."), "{e}");
+    let e = c.err(&["EVAL", "cmsgpack.pack = function() return 1 end", "0"]);
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+}
+
+#[test]
+fn scripts_take_thousands_of_command_arguments() {
+    let node = Node::start();
+    let mut c = node.client();
+    let script =
+        "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))";
+    assert_eq!(c.int(&["EVAL", script, "0"]), 7999);
+    let script =
+        "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.pcall('rpush', 'l', unpack(a))";
+    assert_eq!(c.int(&["EVAL", script, "0"]), 15998);
+    let e = c.err(&["EVAL", "return redis.call('ping', {})", "0"]);
+    assert!(
+        e.starts_with("ERR Lua redis lib command arguments must be strings or integers"),
+        "{e}"
+    );
+}
+
+#[test]
+fn scripts_refuse_xread_block_and_sort_sets_by_constant() {
+    let node = Node::start();
+    let mut c = node.client();
+    let e = c.err(&[
         "EVAL",
-        "redis.call('set', KEYS[1], 'v') local t = redis.call('time')[1] + 0 \
-         while redis.call('time')[1] + 0 < t + 2 do end return 'done'",
+        "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')",
         "1",
-        "k",
+        "s",
     ]);
-    assert_eq!(v, Value::BulkString(b"done".to_vec()));
-    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
-    c.ok(&["CONFIG", "SET", "lua-time-limit", "5000"]);
+    assert_eq!(
+        e,
+        "ERR xread command is not allowed with BLOCK option from scripts"
+    );
+    c.int(&["SADD", "myset", "b", "aa", "c", "a"]);
+    assert_eq!(
+        c.strings(&[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', '_')",
+            "1",
+            "myset"
+        ]),
+        vec!["a", "aa", "b", "c"]
+    );
+}
+
+#[test]
+fn function_names_metadata_and_argument_errors_follow_redis() {
+    let node = Node::start();
+    let mut c = node.client();
+    let lib = "#!lua name=lib1\nredis.register_function('Hello', function() return 'hi' end)";
+    assert_eq!(c.bulk(&["FUNCTION", "LOAD", lib]), Some("lib1".into()));
+    assert_eq!(c.bulk(&["FCALL", "hello", "0"]), Some("hi".into()));
+    assert_eq!(c.bulk(&["FCALL", "HELLO", "0"]), Some("hi".into()));
+    // register_function kept by a callback cannot register at FCALL.
+    let lib2 = "#!lua name=lib2\nlocal r = redis\nr.register_function('late', function() r.register_function('x', function() end) end)";
+    c.bulk(&["FUNCTION", "LOAD", lib2]);
+    let e = c.err(&["FCALL", "late", "0"]);
+    assert!(
+        e.contains("redis.register_function can only be called on FUNCTION LOAD command"),
+        "{e}"
+    );
+    let e = c.err(&[
+        "FUNCTION",
+        "LOAD",
+        "#! name=test\nredis.register_function('foo', function() return 1 end)",
+    ]);
+    assert_eq!(e, "ERR Engine '' not found");
+    assert_eq!(
+        c.bulk(&[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=\"foo\"\nredis.register_function('foo', function() return 1 end)"
+        ]),
+        Some("foo".into())
+    );
+    assert_eq!(
+        c.err(&["FUNCTION", "RESTORE", "a", "b", "c"]),
+        "ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP."
+    );
+    assert_eq!(
+        c.err(&["FUNCTION", "FLUSH", "sync", "extra"]),
+        "ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP."
+    );
+}
+
+/// Commands Redis lets through while a script is busy that need only the
+/// connection: MULTI is entered; a command refused with BUSY inside it
+/// makes EXEC abort; EXEC during the busy script aborts the transaction
+/// with the BUSY error; the connection then is out of MULTI.
+#[test]
+fn multi_during_a_busy_script_is_aborted_not_half_run() {
+    let node = Node::start();
+    let mut c = node.client();
+    let mut other = node.client();
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
+    c.ok(&["SET", "xx", "1"]);
+    let url = node.url();
+    let runner = std::thread::spawn(move || {
+        let mut r = support::client::Conn::open(&url);
+        r.err(&["EVAL", "while true do end", "0"])
+    });
+    wait_for_ping(&mut c, "BUSY");
+    other.ok(&["MULTI"]);
+    assert!(other.err(&["INCR", "xx"]).starts_with("BUSY"));
+    let e = other.err(&["EXEC"]);
+    assert!(
+        e.starts_with(
+            "EXECABORT Transaction discarded because of: BUSY Redis is busy running a script."
+        ),
+        "{e}"
+    );
+    c.ok(&["SCRIPT", "KILL"]);
+    wait_for_ping(&mut c, "");
+    runner.join().unwrap();
+    assert_eq!(other.bulk(&["PING", "asdf"]), Some("asdf".into()));
+    assert_eq!(c.bulk(&["GET", "xx"]), Some("1".into()));
+    c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
 }

@@ -414,6 +414,9 @@ pub struct ClientState {
     /// timed-out blocking command runs its last time, and later inside
     /// scripts.
     pub deny_blocking: bool,
+    /// A script is running the commands (Redis's `CLIENT_SCRIPT`): XREAD
+    /// and XREADGROUP refuse BLOCK with Redis's error then.
+    pub in_script: bool,
     /// Commands queued since MULTI (`None` outside a transaction).
     pub multi: Option<QueuedTransaction>,
     /// WATCHed keys: database, key, and the store's change token then.
@@ -491,6 +494,7 @@ impl ClientState {
             last_write_seq: 0,
             action: None,
             deny_blocking: false,
+            in_script: false,
             multi: None,
             watching: Vec::new(),
             reply_mode: ReplyMode::On,

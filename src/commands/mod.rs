@@ -470,6 +470,105 @@ fn resolve(ctx: &Context, args: &[Bytes]) -> Result<Resolved, Refused> {
     })
 }
 
+/// What a request gets while a script that passed `busy-reply-threshold`
+/// holds the store, answered without it: the errors Redis checks first
+/// (unknown command or subcommand, arity, authentication), SCRIPT KILL,
+/// FUNCTION KILL and FUNCTION STATS, the commands Redis lets through that
+/// need only the connection's state (MULTI; DISCARD and UNWATCH with no
+/// WATCH, UNWATCH outside MULTI; QUIT), and BUSY for everything else. Inside MULTI a refusal
+/// makes EXEC abort, and EXEC itself aborts the transaction with the BUSY
+/// error, as Redis does. `None`: a command Redis also lets through that
+/// needs the store here (AUTH, HELLO, WATCH, RESET, SHUTDOWN, UNWATCH
+/// inside MULTI, and DISCARD, UNWATCH or EXEC while keys are watched); it waits for the script to
+/// end. Refusals made here are not in the command statistics (those live
+/// behind the store lock).
+pub fn busy_reply(server: &ServerState, client: &mut ClientState, args: &[Bytes]) -> Option<Reply> {
+    let reply = busy_answer(server, client, args)?;
+    if let (Reply::Error(_), Some(multi)) = (&reply, client.multi.as_mut()) {
+        multi.failed = true;
+    }
+    Some(reply)
+}
+
+fn busy_answer(server: &ServerState, client: &mut ClientState, args: &[Bytes]) -> Option<Reply> {
+    let Some(top) = lookup(&args[0]) else {
+        return Some(unknown_command(args));
+    };
+    let command = if !top.subcommands.is_empty() && args.len() >= 2 {
+        match lookup_subcommand(top, &args[1]) {
+            Some(sub) => sub,
+            None => {
+                return Some(err_owned(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncate_for_error(&args[1]),
+                    top.name.to_ascii_uppercase()
+                )))
+            }
+        }
+    } else {
+        top
+    };
+    if !command.arity_ok(args.len()) {
+        let name = if std::ptr::eq(command, top) {
+            top.name.to_owned()
+        } else {
+            format!("{}|{}", top.name, command.name)
+        };
+        return Some(wrong_arity(&name));
+    }
+    if !client.authenticated && !allowed_without_auth(command) {
+        return Some(err(args::NOAUTH));
+    }
+    let is_eval = server
+        .script_status
+        .is_eval
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let busy = if is_eval {
+        crate::scripting::BUSY_EVAL
+    } else {
+        crate::scripting::BUSY_FUNCTION
+    };
+    let watching = !client.watching.is_empty();
+    match (top.name, command.name) {
+        ("script", "kill") => Some(scripting::kill(server, true).unwrap_or_else(|e| e)),
+        ("function", "kill") => Some(scripting::kill(server, false).unwrap_or_else(|e| e)),
+        ("function", "stats") => Some(scripting::stats_reply(server).unwrap_or_else(|e| e)),
+        ("multi", _) if client.multi.is_some() => Some(err("ERR MULTI calls can not be nested")),
+        ("multi", _) => {
+            client.multi = Some(Default::default());
+            Some(Reply::ok())
+        }
+        ("discard", _) if client.multi.is_none() => Some(err("ERR DISCARD without MULTI")),
+        ("discard", _) if !watching => {
+            client.multi = None;
+            Some(Reply::ok())
+        }
+        ("unwatch", _) if !watching && client.multi.is_none() => Some(Reply::ok()),
+        ("exec", _) if client.multi.is_some() && !watching => {
+            client.multi = None;
+            Some(err_owned(format!(
+                "EXECABORT Transaction discarded because of: {busy}"
+            )))
+        }
+        ("quit", _) => {
+            client.action = Some(ClientAction::Close);
+            Some(Reply::ok())
+        }
+        ("auth" | "hello" | "watch" | "unwatch" | "discard" | "exec" | "reset" | "shutdown", _) => {
+            None
+        }
+        _ => Some(err(busy)),
+    }
+}
+
+/// Whether a script past `busy-reply-threshold` is running (requests are
+/// then answered by [`busy_reply`] instead of waiting for the store).
+pub fn script_busy(server: &ServerState) -> bool {
+    let status = &server.script_status;
+    status.running.load(std::sync::atomic::Ordering::Acquire)
+        && status.timed_out.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Runs one request (`args` non-empty) and returns its reply. Inside MULTI
 /// the request is queued instead (a refused one makes EXEC abort). A
 /// write's deltas are closed into one batch and handed to the delta log

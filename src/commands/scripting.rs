@@ -129,10 +129,11 @@ fn keys_and_args<'a>(
 }
 
 fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResult {
+    let command = args.argv();
     // MONITOR shows a script before the commands it calls (the row is
     // `skip_monitor`, so the dispatcher does not show it again after).
     let origin = super::connection::MonitorOrigin::Client(&ctx.client.info.addr);
-    super::connection::feed_monitors(ctx.server, ctx.client.db, origin, args.argv());
+    super::connection::feed_monitors(ctx.server, ctx.client.db, origin, command);
     let (keys, argv) = keys_and_args(args, matches!(source, Source::Function(_)))?;
     let server = ctx.server;
     let mut engine = server.scripting.lock();
@@ -188,6 +189,7 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
     let saved_db = ctx.client.db;
     let saved_resp = ctx.client.resp;
     let saved_deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
+    let saved_in_script = std::mem::replace(&mut ctx.client.in_script, true);
     let outcome = {
         let mut host = ScriptHost {
             ctx,
@@ -200,7 +202,9 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
         // Commands a script calls track no keys of their own: as in Redis,
         // a script that read anything tracks the keys it declared.
         let tracking = host.ctx.client.tracking.take();
+        *status.current.lock() = Some((sha.clone(), command.to_vec()));
         let outcome = engine.run(&mut host, status, target, keys, argv);
+        *status.current.lock() = None;
         let read = host.read;
         host.ctx.client.tracking = tracking;
         if read {
@@ -212,6 +216,7 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
     ctx.client.db = saved_db;
     ctx.client.resp = saved_resp;
     ctx.client.deny_blocking = saved_deny;
+    ctx.client.in_script = saved_in_script;
     if matches!(
         ctx.client.action,
         Some(super::ClientAction::Park(_) | super::ClientAction::Block { .. })
@@ -219,7 +224,20 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
         ctx.client.action = None;
     }
     status.wrote.store(false, Ordering::Relaxed);
+    if outcome.error_counted && matches!(outcome.reply, Reply::Error(_)) {
+        ctx.store.introspection.error_already_counted();
+    }
     Ok(outcome.reply)
+}
+
+/// Set once by the server: moves the other clients off the thread that
+/// runs a script past `busy-reply-threshold`, so they are answered
+/// (BUSY, SCRIPT KILL) while it goes on; answers whether it could. A node
+/// without it (tests that run commands in-process) stops such a script.
+pub static HAND_OFF: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
+
+fn hand_off() -> bool {
+    HAND_OFF.get().is_some_and(|f| f())
 }
 
 /// What a script's `redis.call` runs through: Redis's checks for a
@@ -236,43 +254,43 @@ struct ScriptHost<'c, 'a> {
     read: bool,
 }
 
-impl Host for ScriptHost<'_, '_> {
-    fn call(&mut self, argv: Vec<Bytes>, resp3: bool) -> Reply {
-        let unknown = || err("ERR Unknown Redis command called from script");
-        let Some(top) = super::lookup(&argv[0]) else {
-            return unknown();
+impl ScriptHost<'_, '_> {
+    /// Redis's checks for a command a script calls (`scriptCall`): on a
+    /// refusal, the error and the command's row id when it has one.
+    fn check(&mut self, argv: &[Bytes]) -> Result<(), (Option<usize>, Reply)> {
+        let unknown = || (None, err("ERR Unknown Redis command called from script"));
+        let Some((top, top_id)) = super::lookup_with_id(&argv[0]) else {
+            return Err(unknown());
         };
-        let sub = if !top.subcommands.is_empty() && argv.len() >= 2 {
-            match super::lookup_subcommand(top, &argv[1]) {
-                Some(sub) => Some(sub),
-                None => return unknown(),
+        let (command, id) = if !top.subcommands.is_empty() && argv.len() >= 2 {
+            match super::lookup_subcommand_with_id(top, top_id, &argv[1]) {
+                Some(found) => found,
+                None => return Err(unknown()),
             }
         } else {
-            None
+            (top, top_id)
         };
-        let command = sub.unwrap_or(top);
+        let refuse = |text: &'static str| Err((Some(id), err(text)));
         if !command.arity_ok(argv.len()) || !top.arity_ok(argv.len()) {
-            return err("ERR Wrong number of args calling Redis command from script");
+            return refuse("ERR Wrong number of args calling Redis command from script");
         }
-        if (command.flags | top.flags) & NOSCRIPT != 0 {
-            return err("ERR This Redis command is not allowed from script");
+        let flags = command.flags | top.flags;
+        if flags & NOSCRIPT != 0 {
+            return refuse("ERR This Redis command is not allowed from script");
         }
-        let writes = (command.flags | top.flags) & WRITE != 0;
+        let writes = flags & WRITE != 0;
         self.read |= command.flags & READONLY != 0;
         // A may-replicate command (PUBLISH) counts as a write here, so a
         // read-only script can run under CLIENT PAUSE WRITE.
+        let sub = (!std::ptr::eq(command, top)).then_some(command);
         if self.readonly && (writes || super::may_replicate(top, sub)) {
-            return err("ERR Write commands are not allowed from read-only scripts.");
+            return refuse("ERR Write commands are not allowed from read-only scripts.");
         }
-        if !self.allow_oom
-            && !self.wrote
-            && self.oom_at_start
-            && (command.flags | top.flags) & DENYOOM != 0
-        {
-            return err_owned(super::maxmemory::OOM_ERROR.to_owned());
+        if !self.allow_oom && !self.wrote && self.oom_at_start && flags & DENYOOM != 0 {
+            return refuse(super::maxmemory::OOM_ERROR);
         }
         if writes && super::write_quorum::short_of_peers(self.ctx.server) {
-            return err(super::write_quorum::NOREPLICAS);
+            return refuse(super::write_quorum::NOREPLICAS);
         }
         if writes {
             self.wrote = true;
@@ -282,6 +300,22 @@ impl Host for ScriptHost<'_, '_> {
                 .wrote
                 .store(true, Ordering::Relaxed);
         }
+        Ok(())
+    }
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, argv: Vec<Bytes>, resp3: bool) -> Reply {
+        match self.check(&argv) {
+            Ok(()) => {}
+            Err((id, refused)) => {
+                // Redis counts a refusal inside a script as the command's
+                // rejected call and as an error reply (the script's own
+                // error reply is then not counted again).
+                self.ctx.store.introspection.rejected(id, &refused);
+                return refused;
+            }
+        }
         self.ctx.client.resp = if resp3 {
             RespVersion::Resp3
         } else {
@@ -290,10 +324,8 @@ impl Host for ScriptHost<'_, '_> {
         super::run_from_script(self.ctx, &argv)
     }
 
-    fn timed_out(&self) -> fn() {
-        // Nothing to hand on yet: the connection runs the script on its
-        // runtime thread, so other clients wait for it (no BUSY).
-        || {}
+    fn timed_out(&self) -> fn() -> bool {
+        hand_off
     }
 
     fn log(&mut self, level: i64, message: &str) {
@@ -500,6 +532,11 @@ fn function_delete(ctx: &mut Context, args: &mut Args) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.argv().len() > 3 {
+        return Err(super::introspection::subcommand_syntax_error(
+            args, "FUNCTION",
+        ));
+    }
     flush_mode(args, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     let mut engine = ctx.server.scripting.lock();
     engine.flush_libraries();
@@ -571,11 +608,45 @@ fn flag_names(f: u32) -> Vec<Reply> {
 }
 
 fn function_stats(ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    let status = &ctx.server.script_status;
-    let engine = ctx.server.scripting.lock();
-    engine.refresh_memory(status);
+    ctx.server
+        .scripting
+        .lock()
+        .refresh_memory(&ctx.server.script_status);
+    stats_reply(ctx.server)
+}
+
+/// FUNCTION STATS from what the run status shows (no engine lock, so it
+/// also answers while a script runs): the running function, its command
+/// and how long it has run; the library and function counts. While an
+/// EVAL script runs, Redis answers BUSY instead.
+pub fn stats_reply(server: &super::ServerState) -> CmdResult {
+    let status = &server.script_status;
+    let running = if status.running.load(Ordering::Acquire) {
+        if status.is_eval.load(Ordering::Relaxed) {
+            return Err(err(scripting::BUSY_EVAL));
+        }
+        match status.current.lock().clone() {
+            Some((name, command)) => {
+                let started = status.started_ms.load(Ordering::Relaxed);
+                Reply::Map(vec![
+                    (Reply::bulk("name"), Reply::bulk(name)),
+                    (
+                        Reply::bulk("command"),
+                        Reply::Array(command.into_iter().map(Reply::Bulk).collect()),
+                    ),
+                    (
+                        Reply::bulk("duration_ms"),
+                        Reply::Integer(scripting::unix_ms().saturating_sub(started) as i64),
+                    ),
+                ])
+            }
+            None => Reply::Nil,
+        }
+    } else {
+        Reply::Nil
+    };
     Ok(Reply::Map(vec![
-        (Reply::bulk("running_script"), Reply::Nil),
+        (Reply::bulk("running_script"), running),
         (
             Reply::bulk("engines"),
             Reply::Map(vec![(
@@ -669,6 +740,11 @@ fn crc64(data: &[u8]) -> u64 {
 }
 
 fn function_restore(ctx: &mut Context, args: &mut Args) -> CmdResult {
+    if args.argv().len() > 4 {
+        return Err(super::introspection::subcommand_syntax_error(
+            args, "FUNCTION",
+        ));
+    }
     let payload = args.next()?;
     #[derive(PartialEq)]
     enum Policy {

@@ -284,8 +284,12 @@ fn run(ctx: &mut Context, args: &mut Args, readonly: bool) -> CmdResult {
     let mut request = parse(args, readonly)?;
     let (elements, kind) = load_elements(ctx, request.source)?;
     // A set has no order of its own: storing it by a constant still sorts
-    // (ALPHA), so the stored list is the same everywhere.
-    if request.dont_sort && kind == Some(Kind::Set) && request.store.is_some() {
+    // (ALPHA), so the stored list is the same everywhere; so does a script
+    // (Redis's rule, so its effects do not depend on the set's layout).
+    if request.dont_sort
+        && kind == Some(Kind::Set)
+        && (request.store.is_some() || ctx.client.in_script)
+    {
         request.dont_sort = false;
         request.alpha = true;
         request.by = None;

@@ -465,6 +465,10 @@ pub struct Introspection {
     errors: Vec<(Box<str>, u64)>,
     total_calls: u64,
     total_errors: u64,
+    /// The next command recorded as run answers an error that was counted
+    /// already (a script's error made of a command's error reply): it
+    /// counts as failed, not again in the error statistics.
+    error_counted: bool,
     slowlog: VecDeque<SlowlogEntry>,
     slowlog_next_id: u64,
     latency: Vec<(&'static str, LatencySeries)>,
@@ -486,6 +490,7 @@ impl Default for Introspection {
             errors: Vec::new(),
             total_calls: 0,
             total_errors: 0,
+            error_counted: false,
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
             latency: Vec::new(),
@@ -577,6 +582,12 @@ impl Introspection {
         self.count_error(reply);
     }
 
+    /// The command running now answers an error already counted (see
+    /// `error_counted`); [`Self::ran`] takes the mark.
+    pub fn error_already_counted(&mut self) {
+        self.error_counted = true;
+    }
+
     /// A command that ran: `total` is its whole time (for a command that
     /// parked, since it first ran), `ran` the time its last run took.
     #[allow(clippy::too_many_arguments)]
@@ -603,7 +614,9 @@ impl Introspection {
                 .record(nanos);
         }
         self.total_calls += 1;
-        self.count_error(reply);
+        if !std::mem::take(&mut self.error_counted) {
+            self.count_error(reply);
+        }
         let threshold = self.settings.latency_monitor_threshold;
         let ran_ms = ran_nanos / 1_000_000;
         if threshold > 0 && ran_ms >= threshold {

@@ -545,7 +545,11 @@ struct ReadRequest<'a> {
     ids_at: usize,
 }
 
-fn parse_read<'a>(args: &mut Args<'a>, group_cmd: bool) -> Result<ReadRequest<'a>, Reply> {
+fn parse_read<'a>(
+    args: &mut Args<'a>,
+    group_cmd: bool,
+    in_script: bool,
+) -> Result<ReadRequest<'a>, Reply> {
     let mut req = ReadRequest {
         block: None,
         count: 0,
@@ -559,6 +563,14 @@ fn parse_read<'a>(args: &mut Args<'a>, group_cmd: bool) -> Result<ReadRequest<'a
     while let Some(opt) = args.next_if_any() {
         let more = args.remaining();
         if is(opt, "block") && more > 0 {
+            if in_script {
+                // Redis refuses BLOCK itself inside a script (not only
+                // the wait), keeping its error from before 7.0.
+                return Err(err_owned(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&args.argv()[0])
+                )));
+            }
             let ms = int(args.next()?)
                 .map_err(|_| err("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {
@@ -644,7 +656,7 @@ fn park_read(ctx: &mut Context, block: Option<Option<Duration>>) -> CmdResult {
 
 fn xread(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let argv = args.argv();
-    let req = parse_read(args, false)?;
+    let req = parse_read(args, false, ctx.client.in_script)?;
     let mut after = Vec::with_capacity(req.keys.len());
     let mut rewritten = false;
     for (key, id) in req.keys.iter().zip(req.ids) {
@@ -702,7 +714,7 @@ fn nogroup_read(key: &[u8], group: &[u8]) -> Reply {
 }
 
 fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    let req = parse_read(args, true)?;
+    let req = parse_read(args, true, ctx.client.in_script)?;
     let (group_name, consumer) = req.group.expect("checked by parse_read");
     let mut wanted = Vec::with_capacity(req.keys.len());
     for (key, id) in req.keys.iter().zip(req.ids) {

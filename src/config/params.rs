@@ -1300,8 +1300,8 @@ const TABLE: &[Param] = &[
     // SLOWLOG is reporting only.
     Param::new("slowlog-max-len", int(0, LONG_MAX), "128", DESCRIPTIVE),
     Param::new("acllog-max-len", int(0, LONG_MAX), "128", DESCRIPTIVE),
-    // How long a script runs before cordis stops it if it has not written
-    // (other clients cannot get BUSY yet; see docs/scripting.md).
+    // How long a script runs before other clients get BUSY and SCRIPT KILL
+    // can reach it (see docs/scripting.md).
     Param::new("busy-reply-threshold", int(0, LONG_MAX), "5000", SUPPORTED)
         .alias(&["lua-time-limit"]),
     Param::new(

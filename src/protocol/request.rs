@@ -341,8 +341,9 @@ fn is_c_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Splits an inline line into arguments like Redis's `sdssplitargs`.
-fn split_inline_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
+/// Splits an inline line into arguments like Redis's `sdssplitargs`
+/// (also what a function library's metadata line is split with).
+pub fn split_inline_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
     let mut args = Vec::new();
     let mut pos = 0;
     loop {

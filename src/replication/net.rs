@@ -477,7 +477,7 @@ async fn run_link<S: LinkStream>(
             }
         }
         was_live |= link.phase() == Phase::Live;
-        report(shared, slot, &link, sent, std::mem::take(&mut bytes_in));
+        report(shared, slot, &link, sent, std::mem::take(&mut bytes_in)).await;
 
         tokio::select! {
             biased;
@@ -492,7 +492,7 @@ async fn run_link<S: LinkStream>(
                         link.set_live_origins(shared.status.live_origins());
                     }
                     let now = unix_ms();
-                    let mut store = shared.store.lock();
+                    let mut store = lock_store(&shared.store).await;
                     outs = link.on_message(msg, &mut store, now);
                     if let Some(after_apply) = &shared.after_apply {
                         after_apply(&mut store);
@@ -511,12 +511,12 @@ async fn run_link<S: LinkStream>(
                     break 'run "node stopping".to_string();
                 }
                 let now = unix_ms();
-                outs = link.pump(&mut shared.store.lock(), now);
+                outs = link.pump(&mut *lock_store(&shared.store).await, now);
                 more = true;
             }
             _ = std::future::ready(()), if more => {
                 let now = unix_ms();
-                outs = link.pump(&mut shared.store.lock(), now);
+                outs = link.pump(&mut *lock_store(&shared.store).await, now);
                 more = !outs.is_empty() || link.has_work();
             }
         }
@@ -529,7 +529,7 @@ async fn run_link<S: LinkStream>(
                 link.set_live_origins(shared.status.live_origins());
             }
             let now = unix_ms();
-            let mut store = shared.store.lock();
+            let mut store = lock_store(&shared.store).await;
             outs.extend(link.on_tick(&mut store, now));
             outs.extend(link.pump(&mut store, now));
             more = true;
@@ -545,18 +545,31 @@ async fn run_link<S: LinkStream>(
     } else {
         refused(shared, pending_id.is_some(), &peer, remote, &reason);
     }
-    report(shared, slot, &link, 0, bytes_in);
+    report(shared, slot, &link, 0, bytes_in).await;
     was_live
+}
+
+/// The store, waited for in short steps that yield to other tasks in
+/// between: a long holder (a script past busy-reply-threshold, which
+/// other clients are answered BUSY for meanwhile) never stalls the thread
+/// that serves them.
+async fn lock_store(store: &Mutex<Store>) -> parking_lot::MutexGuard<'_, Store> {
+    loop {
+        if let Some(guard) = store.try_lock_for(std::time::Duration::from_millis(5)) {
+            return guard;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Copies a link's view into the shared status (and trims nothing: the
 /// housekeeping task trims the log from these acks).
-fn report(shared: &Shared, slot: Slot, link: &PeerLink, sent: u64, received: u64) {
+async fn report(shared: &Shared, slot: Slot, link: &PeerLink, sent: u64, received: u64) {
     let stats = &link.stats;
     match slot {
         Slot::Peer(index) => {
             let (lag_ops, lag_ms) = if link.phase() == Phase::Live {
-                link.lag(&shared.store.lock(), unix_ms())
+                link.lag(&*lock_store(&shared.store).await, unix_ms())
             } else {
                 (0, 0)
             };

@@ -21,7 +21,7 @@ pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value
             t.raw_set("ok", lua.create_string(text)?)?;
             Value::Table(t)
         }
-        Reply::Error(text) => Value::Table(error_table(lua, text)?),
+        Reply::Error(text) => Value::Table(command_error_table(lua, text)?),
         Reply::Integer(n) => Value::Number(*n as f64),
         Reply::Bulk(data) => Value::String(lua.create_string(data)?),
         Reply::Nil | Reply::NilArray => {
@@ -120,8 +120,31 @@ fn single(lua: &Lua, field: &str, value: Value) -> mlua::Result<Value> {
 pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("err", lua.create_string(error_text(text))?)?;
-    t.raw_set("ignore_error_stats_update", true)?;
     Ok(t)
+}
+
+/// The field Redis sets on the error table of a command's error reply
+/// (or of a command refused inside the script): that error was counted
+/// in the error statistics when the command answered, so the script's
+/// reply made of it is not counted again.
+pub const COUNTED: &str = "ignore_error_stats_update";
+
+/// [`error_table`] for the error reply of a command the script called:
+/// marked [`COUNTED`].
+pub fn command_error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    let t = error_table(lua, text)?;
+    t.raw_set(COUNTED, true)?;
+    Ok(t)
+}
+
+/// Whether `value`, a script's reply or raised error, is an error table
+/// marked [`COUNTED`].
+pub fn error_counted(value: &Value) -> bool {
+    let Value::Table(t) = value else {
+        return false;
+    };
+    matches!(t.raw_get::<Value>("err"), Ok(Value::String(_)))
+        && matches!(t.raw_get::<Value>(COUNTED), Ok(Value::Boolean(true)))
 }
 
 /// The `err` text [`error_table`] stores for a reply error `text` (which

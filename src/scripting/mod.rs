@@ -14,6 +14,7 @@
 
 pub mod convert;
 mod libs;
+mod msgpack;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -72,9 +73,12 @@ pub trait Host {
     fn call(&mut self, argv: Vec<Bytes>, resp3: bool) -> Reply;
     /// `redis.log`.
     fn log(&mut self, level: i64, message: &str);
-    /// The run just passed `busy-reply-threshold`: other clients must be
-    /// served (with BUSY) while it goes on. Called from the VM's hook.
-    fn timed_out(&self) -> fn();
+    /// What the VM's hook calls once the run passes
+    /// `busy-reply-threshold`: it lets other clients be served (BUSY,
+    /// SCRIPT KILL) while the run goes on, and answers whether they now
+    /// can. When they cannot, a run that has not written is stopped there
+    /// (nobody could reach SCRIPT KILL for it).
+    fn timed_out(&self) -> fn() -> bool;
 }
 
 /// What other clients can see of the script that runs (BUSY, SCRIPT KILL,
@@ -92,6 +96,9 @@ pub struct RunStatus {
     /// The script wrote: SCRIPT KILL refuses (UNKILLABLE).
     pub wrote: AtomicBool,
     pub started_ms: AtomicU64,
+    /// The function (or script SHA) running and the command that called
+    /// it, for FUNCTION STATS while it runs.
+    pub current: parking_lot::Mutex<Option<(String, Vec<Bytes>)>>,
     /// `busy-reply-threshold` in ms for the current run (0: never).
     pub threshold_ms: AtomicU64,
     /// Memory of the EVAL VM and the function VM, as of the last run.
@@ -120,6 +127,9 @@ unsafe impl Send for Run {}
 /// The functions registered while a library loads.
 #[derive(Default)]
 struct Registering {
+    /// FUNCTION LOAD is running the library's code (a callback that kept
+    /// `redis.register_function` cannot register later, at FCALL).
+    active: bool,
     functions: Vec<(String, RegisteredFunction)>,
     error: Option<String>,
 }
@@ -190,11 +200,19 @@ pub struct Engine {
     functions_vm: Vm,
     scripts: HashMap<String, CachedScript>,
     libraries: BTreeMap<String, Library>,
-    /// Function name → its library.
+    /// Function name, lower-cased (Redis's function names are
+    /// case-insensitive) → its library.
     function_index: HashMap<String, String>,
     /// Redis's `redisLrand48` state (math.random).
     rand_state: std::sync::Arc<parking_lot::Mutex<u64>>,
+    /// Runs since the last explicit garbage-collection step.
+    runs_since_gc: u32,
 }
+
+/// Every this many runs, the VM that ran takes up to this many
+/// garbage-collection steps (as Redis steps its VM periodically), so what scripts leave behind is freed
+/// even when Lua's own pacing would wait.
+const GC_PERIOD: u32 = 50;
 
 /// The lower-case SHA1 of a script body, as Redis names scripts.
 pub fn sha1_hex(body: &[u8]) -> String {
@@ -305,7 +323,7 @@ impl Vm {
 /// The count hook: marks the run timed out past the threshold and stops it
 /// when SCRIPT KILL asked. Once killed it fires on every line, so the
 /// script cannot catch the error with pcall and go on.
-fn install_hook(lua: &Lua, status: &RunStatus, on_timeout: fn()) {
+fn install_hook(lua: &Lua, status: &RunStatus, on_timeout: fn() -> bool) {
     let started = Instant::now();
     let threshold = status.threshold_ms.load(Ordering::Relaxed);
     // The hook needs a 'static view of the status: share what it reads.
@@ -322,12 +340,12 @@ fn install_hook(lua: &Lua, status: &RunStatus, on_timeout: fn()) {
             {
                 status.timed_out.store(true, Ordering::Release);
                 tracing::warn!("Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL or FUNCTION KILL command.", started.elapsed().as_millis());
-                on_timeout();
-                // Other clients cannot reach the node while a script runs
-                // (no BUSY, no SCRIPT KILL yet), so a script that has not
-                // written is stopped here instead of holding the node
-                // forever; one that wrote runs on, as Redis's would.
-                if !status.wrote.load(Ordering::Acquire) {
+                // Others are answered BUSY from now on, and may SCRIPT
+                // KILL. Where they cannot be served while the run goes on,
+                // a script that has not written is stopped here instead
+                // of holding the node forever; one that wrote runs on, as
+                // Redis's would.
+                if !on_timeout() && !status.wrote.load(Ordering::Acquire) {
                     status.stopped_at_threshold.store(true, Ordering::Release);
                     status.kill_requested.store(true, Ordering::Release);
                 }
@@ -341,6 +359,14 @@ fn install_hook(lua: &Lua, status: &RunStatus, on_timeout: fn()) {
             Ok(VmState::Continue)
         },
     );
+}
+
+/// Wall-clock milliseconds (FUNCTION STATS's `duration_ms` is measured
+/// from the run's start in these).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 const KILLED: &str = "Script killed by user with SCRIPT KILL...";
@@ -387,17 +413,20 @@ fn natives(lua: &Lua, rand_state: std::sync::Arc<parking_lot::Mutex<u64>>) -> ml
     let t = lua.create_table()?;
     t.set(
         "call",
-        lua.create_function(|lua, args: MultiValue| {
-            if args.is_empty() {
+        // Takes its arguments packed in a table (with their count), by
+        // [`packed`]: a script may pass thousands (`unpack` of a big
+        // table), more than a callback's own stack checks allow.
+        lua.create_function(|lua, (packed, n): (Table, i64)| {
+            if n <= 0 {
                 return fail(
                     lua,
                     "ERR Please specify at least one argument for this redis lib call",
                 );
             }
-            let mut argv = Vec::with_capacity(args.len());
-            for arg in args.iter() {
-                match arg {
-                    Value::Number(n) => argv.push(convert::number_arg(*n)),
+            let mut argv = Vec::with_capacity(n as usize);
+            for i in 1..=n {
+                match packed.raw_get::<Value>(i)? {
+                    Value::Number(n) => argv.push(convert::number_arg(n)),
                     Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
                     Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
                     _ => {
@@ -416,7 +445,10 @@ fn natives(lua: &Lua, rand_state: std::sync::Arc<parking_lot::Mutex<u64>>) -> ml
                 );
             };
             match &reply {
-                Reply::Error(text) => Ok((false, Value::Table(convert::error_table(lua, text)?))),
+                Reply::Error(text) => Ok((
+                    false,
+                    Value::Table(convert::command_error_table(lua, text)?),
+                )),
                 other => Ok((true, convert::reply_to_lua(lua, other, resp3)?)),
             }
         })?,
@@ -623,8 +655,13 @@ fn natives(lua: &Lua, rand_state: std::sync::Arc<parking_lot::Mutex<u64>>) -> ml
         "raising",
         lua.create_function(|lua, native: Function| raising(lua, native))?,
     )?;
+    t.set(
+        "packed",
+        lua.create_function(|lua, (native, raise): (Function, bool)| packed(lua, native, raise))?,
+    )?;
     t.set("bit", libs::bit(lua)?)?;
     t.set("cjson", libs::cjson(lua)?)?;
+    t.set("cmsgpack", msgpack::cmsgpack(lua)?)?;
     Ok(t)
 }
 
@@ -658,6 +695,47 @@ fn raising(lua: &Lua, native: Function) -> mlua::Result<Function> {
     }
 }
 
+/// Wraps a native that takes `(args table, count)` and answers
+/// `(ok, value)` in a C function taking the arguments themselves: it packs
+/// them into a table on its own stack (which holds as many as Lua passes
+/// any C function), then returns `value`, or (`raise`) raises it when not
+/// ok, keeping the caller's frame visible as [`raising`] does.
+fn packed(lua: &Lua, native: Function, raise: bool) -> mlua::Result<Function> {
+    unsafe extern "C-unwind" fn trampoline(
+        state: *mut mlua::ffi::lua_State,
+    ) -> std::os::raw::c_int {
+        use mlua::ffi;
+        // SAFETY: called by Lua with the native as upvalue 1 and the
+        // raise flag as upvalue 2; Lua guarantees LUA_MINSTACK free slots
+        // above the arguments, and each step below uses at most three.
+        unsafe {
+            let n = ffi::lua_gettop(state);
+            ffi::lua_createtable(state, n, 0);
+            ffi::lua_insert(state, 1);
+            for i in (1..=n).rev() {
+                ffi::lua_rawseti(state, 1, i as ffi::lua_Integer);
+            }
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_pushinteger(state, n as ffi::lua_Integer);
+            ffi::lua_call(state, 2, 2);
+            if ffi::lua_toboolean(state, ffi::lua_upvalueindex(2)) == 0
+                || ffi::lua_toboolean(state, -2) != 0
+            {
+                return 1;
+            }
+            ffi::lua_error(state)
+        }
+    }
+    // SAFETY: pushes one closure over the native and the flag (the two
+    // values on the stack) and leaves it as the result.
+    unsafe {
+        lua.exec_raw((native, raise), |state| {
+            mlua::ffi::lua_pushcclosure(state, trampoline, 2);
+        })
+    }
+}
+
 fn lua_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => Some(*n),
@@ -668,7 +746,9 @@ fn lua_number(v: &Value) -> Option<f64> {
 }
 
 /// A library's code after its shebang: its name, and the error texts
-/// Redis gives for a bad metadata line.
+/// Redis gives for a bad metadata line (split with `sdssplitargs`'s
+/// quoting rules, so `name="foo"` names `foo`; the engine is what follows
+/// `#!`, checked after the name is found and before it is validated).
 pub fn parse_library_metadata(code: &[u8]) -> Result<(String, usize), String> {
     if !code.starts_with(b"#!") {
         return Err("Missing library metadata".to_owned());
@@ -676,31 +756,34 @@ pub fn parse_library_metadata(code: &[u8]) -> Result<(String, usize), String> {
     let Some(end) = code.iter().position(|&b| b == b'\n') else {
         return Err("Invalid library metadata".to_owned());
     };
-    let line = String::from_utf8_lossy(&code[2..end]).into_owned();
-    let mut parts = line.split_ascii_whitespace();
-    let Some(engine) = parts.next() else {
-        return Err("Invalid library metadata".to_owned());
+    let line = Bytes::copy_from_slice(&code[..end]);
+    let parts = match crate::protocol::request::split_inline_args(&line) {
+        Ok(parts) if !parts.is_empty() => parts,
+        _ => return Err("Invalid library metadata".to_owned()),
     };
+    let engine = String::from_utf8_lossy(&parts[0][2.min(parts[0].len())..]).into_owned();
     let mut name = None;
-    for part in parts {
-        match part.strip_prefix("name=") {
-            Some(value) if name.is_none() => name = Some(value.to_owned()),
-            Some(_) => {
+    for part in &parts[1..] {
+        let text = String::from_utf8_lossy(part);
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
                 return Err(
                     "Invalid metadata value, name argument was given multiple times".to_owned(),
-                )
+                );
             }
-            None => return Err(format!("Invalid metadata value given: {part}")),
+            name = Some(text[5..].to_owned());
+            continue;
         }
+        return Err(format!("Invalid metadata value given: {text}"));
     }
     let Some(name) = name else {
         return Err("Library name was not given".to_owned());
     };
-    if !valid_name(&name) {
-        return Err(NAME_RULE.to_owned());
-    }
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("Engine '{engine}' not found"));
+    }
+    if !valid_name(&name) {
+        return Err(NAME_RULE.to_owned());
     }
     Ok((name, end))
 }
@@ -714,6 +797,19 @@ fn valid_name(name: &str) -> bool {
 /// The outcome of one run: the reply, and whether the script was killed.
 pub struct RunOutcome {
     pub reply: Reply,
+    /// The reply is an error a command the script called answered (or a
+    /// refusal of one), already counted in the error statistics then.
+    pub error_counted: bool,
+}
+
+impl RunOutcome {
+    /// An outcome whose reply no command answered (nothing counted yet).
+    fn fresh(reply: Reply) -> RunOutcome {
+        RunOutcome {
+            reply,
+            error_counted: false,
+        }
+    }
 }
 
 impl Engine {
@@ -726,6 +822,7 @@ impl Engine {
             libraries: BTreeMap::new(),
             function_index: HashMap::new(),
             rand_state,
+            runs_since_gc: 0,
         }
     }
 
@@ -775,12 +872,7 @@ impl Engine {
 
     /// The flags of a function, with its library's name.
     pub fn function_flags(&self, name: &str) -> Option<u32> {
-        let library = self.function_index.get(name)?;
-        self.libraries
-            .get(library)?
-            .functions
-            .get(name)
-            .map(|f| f.flags)
+        self.function(name).map(|f| f.flags)
     }
 
     /// Runs a cached script or a function with `keys` and `args`, calling
@@ -796,46 +888,44 @@ impl Engine {
         let (vm, key, name, is_eval) = match target {
             Target::Script(sha) => match self.scripts.get(sha) {
                 Some(script) => (&self.eval, &script.function, sha.to_owned(), true),
-                None => {
-                    return RunOutcome {
-                        reply: Reply::error(NOSCRIPT),
-                    }
-                }
+                None => return RunOutcome::fresh(Reply::error(NOSCRIPT)),
             },
             Target::Function(name) => {
-                let found = self
-                    .function_index
-                    .get(name)
-                    .and_then(|lib| self.libraries.get(lib))
-                    .and_then(|lib| lib.functions.get(name));
+                let found = self.function(name);
                 match found {
                     Some(f) => (&self.functions_vm, &f.callback, name.to_owned(), false),
-                    None => {
-                        return RunOutcome {
-                            reply: Reply::error("ERR Function not found"),
-                        }
-                    }
+                    None => return RunOutcome::fresh(Reply::error("ERR Function not found")),
                 }
             }
         };
         let function: Function = match vm.lua.registry_value(key) {
             Ok(f) => f,
-            Err(e) => {
-                return RunOutcome {
-                    reply: Reply::error(format!("ERR {e}")),
-                }
-            }
+            Err(e) => return RunOutcome::fresh(Reply::error(format!("ERR {e}"))),
         };
         let runner = if is_eval { &vm.run_eval } else { &vm.run_fcall };
         status.kill_requested.store(false, Ordering::Relaxed);
         status.timed_out.store(false, Ordering::Relaxed);
         status.is_eval.store(is_eval, Ordering::Relaxed);
+        status.started_ms.store(unix_ms(), Ordering::Relaxed);
         status.running.store(true, Ordering::Release);
         let result = vm.run_guarded(host, status, runner, &function, keys, args);
         status.running.store(false, Ordering::Release);
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= GC_PERIOD {
+            self.runs_since_gc = 0;
+            for _ in 0..GC_PERIOD {
+                if vm.lua.gc_step().unwrap_or(true) {
+                    break;
+                }
+            }
+        }
         status.timed_out.store(false, Ordering::Relaxed);
         let killed = status.kill_requested.swap(false, Ordering::AcqRel);
         let stopped = status.stopped_at_threshold.swap(false, Ordering::AcqRel);
+        let error_counted = match &result {
+            Ok((_, value, _)) => !killed && !stopped && convert::error_counted(value),
+            Err(_) => false,
+        };
         let reply = match result {
             Ok((false, _, _)) | Err(_) if stopped => Reply::error(format!(
                 "ERR {STOPPED_AT_THRESHOLD} ({} ms)",
@@ -858,7 +948,10 @@ impl Engine {
             )),
         };
         self.refresh_memory(status);
-        RunOutcome { reply }
+        RunOutcome {
+            reply,
+            error_counted,
+        }
     }
 
     /// Loads a library (FUNCTION LOAD); returns its name.
@@ -871,7 +964,10 @@ impl Engine {
         let chunk = vm
             .compile(&code[shebang_len..], "@user_function")
             .map_err(|e| format!("Error compiling function: {e}"))?;
-        let registering = std::sync::Arc::new(parking_lot::Mutex::new(Registering::default()));
+        let registering = std::sync::Arc::new(parking_lot::Mutex::new(Registering {
+            active: true,
+            ..Registering::default()
+        }));
         let load_api = load_api(&vm.lua, registering.clone()).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let _ = vm.lua.set_hook(
@@ -919,7 +1015,7 @@ impl Engine {
             return Err("No functions registered".to_owned());
         }
         for (function, _) in &registered.functions {
-            if let Some(owner) = self.function_index.get(function) {
+            if let Some(owner) = self.function_index.get(&function.to_ascii_lowercase()) {
                 if *owner != name {
                     return Err(format!("Function {function} already exists"));
                 }
@@ -927,12 +1023,13 @@ impl Engine {
         }
         if let Some(old) = self.libraries.remove(&name) {
             for function in old.functions.keys() {
-                self.function_index.remove(function);
+                self.function_index.remove(&function.to_ascii_lowercase());
             }
         }
         let mut functions = BTreeMap::new();
         for (function, f) in registered.functions {
-            self.function_index.insert(function.clone(), name.clone());
+            self.function_index
+                .insert(function.to_ascii_lowercase(), name.clone());
             functions.insert(
                 function,
                 LibraryFunction {
@@ -953,11 +1050,24 @@ impl Engine {
         Ok(name)
     }
 
+    /// A function by name, in any letter case.
+    fn function(&self, name: &str) -> Option<&LibraryFunction> {
+        let library = self.function_index.get(&name.to_ascii_lowercase())?;
+        let library = self.libraries.get(library)?;
+        library.functions.get(name).or_else(|| {
+            library
+                .functions
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, f)| f)
+        })
+    }
+
     pub fn delete_library(&mut self, name: &str) -> bool {
         match self.libraries.remove(name) {
             Some(lib) => {
                 for function in lib.functions.keys() {
-                    self.function_index.remove(function);
+                    self.function_index.remove(&function.to_ascii_lowercase());
                 }
                 true
             }
@@ -1049,12 +1159,20 @@ fn load_api(
         "register_function",
         lua.create_function(
             move |lua, args: MultiValue| match read_register_args(lua, &args) {
+                _ if !reg.lock().active => fail(
+                    lua,
+                    "ERR redis.register_function can only be called on FUNCTION LOAD command",
+                ),
                 Ok((name, callback, description, flags)) => {
                     let mut reg = reg.lock();
                     if !valid_name(&name) {
                         return fail(lua, &format!("ERR {NAME_RULE}"));
                     }
-                    if reg.functions.iter().any(|(n, _)| *n == name) {
+                    if reg
+                        .functions
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+                    {
                         return fail(lua, "ERR Function already exists in the library");
                     }
                     let callback = lua.create_registry_value(callback)?;

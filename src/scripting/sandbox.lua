@@ -89,11 +89,8 @@ end
 local raising = natives.raising
 
 local redis_api = {
-    call = raising(natives.call),
-    pcall = function(...)
-        local _, value = natives.call(...)
-        return value
-    end,
+    call = natives.packed(natives.call, true),
+    pcall = natives.packed(natives.call, false),
     setresp = raising(natives.setresp),
     set_repl = raising(natives.set_repl),
     log = raising(natives.log),

@@ -26,6 +26,35 @@ use crate::commands::ServerState;
 use crate::config::Config;
 use crate::crdt::ReplicaId;
 
+/// Called (through [`crate::commands::scripting::HAND_OFF`]) on the thread
+/// that runs a script once it passes `busy-reply-threshold`: gives this
+/// runtime worker's other tasks to a fresh worker thread (tokio's
+/// `block_in_place`), so every other client is served (BUSY, SCRIPT KILL)
+/// while the script goes on here. It waits until a task spawned just
+/// before runs elsewhere, which shows the hand-off took; answers whether
+/// it did. Only a multi-thread runtime can hand off (`main` builds one
+/// even for `threads 1`); elsewhere (a current-thread runtime, or no
+/// runtime) it answers false and the script is stopped instead.
+fn hand_off_runtime() -> bool {
+    use std::sync::atomic::AtomicBool;
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return false;
+    }
+    let moved = Arc::new(AtomicBool::new(false));
+    let marker = moved.clone();
+    handle.spawn(async move { marker.store(true, Ordering::Release) });
+    tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !moved.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    moved.load(Ordering::Acquire)
+}
+
 /// A running node: its address, shared state, and a way to stop it.
 pub struct ServerHandle {
     pub local_addr: SocketAddr,
@@ -133,6 +162,7 @@ pub async fn start_with_listeners(
     tls_listener: Option<std::net::TcpListener>,
 ) -> std::io::Result<ServerHandle> {
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let _ = crate::commands::scripting::HAND_OFF.set(hand_off_runtime);
     let tls_listener = match (tls_listener, tls::tls_port(&config)) {
         (Some(l), _) => Some(l),
         (None, Some(port)) => Some(std::net::TcpListener::bind((config.bind.as_str(), port))?),
@@ -401,7 +431,11 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
             _ = tokio::time::sleep(Duration::from_millis(1000 / hz as u64)) => {}
         }
         rounds += 1;
-        let mut store = state.store.lock();
+        // A script past busy-reply-threshold holds the store: skip the
+        // round rather than stall the thread that answers BUSY.
+        let Some(mut store) = session::store_unless_busy(&state) else {
+            continue;
+        };
         let started = std::time::Instant::now();
         store.active_expire_cycle(400);
         let ms = started.elapsed().as_millis() as u64;

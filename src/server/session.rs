@@ -33,6 +33,11 @@
 //!   [`IDLE_TRIM`] keeps no spare room at all, and a busy client whose
 //!   buffer is more than twice the most it held in the last
 //!   [`RESIZE_EVERY`] (and over [`RESIZE_THRESHOLD`]) is cut down to that.
+//! - While a script past `busy-reply-threshold` holds the store, requests
+//!   are answered without it (`commands::busy_reply`: BUSY, SCRIPT KILL,
+//!   FUNCTION KILL/STATS); one that needs the store waits in short sleeps
+//!   ([`Step::Sleep`]) rather than on the lock, so the thread keeps
+//!   serving the other clients.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -44,6 +49,31 @@ use crate::commands::blocking::ParkedRequest;
 use crate::commands::context::{client_flags, ReplyMode, UnblockHow, UNBLOCKED_ERROR};
 use crate::commands::{self, flags, ClientAction, ClientState, CommandSpec, Context, ServerState};
 use crate::protocol::{Limits, ProtocolError, Reply, RequestParser};
+
+/// How long a batch waits for the store before checking whether a script
+/// past `busy-reply-threshold` holds it.
+const STORE_WAIT_STEP: Duration = Duration::from_millis(5);
+
+/// The store, or `None` while a script past `busy-reply-threshold` holds
+/// it (waiting for it then would stall every client this thread serves).
+pub(super) fn store_unless_busy(
+    state: &ServerState,
+) -> Option<parking_lot::MutexGuard<'_, crate::store::Store>> {
+    loop {
+        if let Some(store) = state.store.try_lock() {
+            return Some(store);
+        }
+        if commands::script_busy(state) {
+            return None;
+        }
+        if let Some(store) = state.store.try_lock_for(STORE_WAIT_STEP) {
+            return Some(store);
+        }
+    }
+}
+
+/// How soon a request that must wait for a busy script's end is retried.
+const BUSY_RETRY: Duration = Duration::from_millis(10);
 
 /// What the connection must do next. Before every step it writes out
 /// whatever replies [`ClientSession::output`] holds.
@@ -443,7 +473,9 @@ impl<'a> ClientSession<'a> {
         let mut last_args: Option<Vec<Bytes>> = None;
         let (mut commands, mut errors) = (0u64, 0u64);
         {
-            let mut store = state.store.lock();
+            let Some(mut store) = store_unless_busy(state) else {
+                return self.answer_busy();
+            };
             while let Some(args) = self.pending.pop_front() {
                 let row = resolve_row(&args);
                 if let Some(step) = pause_holds(state, client, row, &args, now) {
@@ -540,6 +572,28 @@ impl<'a> ClientSession<'a> {
         }
         count_commands(state, commands, errors);
         commands
+    }
+
+    /// A script past `busy-reply-threshold` holds the store: answers the
+    /// queued requests without it ([`commands::busy_reply`]) until one
+    /// must wait for the store, which is retried after a short sleep
+    /// (never blocking the thread others are served on).
+    fn answer_busy(&mut self) -> u64 {
+        let mut answered = 0;
+        while let Some(args) = self.pending.front() {
+            let Some(reply) = commands::busy_reply(self.state, &mut self.client, args) else {
+                self.paused = Some(Step::Sleep(BUSY_RETRY));
+                break;
+            };
+            self.pending.pop_front();
+            emit(&mut self.client, &reply, &mut self.output);
+            count_commands(self.state, 1, matches!(reply, Reply::Error(_)) as u64);
+            answered += 1;
+            if self.client.action.is_some() {
+                break;
+            }
+        }
+        answered
     }
 
     /// Runs the request at the queue's front with blocking denied, so a
