@@ -319,3 +319,42 @@ fn copy_and_rename_keep_entries_ids_and_groups() {
         assert_eq!(q(&mut c, &["XINFO", "GROUPS", key])[1], "g");
     }
 }
+
+/// A stream that arrives whole (RENAME, COPY) owes its groups nothing: its
+/// group state already says what was read, so `>` does not hand out
+/// entries the group delivered (and acknowledged) before the move.
+#[test]
+fn a_renamed_or_copied_stream_does_not_redeliver_what_its_groups_read() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.ok(&["XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"]);
+    for id in ["1-1", "2-1", "3-1"] {
+        c.bulk(&["XADD", "s", id, "f", "v"]).unwrap();
+    }
+    let read = q(
+        &mut c,
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+    );
+    assert_eq!(
+        read.iter().filter(|w| w.ends_with("-1")).count(),
+        3,
+        "{read:?}"
+    );
+    assert_eq!(c.int(&["XACK", "s", "g", "1-1", "2-1", "3-1"]), 3);
+    assert_eq!(c.int(&["COPY", "s", "copied"]), 1);
+    c.ok(&["RENAME", "s", "moved"]);
+    for key in ["moved", "copied"] {
+        assert_eq!(
+            c.v(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", key, ">"]),
+            Value::Nil,
+            "{key}"
+        );
+    }
+    // New entries still flow.
+    c.bulk(&["XADD", "moved", "4-1", "f", "v"]).unwrap();
+    let next = q(
+        &mut c,
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "moved", ">"],
+    );
+    assert!(next.contains(&"4-1".to_string()), "{next:?}");
+}

@@ -532,17 +532,26 @@ impl Stream {
         }
     }
 
-    /// After entries `arrived` on this node (new IDs): each one a group's
-    /// `>` has already passed is owed to that group, unless the group
-    /// already has it pending (delivered in its origin region).
-    fn owe_to_groups(&mut self, arrived: &[StreamId]) {
-        if arrived.is_empty() || self.groups.is_empty() {
-            return;
-        }
+    /// Each group's last-delivered ID as this node has it now, before a
+    /// delta or join brings entries in (nothing when there are no groups).
+    fn passed_by_groups(&self) -> Vec<(Bytes, StreamId)> {
+        self.groups()
+            .map(|(name, group)| (name.clone(), group.last_id))
+            .collect()
+    }
+
+    /// After entries `arrived` on this node (new IDs): each one that a
+    /// group's `>` had already passed here (`passed`, taken before the
+    /// entries came) is owed to that group, unless the group now has it
+    /// pending (its region delivered it). Only groups that existed here
+    /// before count: a stream that arrives whole (a full sync, RENAME,
+    /// RESTORE) owes nothing, its group state already says what was read.
+    fn owe_to_groups(&mut self, arrived: &[StreamId], passed: &[(Bytes, StreamId)]) {
         let mut owed = Vec::new();
-        for (name, group) in self.groups() {
+        for (name, last_id) in passed {
+            let pending = self.group(name).map(|g| &g.pending);
             for &id in arrived {
-                if id <= group.last_id && !group.pending.contains_key(&id) {
+                if id <= *last_id && !pending.is_some_and(|p| p.contains_key(&id)) {
                     owed.push((name.clone(), id));
                 }
             }
@@ -865,6 +874,11 @@ impl ElementCrdt for Stream {
             ctx.insert(dot);
             self.remove_entry(id, dot);
         }
+        let passed = if self.groups.is_empty() || delta.adds.is_empty() {
+            Vec::new()
+        } else {
+            self.passed_by_groups()
+        };
         let mut arrived: SmallVec<[StreamId; 2]> = SmallVec::new();
         for add in &delta.adds {
             if !ctx.contains(add.dot) {
@@ -905,7 +919,7 @@ impl ElementCrdt for Stream {
         }
         // After the groups: a delta that delivers the entry it adds (a
         // peer's batch) leaves it pending, not owed.
-        self.owe_to_groups(&arrived);
+        self.owe_to_groups(&arrived, &passed);
         let last = self.last_id();
         self.arrivals.raise(last);
     }
@@ -971,7 +985,7 @@ impl ElementCrdt for Stream {
         for group in destroyed {
             out.arrivals.forget_group(&group);
         }
-        out.owe_to_groups(&arrived);
+        out.owe_to_groups(&arrived, &self.passed_by_groups());
         let last = out.last_id();
         out.arrivals.raise(last);
         out
