@@ -527,3 +527,29 @@ fn a_script_that_reads_tracks_its_declared_keys() {
     assert_eq!(text(cache.reply()), invalidate(&["k1"]));
     cache.expect_silence(Duration::from_millis(100));
 }
+
+/// XGROUP's subcommands raise Redis's `xgroup-*` events (they are named
+/// by the top-level command, not by the subcommand's row).
+#[test]
+fn xgroup_subcommands_raise_their_stream_events() {
+    let node = Node::start();
+    let mut admin = node.connect();
+    let mut sub = node.connect();
+    admin.call_str(&["CONFIG", "SET", "notify-keyspace-events", "Kt"]);
+    sub.send(b"PSUBSCRIBE *\r\n");
+    assert_eq!(text(sub.reply()), frame3("psubscribe", "*", 1));
+    admin.call_str(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    admin.call_str(&["XGROUP", "CREATECONSUMER", "s", "g", "Bob"]);
+    // An existing consumer: nothing changes, nothing is raised.
+    admin.call_str(&["XGROUP", "CREATECONSUMER", "s", "g", "Bob"]);
+    admin.call_str(&["XGROUP", "DELCONSUMER", "s", "g", "Bob"]);
+    admin.call_str(&["XADD", "s", "1", "f", "v"]);
+    for event in [
+        "xgroup-create",
+        "xgroup-createconsumer",
+        "xgroup-delconsumer",
+        "xadd",
+    ] {
+        assert_eq!(text(sub.reply()), pmessage("*", "__keyspace@0__:s", event));
+    }
+}

@@ -699,7 +699,13 @@ fn tag_events(ctx: &mut Context, resolved: &Resolved, args: &[Bytes], from: usiz
     if ctx.store.open_ops_len() == from {
         return;
     }
-    let name = resolved.command.name;
+    // Events are named by the top-level command: XGROUP CREATE is
+    // `xgroup` (its subcommand is read from the arguments).
+    let name = if resolved.first_arg > 1 {
+        lookup(&args[0]).map_or(resolved.command.name, |top| top.name)
+    } else {
+        resolved.command.name
+    };
     let first_key = args.get(1).map_or(&b""[..], |k| &k[..]);
     ctx.store.tag_ops(from, |_, key, presence| {
         let position = usize::from(key != first_key);
