@@ -534,8 +534,14 @@ impl Stream {
 
     /// Each group's last-delivered ID as this node has it now, before a
     /// delta or join brings entries in (nothing when there are no groups).
-    fn passed_by_groups(&self) -> Vec<(Bytes, StreamId)> {
+    /// Only groups that passed `lowest` (the smallest arrived ID) count,
+    /// so the usual XADD, above every group, allocates nothing here.
+    fn passed_by_groups(&self, lowest: Option<StreamId>) -> Vec<(Bytes, StreamId)> {
+        let Some(lowest) = lowest else {
+            return Vec::new();
+        };
         self.groups()
+            .filter(|(_, group)| group.last_id >= lowest)
             .map(|(name, group)| (name.clone(), group.last_id))
             .collect()
     }
@@ -874,11 +880,6 @@ impl ElementCrdt for Stream {
             ctx.insert(dot);
             self.remove_entry(id, dot);
         }
-        let passed = if self.groups.is_empty() || delta.adds.is_empty() {
-            Vec::new()
-        } else {
-            self.passed_by_groups()
-        };
         let mut arrived: SmallVec<[StreamId; 2]> = SmallVec::new();
         for add in &delta.adds {
             if !ctx.contains(add.dot) {
@@ -889,6 +890,8 @@ impl ElementCrdt for Stream {
                 }
             }
         }
+        // Entry adds leave the groups as they were: what they had passed.
+        let passed = self.passed_by_groups(arrived.iter().min().copied());
         for &dot in &delta.meta_removes {
             ctx.insert(dot);
             self.metas.retain(|m| m.dot != dot);
@@ -985,7 +988,10 @@ impl ElementCrdt for Stream {
         for group in destroyed {
             out.arrivals.forget_group(&group);
         }
-        out.owe_to_groups(&arrived, &self.passed_by_groups());
+        out.owe_to_groups(
+            &arrived,
+            &self.passed_by_groups(arrived.iter().min().copied()),
+        );
         let last = out.last_id();
         out.arrivals.raise(last);
         out
