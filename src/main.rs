@@ -35,6 +35,14 @@ fn main() {
     if config.threads > 0 {
         runtime.worker_threads(config.threads);
     }
+    // Tasks woken by one poll of the I/O driver run in the order their
+    // sockets became ready. tokio's default runs the last-woken task first
+    // (its LIFO slot), so of two clients that wrote at once the second was
+    // served first; Redis serves them in arrival order, and clients (and
+    // Redis's own tests) that send a blocking read on one connection and a
+    // write on another depend on it.
+    #[cfg(tokio_unstable)]
+    runtime.disable_lifo_slot();
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

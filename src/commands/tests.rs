@@ -166,7 +166,11 @@ fn without_auth_only_auth_hello_and_quit_run() {
 
 #[test]
 fn reads_and_failed_writes_hand_nothing_to_the_delta_log() {
-    let mut h = Harness::new(Config::default());
+    // A peer port makes the node replicate, so writes are logged.
+    let mut h = Harness::new(Config {
+        peer_port: Some(17391),
+        ..Config::default()
+    });
     h.run(&["SET", "k", "abc"]);
     let before = h.state.store.lock().delta_log().len();
     h.run(&["GET", "k"]);
@@ -177,6 +181,22 @@ fn reads_and_failed_writes_hand_nothing_to_the_delta_log() {
     h.run(&["SET", "k", "v2"]);
     assert_eq!(h.state.store.lock().delta_log().len(), before + 1);
     assert_eq!(h.client.last_write_seq, h.state.store.lock().last_seq());
+}
+
+#[test]
+fn a_node_without_peers_logs_no_batches_and_a_late_reader_needs_a_full_sync() {
+    let mut h = Harness::new(Config::default());
+    for i in 0..100 {
+        h.run(&["SET", &format!("k{i}"), "v"]);
+    }
+    let store = h.state.store.lock();
+    assert_eq!(store.delta_log().len(), 0);
+    assert_eq!(store.delta_log().bytes(), 0);
+    assert_eq!(store.last_seq(), 100);
+    assert!(
+        store.delta_log().since(0).is_none(),
+        "nothing to resend from"
+    );
 }
 
 #[test]

@@ -180,6 +180,12 @@ impl DeltaLog {
         self.enforce_cap();
     }
 
+    /// Records that the batches through `seq` were never kept (a node
+    /// without peers): anyone asking for them needs a full sync.
+    pub fn pass_over(&mut self, seq: u64) {
+        self.dropped_through = seq;
+    }
+
     /// Drops the oldest batches until the log fits its cap.
     fn enforce_cap(&mut self) {
         while self.bytes > self.cap_bytes {

@@ -759,7 +759,13 @@ impl Store {
             hlc: self.open.hlc,
             ops,
         });
-        self.log.push(batch.clone());
+        if self.single_region {
+            // No peer can ever ask for it (peers are fixed at start), so
+            // keeping it would only cost memory and time.
+            self.log.pass_over(batch.last_seq);
+        } else {
+            self.log.push(batch.clone());
+        }
         Some(batch)
     }
 
