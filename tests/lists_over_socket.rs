@@ -547,6 +547,7 @@ fn replicate(from: &ServerState, to: &ServerState) {
 fn blpop_is_woken_by_a_remote_batch() {
     let node = ReachableNode::start();
     let remote = ServerState::new(Config::default(), ReplicaId(0xfeed), None);
+    remote.store.lock().keep_delta_log = true;
     let url = node.url();
     let waiter = thread::spawn(move || Conn::open(&url).strings(&["BLPOP", "geo", "5"]));
     thread::sleep(Duration::from_millis(200));

@@ -625,6 +625,7 @@ impl ServerState {
             .set_cap_bytes(config.replication_log_bytes);
         store.set_eviction_config(super::maxmemory::eviction_config(&config));
         store.single_region = !config.replication_enabled();
+        store.keep_delta_log = config.replication_enabled();
         super::stats::clock::init();
         let write_quorum = super::write_quorum::packed_settings(&config);
         let busy_threshold_ms = super::scripting::busy_threshold_ms(&config);

@@ -159,6 +159,10 @@ pub struct Store {
     /// string). `false` unless the server says so: stores in the in-process
     /// drivers replicate.
     pub single_region: bool,
+    /// Whether closed batches go to the delta log. The server turns it off
+    /// on a node with no peers and no peer port; the in-process drivers,
+    /// which ship batches by hand, keep it on.
+    pub keep_delta_log: bool,
     /// Until this Unix ms (CLIENT PAUSE), expired keys are hidden from
     /// reads but not deleted or counted: a pause holds every write, and
     /// deleting an expired key is one (Redis does the same).
@@ -244,6 +248,7 @@ impl Store {
             introspection: Default::default(),
             active_expire: true,
             single_region: false,
+            keep_delta_log: true,
             expiry_held_until_ms: 0,
             notifier: None,
             eviction: evict::Eviction::default(),
@@ -759,7 +764,7 @@ impl Store {
             hlc: self.open.hlc,
             ops,
         });
-        if self.single_region {
+        if !self.keep_delta_log {
             // No peer can ever ask for it (peers are fixed at start), so
             // keeping it would only cost memory and time.
             self.log.pass_over(batch.last_seq);

@@ -28,7 +28,12 @@ pub struct Node {
 impl Node {
     pub fn new(id: u64) -> Node {
         let state = ServerState::new(Config::default(), ReplicaId(id), None);
-        state.store.lock().set_time_override(Some(NOW_MS));
+        {
+            let mut store = state.store.lock();
+            store.set_time_override(Some(NOW_MS));
+            // Batches are shipped by hand from the log (no peers configured).
+            store.keep_delta_log = true;
+        }
         Node {
             state,
             client: ClientState::detached(true),

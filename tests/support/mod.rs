@@ -105,6 +105,9 @@ impl Node {
                 peer_listener,
             ))
             .expect("node starts");
+        // Tests ship batches between nodes by hand (`replicate`) even when
+        // no peers are configured, so every test node keeps its delta log.
+        handle.state.store.lock().keep_delta_log = true;
         let addr = handle.local_addr;
         Node {
             rt,
