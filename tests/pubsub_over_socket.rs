@@ -553,3 +553,36 @@ fn xgroup_subcommands_raise_their_stream_events() {
         assert_eq!(text(sub.reply()), pmessage("*", "__keyspace@0__:s", event));
     }
 }
+
+/// XREADGROUP, XCLAIM and XAUTOCLAIM that create a consumer implicitly
+/// raise `xgroup-createconsumer` (and nothing else); with an existing
+/// consumer they raise nothing, as in Redis 7.0.
+#[test]
+fn implicit_consumer_creation_raises_createconsumer() {
+    let node = Node::start();
+    let mut admin = node.connect();
+    let mut sub = node.connect();
+    admin.call_str(&["CONFIG", "SET", "notify-keyspace-events", "Kt"]);
+    sub.send(b"PSUBSCRIBE *\r\n");
+    assert_eq!(text(sub.reply()), frame3("psubscribe", "*", 1));
+    admin.call_str(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    admin.call_str(&["XADD", "s", "1-1", "f", "v"]);
+    admin.call_str(&["XREADGROUP", "GROUP", "g", "Alice", "STREAMS", "s", ">"]);
+    // Alice exists now: reading again raises nothing.
+    admin.call_str(&["XREADGROUP", "GROUP", "g", "Alice", "STREAMS", "s", "0"]);
+    admin.call_str(&["XCLAIM", "s", "g", "Mike", "0", "1-1", "FORCE"]);
+    admin.call_str(&["XAUTOCLAIM", "s", "g", "Mike", "0", "0"]);
+    admin.call_str(&["XAUTOCLAIM", "s", "g", "Lee", "0", "0"]);
+    admin.call_str(&["XGROUP", "DELCONSUMER", "s", "g", "Alice"]);
+    for event in [
+        "xgroup-create",
+        "xadd",
+        "xgroup-createconsumer",
+        "xgroup-createconsumer",
+        "xgroup-createconsumer",
+        "xgroup-delconsumer",
+    ] {
+        assert_eq!(text(sub.reply()), pmessage("*", "__keyspace@0__:s", event));
+    }
+    sub.expect_silence(Duration::from_millis(100));
+}

@@ -706,6 +706,11 @@ fn tag_events(ctx: &mut Context, resolved: &Resolved, args: &[Bytes], from: usiz
     } else {
         resolved.command.name
     };
+    // These tag their own deltas: whether they created a consumer
+    // (`xgroup-createconsumer`) is not in their arguments.
+    if matches!(name, "xreadgroup" | "xclaim" | "xautoclaim") {
+        return;
+    }
     let first_key = args.get(1).map_or(&b""[..], |k| &k[..]);
     ctx.store.tag_ops(from, |_, key, presence| {
         let position = usize::from(key != first_key);

@@ -27,6 +27,8 @@ use crate::crdt::stream::{
 };
 use crate::crdt::ElementCrdt;
 use crate::protocol::{Reply, RespVersion};
+use crate::pubsub::notify;
+use crate::store::events::EventCodes;
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
@@ -739,12 +741,14 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let now = ctx.store.now_ms();
     let mut results = Vec::new();
     for (key, from) in req.keys.iter().zip(&wanted) {
+        let ops_before = ctx.store.open_ops_len();
+        let mut created = false;
         let reply = write::<Stream, _>(ctx, key, |s, w| {
             let Some(current) = s.group(group_name) else {
                 return Err(nogroup_read(key, group_name));
             };
             let mut group = current.clone();
-            group.consumers.insert(consumer.clone(), now);
+            created = group.consumers.insert(consumer.clone(), now).is_none();
             let mut entries = Vec::new();
             match from {
                 Some(start) => {
@@ -829,6 +833,9 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
             let delta = s.delta_group(group_name, Some(group), w.ts(), &mut || w.next_dot());
             Ok((delta, Some(Reply::Array(entries))))
         })?;
+        if created {
+            tag_created_consumer(ctx, key, ops_before);
+        }
         let history = from.is_some();
         match reply {
             Some(r) => results.push((key.clone(), r)),
@@ -840,6 +847,24 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
         return Ok(keyed_results(ctx, results));
     }
     park_read(ctx, req.block)
+}
+
+/// Gives the deltas of `key` since op `from` the `xgroup-createconsumer`
+/// event. XREADGROUP, XCLAIM and XAUTOCLAIM create a consumer implicitly,
+/// which only the handler knows, so they tag their deltas themselves
+/// (the dispatcher leaves these three commands' tags alone).
+fn tag_created_consumer(ctx: &mut Context, key: &[u8], from: usize) {
+    let created = EventCodes::one(notify::code("xgroup-createconsumer"));
+    ctx.store.tag_ops(
+        from,
+        |_, k, _| {
+            if k == key {
+                created
+            } else {
+                EventCodes::NONE
+            }
+        },
+    );
 }
 
 /// A group's entries-read after delivering `id`: one more when known
@@ -1174,6 +1199,8 @@ fn xclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
         Some(t) if t >= 0 && t <= now => t,
         _ => now,
     } as u64;
+    let ops_before = ctx.store.open_ops_len();
+    let mut created = false;
     let replies = on_group(ctx, key, name, |s, g| {
         let mut changed = false;
         if last_id > g.last_id {
@@ -1217,10 +1244,14 @@ fn xclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
             });
         }
         if changed || !out.is_empty() {
+            created = !g.consumers.contains_key(consumer.as_ref());
             g.consumers.entry(consumer.clone()).or_insert(now as u64);
         }
         Ok((changed, out))
     })?;
+    if created {
+        tag_created_consumer(ctx, key, ops_before);
+    }
     Ok(Reply::Array(replies.unwrap_or_default()))
 }
 
@@ -1258,6 +1289,8 @@ fn xautoclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
         return Err(nokey_or_group(key, name));
     }
     let now = ctx.store.now_ms();
+    let ops_before = ctx.store.open_ops_len();
+    let mut created = false;
     let result = on_group(ctx, key, name, |s, g| {
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
@@ -1301,6 +1334,7 @@ fn xautoclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
             });
         }
         if changed {
+            created = !g.consumers.contains_key(consumer.as_ref());
             g.consumers.entry(consumer.clone()).or_insert(now);
         }
         Ok((
@@ -1312,6 +1346,9 @@ fn xautoclaim(ctx: &mut Context, args: &mut Args) -> CmdResult {
             ]),
         ))
     })?;
+    if created {
+        tag_created_consumer(ctx, key, ops_before);
+    }
     Ok(result.expect("group checked above"))
 }
 
