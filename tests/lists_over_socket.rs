@@ -507,6 +507,9 @@ impl ReachableNode {
             .build()
             .unwrap();
         let handle = rt.block_on(cordis::server::start(config, None)).unwrap();
+        // `replicate` ships batches by hand: keep them although no peers
+        // are configured.
+        handle.state.store.lock().keep_delta_log = true;
         ReachableNode {
             rt,
             handle: Some(handle),
