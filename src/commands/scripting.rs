@@ -136,7 +136,7 @@ fn run(ctx: &mut Context, args: &mut Args, source: Source, ro: bool) -> CmdResul
     super::connection::feed_monitors(ctx.server, ctx.client.db, origin, command);
     let (keys, argv) = keys_and_args(args, matches!(source, Source::Function(_)))?;
     let server = ctx.server;
-    let mut engine = server.scripting.lock();
+    let mut engine = synced_engine(server, ctx.store);
     let sha;
     let (target, script_flags) = match source {
         Source::Body(body) => {
@@ -513,22 +513,53 @@ fn function_load(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let Some(code) = code else {
         return Err(err("ERR Function code is missing"));
     };
-    let mut engine = ctx.server.scripting.lock();
+    let mut engine = synced_engine(ctx.server, ctx.store);
+    // Compiling here first gives the client Redis's errors; only a
+    // library that loads is written to the replicated set.
     let name = engine
-        .load_library(code, replace)
+        .load_library(code.clone(), replace)
         .map_err(|e| err_owned(format!("ERR {e}")))?;
-    engine.refresh_memory(&ctx.server.script_status);
+    ctx.store.write_library(&name, Some(code));
+    follow_store(&mut engine, ctx.store, &ctx.server.script_status);
     Ok(Reply::bulk(name))
 }
 
 fn function_delete(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    let name = args.next()?;
-    let mut engine = ctx.server.scripting.lock();
-    if !engine.delete_library(&String::from_utf8_lossy(name)) {
+    let name = String::from_utf8_lossy(args.next()?).into_owned();
+    let mut engine = synced_engine(ctx.server, ctx.store);
+    // The replicated set decides: a library that did not compile on this
+    // node can still be deleted everywhere.
+    if ctx.store.function_libraries().get(&name).is_none() {
         return Err(err("ERR Library not found"));
     }
-    engine.refresh_memory(&ctx.server.script_status);
+    ctx.store.write_library(&name, None);
+    follow_store(&mut engine, ctx.store, &ctx.server.script_status);
     Ok(Reply::ok())
+}
+
+/// The engine, its libraries first brought in line with the replicated
+/// set in the store (peers' FUNCTION writes arrive there).
+fn synced_engine<'s>(
+    server: &'s super::ServerState,
+    store: &crate::store::Store,
+) -> parking_lot::MutexGuard<'s, scripting::Engine> {
+    let mut engine = server.scripting.lock();
+    follow_store(&mut engine, store, &server.script_status);
+    engine
+}
+
+/// Recompiles what changed in the replicated libraries since the engine
+/// last followed them (nothing, usually).
+pub(crate) fn follow_store(
+    engine: &mut scripting::Engine,
+    store: &crate::store::Store,
+    status: &scripting::RunStatus,
+) {
+    let generation = store.functions_generation();
+    if !engine.follows(generation) {
+        engine.follow(generation, store.function_libraries().visible());
+    }
+    engine.refresh_memory(status);
 }
 
 fn function_flush(ctx: &mut Context, args: &mut Args) -> CmdResult {
@@ -538,9 +569,12 @@ fn function_flush(ctx: &mut Context, args: &mut Args) -> CmdResult {
         ));
     }
     flush_mode(args, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
-    let mut engine = ctx.server.scripting.lock();
+    let mut engine = synced_engine(ctx.server, ctx.store);
+    // A fresh VM (as Redis frees its functions VM), then the replicated
+    // flush; `follow_store` keeps whatever the flush did not cover.
     engine.flush_libraries();
-    engine.refresh_memory(&ctx.server.script_status);
+    ctx.store.flush_libraries();
+    follow_store(&mut engine, ctx.store, &ctx.server.script_status);
     Ok(Reply::ok())
 }
 
@@ -564,7 +598,7 @@ fn function_list(ctx: &mut Context, args: &mut Args) -> CmdResult {
             String::from_utf8_lossy(arg)
         )));
     }
-    let engine = ctx.server.scripting.lock();
+    let engine = synced_engine(ctx.server, ctx.store);
     let mut out = Vec::new();
     for lib in engine.libraries() {
         if let Some(p) = pattern {
@@ -608,10 +642,7 @@ fn flag_names(f: u32) -> Vec<Reply> {
 }
 
 fn function_stats(ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    ctx.server
-        .scripting
-        .lock()
-        .refresh_memory(&ctx.server.script_status);
+    drop(synced_engine(ctx.server, ctx.store));
     stats_reply(ctx.server)
 }
 
@@ -670,7 +701,7 @@ pub fn stats_reply(server: &super::ServerState) -> CmdResult {
 /// length-prefixed string, then the RDB version (2 bytes) and a CRC64 of
 /// everything before (8 bytes, little-endian), as Redis lays it out.
 fn function_dump(ctx: &mut Context, _args: &mut Args) -> CmdResult {
-    let engine = ctx.server.scripting.lock();
+    let engine = synced_engine(ctx.server, ctx.store);
     let mut out = Vec::new();
     for lib in engine.libraries() {
         out.push(245u8);
@@ -787,7 +818,7 @@ fn function_restore(ctx: &mut Context, args: &mut Args) -> CmdResult {
         at += len;
         codes.push(Bytes::copy_from_slice(code));
     }
-    let mut engine = ctx.server.scripting.lock();
+    let mut engine = synced_engine(ctx.server, ctx.store);
     // Load into a scratch engine first, so a bad payload changes nothing.
     let mut scratch = scripting::Engine::new();
     let mut names = Vec::new();
@@ -807,14 +838,23 @@ fn function_restore(ctx: &mut Context, args: &mut Args) -> CmdResult {
     }
     if policy == Policy::Flush {
         engine.flush_libraries();
+        ctx.store.flush_libraries();
+        follow_store(&mut engine, ctx.store, &ctx.server.script_status);
     }
+    // Each library is written to the replicated set as it loads, so what
+    // replicates is what this node holds even if one fails midway.
+    let mut outcome = Ok(Reply::ok());
     for code in codes {
-        engine
-            .load_library(code, policy != Policy::Append)
-            .map_err(|e| err_owned(format!("ERR {e}")))?;
+        match engine.load_library(code.clone(), policy != Policy::Append) {
+            Ok(name) => ctx.store.write_library(&name, Some(code)),
+            Err(e) => {
+                outcome = Err(err_owned(format!("ERR {e}")));
+                break;
+            }
+        }
     }
-    engine.refresh_memory(&ctx.server.script_status);
-    Ok(Reply::ok())
+    follow_store(&mut engine, ctx.store, &ctx.server.script_status);
+    outcome
 }
 
 /// `busy-reply-threshold` (alias `lua-time-limit`) in ms.

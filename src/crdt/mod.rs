@@ -18,6 +18,8 @@
 //! - [`ormap`]: the hash (field → string-like value, observed-remove).
 //! - [`stream`]: the stream (immutable entries by ID, observed-remove
 //!   deletes, metadata and consumer-group registers).
+//! - [`functions`]: the replicated function libraries (causal LWW per
+//!   name, DELETE tombstones, observed-remove FLUSH).
 //! - [`hll`]: HyperLogLog values in Redis's layout and their writes.
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
@@ -30,6 +32,7 @@ pub mod causal;
 pub mod clock;
 pub mod collection;
 pub mod element;
+pub mod functions;
 pub mod hll;
 pub mod key;
 pub mod list;
@@ -44,5 +47,6 @@ pub use causal::{CausalContext, Dot, ReplicaId, VersionVector};
 pub use clock::{Hlc, HlcClock};
 pub use collection::{CollDelta, Collection};
 pub use element::{ElementCrdt, Kind};
+pub use functions::{FunctionLibraries, LibraryDelta, LibraryVersion};
 pub use key::{KeyDelta, KeyState, Payload, StrValue, TtlChange, Version};
 pub use number::Amount;

@@ -33,7 +33,9 @@ use crate::store::image::ImageHeader;
 use crate::store::sync::SyncEntry;
 
 pub const MAGIC: &[u8; 8] = b"CORDISSN";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2 added the function libraries to the header; version 1 files are
+/// still read (with no libraries).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Entries per chunk.
 const CHUNK_ENTRIES: usize = 4096;
@@ -287,7 +289,7 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, Bad> {
         return Err(corrupt("ends inside the header"));
     }
     let version = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != 1 {
         return Err(Bad::Version(version));
     }
     if bytes.len() < 12 + 4 + 4 + 4 {
@@ -321,7 +323,11 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, Bad> {
         Ok(Some(section))
     };
     let meta_bytes = section(&mut at)?.ok_or_else(|| corrupt("empty header"))?;
-    let meta: SnapshotMeta = decode_exact(meta_bytes, "header")?;
+    let meta: SnapshotMeta = if version == 1 {
+        decode_exact::<v1::SnapshotMeta>(meta_bytes, "header")?.into()
+    } else {
+        decode_exact(meta_bytes, "header")?
+    };
     let mut entries = Vec::with_capacity((meta.keys as usize).min(body.len() / 4));
     while let Some(chunk) = section(&mut at)? {
         let part: Vec<SyncEntry> = decode_exact(chunk, "key chunk")?;
@@ -354,4 +360,52 @@ fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Res
         return Err(corrupt(format!("{what} has trailing bytes")));
     }
     Ok(value)
+}
+
+/// The header of format version 1 (before function libraries).
+mod v1 {
+    use serde::Deserialize;
+
+    use crate::crdt::{CausalContext, Hlc, ReplicaId, VersionVector};
+    use crate::store::image::ImageHeader;
+
+    #[derive(Deserialize)]
+    pub struct SnapshotMeta {
+        name: String,
+        incarnation: u32,
+        saved_unix_ms: u64,
+        keys: u64,
+        image: Image,
+    }
+
+    #[derive(Deserialize)]
+    struct Image {
+        replica: ReplicaId,
+        last_seq: u64,
+        clock: Hlc,
+        ctx: CausalContext,
+        applied: VersionVector,
+        flush_floors: Vec<VersionVector>,
+    }
+
+    impl From<SnapshotMeta> for super::SnapshotMeta {
+        fn from(old: SnapshotMeta) -> Self {
+            let i = old.image;
+            super::SnapshotMeta {
+                name: old.name,
+                incarnation: old.incarnation,
+                saved_unix_ms: old.saved_unix_ms,
+                keys: old.keys,
+                image: ImageHeader {
+                    replica: i.replica,
+                    last_seq: i.last_seq,
+                    clock: i.clock,
+                    ctx: i.ctx,
+                    applied: i.applied,
+                    flush_floors: i.flush_floors,
+                    functions: Default::default(),
+                },
+            }
+        }
+    }
 }

@@ -11,12 +11,13 @@ use bytes::{Buf, BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::crdt::bounded::decode_untrusted;
-use crate::crdt::{CausalContext, Hlc, ReplicaId, VersionVector};
+use crate::crdt::{CausalContext, FunctionLibraries, Hlc, ReplicaId, VersionVector};
 use crate::store::sync::{SyncEntry, SyncScope};
 use crate::store::Batch;
 
 /// Version of this vocabulary; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: function libraries (batch op `Library`, `SyncBegin::functions`).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame accepted before a peer has authenticated.
 pub const MAX_HANDSHAKE_FRAME: usize = 4 * 1024;
@@ -56,6 +57,9 @@ pub enum Msg {
         applied: VersionVector,
         clock: Hlc,
         keys: u64,
+        /// The dialer's function libraries at that instant (full
+        /// transfers), joined at `SyncEnd`.
+        functions: Option<FunctionLibraries>,
     },
     /// Key states, read when the dialer's context was `ctx`.
     SyncChunk {

@@ -141,6 +141,7 @@ struct Receiving {
     ctx: CausalContext,
     applied: VersionVector,
     mentioned: HashSet<(u8, Bytes)>,
+    functions: Option<crate::crdt::FunctionLibraries>,
 }
 
 pub struct PeerLink {
@@ -428,6 +429,7 @@ impl PeerLink {
             applied: snapshot.applied.clone(),
             clock: snapshot.clock,
             keys: snapshot.names.len() as u64,
+            functions: snapshot.functions,
         };
         self.sending = Some(Sending {
             scope,
@@ -615,6 +617,7 @@ impl PeerLink {
                 ctx,
                 applied,
                 clock,
+                functions,
                 ..
             } => {
                 if self.receiving.is_some() {
@@ -639,11 +642,13 @@ impl PeerLink {
                 }
                 self.flag_skew(clock, now_ms);
                 store.observe_clock(clock);
+                let scope_is_full = scope == SyncScope::All;
                 self.receiving = Some(Receiving {
                     scope,
                     ctx,
                     applied,
                     mentioned: HashSet::new(),
+                    functions: functions.filter(|_| scope_is_full),
                 });
                 Vec::new()
             }
@@ -669,6 +674,11 @@ impl PeerLink {
                     return self.close("transfer end outside a transfer");
                 };
                 let full = receiving.scope == SyncScope::All;
+                if let Some(functions) = &receiving.functions {
+                    // Joined with the start context, before `finish_sync`
+                    // merges it into this node's.
+                    store.merge_remote_libraries(functions, &receiving.ctx);
+                }
                 store.finish_sync(
                     &receiving.scope,
                     &receiving.mentioned,

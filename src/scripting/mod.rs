@@ -207,6 +207,9 @@ pub struct Engine {
     rand_state: std::sync::Arc<parking_lot::Mutex<u64>>,
     /// Runs since the last explicit garbage-collection step.
     runs_since_gc: u32,
+    /// The generation of the replicated library set `libraries` was last
+    /// brought in line with (see [`Engine::follow`]).
+    followed: u64,
 }
 
 /// Every this many runs, the VM that ran takes up to this many
@@ -823,6 +826,7 @@ impl Engine {
             function_index: HashMap::new(),
             rand_state,
             runs_since_gc: 0,
+            followed: 0,
         }
     }
 
@@ -1081,6 +1085,57 @@ impl Engine {
         if let Ok(vm) = Vm::new("function", self.rand_state.clone()) {
             self.functions_vm = vm;
         }
+    }
+
+    /// Whether the loaded libraries follow generation `generation` of the
+    /// replicated set.
+    pub fn follows(&self, generation: u64) -> bool {
+        self.followed == generation
+    }
+
+    /// Makes the loaded libraries those of the replicated set `wanted`
+    /// (name and code, in name order) at `generation`. A library whose code
+    /// is loaded already is kept as compiled; any other is compiled here.
+    /// The outcome depends only on `wanted`, so every node loads the same:
+    /// libraries are taken in name order, and one that fails to compile or
+    /// registers a function an earlier one has (concurrent loads in two
+    /// regions) is left out and logged. It stays in the replicated set.
+    pub fn follow<'a>(
+        &mut self,
+        generation: u64,
+        wanted: impl IntoIterator<Item = (&'a str, &'a Bytes)>,
+    ) {
+        let mut old = std::mem::take(&mut self.libraries);
+        self.function_index.clear();
+        for (name, code) in wanted {
+            match old.remove(name) {
+                Some(lib)
+                    if lib.code == *code
+                        && lib.functions.keys().all(|f| {
+                            !self.function_index.contains_key(&f.to_ascii_lowercase())
+                        }) =>
+                {
+                    for function in lib.functions.keys() {
+                        self.function_index
+                            .insert(function.to_ascii_lowercase(), name.to_owned());
+                    }
+                    self.libraries.insert(name.to_owned(), lib);
+                }
+                _ => match self.load_library(code.clone(), false) {
+                    Ok(loaded) if loaded == name => {}
+                    Ok(loaded) => {
+                        self.delete_library(&loaded);
+                        tracing::warn!(
+                            "replicated function library '{name}' names itself '{loaded}'; not loaded"
+                        );
+                    }
+                    Err(e) => tracing::warn!(
+                        "replicated function library '{name}' does not load on this node: {e}"
+                    ),
+                },
+            }
+        }
+        self.followed = generation;
     }
 
     pub fn libraries(&self) -> impl Iterator<Item = &Library> {

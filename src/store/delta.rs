@@ -36,6 +36,9 @@ pub enum Op {
         message: Bytes,
         shard: bool,
     },
+    /// FUNCTION LOAD/DELETE/FLUSH/RESTORE: a change to the replicated
+    /// function libraries (peers compile what it loads).
+    Library(crate::crdt::LibraryDelta),
 }
 
 /// The deltas of one command, applied atomically at every peer.
@@ -101,6 +104,18 @@ impl Batch {
             Op::Message {
                 channel, message, ..
             } => heap_block(channel.len()) + heap_block(message.len()),
+            Op::Library(delta) => match delta {
+                crate::crdt::LibraryDelta::Write {
+                    name,
+                    removes,
+                    version,
+                } => {
+                    heap_block(name.len())
+                        + heap_block(removes.len() * size_of::<Dot>())
+                        + version.code.as_ref().map_or(0, |c| heap_block(c.len()))
+                }
+                crate::crdt::LibraryDelta::Flush { .. } => 0,
+            },
         };
         heap_block(16 + size_of::<Batch>())
             + heap_block(self.ops.capacity() * size_of::<Op>())

@@ -1,6 +1,7 @@
 //! The whole state of a store as plain data, for snapshots on disk
 //! (`crate::persist`): the identity and sequence of this node, its clock,
-//! causal context and applied vector, each database's FLUSHDB floor, and
+//! causal context and applied vector, each database's FLUSHDB floor, the
+//! function libraries, and
 //! every key that holds state (values and tombstones alike, so a restored
 //! node keeps the deletes its peers may not have seen yet). Reading an
 //! image is one consistent instant; restoring one replaces the keyspace.
@@ -21,6 +22,8 @@ pub struct ImageHeader {
     pub ctx: CausalContext,
     pub applied: VersionVector,
     pub flush_floors: Vec<VersionVector>,
+    /// The replicated function libraries (versions and flush floor).
+    pub functions: crate::crdt::FunctionLibraries,
 }
 
 impl Store {
@@ -33,6 +36,7 @@ impl Store {
             ctx: self.ctx.clone(),
             applied: self.applied.clone(),
             flush_floors: self.dbs.iter().map(|d| d.flush_floor.clone()).collect(),
+            functions: self.functions.clone(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Store {
                 Self::place(&mut self.dbs[db], entry.key, entry.state, now);
             }
         }
+        self.restore_libraries(header.functions);
         self.ctx = header.ctx;
         self.applied = header.applied;
         self.clock.observe(header.clock);

@@ -16,6 +16,7 @@
 pub mod delta;
 pub mod events;
 pub mod evict;
+pub mod functions;
 pub mod image;
 pub mod keyspace;
 pub mod memory;
@@ -178,6 +179,12 @@ pub struct Store {
     /// stream turns them into DELs).
     pub record_removals: bool,
     removals: Vec<(usize, Bytes)>,
+    /// The replicated function libraries (the scripting engine compiles
+    /// what they hold; see [`functions`]).
+    functions: crate::crdt::FunctionLibraries,
+    /// Bumped on every change of `functions`, so the engine knows when to
+    /// follow.
+    functions_generation: u64,
 }
 
 /// Keys some client WATCHes, each with the watch clock of its last change
@@ -254,6 +261,8 @@ impl Store {
             eviction: evict::Eviction::default(),
             record_removals: false,
             removals: Vec::new(),
+            functions: Default::default(),
+            functions_generation: 0,
         }
     }
 
@@ -299,7 +308,7 @@ impl Store {
             .filter_map(|op| match op {
                 Op::Key { db, key, .. } => Some((*db as usize, Some(key.clone()))),
                 Op::Flush { db, .. } => Some((*db as usize, None)),
-                Op::Message { .. } => None,
+                Op::Message { .. } | Op::Library(_) => None,
             })
             .collect()
     }
@@ -734,7 +743,7 @@ impl Store {
                         db, key, events, ..
                     } => notifier.key_changed(*db as usize, key, *events, *presence),
                     Op::Flush { .. } => flushed = true,
-                    Op::Message { .. } => {}
+                    Op::Message { .. } | Op::Library(_) => {}
                 }
             }
             if flushed {
@@ -855,6 +864,7 @@ impl Store {
                         notifier.message(channel, message, *shard);
                     }
                 }
+                Op::Library(delta) => self.apply_library_delta(delta),
             }
         }
         if let Some(notifier) = self.key_listener() {
@@ -1023,6 +1033,7 @@ impl Store {
             }
             database.flush_floor = kept;
         }
+        self.functions.collect_garbage(stable);
         self.stats.tombstones_collected += collected as u64;
         collected
     }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{key_digest, Store};
-use crate::crdt::{CausalContext, Hlc, KeyState, VersionVector};
+use crate::crdt::{CausalContext, FunctionLibraries, Hlc, KeyState, VersionVector};
 
 /// Number of key ranges anti-entropy compares (a key's range is
 /// [`bucket_of`]).
@@ -63,6 +63,9 @@ pub struct SyncSnapshot {
     pub ctx: CausalContext,
     pub applied: VersionVector,
     pub clock: Hlc,
+    /// The function libraries at that instant (full transfers only: they
+    /// are small and not in any key range).
+    pub functions: Option<FunctionLibraries>,
 }
 
 impl Store {
@@ -93,6 +96,7 @@ impl Store {
             ctx: self.ctx.clone(),
             applied: self.applied.clone(),
             clock: self.clock.last(),
+            functions: (*scope == SyncScope::All).then(|| self.functions.clone()),
         }
     }
 
