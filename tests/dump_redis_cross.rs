@@ -378,8 +378,28 @@ fn fill_stream(c: &mut Conn, key: &str, with_delete: bool) {
     run(&["XGROUP", "CREATE", key, "grp", "0"]);
     run(&["XGROUP", "CREATE", key, "late", "$"]);
     run(&["XGROUP", "CREATECONSUMER", key, "grp", "idle"]);
-    run(&["XREADGROUP", "GROUP", "grp", "alice", "COUNT", "3", "STREAMS", key, ">"]);
-    run(&["XREADGROUP", "GROUP", "grp", "bob", "COUNT", "2", "STREAMS", key, ">"]);
+    run(&[
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "alice",
+        "COUNT",
+        "3",
+        "STREAMS",
+        key,
+        ">",
+    ]);
+    run(&[
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "bob",
+        "COUNT",
+        "2",
+        "STREAMS",
+        key,
+        ">",
+    ]);
     run(&["XACK", key, "grp", "2-1"]);
 }
 
@@ -399,7 +419,11 @@ fn streams_move_between_redis_and_cordis_both_ways() {
         let expected = stream_info(&mut redis, key);
         let payload = dump(&mut redis, key);
         restore(&mut cordis, key, &payload);
-        assert_eq!(stream_info(&mut cordis, key), expected, "Redis → cordis: {key}");
+        assert_eq!(
+            stream_info(&mut cordis, key),
+            expected,
+            "Redis → cordis: {key}"
+        );
         let back = dump(&mut cordis, key);
         if !with_delete {
             // Nothing cordis does not keep: Redis's bytes exactly.
@@ -407,11 +431,19 @@ fn streams_move_between_redis_and_cordis_both_ways() {
         }
         let copy = format!("{key}:from-cordis");
         restore(&mut redis, &copy, &back);
-        assert_eq!(stream_info(&mut redis, &copy), expected, "cordis → Redis: {key}");
+        assert_eq!(
+            stream_info(&mut redis, &copy),
+            expected,
+            "cordis → Redis: {key}"
+        );
         // And cordis's own round trip.
         let again = format!("{key}:again");
         restore(&mut cordis, &again, &back);
-        assert_eq!(stream_info(&mut cordis, &again), expected, "cordis → cordis: {key}");
+        assert_eq!(
+            stream_info(&mut cordis, &again),
+            expected,
+            "cordis → cordis: {key}"
+        );
     }
     // A stream built in cordis moves to Redis and reads the same there.
     fill_stream(&mut cordis, "native", true);

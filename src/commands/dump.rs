@@ -135,10 +135,7 @@ fn encode_options(ctx: &Context) -> EncodeOptions {
             .and_then(|v| v.parse().ok())
             .unwrap_or(defaults.list_max_listpack_size),
         stream_node_max_bytes: size("stream-node-max-bytes", defaults.stream_node_max_bytes),
-        stream_node_max_entries: size(
-            "stream-node-max-entries",
-            defaults.stream_node_max_entries,
-        ),
+        stream_node_max_entries: size("stream-node-max-entries", defaults.stream_node_max_entries),
         compress: config.get("rdbcompression").is_none_or(|v| v == "yes"),
     }
 }

@@ -64,8 +64,11 @@ fn stream_value(s: &Stream) -> StreamValue {
     let groups = s
         .groups()
         .map(|(name, g)| {
-            let mut consumers: BTreeMap<&[u8], u64> =
-                g.consumers.iter().map(|(c, seen)| (&c[..], *seen)).collect();
+            let mut consumers: BTreeMap<&[u8], u64> = g
+                .consumers
+                .iter()
+                .map(|(c, seen)| (&c[..], *seen))
+                .collect();
             for p in g.pending.values() {
                 if !g.consumers.contains_key(&p.consumer) {
                     let seen = consumers.entry(&p.consumer[..]).or_default();

@@ -435,10 +435,7 @@ pub(crate) fn decode(type_byte: u8, r: &mut Reader<'_>) -> Result<StreamValue, R
         s.entries_added = length;
     }
     let top = s.entries.last().map(|e| e.0);
-    if top.is_some_and(|t| s.last_id < t)
-        || s.entries_added < length
-        || s.max_deleted > s.last_id
-    {
+    if top.is_some_and(|t| s.last_id < t) || s.entries_added < length || s.max_deleted > s.last_id {
         return Err(corrupt());
     }
     let group_count = r.count()?;
@@ -702,8 +699,11 @@ mod tests {
             (s.last_id, s.max_deleted, s.entries_added),
             (id(6, 0), StreamId::MIN, 2)
         );
-        let read: Vec<(StreamId, Option<u64>)> =
-            s.groups.iter().map(|g| (g.last_id, g.entries_read)).collect();
+        let read: Vec<(StreamId, Option<u64>)> = s
+            .groups
+            .iter()
+            .map(|g| (g.last_id, g.entries_read))
+            .collect();
         assert_eq!(read, [(id(5, 0), Some(1)), (id(0, 0), Some(0))]);
         assert_eq!(s.groups[0].pending.len(), 4);
     }
@@ -716,7 +716,10 @@ mod tests {
         }
         // Claimed counts far past the bytes present: refused before any
         // allocation trusts them.
-        for claim in [vec![0x80, 0xff, 0xff, 0xff, 0xff], vec![0x81, 0xff, 0, 0, 0, 0, 0, 0, 0]] {
+        for claim in [
+            vec![0x80, 0xff, 0xff, 0xff, 0xff],
+            vec![0x81, 0xff, 0, 0, 0, 0, 0, 0, 0],
+        ] {
             let mut hostile = claim.clone();
             hostile.extend_from_slice(&[0; 8]);
             assert!(decode_value(t, &hostile).is_err());
@@ -783,7 +786,11 @@ mod tests {
                     _ => {}
                 }
             }
-            let t = if round % 11 == 0 { types::STREAM_LISTPACKS_3 } else { *t };
+            let t = if round % 11 == 0 {
+                types::STREAM_LISTPACKS_3
+            } else {
+                *t
+            };
             if let Ok(value) = decode_value(t, &body) {
                 decoded += 1;
                 let (again_t, again) = encode_value(&value, &options(false));
