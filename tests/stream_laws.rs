@@ -17,7 +17,9 @@
 //! (XREAD) gets every entry, also those that arrive late with smaller IDs.
 
 use bytes::Bytes;
-use cordis::crdt::stream::{auto_id, origin_tag, Fields, Pending, Stream, StreamDelta, StreamId};
+use cordis::crdt::stream::{
+    auto_id, origin_tag, Fields, Pending, Removal, Stream, StreamDelta, StreamId,
+};
 use cordis::crdt::{CausalContext, Dot, ElementCrdt, Hlc, ReplicaId};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -112,7 +114,7 @@ impl Replica {
                 }
             }
             Op::DelFirst => match s.first_id() {
-                Some(first) => s.delta_remove(&[first], &mut next_dot).0,
+                Some(first) => s.delta_remove(&[first], Removal::Delete, &mut next_dot).0,
                 None => StreamDelta::default(),
             },
             Op::TrimTo(keep) => {
@@ -121,7 +123,7 @@ impl Replica {
                     .map(|(i, _)| i)
                     .collect();
                 let cut = ids.len().saturating_sub(keep);
-                s.delta_remove(&ids[..cut], &mut next_dot).0
+                s.delta_remove(&ids[..cut], Removal::Trim, &mut next_dot).0
             }
             Op::SetId(ms) => {
                 let mut meta = s.meta();

@@ -134,14 +134,11 @@ fn encode_options(ctx: &Context) -> EncodeOptions {
             .get("list-max-listpack-size")
             .and_then(|v| v.parse().ok())
             .unwrap_or(defaults.list_max_listpack_size),
+        stream_node_max_bytes: size("stream-node-max-bytes", defaults.stream_node_max_bytes),
+        stream_node_max_entries: size("stream-node-max-entries", defaults.stream_node_max_entries),
         compress: config.get("rdbcompression").is_none_or(|v| v == "yes"),
     }
 }
-
-/// cordis's refusal to DUMP a stream: Redis's stream encoding (listpacks
-/// of entries, consumer groups) is not written yet.
-const DUMP_OF_STREAM: &str =
-    "ERR DUMP of a stream is not supported by cordis yet (Redis's stream serialization is not built)";
 
 /// `DUMP key`: the payload, or nil for a missing key.
 fn dump(ctx: &mut Context, args: &mut Args) -> CmdResult {
@@ -149,9 +146,6 @@ fn dump(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let options = encode_options(ctx);
     let db = ctx.client.db;
     let state = ctx.store.lookup_read(db, key);
-    if state.is_some_and(keystate::is_stream) {
-        return Err(err(DUMP_OF_STREAM));
-    }
     let Some(value) = state.and_then(keystate::value_of) else {
         return Ok(Reply::Nil);
     };

@@ -19,9 +19,10 @@
 //!   multi-key and blocking pops the plain pop of what they popped.
 //! - Anything else goes as the resulting state of each key it touched:
 //!   `DEL key`, or `RESTORE key <deadline> <payload> REPLACE ABSTTL` with
-//!   the value in Redis's own serialization. A key whose value has no
-//!   Redis serialization here (a stream) cannot be sent: the attached
-//!   clients are cut off rather than sent a stream that silently differs.
+//!   the value in Redis's own serialization (a stream write goes as the
+//!   RESTORE of the whole stream, type 19). Should a key's value have no
+//!   Redis serialization, the attached clients are cut off rather than
+//!   sent a stream that silently differs.
 //! - Keys that leave the dataset without a command naming them (expired
 //!   on this node, evicted) go as `DEL key`, before the command's own
 //!   effects.
@@ -146,7 +147,7 @@ pub(crate) fn collect(ctx: &mut Context, args: &[Bytes], ops_before: usize, repl
             None => {
                 tracing::warn!(
                     command = %name,
-                    "closing SYNC/PSYNC clients: a write touched a key with no Redis serialization in cordis (a stream)"
+                    "closing SYNC/PSYNC clients: a write touched a key with no Redis serialization in cordis"
                 );
                 ctx.server.replica_feeds.cut_off_all();
                 Vec::new()

@@ -127,7 +127,7 @@ fn attach(ctx: &mut Context, psync: bool) -> CmdResult {
     }
     let rdb = super::propagate::snapshot(ctx.store).map_err(|key| {
         err_owned(format!(
-            "ERR SYNC/PSYNC cannot send this dataset: key '{}' holds a stream, and cordis cannot write streams in RDB format yet",
+            "ERR SYNC/PSYNC cannot send this dataset: key '{}' has no Redis serialization in cordis",
             String::from_utf8_lossy(&key)
         ))
     })?;

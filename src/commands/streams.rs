@@ -12,6 +12,7 @@
 //! XREAD with `$` waits for entries past what had arrived when it blocked:
 //! the parked request is rewritten with that cursor before it waits.
 
+use std::ops::Bound;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use super::flags::{DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, RANDOM, READONLY, WRITE
 use super::typed::{self, read, write};
 use super::{container_handler, spec, CommandSpec, Context};
 use crate::crdt::stream::{
-    auto_id, origin_tag, Fields, Group, Meta, Pending, Stream, StreamDelta, StreamId,
+    auto_id, origin_tag, Fields, Group, Meta, Pending, Removal, Stream, StreamDelta, StreamId,
 };
 use crate::crdt::ElementCrdt;
 use crate::protocol::{Reply, RespVersion};
@@ -462,7 +463,7 @@ fn xdel(ctx: &mut Context, args: &mut Args) -> CmdResult {
         return Ok(Reply::Integer(0));
     }
     let deleted = write::<Stream, _>(ctx, key, |s, w| {
-        let (delta, found) = s.delta_remove(&ids, &mut || w.next_dot());
+        let (delta, found) = s.delta_remove(&ids, Removal::Delete, &mut || w.next_dot());
         Ok((delta, found))
     })?;
     Ok(Reply::Integer(deleted as i64))
@@ -477,7 +478,7 @@ fn xtrim(ctx: &mut Context, args: &mut Args) -> CmdResult {
     let node = node_max_entries(ctx);
     let removed = write::<Stream, _>(ctx, key, |s, w| {
         let victims = trim_victims(s, None, trim, node);
-        let (delta, found) = s.delta_remove(&victims, &mut || w.next_dot());
+        let (delta, found) = s.delta_remove(&victims, Removal::Trim, &mut || w.next_dot());
         Ok((delta, found))
     })?;
     Ok(Reply::Integer(removed as i64))
@@ -752,10 +753,11 @@ fn xreadgroup(ctx: &mut Context, args: &mut Args) -> CmdResult {
             let mut entries = Vec::new();
             match from {
                 Some(start) => {
-                    // History: this consumer's pending entries from `start`.
+                    // History: this consumer's pending entries after
+                    // `start` (exclusive, as every XREAD ID is).
                     let ids: Vec<StreamId> = group
                         .pending
-                        .range(*start..)
+                        .range((Bound::Excluded(*start), Bound::Unbounded))
                         .filter(|(_, p)| p.consumer == *consumer)
                         .map(|(id, _)| *id)
                         .take(limit)
@@ -867,16 +869,50 @@ fn tag_created_consumer(ctx: &mut Context, key: &[u8], from: usize) {
     );
 }
 
-/// A group's entries-read after delivering `id`: one more when known
-/// and no entry was deleted on the way, else an estimate from the
-/// stream's entries-added (Redis's rule), `None` when it cannot tell.
+/// A group's entries-read after delivering `id` (beyond its last ID):
+/// one more while the count is known and no XDEL gap lies ahead, else
+/// an estimate from the stream's counters (Redis's rule).
 fn read_counter(s: &Stream, known: Option<u64>, id: StreamId) -> Option<u64> {
-    let meta = s.meta();
-    let no_tombstones = s.first_id().is_none_or(|first| meta.max_deleted < first);
     match known {
-        Some(n) if no_tombstones => Some(n + 1),
-        _ if s.top_id() == Some(id) => Some(meta.entries_added),
-        _ if no_tombstones => Some(meta.entries_added.saturating_sub(s.count_after(id) as u64)),
+        Some(n) if !deleted_at_or_after(s, id) => Some(n + 1),
+        _ => distance_from_first_ever(s, id),
+    }
+}
+
+/// Whether an XDEL left a gap at or after `from` among the entries
+/// present (Redis's streamRangeHasTombstones with an open end).
+fn deleted_at_or_after(s: &Stream, from: StreamId) -> bool {
+    let max_deleted = s.meta().max_deleted;
+    match s.first_id() {
+        None => false,
+        _ if max_deleted == StreamId::MIN => false,
+        Some(first) if first > max_deleted => false,
+        Some(_) => from <= max_deleted,
+    }
+}
+
+/// How many entries were ever added up to and including `id`, when the
+/// stream's counters tell it exactly (Redis's
+/// streamEstimateDistanceFromFirstEverEntry): at the last ID, or at or
+/// before the first entry with no XDEL gap; `None` otherwise.
+fn distance_from_first_ever(s: &Stream, id: StreamId) -> Option<u64> {
+    let meta = s.meta();
+    if meta.entries_added == 0 {
+        return Some(0);
+    }
+    let Some(first) = s.first_id() else {
+        return (id <= meta.last_id).then_some(meta.entries_added);
+    };
+    match id.cmp(&meta.last_id) {
+        std::cmp::Ordering::Equal => return Some(meta.entries_added),
+        std::cmp::Ordering::Greater => return None,
+        std::cmp::Ordering::Less => {}
+    }
+    let no_gap = meta.max_deleted == StreamId::MIN || meta.max_deleted < first;
+    let before_first = meta.entries_added - s.entry_count() as u64;
+    match id.cmp(&first) {
+        std::cmp::Ordering::Less if no_gap => Some(before_first),
+        std::cmp::Ordering::Equal if no_gap => Some(before_first + 1),
         _ => None,
     }
 }
@@ -1463,20 +1499,18 @@ fn entry_or_nil(s: &Stream, id: Option<StreamId>) -> Reply {
     }
 }
 
+/// The entries a group has yet to read, or nil when XDEL gaps make it
+/// unknowable (Redis's streamReplyWithCGLag).
 fn group_lag(s: &Stream, g: &Group) -> Reply {
-    let meta = s.meta();
-    if s.entry_count() == 0 {
-        return Reply::Integer(0);
-    }
-    match g.entries_read {
-        Some(read)
-            if meta.max_deleted <= g.last_id || g.last_id >= s.first_id().unwrap_or_default() =>
-        {
-            Reply::Integer(meta.entries_added.saturating_sub(read) as i64)
-        }
-        _ if g.last_id >= s.top_id().unwrap_or_default() => Reply::Integer(0),
-        _ => Reply::Nil,
-    }
+    let added = s.meta().entries_added;
+    let read = match g.entries_read {
+        _ if added == 0 => Some(added),
+        Some(read) if !deleted_at_or_after(s, g.last_id) => Some(read),
+        _ => distance_from_first_ever(s, g.last_id),
+    };
+    read.map_or(Reply::Nil, |read| {
+        Reply::Integer(added.saturating_sub(read) as i64)
+    })
 }
 
 fn entries_read_reply(g: &Group) -> Reply {

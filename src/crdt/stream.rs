@@ -430,6 +430,15 @@ impl Arrivals {
     }
 }
 
+/// Why entries are removed. As in Redis, only XDEL raises the
+/// max-deleted-entry-id: a trim removes a prefix, which leaves no gap
+/// behind the first entry, so a group's read counter stays estimable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Delete,
+    Trim,
+}
+
 impl Stream {
     /// XLEN.
     pub fn entry_count(&self) -> usize {
@@ -577,14 +586,6 @@ impl Stream {
         })
     }
 
-    /// How many entries have IDs in `(after, ..]` — for a group's lag.
-    pub fn count_after(&self, after: StreamId) -> usize {
-        self.entries
-            .range((Bound::Excluded(after), Bound::Unbounded))
-            .map(|(_, c)| c.len())
-            .sum()
-    }
-
     /// The read position just after the entry `id`: its own place in the
     /// arrival order, or where an on-time entry `id` would be.
     pub fn position_after(&self, id: StreamId) -> ReadPos {
@@ -671,12 +672,11 @@ impl Stream {
         meta.last_id = meta.last_id.max(id);
         meta.entries_added += 1;
         let add_dot = next_dot();
-        self.collect_removes(victims, &mut meta, &mut delta);
+        self.collect_removes(victims, Removal::Trim, &mut meta, &mut delta);
         if victims.contains(&id) {
             // Added and trimmed by the same write: the removal observes
             // the add's own dot, so the entry never shows.
             delta.removes.push((id, add_dot));
-            meta.max_deleted = meta.max_deleted.max(id);
         }
         delta.adds.push(EntryAdd {
             id,
@@ -688,9 +688,15 @@ impl Stream {
     }
 
     /// Puts the removal of every existing entry among `ids` into `delta`
-    /// (every claimant observed) and raises `meta`'s max deleted ID.
-    /// Returns how many distinct IDs existed.
-    fn collect_removes(&self, ids: &[StreamId], meta: &mut Meta, delta: &mut StreamDelta) -> usize {
+    /// (every claimant observed); an XDEL also raises `meta`'s max
+    /// deleted ID. Returns how many distinct IDs existed.
+    fn collect_removes(
+        &self,
+        ids: &[StreamId],
+        removal: Removal,
+        meta: &mut Meta,
+        delta: &mut StreamDelta,
+    ) -> usize {
         let mut found = 0;
         let mut seen: HashSet<StreamId> = HashSet::new();
         for id in ids {
@@ -701,7 +707,9 @@ impl Stream {
                 continue;
             }
             found += 1;
-            meta.max_deleted = meta.max_deleted.max(*id);
+            if removal == Removal::Delete {
+                meta.max_deleted = meta.max_deleted.max(*id);
+            }
             delta.removes.extend(claims.iter().map(|(d, _)| (*id, *d)));
         }
         found
@@ -716,15 +724,16 @@ impl Stream {
     }
 
     /// Removes the entries with `ids` (XDEL, trimming): every claimant
-    /// observed. Raises the max deleted ID. Returns how many IDs existed.
+    /// observed. Returns how many IDs existed.
     pub fn delta_remove(
         &self,
         ids: &[StreamId],
+        removal: Removal,
         next_dot: &mut dyn FnMut() -> Dot,
     ) -> (StreamDelta, usize) {
         let mut delta = StreamDelta::default();
         let mut meta = self.meta();
-        let found = self.collect_removes(ids, &mut meta, &mut delta);
+        let found = self.collect_removes(ids, removal, &mut meta, &mut delta);
         if found > 0 {
             self.meta_delta(meta, next_dot(), &mut delta);
         }

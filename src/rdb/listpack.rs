@@ -185,6 +185,21 @@ impl Writer {
         body + backlen_size(body)
     }
 
+    /// Bytes the integer `n` would add (`lpAppendInteger`).
+    pub fn int_entry_size(n: i64) -> usize {
+        let body = int_body_len(n);
+        body + backlen_size(body)
+    }
+
+    /// Appends the integer `n` in its smallest form (`lpAppendInteger`).
+    pub fn push_i64(&mut self, n: i64) {
+        let start = self.out.len();
+        self.push_int(n);
+        let len = self.out.len() - start;
+        push_backlen(&mut self.out, len);
+        self.count += 1;
+    }
+
     pub fn push(&mut self, element: &[u8]) {
         let start = self.out.len();
         match canonical_i64(element) {

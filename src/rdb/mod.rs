@@ -4,7 +4,7 @@
 //! little-endian.
 //!
 //! This module owns the bytes only: [`RdbValue`] is a plain value (string,
-//! list, set, hash or sorted set) with no CRDT state, so the DUMP/RESTORE
+//! list, set, hash, sorted set or stream) with no CRDT state, so the DUMP/RESTORE
 //! commands and an RDB file importer share one decoder. The bridge to the
 //! key CRDT is [`keystate`].
 //!
@@ -19,6 +19,7 @@ pub mod intset;
 pub mod keystate;
 pub mod listpack;
 pub mod lzf;
+pub mod stream;
 mod value;
 pub mod ziplist;
 
@@ -48,6 +49,7 @@ pub mod types {
     pub const ZSET_ZIPLIST: u8 = 12;
     pub const HASH_ZIPLIST: u8 = 13;
     pub const LIST_QUICKLIST: u8 = 14;
+    /// Streams of Redis 5 and 6 (read only).
     pub const STREAM_LISTPACKS: u8 = 15;
     /// Written for small hashes.
     pub const HASH_LISTPACK: u8 = 16;
@@ -55,7 +57,11 @@ pub mod types {
     pub const ZSET_LISTPACK: u8 = 17;
     /// Written for every list.
     pub const LIST_QUICKLIST_2: u8 = 18;
+    /// Written for every stream (Redis 7.0).
     pub const STREAM_LISTPACKS_2: u8 = 19;
+    /// Streams of Redis 7.2 (read only; their payloads carry RDB version
+    /// 11, which RESTORE refuses as Redis 7.0 does).
+    pub const STREAM_LISTPACKS_3: u8 = 21;
 }
 
 /// One value in plain form. Collections keep the order Redis gave (lists
@@ -67,6 +73,7 @@ pub enum RdbValue {
     Set(Vec<Vec<u8>>),
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     ZSet(Vec<(Vec<u8>, f64)>),
+    Stream(Box<stream::StreamValue>),
 }
 
 /// Why a value did not decode.
@@ -109,6 +116,10 @@ pub struct EncodeOptions {
     /// `list-max-listpack-size`: negative = byte budget per node (−1 →
     /// 4 KB … −5 → 64 KB), positive = elements per node.
     pub list_max_listpack_size: i64,
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: where a
+    /// stream's listpacks split (0 = no limit).
+    pub stream_node_max_bytes: usize,
+    pub stream_node_max_entries: usize,
     /// `rdbcompression`: LZF-compress strings longer than 20 bytes.
     pub compress: bool,
 }
@@ -122,6 +133,8 @@ impl Default for EncodeOptions {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
             compress: true,
         }
     }

@@ -228,8 +228,8 @@ fn duplicates_empties_and_nan_are_refused() {
     nan.extend_from_slice(&f64::NAN.to_le_bytes());
     assert_eq!(decode_value(types::ZSET_2, &nan), Err(RdbError::NanScore));
     assert_eq!(
-        decode_value(types::STREAM_LISTPACKS, &[0]),
-        Err(RdbError::UnsupportedType(15))
+        decode_value(types::MODULE_2, &[0]),
+        Err(RdbError::UnsupportedType(types::MODULE_2))
     );
 }
 

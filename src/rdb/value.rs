@@ -86,7 +86,7 @@ impl<'a> Reader<'a> {
 
     /// An element count, refused when even one byte per element cannot be
     /// present (so no allocation trusts a claimed count).
-    fn count(&mut self) -> Result<usize, RdbError> {
+    pub fn count(&mut self) -> Result<usize, RdbError> {
         let n = self.length()?;
         if n > self.remaining() as u64 {
             return Err(RdbError::Truncated);
@@ -123,6 +123,11 @@ impl<'a> Reader<'a> {
                 Ok(Cow::Owned(n.to_string().into_bytes()))
             }
         }
+    }
+
+    /// A little-endian signed 64-bit integer (`rdbLoadMillisecondTime`).
+    pub fn i64_le(&mut self) -> Result<i64, RdbError> {
+        Ok(i64::from_le_bytes(self.bytes(8)?.try_into().expect("8")))
     }
 
     /// A little-endian binary double (`RDB_TYPE_ZSET_2`).
@@ -334,6 +339,9 @@ fn read_value(type_byte: u8, r: &mut Reader<'_>) -> Result<RdbValue, RdbError> {
         ZSET_LISTPACK => RdbValue::ZSet(scored_pairs(listpack::parse(&r.string()?)?)?),
         HASH_ZIPLIST => RdbValue::Hash(hash_pairs(ziplist::parse(&r.string()?)?)?),
         HASH_LISTPACK => RdbValue::Hash(hash_pairs(listpack::parse(&r.string()?)?)?),
+        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
+            RdbValue::Stream(Box::new(super::stream::decode(type_byte, r)?))
+        }
         other => return Err(RdbError::UnsupportedType(other)),
     })
 }
@@ -529,6 +537,10 @@ pub fn encode_value(value: &RdbValue, options: &EncodeOptions) -> (u8, Vec<u8>) 
                 }
                 ZSET_2
             }
+        }
+        RdbValue::Stream(stream) => {
+            super::stream::encode(stream, options, &mut out);
+            STREAM_LISTPACKS_2
         }
     };
     (type_byte, out)
