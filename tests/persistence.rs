@@ -248,6 +248,54 @@ fn save_then_kill_9_then_restart_keeps_every_type_with_an_equal_digest() {
 }
 
 #[test]
+fn function_libraries_survive_save_and_kill_9() {
+    let dir = TempDir::new("functions");
+    let (node, addr) = start(&dir, &[]);
+    let mut c = conn(&addr);
+    let code = "#!lua name=kept\nredis.register_function('kept_f', function(keys, args) return 'still here' end)";
+    assert_eq!(c.bulk(&["FUNCTION", "LOAD", code]).as_deref(), Some("kept"));
+    let gone = "#!lua name=gone\nredis.register_function('gone_f', function() return 1 end)";
+    c.bulk(&["FUNCTION", "LOAD", gone]);
+    c.ok(&["FUNCTION", "DELETE", "gone"]);
+    c.ok(&["SAVE"]);
+    node.kill9();
+
+    let (_node, addr) = start(&dir, &[]);
+    let mut c = conn(&addr);
+    assert_eq!(
+        c.bulk(&["FCALL", "kept_f", "0"]).as_deref(),
+        Some("still here")
+    );
+    assert_eq!(c.err(&["FCALL", "gone_f", "0"]), "ERR Function not found");
+    assert_eq!(
+        c.err(&["FUNCTION", "DELETE", "gone"]),
+        "ERR Library not found"
+    );
+}
+
+#[test]
+fn a_snapshot_of_format_version_1_still_loads() {
+    // Written by the release before function libraries joined the header
+    // (SET greeting hello, HSET h f v, INCRBY n 42, SAVE).
+    let dir = TempDir::new("format-v1");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/snapshot-v1.rdb"),
+        dir.file(),
+    )
+    .unwrap();
+    let (_node, addr) = start(&dir, &["--node-name", "eu"]);
+    let mut c = conn(&addr);
+    assert_eq!(c.bulk(&["GET", "greeting"]).as_deref(), Some("hello"));
+    assert_eq!(c.bulk(&["HGET", "h", "f"]).as_deref(), Some("v"));
+    assert_eq!(c.int(&["INCR", "n"]), 43);
+    assert_eq!(c.strings(&["FUNCTION", "LIST"]), Vec::<String>::new());
+    // It saves in the current format and loads again.
+    c.ok(&["SAVE"]);
+    let bytes = std::fs::read(dir.file()).unwrap();
+    assert_eq!(&bytes[8..12], &2u32.to_be_bytes());
+}
+
+#[test]
 fn a_clean_shutdown_save_resumes_the_incarnation_and_a_kill_9_does_not() {
     let dir = TempDir::new("resume");
     let (node, addr) = start(&dir, &["--replica-id", "us"]);

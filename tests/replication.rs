@@ -1282,3 +1282,140 @@ fn a_stream_follower_gets_a_late_peer_entry_with_a_smaller_id() {
     let range = b.call_text(&["XRANGE", "s", "-", "+"]);
     assert!(range.find("100-1") < range.find("200-1"), "{range}");
 }
+
+/// Polls node `i` with `args` until it replies `want` (raw RESP2).
+fn await_reply(cluster: &Cluster, i: usize, args: &[&str], want: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut c = cluster.client(i);
+    loop {
+        let got = c.call_text(args);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: node {i} replies {got:?} to {args:?}, not {want:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn library(name: &str, reply: &str) -> String {
+    format!(
+        "#!lua name={name}\nredis.register_function('{name}_f', function(keys, args) return '{reply}' end)"
+    )
+}
+
+#[test]
+fn function_libraries_replicate_and_reach_a_node_restarted_empty() {
+    let mut cluster = Cluster::start(3, true, |_| {});
+    await_links(&cluster);
+    // LOAD on one node is callable on every other.
+    let lib_a = library("lib_a", "a1");
+    assert_eq!(
+        cluster.client(0).call_text(&["FUNCTION", "LOAD", &lib_a]),
+        "$5\r\nlib_a\r\n"
+    );
+    for i in 1..3 {
+        await_reply(&cluster, i, &["FCALL", "lib_a_f", "0"], "$2\r\na1\r\n", "load");
+    }
+    // DELETE on another node removes it everywhere.
+    assert_eq!(
+        cluster.client(1).call_text(&["FUNCTION", "DELETE", "lib_a"]),
+        "+OK\r\n"
+    );
+    for i in [0, 2] {
+        await_reply(
+            &cluster,
+            i,
+            &["FCALL", "lib_a_f", "0"],
+            "-ERR Function not found\r\n",
+            "delete",
+        );
+        await_reply(
+            &cluster,
+            i,
+            &["FUNCTION", "DELETE", "lib_a"],
+            "-ERR Library not found\r\n",
+            "delete",
+        );
+    }
+    // Two libraries, then node 2 restarts empty: a full sync brings both.
+    cluster
+        .client(0)
+        .call_str(&["FUNCTION", "LOAD", &library("lib_b", "b1")]);
+    cluster
+        .client(1)
+        .call_str(&["FUNCTION", "LOAD", &library("lib_c", "c1")]);
+    for i in 0..3 {
+        await_reply(&cluster, i, &["FCALL", "lib_b_f", "0"], "$2\r\nb1\r\n", "b");
+        await_reply(&cluster, i, &["FCALL", "lib_c_f", "0"], "$2\r\nc1\r\n", "c");
+    }
+    cluster.restart_empty(2);
+    await_reply(&cluster, 2, &["FCALL", "lib_b_f", "0"], "$2\r\nb1\r\n", "sync");
+    await_reply(&cluster, 2, &["FCALL", "lib_c_f", "0"], "$2\r\nc1\r\n", "sync");
+    assert_eq!(
+        cluster.client(2).call_text(&["FCALL", "lib_a_f", "0"]),
+        "-ERR Function not found\r\n",
+        "the deleted library stays deleted on the new node"
+    );
+    // FLUSH on the new node removes both everywhere.
+    assert_eq!(
+        cluster.client(2).call_text(&["FUNCTION", "FLUSH"]),
+        "+OK\r\n"
+    );
+    for i in 0..3 {
+        await_reply(&cluster, i, &["FUNCTION", "LIST"], "*0\r\n", "flush");
+    }
+}
+
+#[test]
+fn two_regions_replacing_one_library_during_a_partition_converge_on_one_code() {
+    let cluster = Cluster::start(3, true, |_| {});
+    await_links(&cluster);
+    cluster
+        .client(0)
+        .call_str(&["FUNCTION", "LOAD", &library("shared", "v0")]);
+    for i in 0..3 {
+        await_reply(&cluster, i, &["FCALL", "shared_f", "0"], "$2\r\nv0\r\n", "v0");
+    }
+    // Node 0 alone on one side; each side replaces the library.
+    cluster.partition(0, 1);
+    cluster.partition(0, 2);
+    let replace = |i: usize, reply: &str| {
+        assert_eq!(
+            cluster.client(i).call_text(&[
+                "FUNCTION",
+                "LOAD",
+                "REPLACE",
+                &library("shared", reply)
+            ]),
+            "$6\r\nshared\r\n"
+        );
+    };
+    replace(0, "v-east");
+    // The west write comes later by the wall clock both nodes share.
+    thread::sleep(Duration::from_millis(20));
+    replace(1, "v-west");
+    // Each side reads its own write while cut off.
+    assert_eq!(
+        cluster.client(0).call_text(&["FCALL", "shared_f", "0"]),
+        "$6\r\nv-east\r\n"
+    );
+    await_reply(&cluster, 2, &["FCALL", "shared_f", "0"], "$6\r\nv-west\r\n", "west side");
+    cluster.heal_all();
+    // One code everywhere after the heal: the later write (larger HLC).
+    for i in 0..3 {
+        await_reply(
+            &cluster,
+            i,
+            &["FCALL", "shared_f", "0"],
+            "$6\r\nv-west\r\n",
+            "after heal",
+        );
+    }
+    let lists: Vec<String> = (0..3)
+        .map(|i| cluster.client(i).call_text(&["FUNCTION", "LIST", "WITHCODE"]))
+        .collect();
+    assert!(lists.windows(2).all(|w| w[0] == w[1]), "{lists:?}");
+}
