@@ -25,15 +25,33 @@ const NAMES: [&str; 3] = ["lib_a", "lib_b", "lib_c"];
 #[derive(Clone, Debug)]
 enum Action {
     /// Replica `at` loads `NAMES[name]` with code version `code`.
-    Load { at: usize, name: usize, code: u8 },
-    Delete { at: usize, name: usize },
-    Flush { at: usize },
+    Load {
+        at: usize,
+        name: usize,
+        code: u8,
+    },
+    Delete {
+        at: usize,
+        name: usize,
+    },
+    Flush {
+        at: usize,
+    },
     /// Delivers the next undelivered delta of `from` to `to`.
-    Deliver { from: usize, to: usize },
+    Deliver {
+        from: usize,
+        to: usize,
+    },
     /// A full sync: `to` joins `from`'s whole state.
-    Join { from: usize, to: usize },
+    Join {
+        from: usize,
+        to: usize,
+    },
     /// The clock of `at` moves on by `ms` (so HLCs interleave).
-    Tick { at: usize, ms: u8 },
+    Tick {
+        at: usize,
+        ms: u8,
+    },
 }
 
 #[derive(Clone)]
@@ -114,11 +132,12 @@ fn deliver(replicas: &mut [Replica], from: usize, to: usize) {
     };
     // Each logged delta drew one seq: seqs 1..=log.len() in log order.
     let dot = Dot::new(replicas[from].id, next as u64 + 1);
+    // As `Store::apply_remote`: the per-origin count deduplicates, and the
+    // delta is applied even when its own dot is already known (a later
+    // write's removal can name it first).
     let target = &mut replicas[to];
-    if !target.ctx.contains(dot) {
-        target.libs.apply(&delta, &mut target.ctx);
-        target.ctx.insert(dot);
-    }
+    target.libs.apply(&delta, &mut target.ctx);
+    target.ctx.insert(dot);
     target.delivered[from] += 1;
 }
 

@@ -279,7 +279,10 @@ fn a_snapshot_of_format_version_1_still_loads() {
     // (SET greeting hello, HSET h f v, INCRBY n 42, SAVE).
     let dir = TempDir::new("format-v1");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/snapshot-v1.rdb"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/snapshot-v1.rdb"
+        ),
         dir.file(),
     )
     .unwrap();

@@ -1317,11 +1317,19 @@ fn function_libraries_replicate_and_reach_a_node_restarted_empty() {
         "$5\r\nlib_a\r\n"
     );
     for i in 1..3 {
-        await_reply(&cluster, i, &["FCALL", "lib_a_f", "0"], "$2\r\na1\r\n", "load");
+        await_reply(
+            &cluster,
+            i,
+            &["FCALL", "lib_a_f", "0"],
+            "$2\r\na1\r\n",
+            "load",
+        );
     }
     // DELETE on another node removes it everywhere.
     assert_eq!(
-        cluster.client(1).call_text(&["FUNCTION", "DELETE", "lib_a"]),
+        cluster
+            .client(1)
+            .call_text(&["FUNCTION", "DELETE", "lib_a"]),
         "+OK\r\n"
     );
     for i in [0, 2] {
@@ -1352,8 +1360,20 @@ fn function_libraries_replicate_and_reach_a_node_restarted_empty() {
         await_reply(&cluster, i, &["FCALL", "lib_c_f", "0"], "$2\r\nc1\r\n", "c");
     }
     cluster.restart_empty(2);
-    await_reply(&cluster, 2, &["FCALL", "lib_b_f", "0"], "$2\r\nb1\r\n", "sync");
-    await_reply(&cluster, 2, &["FCALL", "lib_c_f", "0"], "$2\r\nc1\r\n", "sync");
+    await_reply(
+        &cluster,
+        2,
+        &["FCALL", "lib_b_f", "0"],
+        "$2\r\nb1\r\n",
+        "sync",
+    );
+    await_reply(
+        &cluster,
+        2,
+        &["FCALL", "lib_c_f", "0"],
+        "$2\r\nc1\r\n",
+        "sync",
+    );
     assert_eq!(
         cluster.client(2).call_text(&["FCALL", "lib_a_f", "0"]),
         "-ERR Function not found\r\n",
@@ -1377,7 +1397,13 @@ fn two_regions_replacing_one_library_during_a_partition_converge_on_one_code() {
         .client(0)
         .call_str(&["FUNCTION", "LOAD", &library("shared", "v0")]);
     for i in 0..3 {
-        await_reply(&cluster, i, &["FCALL", "shared_f", "0"], "$2\r\nv0\r\n", "v0");
+        await_reply(
+            &cluster,
+            i,
+            &["FCALL", "shared_f", "0"],
+            "$2\r\nv0\r\n",
+            "v0",
+        );
     }
     // Node 0 alone on one side; each side replaces the library.
     cluster.partition(0, 1);
@@ -1402,7 +1428,13 @@ fn two_regions_replacing_one_library_during_a_partition_converge_on_one_code() {
         cluster.client(0).call_text(&["FCALL", "shared_f", "0"]),
         "$6\r\nv-east\r\n"
     );
-    await_reply(&cluster, 2, &["FCALL", "shared_f", "0"], "$6\r\nv-west\r\n", "west side");
+    await_reply(
+        &cluster,
+        2,
+        &["FCALL", "shared_f", "0"],
+        "$6\r\nv-west\r\n",
+        "west side",
+    );
     cluster.heal_all();
     // One code everywhere after the heal: the later write (larger HLC).
     for i in 0..3 {
@@ -1415,7 +1447,11 @@ fn two_regions_replacing_one_library_during_a_partition_converge_on_one_code() {
         );
     }
     let lists: Vec<String> = (0..3)
-        .map(|i| cluster.client(i).call_text(&["FUNCTION", "LIST", "WITHCODE"]))
+        .map(|i| {
+            cluster
+                .client(i)
+                .call_text(&["FUNCTION", "LIST", "WITHCODE"])
+        })
         .collect();
     assert!(lists.windows(2).all(|w| w[0] == w[1]), "{lists:?}");
 }

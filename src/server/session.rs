@@ -714,7 +714,15 @@ fn runs_read_only_script(state: &ServerState, name: &str, args: &[Bytes]) -> boo
         }
         "fcall" => {
             let function = String::from_utf8_lossy(target);
-            state.scripting.lock().function_flags(&function)
+            // A peer's FUNCTION LOAD may not be compiled here yet: follow the
+            // store first when it is free (never wait for it: a running
+            // script holds it, and this check must not stall the client).
+            let store = state.store.try_lock();
+            let mut engine = state.scripting.lock();
+            if let Some(store) = &store {
+                crate::commands::scripting::follow_store(&mut engine, store, &state.script_status);
+            }
+            engine.function_flags(&function)
         }
         _ => None,
     };
