@@ -216,7 +216,8 @@ fn allkeys_lru_evicts_untouched_keys_and_keeps_recently_read_ones() {
     for i in 0..200 {
         c.bulk(&["GET", &format!("k:{i}")]).expect("present");
     }
-    assert_eq!(c.int(&["OBJECT", "IDLETIME", "k:0"]), 0);
+    // Just read (a second boundary may pass under load).
+    assert!(c.int(&["OBJECT", "IDLETIME", "k:0"]) <= 1);
     assert!(c.int(&["OBJECT", "IDLETIME", "k:1999"]) >= 2);
     // Every new key now has to push an old one out.
     let cap = settled_used(&mut c);

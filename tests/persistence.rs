@@ -9,7 +9,15 @@
 //! Plus, in process, the round-trip law: save + load changes no read,
 //! digest or merge.
 //!
-//! covers: save bgsave lastsave
+//! The append-only file through the binary too: kill -9 under load with
+//! `appendfsync always` keeps every acknowledged write; a clean shutdown
+//! resumes the incarnation from it and a kill -9 restores the data under
+//! a new one; BGREWRITEAOF compacts it; a truncated tail is cut (or
+//! refused with `aof-load-truncated no`) and a corrupt record refuses the
+//! start with the files untouched; a node restarted with its AOF in a
+//! two-node mesh resyncs partially.
+//!
+//! covers: save bgsave lastsave bgrewriteaof
 
 mod support;
 
@@ -534,6 +542,317 @@ fn a_node_restarted_empty_with_the_same_flags_loses_no_acknowledged_write() {
             "no link was refused: {peers}"
         );
     }
+}
+
+// ----- the append-only file -----
+
+/// The AOF directory of a node started in `dir` with the defaults.
+fn aof_dir(dir: &TempDir) -> PathBuf {
+    dir.0.join("appendonlydir")
+}
+
+/// The files the manifest lists, oldest first (`base`/`incr`, name).
+fn manifest_files(dir: &TempDir) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let (k, f) = l.split_once(' ').unwrap();
+            (k.to_string(), f.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn aof_always_kill_9_under_load_keeps_every_acknowledged_write() {
+    let dir = TempDir::new("aof-always");
+    let flags = ["--appendonly", "yes", "--appendfsync", "always"];
+    let (node, addr) = start(&dir, &flags);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each writer counts what the node acknowledged, per type.
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let addr = addr.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = conn(&addr);
+                let mut acked = [0u64; 6];
+                let mut keys = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("s-{t}-{i}");
+                    let results = [
+                        c.try_query(&["SET", &key, "v"]).is_ok(),
+                        c.try_query(&["INCR", &format!("c-{t}")]).is_ok(),
+                        c.try_query(&["SADD", &format!("set-{t}"), &i.to_string()])
+                            .is_ok(),
+                        c.try_query(&["LPUSH", &format!("l-{t}"), "x"]).is_ok(),
+                        c.try_query(&["HINCRBY", &format!("h-{t}"), "f", "1"])
+                            .is_ok(),
+                        c.try_query(&["ZINCRBY", &format!("z-{t}"), "1", "m"])
+                            .is_ok(),
+                    ];
+                    if results[0] {
+                        keys.push(key);
+                    }
+                    for (n, ok) in acked.iter_mut().zip(results) {
+                        *n += ok as u64;
+                    }
+                    if results.iter().all(|ok| !ok) {
+                        break;
+                    }
+                    i += 1;
+                }
+                (acked, keys)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    node.kill9();
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<([u64; 6], Vec<String>)> =
+        writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        results.iter().all(|(a, _)| a[1] > 10),
+        "the writers got going"
+    );
+
+    let (_node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    for (t, (acked, keys)) in results.iter().enumerate() {
+        for key in keys {
+            assert_eq!(c.bulk(&["GET", key]).as_deref(), Some("v"), "{key}");
+        }
+        let num = |c: &mut Conn, args: &[&str]| -> u64 {
+            c.bulk(args).map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+        };
+        // Counters may hold one unacknowledged write more (cut mid-reply).
+        assert!(num(&mut c, &["GET", &format!("c-{t}")]) >= acked[1]);
+        assert!(c.int(&["SCARD", &format!("set-{t}")]) as u64 >= acked[2]);
+        assert!(c.int(&["LLEN", &format!("l-{t}")]) as u64 >= acked[3]);
+        assert!(num(&mut c, &["HGET", &format!("h-{t}"), "f"]) >= acked[4]);
+        assert!(num(&mut c, &["ZSCORE", &format!("z-{t}"), "m"]) >= acked[5]);
+    }
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "1");
+}
+
+#[test]
+fn aof_clean_shutdown_resumes_the_incarnation_and_kill_9_keeps_the_data_under_a_new_one() {
+    let dir = TempDir::new("aof-resume");
+    let flags = ["--appendonly", "yes", "--node-name", "eu"];
+    let (node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    write_every_type(&mut c);
+    let before = (read_every_type(&mut c), digest(&mut c));
+    let incarnation = info_field(&mut c, "persistence", "node_incarnation");
+    let seq = info_field(&mut c, "replication", "local_seq");
+    // Plain SHUTDOWN with no save points: the AOF alone carries the data.
+    let _ = c.try_query(&["SHUTDOWN"]);
+    assert!(node.wait_exit().success());
+    assert!(aof_dir(&dir).join("appendonly.aof.manifest.clean").exists());
+    assert!(!dir.file().exists(), "no snapshot was written");
+
+    let (node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    assert_eq!((read_every_type(&mut c), digest(&mut c)), before);
+    assert_eq!(
+        info_field(&mut c, "persistence", "node_incarnation"),
+        incarnation
+    );
+    assert_eq!(info_field(&mut c, "replication", "local_seq"), seq);
+    assert!(!aof_dir(&dir).join("appendonly.aof.manifest.clean").exists());
+    assert_eq!(c.int(&["INCR", "counter"]), 43);
+    let after = (read_every_type(&mut c), digest(&mut c));
+    // everysec: written at once, fsynced within a second; a process kill
+    // loses nothing the node wrote.
+    std::thread::sleep(Duration::from_millis(300));
+    node.kill9();
+
+    let (_node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    assert_eq!((read_every_type(&mut c), digest(&mut c)), after);
+    assert_ne!(
+        info_field(&mut c, "persistence", "node_incarnation"),
+        incarnation
+    );
+    assert_eq!(info_field(&mut c, "persistence", "node_name"), "eu");
+}
+
+#[test]
+fn bgrewriteaof_compacts_into_a_base_and_a_restart_loads_base_and_tail() {
+    let plain = TempDir::new("aof-off");
+    let (_off, addr) = start(&plain, &[]);
+    assert!(conn(&addr)
+        .err(&["BGREWRITEAOF"])
+        .starts_with("ERR BGREWRITEAOF needs the append-only file"));
+
+    let dir = TempDir::new("aof-rewrite");
+    let flags = ["--appendonly", "yes"];
+    let (_node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    for i in 0..500 {
+        c.int(&["INCR", "n"]);
+        c.ok(&["SET", &format!("k{}", i % 50), &i.to_string()]);
+    }
+    assert_eq!(
+        c.status(&["BGREWRITEAOF"]),
+        "Background append only file rewriting started"
+    );
+    wait_until("the rewrite ends", 20, || {
+        info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "1");
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    let files = manifest_files(&dir);
+    assert_eq!(files.len(), 2, "one base and one tail: {files:?}");
+    assert_eq!(files[0].0, "base");
+    // Only the listed files remain.
+    let on_disk = std::fs::read_dir(aof_dir(&dir)).unwrap().count();
+    assert_eq!(on_disk, 3, "base, tail and manifest");
+    c.int(&["INCR", "n"]);
+    let before = digest(&mut c);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(_node);
+
+    let (_node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    assert_eq!(c.bulk(&["GET", "n"]).as_deref(), Some("501"));
+    assert_eq!(c.bulk(&["GET", "k49"]).as_deref(), Some("499"));
+    assert_eq!(digest(&mut c), before);
+}
+
+#[test]
+fn a_truncated_aof_tail_is_cut_and_a_corrupt_record_refuses_the_start_untouched() {
+    let dir = TempDir::new("aof-damage");
+    let flags = ["--appendonly", "yes"];
+    let (node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    for i in 0..20 {
+        c.ok(&["SET", &format!("k{i}"), "v"]);
+    }
+    let _ = c.try_query(&["SHUTDOWN", "NOSAVE"]);
+    assert!(node.wait_exit().success());
+    let (kind, tail) = manifest_files(&dir).pop().unwrap();
+    assert_eq!(kind, "incr");
+    let tail = aof_dir(&dir).join(tail);
+    let complete = std::fs::read(&tail).unwrap();
+    // A record cut short by a crash: its length says 100, 3 bytes follow.
+    let mut cut = complete.clone();
+    cut.extend_from_slice(&[0, 0, 0, 100, 1, 2, 3]);
+    std::fs::write(&tail, &cut).unwrap();
+
+    let mut strict = flags.to_vec();
+    strict.extend(["--aof-load-truncated", "no"]);
+    let (code, stderr) = start_refused(&dir, &strict);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("ends inside a record"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&tail).unwrap(),
+        cut,
+        "refused: left untouched"
+    );
+
+    let (node, addr) = start(&dir, &flags);
+    let mut c = conn(&addr);
+    assert_eq!(c.int(&["DBSIZE"]), 20);
+    assert_eq!(
+        std::fs::read(&tail).unwrap(),
+        complete,
+        "the cut record is gone"
+    );
+    let _ = c.try_query(&["SHUTDOWN", "NOSAVE"]);
+    assert!(node.wait_exit().success());
+
+    // A flipped byte inside the first record: refused, nothing changed.
+    let mut corrupt = complete.clone();
+    corrupt[12 + 8 + 2] ^= 0x40;
+    std::fs::write(&tail, &corrupt).unwrap();
+    let manifest_before = std::fs::read(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    let (code, stderr) = start_refused(&dir, &flags);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    assert_eq!(std::fs::read(&tail).unwrap(), corrupt);
+    assert_eq!(
+        std::fs::read(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap(),
+        manifest_before
+    );
+}
+
+#[test]
+fn a_node_restarted_with_its_aof_resumes_and_resyncs_partially() {
+    let (dir_a, dir_b) = (TempDir::new("aof-mesh-a"), TempDir::new("aof-mesh-b"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let flags = |name: &'static str, mine: u16, peer: u16| -> Vec<String> {
+        [
+            "--replica-id",
+            name,
+            "--appendonly",
+            "yes",
+            "--peer-port",
+            &mine.to_string(),
+            "--peer",
+            &format!("127.0.0.1:{peer}"),
+            "--peer-heartbeat-ms",
+            "100",
+            "--peer-timeout-ms",
+            "1500",
+            "--reconnect-max-ms",
+            "200",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let flags_a = flags("a", port_a, port_b);
+    let flags_b = flags("b", port_b, port_a);
+    let (node_a, addr_a) = start(&dir_a, &as_args(&flags_a));
+    let (_node_b, addr_b) = start(&dir_b, &as_args(&flags_b));
+    let (mut members, mut incrs) = write_acked(&addr_a, "a1", 100);
+    let (m, n) = write_acked(&addr_b, "b1", 100);
+    members.extend(m);
+    incrs += n;
+    let (mut ca, mut cb) = (conn(&addr_a), conn(&addr_b));
+    wait_until("the first writes converge", 20, || {
+        digest(&mut ca) == digest(&mut cb) && ca.int(&["SCARD", "acked"]) == members.len() as i64
+    });
+    let syncs = |c: &mut Conn| -> u64 {
+        let text = c.bulk(&["INFO", "replication"]).unwrap_or_default();
+        text.split("full_syncs=")
+            .skip(1)
+            .map(|rest| rest.split(',').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let full_before = syncs(&mut cb);
+    let incarnation = info_field(&mut ca, "persistence", "node_incarnation");
+    let _ = ca.try_query(&["SHUTDOWN"]);
+    assert!(node_a.wait_exit().success());
+    // B goes on writing while A is down.
+    let (m, n) = write_acked(&addr_b, "b2", 100);
+    members.extend(m);
+    incrs += n;
+
+    let (_node_a, addr_a) = start(&dir_a, &as_args(&flags_a));
+    let mut ca = conn(&addr_a);
+    assert_eq!(
+        info_field(&mut ca, "persistence", "node_incarnation"),
+        incarnation
+    );
+    let (m, n) = write_acked(&addr_a, "a2", 100);
+    members.extend(m);
+    incrs += n;
+    wait_until("every acknowledged write is on both nodes", 30, || {
+        ca.int(&["SCARD", "acked"]) == members.len() as i64
+            && cb.int(&["SCARD", "acked"]) == members.len() as i64
+            && digest(&mut ca) == digest(&mut cb)
+    });
+    for c in [&mut ca, &mut cb] {
+        assert_eq!(c.bulk(&["GET", "acked-count"]), Some(incrs.to_string()));
+    }
+    assert_eq!(syncs(&mut cb), full_before, "B sent A no full sync");
+    assert_eq!(syncs(&mut ca), 0, "A asked B for no full sync");
 }
 
 // ----- the round-trip law, in process -----

@@ -1,4 +1,4 @@
-//! SAVE, BGSAVE [SCHEDULE], LASTSAVE, DEBUG RELOAD, and the INFO
+//! SAVE, BGSAVE [SCHEDULE], LASTSAVE, BGREWRITEAOF, DEBUG RELOAD, and the INFO
 //! persistence section: thin handlers over [`crate::persist`], which owns
 //! the file format and the save bookkeeping. The snapshot path is `dir`
 //! joined with `dbfilename`, read from the config at each call.
@@ -16,6 +16,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), "server", "1.0.0", "Synchronously saves the database(s) to disk.", save),
     spec("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Asynchronously saves the database(s) to disk.", bgsave),
     spec("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", lastsave),
+    spec("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", bgrewriteaof),
 ];
 
 /// The configured snapshot path.
@@ -41,6 +42,18 @@ pub fn save_now(ctx: &mut Context) -> Result<(), Reply> {
             Err(err("ERR"))
         }
     }
+}
+
+/// BGREWRITEAOF: the AOF's new base is this instant's state, written by a
+/// thread while the node serves (see `persist::aof`).
+fn bgrewriteaof(ctx: &mut Context, _args: &mut Args) -> CmdResult {
+    ctx.server
+        .persist
+        .rewrite_aof(ctx.store)
+        .map_err(|e| err_owned(format!("ERR {e}")))?;
+    Ok(Reply::simple(
+        "Background append only file rewriting started",
+    ))
 }
 
 fn save(ctx: &mut Context, _args: &mut Args) -> CmdResult {
@@ -158,21 +171,47 @@ pub fn info_persistence(ctx: &mut Context, out: &mut String) {
     put("rdb_last_cow_size:0".into());
     put("rdb_last_load_keys_expired:0".into());
     put(format!("rdb_last_load_keys_loaded:{}", s.loaded_keys));
-    for field in [
-        "aof_enabled:0",
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:0",
-        "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:ok",
-        "aof_last_cow_size:0",
-        "module_fork_in_progress:0",
-        "module_fork_last_cow_size:0",
-    ] {
-        put(field.into());
+    let aof = ctx.server.persist.aof().map(|a| a.status());
+    let a = aof.clone().unwrap_or(persist::aof::AofStatus {
+        last_rewrite_secs: -1,
+        last_rewrite_ok: true,
+        last_write_ok: true,
+        ..Default::default()
+    });
+    let ok = |b: bool| if b { "ok" } else { "err" };
+    put(format!("aof_enabled:{}", aof.is_some() as u8));
+    put(format!(
+        "aof_rewrite_in_progress:{}",
+        a.rewrite_started.is_some() as u8
+    ));
+    put("aof_rewrite_scheduled:0".into());
+    put(format!("aof_last_rewrite_time_sec:{}", a.last_rewrite_secs));
+    put(format!(
+        "aof_current_rewrite_time_sec:{}",
+        a.rewrite_started
+            .map_or(-1, |t| t.elapsed().as_secs() as i64)
+    ));
+    put(format!(
+        "aof_last_bgrewrite_status:{}",
+        ok(a.last_rewrite_ok)
+    ));
+    put(format!("aof_rewrites:{}", a.rewrites));
+    put(format!(
+        "aof_rewrites_consecutive_failures:{}",
+        a.rewrite_failures_in_a_row
+    ));
+    put(format!("aof_last_write_status:{}", ok(a.last_write_ok)));
+    put("aof_last_cow_size:0".into());
+    put("module_fork_in_progress:0".into());
+    put("module_fork_last_cow_size:0".into());
+    if aof.is_some() {
+        // Redis prints these only with the AOF on.
+        put(format!("aof_current_size:{}", a.current_size));
+        put(format!("aof_base_size:{}", a.base_size));
+        put("aof_pending_rewrite:0".into());
+        put(format!("aof_buffer_length:{}", a.pending_bytes));
+        put("aof_pending_bio_fsync:0".into());
+        put("aof_delayed_fsync:0".into());
     }
     let identity = ctx.server.persist.identity();
     put(format!("node_name:{}", identity.name));

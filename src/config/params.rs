@@ -826,7 +826,6 @@ const fn start_only(missing: &'static str) -> Status {
 const NO: &[&str] = &["no"];
 const EMPTY: &[&str] = &[""];
 const ZERO: &[&str] = &["0"];
-const NO_AOF: &str = "cordis has no append-only file yet";
 const TLS_AT_START: &str = "TLS settings are read once at start; restart the node to change them";
 const NO_CPU_PINNING: &str = "cordis does not pin threads to CPUs yet";
 const NO_REBIND: &str = "cordis cannot move its client listener while running yet";
@@ -883,13 +882,19 @@ const TABLE: &[Param] = &[
     // speak (its peers replicate active-active): moot.
     Param::new("repl-disable-tcp-nodelay", BOOL, "no", DESCRIPTIVE),
     Param::new("repl-diskless-sync", BOOL, "yes", DESCRIPTIVE),
-    // Knobs of the AOF and RDB writers, which are off (appendonly/save).
+    // Knobs of how the AOF and snapshot writers pace their fsyncs: cordis
+    // writes each file in one go and fsyncs it at the end.
     Param::new("aof-rewrite-incremental-fsync", BOOL, "yes", DESCRIPTIVE),
-    Param::new("no-appendfsync-on-rewrite", BOOL, "no", DESCRIPTIVE),
+    Param::new(
+        "no-appendfsync-on-rewrite",
+        BOOL,
+        "no",
+        only(NO, "cordis keeps its appendfsync policy during AOF rewrites"),
+    ),
     // Knobs of cluster mode, which is off (cluster-enabled).
     Param::new("cluster-require-full-coverage", BOOL, "yes", DESCRIPTIVE),
     Param::new("rdb-save-incremental-fsync", BOOL, "yes", DESCRIPTIVE),
-    Param::new("aof-load-truncated", BOOL, "yes", DESCRIPTIVE),
+    Param::new("aof-load-truncated", BOOL, "yes", SUPPORTED),
     Param::new("aof-use-rdb-preamble", BOOL, "yes", DESCRIPTIVE),
     Param::new("aof-timestamp-enabled", BOOL, "no", DESCRIPTIVE),
     Param::new("cluster-replica-no-failover", BOOL, "no", DESCRIPTIVE)
@@ -923,7 +928,12 @@ const TABLE: &[Param] = &[
         only(NO, "cordis has no cluster mode"),
     )
     .immutable(),
-    Param::new("appendonly", BOOL, "no", only(NO, NO_AOF)),
+    Param::new(
+        "appendonly",
+        BOOL,
+        "no",
+        start_only("cordis opens or closes the append-only file only at start; restart the node with the new appendonly"),
+    ),
     Param::new("cluster-allow-reads-when-down", BOOL, "no", DESCRIPTIVE),
     Param::new(
         "cluster-allow-pubsubshard-when-down",
@@ -977,20 +987,20 @@ const TABLE: &[Param] = &[
     ),
     Param::new("syslog-ident", TEXT, "redis", DESCRIPTIVE).immutable(),
     // The snapshot's file name (a cordis snapshot, not an RDB file, under
-    // Redis's default name); the AOF's, which is never written.
+    // Redis's default name); the AOF's directory and file names.
     Param::new("dbfilename", text(check_dbfilename), "dump.rdb", SUPPORTED).protected(),
     Param::new(
         "appendfilename",
         text(check_appendfilename),
         "appendonly.aof",
-        DESCRIPTIVE,
+        SUPPORTED,
     )
     .immutable(),
     Param::new(
         "appenddirname",
         text(check_appenddirname),
         "appendonlydir",
-        DESCRIPTIVE,
+        SUPPORTED,
     )
     .immutable(),
     Param::new("server_cpulist", TEXT, "", only(EMPTY, NO_CPU_PINNING)).immutable(),
@@ -1062,7 +1072,7 @@ const TABLE: &[Param] = &[
         "appendfsync",
         one_of(APPENDFSYNC_MODES),
         "everysec",
-        DESCRIPTIVE,
+        SUPPORTED,
     ),
     Param::new(
         "oom-score-adj",
@@ -1164,7 +1174,7 @@ const TABLE: &[Param] = &[
         "auto-aof-rewrite-percentage",
         int(0, INT_MAX),
         "100",
-        DESCRIPTIVE,
+        SUPPORTED,
     ),
     Param::new(
         "cluster-replica-validity-factor",
@@ -1427,7 +1437,7 @@ const TABLE: &[Param] = &[
         "auto-aof-rewrite-min-size",
         memory(0, LONG_MAX),
         "67108864",
-        DESCRIPTIVE,
+        SUPPORTED,
     ),
     Param::new(
         "loading-process-events-interval-bytes",

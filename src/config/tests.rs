@@ -367,9 +367,9 @@ fn refused_values_name_the_missing_feature() {
     let mut c = Config::default();
     for (name, value, feature) in [
         (
-            "appendonly",
+            "no-appendfsync-on-rewrite",
             "yes",
-            "cordis has no append-only file yet (only no is accepted)",
+            "cordis keeps its appendfsync policy during AOF rewrites (only no is accepted)",
         ),
         (
             "client-output-buffer-limit",
@@ -498,11 +498,17 @@ fn any_parameter_is_a_flag_with_redis_style_values() {
 fn bad_flags_fail_clearly() {
     let unknown = Cli::parse_args(["cordis", "--no-such-flag", "1"]).unwrap_err();
     assert!(unknown.to_string().contains("--no-such-flag"), "{unknown}");
-    let refused = Config::load(&cli(&["--appendonly", "yes"])).unwrap_err();
+    let refused = Config::load(&cli(&["--no-appendfsync-on-rewrite", "yes"])).unwrap_err();
     assert_eq!(
         refused,
-        "--appendonly: parameter 'appendonly': cordis has no append-only file yet (only no is accepted)"
+        "--no-appendfsync-on-rewrite: parameter 'no-appendfsync-on-rewrite': cordis keeps its appendfsync policy during AOF rewrites (only no is accepted)"
     );
+    // The append-only file is built: on at start, not switched at runtime.
+    let aof = Config::load(&cli(&["--appendonly", "yes"])).unwrap();
+    assert_eq!(aof.get("appendonly").unwrap(), "yes");
+    let mut running = Config::default();
+    let switched = running.set("appendonly", "yes").unwrap_err();
+    assert!(switched.contains("only at start"), "{switched}");
     // Save points are built: accepted as Redis prints them.
     let saving = Config::load(&cli(&["--save", "900", "1", "300", "100"])).unwrap();
     assert_eq!(saving.get("save").unwrap(), "900 1 300 100");
@@ -529,8 +535,10 @@ fn file_keys_cover_the_table_and_reject_unknown_ones() {
     assert!(unknown.contains("unknown key 'no-such-key'"), "{unknown}");
     // Immutable parameters are fine at start; refused values are not.
     config.apply_start("databases", "16").unwrap();
-    let refused = config.apply_start("appendonly", "yes").unwrap_err();
-    assert!(refused.contains("append-only file"), "{refused}");
+    let refused = config
+        .apply_start("no-appendfsync-on-rewrite", "yes")
+        .unwrap_err();
+    assert!(refused.contains("AOF rewrites"), "{refused}");
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! Persistence: the node's identity across restarts ([`identity`]), the
-//! snapshot file ([`snapshot`]: format, checksum, atomic writes), and what
+//! snapshot file ([`snapshot`]: format, checksum, atomic writes), the
+//! append-only file ([`aof`]: records, fsync policies, rewrite, replay), and what
 //! SAVE, BGSAVE, save points, SHUTDOWN SAVE, LASTSAVE and INFO persistence
 //! share ([`Persistence`]). Knows neither RESP nor the command table: the
 //! commands call in here with the store they hold locked.
 //!
 //! See `docs/persistence.md` for the formats, guarantees and recovery.
 
+pub mod aof;
 pub mod crc;
 pub mod identity;
 pub mod snapshot;
@@ -48,6 +50,8 @@ pub struct Persistence {
     identity: Mutex<NodeIdentity>,
     status: Mutex<SaveStatus>,
     shutdown_mode: AtomicU8,
+    /// The open append-only file, with `appendonly yes`.
+    aof: Mutex<Option<Arc<aof::Aof>>>,
 }
 
 /// The store's count of changes: local writes plus batches applied from
@@ -76,7 +80,35 @@ impl Persistence {
                 loaded_keys: 0,
             }),
             shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
+            aof: Mutex::new(None),
         }
+    }
+
+    pub fn set_aof(&self, aof: Option<Arc<aof::Aof>>) {
+        *self.aof.lock() = aof;
+    }
+
+    pub fn aof(&self) -> Option<Arc<aof::Aof>> {
+        self.aof.lock().clone()
+    }
+
+    /// The whole state as snapshot bytes (an AOF base), encoded under the
+    /// caller's lock.
+    pub fn encode_base(&self, store: &Store) -> std::io::Result<Vec<u8>> {
+        snapshot::encode_to_vec(&self.meta(store), store.image_keys()).map(|(bytes, _)| bytes)
+    }
+
+    /// BGREWRITEAOF: the base is this instant's state; see
+    /// [`aof::Aof::start_rewrite`].
+    pub fn rewrite_aof(&self, store: &Store) -> Result<(), String> {
+        let aof = self
+            .aof()
+            .ok_or("BGREWRITEAOF needs the append-only file, which is off (appendonly no; cordis turns it on only at start)")?;
+        if aof.rewrite_in_progress() {
+            return Err("Background append only file rewriting already in progress".into());
+        }
+        let base = self.encode_base(store).map_err(|e| e.to_string())?;
+        aof.start_rewrite(base)
     }
 
     /// Installs the identity the start chose.

@@ -59,7 +59,7 @@ pub enum Msg {
         keys: u64,
         /// The dialer's function libraries at that instant (full
         /// transfers), joined at `SyncEnd`.
-        functions: Option<FunctionLibraries>,
+        functions: Option<Box<FunctionLibraries>>,
     },
     /// Key states, read when the dialer's context was `ctx`.
     SyncChunk {

@@ -141,7 +141,9 @@ struct Receiving {
     ctx: CausalContext,
     applied: VersionVector,
     mentioned: HashSet<(u8, Bytes)>,
-    functions: Option<crate::crdt::FunctionLibraries>,
+    functions: Option<Box<crate::crdt::FunctionLibraries>>,
+    /// The transfer's id in the store's journal.
+    transfer: u64,
 }
 
 pub struct PeerLink {
@@ -429,7 +431,7 @@ impl PeerLink {
             applied: snapshot.applied.clone(),
             clock: snapshot.clock,
             keys: snapshot.names.len() as u64,
-            functions: snapshot.functions,
+            functions: snapshot.functions.map(Box::new),
         };
         self.sending = Some(Sending {
             scope,
@@ -643,12 +645,18 @@ impl PeerLink {
                 self.flag_skew(clock, now_ms);
                 store.observe_clock(clock);
                 let scope_is_full = scope == SyncScope::All;
+                let functions = functions.filter(|_| scope_is_full);
+                let transfer = store.next_transfer_id();
+                if let Some(journal) = store.journal() {
+                    journal.sync_begin(transfer, &scope, &ctx, &applied, functions.as_deref());
+                }
                 self.receiving = Some(Receiving {
                     scope,
                     ctx,
                     applied,
                     mentioned: HashSet::new(),
-                    functions: functions.filter(|_| scope_is_full),
+                    functions,
+                    transfer,
                 });
                 Vec::new()
             }
@@ -662,6 +670,9 @@ impl PeerLink {
                     {
                         return self.close("state chunk names a key outside the transfer");
                     }
+                }
+                if let Some(journal) = store.journal() {
+                    journal.sync_chunk(receiving.transfer, &ctx, &entries);
                 }
                 for entry in entries {
                     store.merge_remote_state(entry.db as usize, &entry.key, &entry.state, &ctx);
@@ -685,6 +696,9 @@ impl PeerLink {
                     &receiving.ctx,
                     full.then_some(&receiving.applied),
                 );
+                if let Some(journal) = store.journal() {
+                    journal.sync_end(receiving.transfer);
+                }
                 if full {
                     self.stats.syncs_received += 1;
                 }

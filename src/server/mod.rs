@@ -106,13 +106,24 @@ impl ServerHandle {
         let mode = self.state.persist.shutdown_mode();
         let wanted = mode == SHUTDOWN_SAVE
             || (mode != SHUTDOWN_NOSAVE && !crate::persist::save_points(&save_points).is_empty());
-        if !wanted {
+        let aof = self.state.persist.aof();
+        if !wanted && aof.is_none() {
             return;
         }
         let store = self.state.store.lock();
-        match crate::persist::save_at_shutdown(&self.state.persist, &store, &path) {
-            Ok(()) => info!("saved {} before exiting", path.display()),
-            Err(e) => tracing::error!("saving {} at shutdown failed: {e}", path.display()),
+        if wanted {
+            match crate::persist::save_at_shutdown(&self.state.persist, &store, &path) {
+                Ok(()) => info!("saved {} before exiting", path.display()),
+                Err(e) => tracing::error!("saving {} at shutdown failed: {e}", path.display()),
+            }
+        }
+        // The AOF is complete whatever SHUTDOWN said (as Redis fsyncs it):
+        // the next start may resume this incarnation from it.
+        if let Some(aof) = aof {
+            match aof.close_clean(&self.state.persist.identity()) {
+                Ok(()) => info!("append-only file closed cleanly"),
+                Err(e) => tracing::error!("closing the append-only file failed: {e}"),
+            }
         }
         std::mem::forget(store);
     }
@@ -184,9 +195,47 @@ pub async fn start_with_listeners(
     // Identity and data from disk first: a bad snapshot stops the start
     // with the file untouched.
     let load_started = std::time::Instant::now();
-    let restored =
-        crate::persist::restore_at_start(config.replica_id.as_deref(), &snapshot_path(&config))
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let invalid_data = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let aof_paths = aof_paths(&config);
+    let aof_enabled = config.get("appendonly").as_deref() == Some("yes");
+    // Each mode drops the other's clean marker: a marker left by a life in
+    // the other mode vouches for files this life is about to outdate.
+    let other_marker = if aof_enabled {
+        crate::persist::clean_marker_path(&snapshot_path(&config))
+    } else {
+        aof_paths.clean_marker()
+    };
+    if std::fs::remove_file(&other_marker).is_ok() {
+        let _ = crate::persist::snapshot::sync_dir(&other_marker);
+    }
+    let mut aof_found = if aof_enabled {
+        crate::persist::aof::open_at_start(&aof_paths).map_err(invalid_data)?
+    } else {
+        None
+    };
+    let mut aof_resumes = false;
+    let restored = match &aof_found {
+        Some(found) => {
+            let configured = config.replica_id.as_deref();
+            let identity = match &found.resume {
+                Some(id) if configured.is_none_or(|n| n == id.name) => {
+                    aof_resumes = true;
+                    id.clone()
+                }
+                _ => crate::persist::NodeIdentity::fresh(
+                    configured.or(found.base.as_ref().map(|b| b.meta.name.as_str())),
+                ),
+            };
+            crate::persist::Restored {
+                identity,
+                snapshot: None,
+            }
+        }
+        None => {
+            crate::persist::restore_at_start(config.replica_id.as_deref(), &snapshot_path(&config))
+                .map_err(|e| invalid_data(e.to_string()))?
+        }
+    };
     let replica: ReplicaId = restored.identity.replica_id();
     let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let local_addr = listener.local_addr()?;
@@ -227,6 +276,16 @@ pub async fn start_with_listeners(
             restored.identity.incarnation
         );
     }
+    if aof_enabled {
+        open_aof(
+            &state,
+            aof_paths,
+            aof_found.take(),
+            aof_resumes,
+            load_started,
+        )
+        .map_err(invalid_data)?;
+    }
     state
         .bound_port
         .store(local_addr.port() as u64, Ordering::Relaxed);
@@ -264,6 +323,105 @@ pub async fn start_with_listeners(
         shutdown,
         tasks,
     })
+}
+
+/// Once a second with the AOF on: follows `appendfsync`, and starts a
+/// rewrite when `auto-aof-rewrite-percentage`/`-min-size` call for one.
+fn aof_round(state: &ServerState, store: &crate::store::Store) {
+    let Some(aof) = state.persist.aof() else {
+        return;
+    };
+    let (policy, percentage, min_size) = {
+        let c = state.config.read();
+        let num = |k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (
+            crate::persist::aof::FsyncPolicy::parse(&c.get("appendfsync").unwrap_or_default()),
+            num("auto-aof-rewrite-percentage"),
+            num("auto-aof-rewrite-min-size"),
+        )
+    };
+    aof.set_policy(policy);
+    if aof.auto_rewrite_due(percentage, min_size) {
+        info!("starting an automatic append-only file rewrite");
+        if let Err(e) = state.persist.rewrite_aof(store) {
+            warn!("automatic AOF rewrite did not start: {e}");
+        }
+    }
+}
+
+/// Where the config puts the AOF: `dir`/`appenddirname`/`appendfilename`.
+fn aof_paths(config: &Config) -> crate::persist::aof::AofPaths {
+    crate::persist::aof::AofPaths::new(
+        &config.get("dir").unwrap_or_default(),
+        &config.get("appenddirname").unwrap_or_default(),
+        &config.get("appendfilename").unwrap_or_default(),
+    )
+}
+
+/// `appendonly yes` at start: loads what the AOF holds (its base, then
+/// every tail record in order), or, when there is no AOF yet, starts one
+/// from the state loaded so far; then opens a new tail and journals every
+/// change from here on. A corrupt file stops the start, untouched.
+fn open_aof(
+    state: &Arc<ServerState>,
+    paths: crate::persist::aof::AofPaths,
+    found: Option<crate::persist::aof::Found>,
+    resumes: bool,
+    started: std::time::Instant,
+) -> Result<(), String> {
+    use crate::persist::aof;
+    let (truncate_ok, policy) = {
+        let c = state.config.read();
+        (
+            c.get("aof-load-truncated").as_deref() != Some("no"),
+            aof::FsyncPolicy::parse(&c.get("appendfsync").unwrap_or_default()),
+        )
+    };
+    let mut store = state.store.lock();
+    let manifest = match found {
+        Some(found) => {
+            if let Some(base) = found.base {
+                // Never "resume" from the base alone: the tail says how far
+                // this node's own sequence went.
+                store.restore_image(base.meta.image, base.entries, false);
+            }
+            let replayed = aof::replay(&paths, &found.manifest, &mut store, truncate_ok)?;
+            if resumes {
+                store.resume_own_sequence();
+            }
+            let keys = store.image_key_count() as u64;
+            state
+                .persist
+                .note_loaded(keys, crate::persist::changes(&store));
+            info!(
+                keys,
+                records = replayed.records,
+                truncated_bytes = replayed.truncated_bytes,
+                skipped_batches = replayed.skipped_batches,
+                resumed = resumes,
+                total_ms = started.elapsed().as_millis() as u64,
+                "loaded the append-only file {}",
+                paths.manifest().display()
+            );
+            found.manifest
+        }
+        None => {
+            let base = state
+                .persist
+                .encode_base(&store)
+                .map_err(|e| e.to_string())?;
+            let manifest = aof::create_with_base(&paths, &base).map_err(|e| e.to_string())?;
+            info!(
+                "started the append-only file {}",
+                paths.manifest().display()
+            );
+            manifest
+        }
+    };
+    let aof = aof::Aof::open(paths, manifest, policy).map_err(|e| e.to_string())?;
+    store.set_journal(Some(Arc::new(aof::AofJournal(aof.clone()))));
+    state.persist.set_aof(Some(aof));
+    Ok(())
 }
 
 /// Replication settings from the node's config.
@@ -467,6 +625,7 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
             let through = state.repl.trim_point(store.last_seq());
             store.delta_log_mut().trim_through(through);
             save_point_round(&state, &store);
+            aof_round(&state, &store);
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod events;
 pub mod evict;
 pub mod functions;
 pub mod image;
+pub mod journal;
 pub mod keyspace;
 pub mod memory;
 pub mod pattern;
@@ -173,6 +174,10 @@ pub struct Store {
     notifier: Option<std::sync::Arc<dyn Notifier>>,
     /// `maxmemory` settings, the eviction pool and its timers.
     eviction: evict::Eviction,
+    /// Where every applied change is also written (the append-only file).
+    journal: Option<std::sync::Arc<dyn journal::Journal>>,
+    /// State transfers journaled so far (their ids).
+    transfers_started: u64,
     /// While true, every key that leaves this node's dataset without a
     /// command naming it (expired here, or evicted) is listed in
     /// `removals` until [`Store::take_removals`] (a Redis replication
@@ -263,6 +268,8 @@ impl Store {
             removals: Vec::new(),
             functions: Default::default(),
             functions_generation: 0,
+            journal: None,
+            transfers_started: 0,
         }
     }
 
@@ -773,6 +780,9 @@ impl Store {
             hlc: self.open.hlc,
             ops,
         });
+        if let Some(journal) = &self.journal {
+            journal.batch(&batch);
+        }
         if !self.keep_delta_log {
             // No peer can ever ask for it (peers are fixed at start), so
             // keeping it would only cost memory and time.
@@ -818,6 +828,18 @@ impl Store {
         if batch.origin == self.replica {
             return Err(ApplyError::OwnOrigin);
         }
+        let applied = self.apply_batch(batch)?;
+        if applied {
+            if let Some(journal) = &self.journal {
+                journal.batch(batch);
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies a batch of any origin, once, in order (see
+    /// [`Store::apply_remote`]).
+    fn apply_batch(&mut self, batch: &Batch) -> Result<bool, ApplyError> {
         let have = self.applied.get(batch.origin);
         if batch.last_seq <= have {
             self.stats.remote_batches_duplicate += 1;

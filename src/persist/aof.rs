@@ -1,0 +1,1048 @@
+//! The append-only file (`appendonly yes`): every change the store applies
+//! (local batches, batches from peers, state transfers from peers) is
+//! appended as a checksummed record, with Redis's `appendfsync` policies;
+//! BGREWRITEAOF compacts it into a snapshot-format base plus a fresh tail;
+//! a start loads the base, replays the tail files in order, and goes on
+//! appending. Knows neither RESP nor the command table.
+//!
+//! Files, in `dir`/`appenddirname` (names from `appendfilename`, Redis 7's
+//! multi-part layout with cordis's own formats):
+//! - `<name>.manifest`: text, `cordis aof manifest v1`, then `base <file>`
+//!   (at most one) and `incr <file>` lines, oldest first. Replaced
+//!   atomically; it alone says which files count.
+//! - `<name>.<n>.base.cordis`: a snapshot file (`super::snapshot`'s format).
+//! - `<name>.<n>.incr.cordis`: `CORDISAO`, format version (u32 BE), then
+//!   records: length (u32 BE), CRC-32C of the payload (u32 BE), payload
+//!   (bincode 2, serde standard, of [`Record`]).
+//!
+//! Durability: `always` writes and fsyncs each record before the store
+//! lock is released (so before the client's reply); `everysec` hands the
+//! record to the writer thread, which writes at once and fsyncs once a
+//! second; `no` writes and leaves fsync to the OS. See
+//! `docs/persistence.md`.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+
+use super::crc::crc32c;
+use super::snapshot::{self, sync_dir, temp_path};
+use crate::crdt::bounded::decode_untrusted;
+use crate::crdt::{CausalContext, FunctionLibraries, VersionVector};
+use crate::store::journal::Journal;
+use crate::store::sync::{SyncEntry, SyncScope};
+use crate::store::{Batch, Store};
+
+pub const MAGIC: &[u8; 8] = b"CORDISAO";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 12;
+const MANIFEST_FIRST_LINE: &str = "cordis aof manifest v1";
+/// Largest record accepted when reading (a batch may carry a 512 MB value).
+const MAX_RECORD: usize = 600 << 20;
+
+/// `appendfsync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    Always = 0,
+    EverySec = 1,
+    No = 2,
+}
+
+impl FsyncPolicy {
+    pub fn parse(text: &str) -> FsyncPolicy {
+        match text {
+            "always" => FsyncPolicy::Always,
+            "no" => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        }
+    }
+
+    fn from_u8(v: u8) -> FsyncPolicy {
+        match v {
+            0 => FsyncPolicy::Always,
+            2 => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        }
+    }
+}
+
+/// One journaled change, as written (borrowing what the store holds).
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    Batch(&'a Batch),
+    SyncBegin {
+        transfer: u64,
+        scope: &'a SyncScope,
+        ctx: &'a CausalContext,
+        applied: &'a VersionVector,
+        functions: Option<&'a FunctionLibraries>,
+        /// Written again at the head of a new tail (a rewrite happened
+        /// mid-transfer): the keys merged before are in the base, so the
+        /// end must not take them for unmentioned.
+        resumed: bool,
+    },
+    SyncChunk {
+        transfer: u64,
+        ctx: &'a CausalContext,
+        entries: &'a [SyncEntry],
+    },
+    SyncEnd {
+        transfer: u64,
+    },
+}
+
+/// One journaled change, as read back (same shape as [`RecordRef`]).
+#[derive(Deserialize)]
+enum Record {
+    Batch(Batch),
+    SyncBegin {
+        transfer: u64,
+        scope: SyncScope,
+        ctx: CausalContext,
+        applied: VersionVector,
+        functions: Option<FunctionLibraries>,
+        resumed: bool,
+    },
+    SyncChunk {
+        transfer: u64,
+        ctx: CausalContext,
+        entries: Vec<SyncEntry>,
+    },
+    SyncEnd {
+        transfer: u64,
+    },
+}
+
+// ----- paths and manifest -----
+
+/// Where a node's AOF files live.
+#[derive(Clone, Debug)]
+pub struct AofPaths {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl AofPaths {
+    /// `dir`/`appenddirname`, files named after `appendfilename`.
+    pub fn new(dir: &str, dirname: &str, filename: &str) -> AofPaths {
+        let root = Path::new(if dir.is_empty() { "." } else { dir });
+        AofPaths {
+            dir: root.join(dirname),
+            name: filename.to_owned(),
+        }
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join(format!("{}.manifest", self.name))
+    }
+
+    fn base_name(&self, n: u64) -> String {
+        format!("{}.{n}.base.cordis", self.name)
+    }
+
+    fn incr_name(&self, n: u64) -> String {
+        format!("{}.{n}.incr.cordis", self.name)
+    }
+
+    /// The marker a clean shutdown leaves: the files are complete.
+    pub fn clean_marker(&self) -> PathBuf {
+        self.dir.join(format!("{}.manifest.clean", self.name))
+    }
+
+    /// The number in one of this AOF's file names.
+    fn index_of(&self, file: &str) -> Option<u64> {
+        let rest = file.strip_prefix(&self.name)?.strip_prefix('.')?;
+        let (n, kind) = rest.split_once('.')?;
+        matches!(kind, "base.cordis" | "incr.cordis")
+            .then(|| n.parse().ok())
+            .flatten()
+    }
+}
+
+/// Which files make up the AOF, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    pub base: Option<String>,
+    pub incrs: Vec<String>,
+}
+
+impl Manifest {
+    fn text(&self) -> String {
+        let mut out = format!("{MANIFEST_FIRST_LINE}\n");
+        if let Some(b) = &self.base {
+            out.push_str(&format!("base {b}\n"));
+        }
+        for i in &self.incrs {
+            out.push_str(&format!("incr {i}\n"));
+        }
+        out
+    }
+
+    fn parse(paths: &AofPaths, text: &str) -> Result<Manifest, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(MANIFEST_FIRST_LINE) {
+            return Err("not a cordis AOF manifest (bad first line)".into());
+        }
+        let mut m = Manifest::default();
+        for line in lines {
+            let (kind, file) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("bad manifest line {line:?}"))?;
+            if paths.index_of(file).is_none() {
+                return Err(format!(
+                    "manifest names a file that is not its own: {file:?}"
+                ));
+            }
+            match kind {
+                "base" if m.base.is_none() && m.incrs.is_empty() => m.base = Some(file.into()),
+                "incr" => m.incrs.push(file.into()),
+                _ => return Err(format!("bad manifest line {line:?}")),
+            }
+        }
+        Ok(m)
+    }
+
+    fn next_index(&self, paths: &AofPaths) -> u64 {
+        self.base
+            .iter()
+            .chain(self.incrs.iter())
+            .filter_map(|f| paths.index_of(f))
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    fn write(&self, paths: &AofPaths) -> std::io::Result<()> {
+        let path = paths.manifest();
+        let tmp = temp_path(&path);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(self.text().as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(&path)
+    }
+}
+
+/// Starts an AOF where there is none: `base` (snapshot bytes of the state
+/// now) as its first base, and a manifest naming only it.
+pub fn create_with_base(paths: &AofPaths, base: &[u8]) -> std::io::Result<Manifest> {
+    std::fs::create_dir_all(&paths.dir)?;
+    let name = paths.base_name(1);
+    snapshot::write_bytes(&paths.dir.join(&name), base)?;
+    let manifest = Manifest {
+        base: Some(name),
+        incrs: Vec::new(),
+    };
+    manifest.write(paths)?;
+    Ok(manifest)
+}
+
+/// Reads the manifest; `Ok(None)` when there is none (no AOF yet).
+pub fn read_manifest(paths: &AofPaths) -> Result<Option<Manifest>, String> {
+    match std::fs::read_to_string(paths.manifest()) {
+        Ok(text) => Manifest::parse(paths, &text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", paths.manifest().display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", paths.manifest().display())),
+    }
+}
+
+// ----- writing -----
+
+/// Write statistics INFO persistence reads.
+#[derive(Clone, Debug, Default)]
+pub struct AofStatus {
+    pub rewrite_started: Option<Instant>,
+    pub last_rewrite_secs: i64,
+    pub last_rewrite_ok: bool,
+    pub rewrites: u64,
+    pub rewrite_failures_in_a_row: u64,
+    pub last_write_ok: bool,
+    /// Bytes of the base file and of all tail files now.
+    pub base_size: u64,
+    pub current_size: u64,
+    /// Tail size when the last rewrite finished (auto-rewrite compares).
+    pub size_at_last_rewrite: u64,
+    pub pending_bytes: u64,
+}
+
+struct Writer {
+    manifest: Manifest,
+    /// The tail file records go to now.
+    file: File,
+    tail_name: String,
+    tail_size: u64,
+    /// Encoded records not yet written (everysec and no).
+    pending: Vec<u8>,
+    /// Bytes written since the last fsync.
+    unsynced: bool,
+    last_fsync: Instant,
+    /// Framed `SyncBegin { resumed: true }` records of transfers not yet
+    /// ended, written at the head of every new tail. At most
+    /// [`OPEN_TRANSFERS`]: a transfer whose link dropped never ends.
+    open_transfers: std::collections::BTreeMap<u64, Vec<u8>>,
+}
+
+/// How many unended transfers a tail carries over (far more than peers).
+const OPEN_TRANSFERS: usize = 64;
+
+/// A node's open AOF.
+pub struct Aof {
+    paths: AofPaths,
+    policy: AtomicU8,
+    writer: Mutex<Writer>,
+    wake: Condvar,
+    status: Mutex<AofStatus>,
+    stopping: AtomicBool,
+}
+
+fn new_tail(path: &Path) -> std::io::Result<File> {
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(MAGIC)?;
+    f.write_all(&FORMAT_VERSION.to_be_bytes())?;
+    f.sync_all()?;
+    sync_dir(path)?;
+    Ok(f)
+}
+
+impl Aof {
+    /// Opens the AOF for appending: a new tail file after what `manifest`
+    /// lists (added to it durably), and starts the writer thread.
+    pub fn open(
+        paths: AofPaths,
+        mut manifest: Manifest,
+        policy: FsyncPolicy,
+    ) -> std::io::Result<Arc<Aof>> {
+        std::fs::create_dir_all(&paths.dir)?;
+        let n = manifest.next_index(&paths);
+        let tail_name = paths.incr_name(n);
+        let file = new_tail(&paths.dir.join(&tail_name))?;
+        // Tails with no record (a start with no write after it) go, so
+        // restarts do not pile up empty files.
+        let empty: Vec<String> = manifest
+            .incrs
+            .iter()
+            .filter(|f| {
+                std::fs::metadata(paths.dir.join(f)).is_ok_and(|m| m.len() <= HEADER as u64)
+            })
+            .cloned()
+            .collect();
+        manifest.incrs.retain(|f| !empty.contains(f));
+        manifest.incrs.push(tail_name.clone());
+        manifest.write(&paths)?;
+        for f in &empty {
+            let _ = std::fs::remove_file(paths.dir.join(f));
+        }
+        let sizes = files_size(&paths, &manifest);
+        let aof = Arc::new(Aof {
+            writer: Mutex::new(Writer {
+                manifest,
+                file,
+                tail_name,
+                tail_size: HEADER as u64,
+                pending: Vec::new(),
+                unsynced: false,
+                last_fsync: Instant::now(),
+                open_transfers: Default::default(),
+            }),
+            paths,
+            policy: AtomicU8::new(policy as u8),
+            wake: Condvar::new(),
+            status: Mutex::new(AofStatus {
+                last_rewrite_secs: -1,
+                last_rewrite_ok: true,
+                last_write_ok: true,
+                base_size: sizes.0,
+                current_size: sizes.0 + sizes.1,
+                size_at_last_rewrite: sizes.0 + sizes.1,
+                ..AofStatus::default()
+            }),
+            stopping: AtomicBool::new(false),
+        });
+        let me = aof.clone();
+        std::thread::Builder::new()
+            .name("cordis-aof".into())
+            .spawn(move || me.writer_loop())?;
+        Ok(aof)
+    }
+
+    pub fn paths(&self) -> &AofPaths {
+        &self.paths
+    }
+
+    pub fn set_policy(&self, policy: FsyncPolicy) {
+        self.policy.store(policy as u8, Ordering::Relaxed);
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        FsyncPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn status(&self) -> AofStatus {
+        let mut s = self.status.lock().clone();
+        s.pending_bytes = self.writer.lock().pending.len() as u64;
+        s
+    }
+
+    /// A record framed for a tail file: length, CRC-32C, payload.
+    fn frame(record: &RecordRef) -> Option<Vec<u8>> {
+        let payload = match bincode::serde::encode_to_vec(record, bincode::config::standard()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("AOF: cannot encode a record: {e}");
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(8 + payload.len());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&crc32c(&payload).to_be_bytes());
+        out.extend_from_slice(&payload);
+        Some(out)
+    }
+
+    fn append(&self, record: &RecordRef) {
+        let Some(framed) = Self::frame(record) else {
+            self.status.lock().last_write_ok = false;
+            return;
+        };
+        let resumed = match record {
+            RecordRef::SyncBegin {
+                transfer,
+                scope,
+                ctx,
+                applied,
+                functions,
+                ..
+            } => Self::frame(&RecordRef::SyncBegin {
+                transfer: *transfer,
+                scope,
+                ctx,
+                applied,
+                functions: *functions,
+                resumed: true,
+            })
+            .map(|f| (*transfer, f)),
+            _ => None,
+        };
+        let mut w = self.writer.lock();
+        match (record, resumed) {
+            (_, Some((transfer, f))) => {
+                w.open_transfers.insert(transfer, f);
+                while w.open_transfers.len() > OPEN_TRANSFERS {
+                    w.open_transfers.pop_first();
+                }
+            }
+            (RecordRef::SyncEnd { transfer }, _) => {
+                w.open_transfers.remove(transfer);
+            }
+            _ => {}
+        }
+        if w.pending.is_empty() {
+            w.pending = framed;
+        } else {
+            w.pending.extend_from_slice(&framed);
+        }
+        if self.policy() == FsyncPolicy::Always {
+            // Durable before the store lock (and so the reply) is released.
+            let ok = Self::write_pending(&mut w) && Self::fsync(&mut w);
+            drop(w);
+            self.note_write(ok);
+        } else {
+            drop(w);
+            self.wake.notify_one();
+        }
+    }
+
+    fn write_pending(w: &mut Writer) -> bool {
+        if w.pending.is_empty() {
+            return true;
+        }
+        let bytes = std::mem::take(&mut w.pending);
+        match w.file.write_all(&bytes) {
+            Ok(()) => {
+                w.tail_size += bytes.len() as u64;
+                w.unsynced = true;
+                true
+            }
+            Err(e) => {
+                tracing::error!("AOF: writing {} failed: {e}", w.tail_name);
+                // Keep the bytes for the next try.
+                let mut back = bytes;
+                back.extend_from_slice(&w.pending);
+                w.pending = back;
+                false
+            }
+        }
+    }
+
+    fn fsync(w: &mut Writer) -> bool {
+        if !w.unsynced {
+            return true;
+        }
+        match w.file.sync_data() {
+            Ok(()) => {
+                w.unsynced = false;
+                w.last_fsync = Instant::now();
+                true
+            }
+            Err(e) => {
+                tracing::error!("AOF: fsync of {} failed: {e}", w.tail_name);
+                false
+            }
+        }
+    }
+
+    fn note_write(&self, ok: bool) {
+        let tail = self.writer.lock().tail_size;
+        let mut s = self.status.lock();
+        s.last_write_ok = ok;
+        s.current_size = s.base_size + tail;
+    }
+
+    /// The writer thread: writes what is pending as soon as it is handed
+    /// over, and fsyncs once a second under `everysec`.
+    fn writer_loop(self: Arc<Self>) {
+        loop {
+            let mut w = self.writer.lock();
+            if w.pending.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+                self.wake.wait_for(&mut w, Duration::from_millis(100));
+            }
+            let mut ok = Self::write_pending(&mut w);
+            if self.policy() == FsyncPolicy::EverySec
+                && w.unsynced
+                && w.last_fsync.elapsed() >= Duration::from_secs(1)
+            {
+                // fsync on a second handle, so appenders do not wait on it.
+                match w.file.try_clone() {
+                    Ok(handle) => {
+                        w.unsynced = false;
+                        drop(w);
+                        if let Err(e) = handle.sync_data() {
+                            tracing::error!("AOF: fsync failed: {e}");
+                            ok = false;
+                            self.writer.lock().unsynced = true;
+                        }
+                        self.writer.lock().last_fsync = Instant::now();
+                    }
+                    Err(_) => ok = Self::fsync(&mut w) && ok,
+                }
+            } else {
+                drop(w);
+            }
+            self.note_write(ok);
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// Writes and fsyncs everything handed over so far.
+    pub fn flush(&self) -> bool {
+        let mut w = self.writer.lock();
+        let ok = Self::write_pending(&mut w) && Self::fsync(&mut w);
+        drop(w);
+        self.note_write(ok);
+        ok
+    }
+
+    /// A clean stop (the caller holds the store until the process exits):
+    /// everything written and fsynced, then the marker that lets the next
+    /// start resume `identity`'s incarnation.
+    pub fn close_clean(&self, identity: &super::NodeIdentity) -> std::io::Result<()> {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        let w = self.writer.lock();
+        let mut w = w;
+        if !(Self::write_pending(&mut w) && Self::fsync(&mut w)) {
+            return Err(std::io::Error::other("the AOF could not be written"));
+        }
+        let text = marker_text(identity, &w.tail_name, w.tail_size);
+        let marker = self.paths.clean_marker();
+        let tmp = temp_path(&marker);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &marker)?;
+        sync_dir(&marker)
+    }
+
+    // ----- rewrite -----
+
+    pub fn rewrite_in_progress(&self) -> bool {
+        self.status.lock().rewrite_started.is_some()
+    }
+
+    /// BGREWRITEAOF, called with the store locked: `base` is the whole
+    /// state encoded at this instant (a snapshot); records from now on go
+    /// to a new tail. A thread writes the base, then the manifest that
+    /// names only it and the new tail, then removes the old files.
+    pub fn start_rewrite(self: &Arc<Self>, base: Vec<u8>) -> Result<(), String> {
+        {
+            let mut s = self.status.lock();
+            if s.rewrite_started.is_some() {
+                return Err("Background append only file rewriting already in progress".into());
+            }
+            s.rewrite_started = Some(Instant::now());
+        }
+        let switched = self.switch_tail();
+        let (n, tail) = match switched {
+            Ok(v) => v,
+            Err(e) => {
+                self.finish_rewrite(false, 0);
+                return Err(format!("cannot start a new AOF tail: {e}"));
+            }
+        };
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cordis-aofrw".into())
+            .spawn(move || {
+                let base_name = me.paths.base_name(n);
+                let result =
+                    snapshot::write_bytes(&me.paths.dir.join(&base_name), &base).and_then(|()| {
+                        let mut w = me.writer.lock();
+                        let keep_from = w
+                            .manifest
+                            .incrs
+                            .iter()
+                            .position(|i| *i == tail)
+                            .unwrap_or(0);
+                        let manifest = Manifest {
+                            base: Some(base_name.clone()),
+                            incrs: w.manifest.incrs[keep_from..].to_vec(),
+                        };
+                        manifest.write(&me.paths)?;
+                        let old = std::mem::replace(&mut w.manifest, manifest);
+                        drop(w);
+                        for file in old.base.iter().chain(old.incrs.iter()) {
+                            if !me.writer.lock().manifest.incrs.contains(file) {
+                                let _ = std::fs::remove_file(me.paths.dir.join(file));
+                            }
+                        }
+                        Ok(())
+                    });
+                match &result {
+                    Ok(()) => tracing::info!("AOF rewrite done: base {base_name}"),
+                    Err(e) => tracing::error!("AOF rewrite failed: {e}"),
+                }
+                me.finish_rewrite(result.is_ok(), base.len() as u64);
+            });
+        if spawned.is_err() {
+            self.finish_rewrite(false, 0);
+            return Err("cannot start the AOF rewrite thread".into());
+        }
+        Ok(())
+    }
+
+    /// Everything pending goes to the old tail (fsynced), a new tail opens
+    /// and the manifest lists it. Returns its index and name.
+    fn switch_tail(&self) -> std::io::Result<(u64, String)> {
+        let mut w = self.writer.lock();
+        if !(Self::write_pending(&mut w) && Self::fsync(&mut w)) {
+            return Err(std::io::Error::other(
+                "the current tail could not be written",
+            ));
+        }
+        let n = w.manifest.next_index(&self.paths);
+        let name = self.paths.incr_name(n);
+        let file = new_tail(&self.paths.dir.join(&name))?;
+        let mut manifest = w.manifest.clone();
+        manifest.incrs.push(name.clone());
+        manifest.write(&self.paths)?;
+        w.manifest = manifest;
+        w.file = file;
+        w.tail_name = name.clone();
+        w.tail_size = HEADER as u64;
+        w.unsynced = false;
+        let carried: Vec<u8> = w.open_transfers.values().flatten().copied().collect();
+        w.pending = carried;
+        Ok((n, name))
+    }
+
+    fn finish_rewrite(&self, ok: bool, base_size: u64) {
+        let tail = self.writer.lock().tail_size;
+        let mut s = self.status.lock();
+        let started = s.rewrite_started.take();
+        s.last_rewrite_secs = started.map_or(0, |t| t.elapsed().as_secs() as i64);
+        s.last_rewrite_ok = ok;
+        if ok {
+            s.rewrites += 1;
+            s.rewrite_failures_in_a_row = 0;
+            s.base_size = base_size;
+            s.current_size = base_size + tail;
+            s.size_at_last_rewrite = s.current_size;
+        } else {
+            s.rewrite_failures_in_a_row += 1;
+        }
+    }
+
+    /// Whether `auto-aof-rewrite-percentage` / `-min-size` call for a
+    /// rewrite now (Redis's rule: the AOF grew by that percentage since the
+    /// last rewrite and is at least the minimum size).
+    pub fn auto_rewrite_due(&self, percentage: u64, min_size: u64) -> bool {
+        let s = self.status.lock();
+        if percentage == 0
+            || s.rewrite_started.is_some()
+            || !s.last_rewrite_ok && s.rewrite_failures_in_a_row > 0
+        {
+            return false;
+        }
+        let base = s.size_at_last_rewrite.max(1);
+        s.current_size >= min_size
+            && (s.current_size.saturating_sub(base)) * 100 / base >= percentage
+    }
+}
+
+fn files_size(paths: &AofPaths, manifest: &Manifest) -> (u64, u64) {
+    let size = |f: &String| std::fs::metadata(paths.dir.join(f)).map_or(0, |m| m.len());
+    (
+        manifest.base.iter().map(size).sum(),
+        manifest.incrs.iter().map(size).sum(),
+    )
+}
+
+fn marker_text(identity: &super::NodeIdentity, tail: &str, size: u64) -> String {
+    let name: String = identity.name.bytes().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "cordis aof clean shutdown v1 name={name} incarnation={:08x} tail={tail} size={size}\n",
+        identity.incarnation
+    )
+}
+
+/// The journal the store writes through.
+pub struct AofJournal(pub Arc<Aof>);
+
+impl Journal for AofJournal {
+    fn batch(&self, batch: &Batch) {
+        self.0.append(&RecordRef::Batch(batch));
+    }
+
+    fn sync_begin(
+        &self,
+        transfer: u64,
+        scope: &SyncScope,
+        ctx: &CausalContext,
+        applied: &VersionVector,
+        functions: Option<&FunctionLibraries>,
+    ) {
+        self.0.append(&RecordRef::SyncBegin {
+            transfer,
+            scope,
+            ctx,
+            applied,
+            functions,
+            resumed: false,
+        });
+    }
+
+    fn sync_chunk(&self, transfer: u64, ctx: &CausalContext, entries: &[SyncEntry]) {
+        self.0.append(&RecordRef::SyncChunk {
+            transfer,
+            ctx,
+            entries,
+        });
+    }
+
+    fn sync_end(&self, transfer: u64) {
+        self.0.append(&RecordRef::SyncEnd { transfer });
+    }
+}
+
+// ----- loading -----
+
+/// What a start found in the AOF directory.
+pub struct Found {
+    pub manifest: Manifest,
+    pub base: Option<snapshot::Snapshot>,
+    /// The identity a clean-shutdown marker vouches for (files complete).
+    pub resume: Option<super::NodeIdentity>,
+}
+
+/// Reads the manifest, the base and the clean marker (removed durably
+/// before anything else, as the snapshot's). `Ok(None)`: no AOF yet. Any
+/// file the manifest does not name is left over from an interrupted
+/// rewrite and removed.
+pub fn open_at_start(paths: &AofPaths) -> Result<Option<Found>, String> {
+    let Some(manifest) = read_manifest(paths)? else {
+        return Ok(None);
+    };
+    let base = match &manifest.base {
+        Some(b) => Some(
+            snapshot::read(&paths.dir.join(b))
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the AOF base {b} the manifest names is missing"))?,
+        ),
+        None => None,
+    };
+    for f in &manifest.incrs {
+        if !paths.dir.join(f).exists() {
+            return Err(format!("the AOF file {f} the manifest names is missing"));
+        }
+    }
+    let marker = paths.clean_marker();
+    let marker_text_found = std::fs::read_to_string(&marker).ok();
+    let marker_gone = match std::fs::remove_file(&marker) {
+        Ok(()) => sync_dir(&marker).is_ok(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let resume = marker_text_found.and_then(|text| {
+        let tail = manifest.incrs.last()?;
+        let size = std::fs::metadata(paths.dir.join(tail)).ok()?.len();
+        let fields: HashMap<&str, &str> = text
+            .trim_end()
+            .strip_prefix("cordis aof clean shutdown v1 ")?
+            .split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let name_hex = fields.get("name")?;
+        let name_bytes: Option<Vec<u8>> = (0..name_hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(name_hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        let identity = super::NodeIdentity {
+            name: String::from_utf8(name_bytes?).ok()?,
+            incarnation: u32::from_str_radix(fields.get("incarnation")?, 16).ok()?,
+        };
+        (marker_gone && text == marker_text(&identity, tail, size)).then_some(identity)
+    });
+    if let Ok(entries) = std::fs::read_dir(&paths.dir) {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let listed = manifest.base.as_ref() == Some(&file) || manifest.incrs.contains(&file);
+            if paths.index_of(&file).is_some() && !listed {
+                tracing::info!("AOF: removing {file}, left over from an interrupted rewrite");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(Some(Found {
+        manifest,
+        base,
+        resume,
+    }))
+}
+
+/// What a replay did.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub records: u64,
+    /// Bytes cut from the end of the last tail (an incomplete record).
+    pub truncated_bytes: u64,
+    /// Batches that did not follow on from what was applied (skipped:
+    /// peers send them again).
+    pub skipped_batches: u64,
+}
+
+/// A state transfer being replayed.
+struct Transfer {
+    scope: SyncScope,
+    ctx: CausalContext,
+    applied: VersionVector,
+    functions: Option<FunctionLibraries>,
+    mentioned: std::collections::HashSet<(u8, bytes::Bytes)>,
+    resumed: bool,
+}
+
+/// Replays every tail file the manifest lists into `store` (which holds
+/// the base already), in order. An incomplete record at the very end of
+/// the last file is cut off when `truncate_ok` (aof-load-truncated), else
+/// an error; a bad checksum or record anywhere is an error, and nothing
+/// is changed on disk then.
+pub fn replay(
+    paths: &AofPaths,
+    manifest: &Manifest,
+    store: &mut Store,
+    truncate_ok: bool,
+) -> Result<Replayed, String> {
+    let mut out = Replayed::default();
+    let mut transfers: HashMap<u64, Transfer> = HashMap::new();
+    for (i, file) in manifest.incrs.iter().enumerate() {
+        let path = paths.dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let last_file = i + 1 == manifest.incrs.len();
+        let where_ = |at: usize| format!("{} at byte {at}", path.display());
+        if bytes.len() < HEADER {
+            if last_file && truncate_ok && MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
+                // Cut while the header was being written: an empty tail.
+                out.truncated_bytes += bytes.len() as u64;
+                rewrite_header(&path)?;
+                continue;
+            }
+            return Err(format!("{}: too short for an AOF file", path.display()));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(format!(
+                "{}: not a cordis AOF file (bad magic)",
+                path.display()
+            ));
+        }
+        let version = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(format!(
+                "{}: AOF format version {version}; this build reads version {FORMAT_VERSION}",
+                path.display()
+            ));
+        }
+        let mut at = HEADER;
+        while at < bytes.len() {
+            let incomplete = |need: usize| at + need > bytes.len();
+            if incomplete(8) {
+                return truncated(&path, &bytes, at, last_file, truncate_ok, &mut out).map(|_| out);
+            }
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+            let crc = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+            if len > MAX_RECORD {
+                return Err(format!("{}: record length {len} is impossible", where_(at)));
+            }
+            if incomplete(8 + len) {
+                truncated(&path, &bytes, at, last_file, truncate_ok, &mut out)?;
+                break;
+            }
+            let payload = &bytes[at + 8..at + 8 + len];
+            if crc32c(payload) != crc {
+                return Err(format!("{}: record checksum mismatch", where_(at)));
+            }
+            let (record, used): (Record, usize) = decode_untrusted(payload)
+                .map_err(|e| format!("{}: bad record: {e}", where_(at)))?;
+            if used != len {
+                return Err(format!("{}: record has trailing bytes", where_(at)));
+            }
+            apply(store, record, &mut transfers, &mut out);
+            out.records += 1;
+            at += 8 + len;
+        }
+    }
+    if !transfers.is_empty() {
+        tracing::warn!(
+            "AOF: {} state transfer(s) had not ended when the node stopped; their keys are kept, unmentioned keys are not removed",
+            transfers.len()
+        );
+    }
+    Ok(out)
+}
+
+fn truncated(
+    path: &Path,
+    bytes: &[u8],
+    at: usize,
+    last_file: bool,
+    truncate_ok: bool,
+    out: &mut Replayed,
+) -> Result<(), String> {
+    if !last_file || !truncate_ok {
+        return Err(format!(
+            "{} ends inside a record at byte {at}{}",
+            path.display(),
+            if last_file {
+                " (aof-load-truncated is no)"
+            } else {
+                " and is not the last file"
+            }
+        ));
+    }
+    let cut = (bytes.len() - at) as u64;
+    tracing::warn!(
+        "AOF: {} ends with an incomplete record ({cut} bytes after byte {at}): truncating it there",
+        path.display()
+    );
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.set_len(at as u64)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    out.truncated_bytes += cut;
+    Ok(())
+}
+
+fn rewrite_header(path: &Path) -> Result<(), String> {
+    let mut f = File::create(path).map_err(|e| e.to_string())?;
+    f.write_all(MAGIC)
+        .and_then(|()| f.write_all(&FORMAT_VERSION.to_be_bytes()))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| e.to_string())
+}
+
+/// Applies one record as the store first did (the replication link's
+/// steps for transfers).
+fn apply(
+    store: &mut Store,
+    record: Record,
+    transfers: &mut HashMap<u64, Transfer>,
+    out: &mut Replayed,
+) {
+    match record {
+        Record::Batch(batch) => {
+            if store.replay_batch(&batch).is_err() {
+                out.skipped_batches += 1;
+            }
+        }
+        Record::SyncBegin {
+            transfer,
+            scope,
+            ctx,
+            applied,
+            functions,
+            resumed,
+        } => {
+            transfers.insert(
+                transfer,
+                Transfer {
+                    scope,
+                    ctx,
+                    applied,
+                    functions,
+                    mentioned: Default::default(),
+                    resumed,
+                },
+            );
+        }
+        Record::SyncChunk {
+            transfer,
+            ctx,
+            entries,
+        } => {
+            let Some(t) = transfers.get_mut(&transfer) else {
+                return;
+            };
+            for entry in entries {
+                if (entry.db as usize) < crate::store::DB_COUNT {
+                    store.merge_remote_state(entry.db as usize, &entry.key, &entry.state, &ctx);
+                    t.mentioned.insert((entry.db, entry.key));
+                }
+            }
+        }
+        Record::SyncEnd { transfer } => {
+            let Some(t) = transfers.remove(&transfer) else {
+                return;
+            };
+            if let Some(functions) = &t.functions {
+                store.merge_remote_libraries(functions, &t.ctx);
+            }
+            let full = t.scope == SyncScope::All;
+            // A resumed transfer's earlier keys are in the base, not in
+            // `mentioned`: no key is taken for absent at the sender then.
+            let scope = if t.resumed {
+                SyncScope::Buckets(Vec::new())
+            } else {
+                t.scope
+            };
+            store.finish_sync(&scope, &t.mentioned, &t.ctx, full.then_some(&t.applied));
+        }
+    }
+}
