@@ -871,7 +871,10 @@ fn struct_packs_unpacks_and_sizes_as_redis() {
         "fffffefffffffdfffffffffffffffcffffffffffffff000000000000200007000000000000000000003f9a9999999999b93f"
     );
     assert_eq!(
-        hex_of(&mut c, "struct.pack('!4 b x h c3 s i', 1, 2, 'abc', 'de', 3)"),
+        hex_of(
+            &mut c,
+            "struct.pack('!4 b x h c3 s i', 1, 2, 'abc', 'de', 3)"
+        ),
         "01000200616263646500000003000000"
     );
     // No overflow checks: integers pass through a 64-bit word.
@@ -898,11 +901,7 @@ fn struct_packs_unpacks_and_sizes_as_redis() {
             "return {struct.unpack('<i3 B', '\\1\\2\\3\\4\\5\\6', 2)}",
             "0"
         ]),
-        Value::Array(vec![
-            Value::Int(262914),
-            Value::Int(5),
-            Value::Int(6)
-        ])
+        Value::Array(vec![Value::Int(262914), Value::Int(5), Value::Int(6)])
     );
     assert_eq!(c.int(&["EVAL", "return struct.size('!bd')", "0"]), 16);
     assert_eq!(c.int(&["EVAL", "return struct.size('>i!4bic7')", "0"]), 19);
@@ -933,7 +932,10 @@ fn struct_errors_read_as_redis() {
             "return struct.pack('!4bi', 1)",
             "bad argument #3 to 'pack' (number expected, got nil)",
         ),
-        ("return struct.pack('!3')", "alignment 3 is not a power of 2"),
+        (
+            "return struct.pack('!3')",
+            "alignment 3 is not a power of 2",
+        ),
         (
             "return struct.unpack('>I2', 'ab', 2)",
             "bad argument #2 to 'unpack' (data string too short)",

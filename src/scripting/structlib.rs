@@ -27,6 +27,9 @@ const MAX_INT_SIZE: usize = 32;
 /// The alignment `!` alone sets: a double's, on our 64-bit targets.
 const NATIVE_ALIGN: usize = 8;
 
+/// 2^63, where doubles stop fitting a signed 64-bit word.
+const TWO_63: f64 = (1u64 << 63) as f64;
+
 /// Lua 5.1's limit on the values a C function may hold on its stack.
 const MAX_C_STACK: usize = 8000;
 
@@ -146,7 +149,7 @@ impl<'a> Format<'a> {
 /// `double` to `long` as x86-64 converts: out of range (and NaN) gives
 /// the lowest value.
 fn c_double_to_i64(n: f64) -> i64 {
-    if (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&n) {
+    if (-TWO_63..TWO_63).contains(&n) {
         n as i64
     } else {
         i64::MIN
@@ -157,7 +160,6 @@ fn c_double_to_i64(n: f64) -> i64 {
 /// conversion below 2^63, otherwise one of `n - 2^63` with the top bit
 /// flipped (so 2^64 and beyond give 0).
 fn c_double_to_u64(n: f64) -> u64 {
-    const TWO_63: f64 = 9.223_372_036_854_775_808e18;
     if n >= TWO_63 {
         c_double_to_i64(n - TWO_63) as u64 ^ (1 << 63)
     } else {
@@ -236,10 +238,7 @@ impl Args<'_> {
         let v = self.get(n);
         match v.and_then(|v| self.lua.coerce_number(v.clone()).ok().flatten()) {
             Some(x) => Ok(x),
-            None => Err(bad_arg(
-                n,
-                format!("number expected, got {}", type_name(v)),
-            )),
+            None => Err(bad_arg(n, format!("number expected, got {}", type_name(v)))),
         }
     }
 
@@ -247,10 +246,7 @@ impl Args<'_> {
         let v = self.get(n);
         match v.and_then(|v| self.lua.coerce_string(v.clone()).ok().flatten()) {
             Some(s) => Ok(s),
-            None => Err(bad_arg(
-                n,
-                format!("string expected, got {}", type_name(v)),
-            )),
+            None => Err(bad_arg(n, format!("string expected, got {}", type_name(v)))),
         }
     }
 }
@@ -565,7 +561,9 @@ mod tests {
 
     fn lua() -> Lua {
         let lua = Lua::new();
-        lua.globals().set("struct", structlib(&lua).unwrap()).unwrap();
+        lua.globals()
+            .set("struct", structlib(&lua).unwrap())
+            .unwrap();
         lua
     }
 
@@ -585,9 +583,8 @@ mod tests {
     /// The message a call raises, as a script on line 1 of chunk `t`
     /// sees it.
     fn error_of(lua: &Lua, call: &str) -> String {
-        let chunk = format!(
-            "local ok, e = pcall(function() return {call} end) assert(not ok) return e"
-        );
+        let chunk =
+            format!("local ok, e = pcall(function() return {call} end) assert(not ok) return e");
         lua.load(chunk).set_name("=t").eval::<String>().unwrap()
     }
 
@@ -623,12 +620,18 @@ mod tests {
         assert_eq!(packed(&lua, "'<i', 1"), "01000000");
         assert_eq!(packed(&lua, "'>i', 1"), "00000001");
         assert_eq!(packed(&lua, "'T', 5"), "0500000000000000");
-        assert_eq!(packed(&lua, "'>lL', -2, 3"), "fffffffffffffffe0000000000000003");
+        assert_eq!(
+            packed(&lua, "'>lL', -2, 3"),
+            "fffffffffffffffe0000000000000003"
+        );
         assert_eq!(packed(&lua, "'>f', 0.1"), "3dcccccd");
         assert_eq!(packed(&lua, "'>d', 0.1"), "3fb999999999999a");
         assert_eq!(packed(&lua, "'<d', -0.0"), "0000000000000080");
         assert_eq!(packed(&lua, "'<f', 1e300"), "0000807f");
-        assert_eq!(unpacked(&lua, "'>f', '\\61\\204\\204\\205'"), "0.10000000149011612 5");
+        assert_eq!(
+            unpacked(&lua, "'>f', '\\61\\204\\204\\205'"),
+            "0.10000000149011612 5"
+        );
         assert_eq!(unpacked(&lua, "'xb', '\\1\\2'"), "2 3");
         assert_eq!(unpacked(&lua, "'ss', 'ab\\0cd\\0e'"), "\"ab\" \"cd\" 7");
         assert_eq!(packed(&lua, "'s', 'a\\0b'"), "61006200");
@@ -647,23 +650,43 @@ mod tests {
         assert_eq!(packed(&lua, "'b!h', 1, 2"), "01000200");
         assert_eq!(packed(&lua, "'b!4i', 1, 2"), "0100000002000000");
         assert_eq!(packed(&lua, "'b!4d', 1, 2"), "010000000000000000000040");
-        assert_eq!(packed(&lua, "'b!d', 1, 2"), "01000000000000000000000000000040");
+        assert_eq!(
+            packed(&lua, "'b!d', 1, 2"),
+            "01000000000000000000000000000040"
+        );
         assert_eq!(packed(&lua, "'b!2d', 1, 2"), "01000000000000000040");
-        assert_eq!(packed(&lua, "'b!16d', 1, 2"), "01000000000000000000000000000040");
+        assert_eq!(
+            packed(&lua, "'b!16d', 1, 2"),
+            "01000000000000000000000000000040"
+        );
         assert_eq!(packed(&lua, "'!4bc3i', 1, 'abc', 2"), "0161626302000000");
         assert_eq!(packed(&lua, "'!4bsi', 1, 'ab', 2"), "0161620002000000");
-        assert_eq!(packed(&lua, "'!4bfi', 1, 2.5, 3"), "010000000000204003000000");
+        assert_eq!(
+            packed(&lua, "'!4bfi', 1, 2.5, 3"),
+            "010000000000204003000000"
+        );
         assert_eq!(packed(&lua, "'!xh', 1"), "00000100");
         // Sizes that are not powers of two align as the C arithmetic has it.
         assert_eq!(packed(&lua, "'!4i3h', 1, 2"), "0000010000000200");
         assert_eq!(packed(&lua, "'bbb!8i3', 1, 2, 3, 4"), "010203040000");
         assert_eq!(packed(&lua, "'!8bbi5', 1, 2, 3"), "0102000000000300000000");
         assert_eq!(packed(&lua, "'!8bi6', 1, 2"), "010000000000020000000000");
-        assert_eq!(packed(&lua, "'!8bi12', 1, 2"), "0100000000000000020000000000000000000000");
-        assert_eq!(unpacked(&lua, "'!4bi', '\\1\\0\\0\\0\\2\\0\\0\\0'"), "1 2 9");
-        assert_eq!(unpacked(&lua, "'!4si', 'a\\0\\0\\0\\1\\0\\0\\0'"), "\"a\" 1 9");
+        assert_eq!(
+            packed(&lua, "'!8bi12', 1, 2"),
+            "0100000000000000020000000000000000000000"
+        );
+        assert_eq!(
+            unpacked(&lua, "'!4bi', '\\1\\0\\0\\0\\2\\0\\0\\0'"),
+            "1 2 9"
+        );
+        assert_eq!(
+            unpacked(&lua, "'!4si', 'a\\0\\0\\0\\1\\0\\0\\0'"),
+            "\"a\" 1 9"
+        );
         let size = |fmt: &str| -> f64 {
-            lua.load(format!("return struct.size('{fmt}')")).eval().unwrap()
+            lua.load(format!("return struct.size('{fmt}')"))
+                .eval()
+                .unwrap()
         };
         assert_eq!(size(">i!4bi"), 12.0);
         assert_eq!(size("bi"), 5.0);
@@ -683,7 +706,10 @@ mod tests {
         assert_eq!(packed(&lua, "'<i', -1.7"), "ffffffff");
         assert_eq!(packed(&lua, "'<i', 1.7"), "01000000");
         assert_eq!(packed(&lua, "'<i10', -1"), "ffffffffffffffff0000");
-        assert_eq!(packed(&lua, "'>i16', -2"), "0000000000000000fffffffffffffffe");
+        assert_eq!(
+            packed(&lua, "'>i16', -2"),
+            "0000000000000000fffffffffffffffe"
+        );
         assert_eq!(packed(&lua, "'<i0', 5"), "");
         // Out-of-range doubles convert as x86-64 converts them.
         assert_eq!(packed(&lua, "'>L', 2^64"), "0000000000000000");
@@ -702,16 +728,28 @@ mod tests {
         assert_eq!(unpacked(&lua, "'<i3', '\\255\\255\\128'"), "-8323073 4");
         assert_eq!(unpacked(&lua, "'<I3', '\\1\\2\\3'"), "197121 4");
         assert_eq!(unpacked(&lua, "'>l', string.rep('\\255', 8)"), "-1 9");
-        assert_eq!(unpacked(&lua, "'>L', string.rep('\\255', 8)"), "1.8446744073709552e+19 9");
+        assert_eq!(
+            unpacked(&lua, "'>L', string.rep('\\255', 8)"),
+            "1.8446744073709552e+19 9"
+        );
         // Past eight bytes only the low eight survive, and the sign bit is
         // found with the shift count taken modulo 64.
         assert_eq!(unpacked(&lua, "'<i16', string.rep('\\255', 16)"), "-1 17");
         assert_eq!(
-            unpacked(&lua, "'>i16', string.rep('\\0', 8) .. '\\128' .. string.rep('\\0', 7)"),
+            unpacked(
+                &lua,
+                "'>i16', string.rep('\\0', 8) .. '\\128' .. string.rep('\\0', 7)"
+            ),
             "-9.2233720368547758e+18 17"
         );
-        assert_eq!(unpacked(&lua, "'<i9', '\\0\\0\\0\\0\\0\\0\\0\\128\\0'"), "-128 10");
-        assert_eq!(unpacked(&lua, "'<i9', '\\0\\0\\0\\0\\0\\0\\0\\0\\1'"), "0 10");
+        assert_eq!(
+            unpacked(&lua, "'<i9', '\\0\\0\\0\\0\\0\\0\\0\\128\\0'"),
+            "-128 10"
+        );
+        assert_eq!(
+            unpacked(&lua, "'<i9', '\\0\\0\\0\\0\\0\\0\\0\\0\\1'"),
+            "0 10"
+        );
         assert_eq!(unpacked(&lua, "'<i0', ''"), "0 1");
     }
 
@@ -737,41 +775,137 @@ mod tests {
     fn errors_read_as_the_c_library_words_them() {
         let lua = lua();
         let cases = [
-            ("struct.pack('i33', 1)", "t:1: integral size 33 is larger than limit of 32"),
+            (
+                "struct.pack('i33', 1)",
+                "t:1: integral size 33 is larger than limit of 32",
+            ),
             ("struct.size('i99999999999')", "t:1: integral size overflow"),
-            ("struct.pack('c99999999999', 'a')", "t:1: integral size overflow"),
-            ("struct.pack('=i', 1)", "t:1: bad argument #1 to 'pack' (invalid format option '=')"),
-            ("struct.pack('b5', 1)", "t:1: bad argument #1 to 'pack' (invalid format option '5')"),
-            ("struct.pack(12, 1)", "t:1: bad argument #1 to 'pack' (invalid format option '1')"),
-            ("struct.pack('b!3i', 1, 2)", "t:1: alignment 3 is not a power of 2"),
+            (
+                "struct.pack('c99999999999', 'a')",
+                "t:1: integral size overflow",
+            ),
+            (
+                "struct.pack('=i', 1)",
+                "t:1: bad argument #1 to 'pack' (invalid format option '=')",
+            ),
+            (
+                "struct.pack('b5', 1)",
+                "t:1: bad argument #1 to 'pack' (invalid format option '5')",
+            ),
+            (
+                "struct.pack(12, 1)",
+                "t:1: bad argument #1 to 'pack' (invalid format option '1')",
+            ),
+            (
+                "struct.pack('b!3i', 1, 2)",
+                "t:1: alignment 3 is not a power of 2",
+            ),
             ("struct.pack('!0')", "t:1: alignment 0 is not a power of 2"),
-            ("struct.pack('<i0')", "t:1: bad argument #2 to 'pack' (number expected, got nil)"),
-            ("struct.pack('>h', 'x')", "t:1: bad argument #2 to 'pack' (number expected, got string)"),
-            ("struct.pack('>h', {})", "t:1: bad argument #2 to 'pack' (number expected, got table)"),
-            ("struct.pack('!4bi', 1)", "t:1: bad argument #3 to 'pack' (number expected, got nil)"),
-            ("struct.pack('c5', 'ab')", "t:1: bad argument #3 to 'pack' (string too short)"),
-            ("struct.pack('s')", "t:1: bad argument #2 to 'pack' (string expected, got nil)"),
-            ("struct.pack()", "t:1: bad argument #1 to 'pack' (string expected, got no value)"),
-            ("struct:pack('b', 1)", "t:1: calling 'pack' on bad self (string expected, got table)"),
-            ("struct.unpack('>I2', '\\1\\2\\3', 3)", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('>I2', '\\1\\2\\3', 0)", "t:1: bad argument #3 to 'unpack' (offset must be 1 or greater)"),
-            ("struct.unpack('>I2', '\\1\\2\\3', -1)", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('>', 'abc', 100)", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('b', 'abc', 'x')", "t:1: bad argument #3 to 'unpack' (number expected, got string)"),
-            ("struct.unpack('b')", "t:1: bad argument #2 to 'unpack' (string expected, got no value)"),
-            ("struct.unpack('bc0', '\\9abcd')", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('bc0', '\\255abcd')", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('c1c0', 'xabcd')", "t:1: format 'c0' needs a previous size"),
-            ("struct.unpack('sc0', 'a\\0bc')", "t:1: format 'c0' needs a previous size"),
-            ("struct.unpack('c0', 'abc')", "t:1: format 'c0' needs a previous size"),
-            ("struct.unpack('s', 'abc')", "t:1: unfinished string in data"),
-            ("struct.unpack('b z', '\\1\\2')", "t:1: bad argument #1 to 'unpack' (invalid format option 'z')"),
-            ("struct.unpack('c2147483647', 'ab')", "t:1: bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.size('s')", "t:1: bad argument #1 to 'size' (option 's' has no fixed size)"),
-            ("struct.size('c0')", "t:1: bad argument #1 to 'size' (option 'c0' has no fixed size)"),
-            ("struct.size('#')", "t:1: bad argument #1 to 'size' (invalid format option '#')"),
+            (
+                "struct.pack('<i0')",
+                "t:1: bad argument #2 to 'pack' (number expected, got nil)",
+            ),
+            (
+                "struct.pack('>h', 'x')",
+                "t:1: bad argument #2 to 'pack' (number expected, got string)",
+            ),
+            (
+                "struct.pack('>h', {})",
+                "t:1: bad argument #2 to 'pack' (number expected, got table)",
+            ),
+            (
+                "struct.pack('!4bi', 1)",
+                "t:1: bad argument #3 to 'pack' (number expected, got nil)",
+            ),
+            (
+                "struct.pack('c5', 'ab')",
+                "t:1: bad argument #3 to 'pack' (string too short)",
+            ),
+            (
+                "struct.pack('s')",
+                "t:1: bad argument #2 to 'pack' (string expected, got nil)",
+            ),
+            (
+                "struct.pack()",
+                "t:1: bad argument #1 to 'pack' (string expected, got no value)",
+            ),
+            (
+                "struct:pack('b', 1)",
+                "t:1: calling 'pack' on bad self (string expected, got table)",
+            ),
+            (
+                "struct.unpack('>I2', '\\1\\2\\3', 3)",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('>I2', '\\1\\2\\3', 0)",
+                "t:1: bad argument #3 to 'unpack' (offset must be 1 or greater)",
+            ),
+            (
+                "struct.unpack('>I2', '\\1\\2\\3', -1)",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('>', 'abc', 100)",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('b', 'abc', 'x')",
+                "t:1: bad argument #3 to 'unpack' (number expected, got string)",
+            ),
+            (
+                "struct.unpack('b')",
+                "t:1: bad argument #2 to 'unpack' (string expected, got no value)",
+            ),
+            (
+                "struct.unpack('bc0', '\\9abcd')",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('bc0', '\\255abcd')",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('c1c0', 'xabcd')",
+                "t:1: format 'c0' needs a previous size",
+            ),
+            (
+                "struct.unpack('sc0', 'a\\0bc')",
+                "t:1: format 'c0' needs a previous size",
+            ),
+            (
+                "struct.unpack('c0', 'abc')",
+                "t:1: format 'c0' needs a previous size",
+            ),
+            (
+                "struct.unpack('s', 'abc')",
+                "t:1: unfinished string in data",
+            ),
+            (
+                "struct.unpack('b z', '\\1\\2')",
+                "t:1: bad argument #1 to 'unpack' (invalid format option 'z')",
+            ),
+            (
+                "struct.unpack('c2147483647', 'ab')",
+                "t:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.size('s')",
+                "t:1: bad argument #1 to 'size' (option 's' has no fixed size)",
+            ),
+            (
+                "struct.size('c0')",
+                "t:1: bad argument #1 to 'size' (option 'c0' has no fixed size)",
+            ),
+            (
+                "struct.size('#')",
+                "t:1: bad argument #1 to 'size' (invalid format option '#')",
+            ),
             ("struct.size('!3')", "t:1: alignment 3 is not a power of 2"),
-            ("struct.size()", "t:1: bad argument #1 to 'size' (string expected, got no value)"),
+            (
+                "struct.size()",
+                "t:1: bad argument #1 to 'size' (string expected, got no value)",
+            ),
         ];
         for (call, want) in cases {
             assert_eq!(error_of(&lua, call), want, "{call}");
@@ -789,9 +923,29 @@ mod tests {
             .unwrap();
         assert_eq!(count, 7998.0);
         assert_eq!(
-            error_of(&lua, "struct.unpack(string.rep('B', 7998), string.rep('a', 7998))"),
+            error_of(
+                &lua,
+                "struct.unpack(string.rep('B', 7998), string.rep('a', 7998))"
+            ),
             "t:1: stack overflow (too many results)"
         );
+        // Extra arguments take room from the results, as on a C stack.
+        assert_eq!(
+            error_of(
+                &lua,
+                "struct.unpack(string.rep('B', 7996), string.rep('a', 7996), 1, 1)"
+            ),
+            "t:1: stack overflow (too many results)"
+        );
+        // And pack takes thousands of arguments.
+        let len: f64 = lua
+            .load(
+                "local t = {} for i = 1, 7990 do t[i] = i % 256 end \
+                   return #struct.pack(string.rep('B', 7990), unpack(t))",
+            )
+            .eval()
+            .unwrap();
+        assert_eq!(len, 7990.0);
     }
 
     #[test]
