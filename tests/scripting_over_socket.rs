@@ -846,3 +846,128 @@ fn multi_during_a_busy_script_is_aborted_not_half_run() {
     assert_eq!(c.bulk(&["GET", "xx"]), Some("1".into()));
     c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
 }
+
+/// The error reply of EVAL `script` whose Lua error is `message`, as
+/// Redis words it.
+fn eval_error(script: &str, message: &str) -> String {
+    format!(
+        "ERR user_script:1: {message} script: {}, on @user_script:1.",
+        cordis::scripting::sha1_hex(script.as_bytes())
+    )
+}
+
+// Every expected value below is what redis-server 7.0.15 answered.
+#[test]
+fn struct_packs_unpacks_and_sizes_as_redis() {
+    let node = Node::start();
+    let mut c = node.client();
+    let all = "-1, 255, -2, 65535, -3, 4294967295, -4, 2^53, 7, 0.5, 0.1";
+    assert_eq!(
+        hex_of(&mut c, &format!("struct.pack('>bBhHiIlLTfd', {all})")),
+        "fffffffefffffffffffdfffffffffffffffffffffffc002000000000000000000000000000073f0000003fb999999999999a"
+    );
+    assert_eq!(
+        hex_of(&mut c, &format!("struct.pack('<bBhHiIlLTfd', {all})")),
+        "fffffefffffffdfffffffffffffffcffffffffffffff000000000000200007000000000000000000003f9a9999999999b93f"
+    );
+    assert_eq!(
+        hex_of(
+            &mut c,
+            "struct.pack('!4 b x h c3 s i', 1, 2, 'abc', 'de', 3)"
+        ),
+        "01000200616263646500000003000000"
+    );
+    // No overflow checks: integers pass through a 64-bit word.
+    assert_eq!(
+        hex_of(&mut c, "struct.pack('>I2 i10 L', 70000, -1, 2^64)"),
+        "11700000ffffffffffffffff0000000000000000"
+    );
+    assert_eq!(
+        hex_of(&mut c, "struct.pack('c0 I3', 'ab', 16777215)"),
+        "6162ffffff"
+    );
+    assert_eq!(
+        c.strings(&[
+            "EVAL",
+            "local r = {struct.unpack('>h H c0 s !4 i d', '\\255\\254\\0\\3abcxy\\0\\0\\0\\0\\0\\0\\0\\0\\7' .. struct.pack('>d', 0.25))} \
+             for i = 1, #r do r[i] = tostring(r[i]) end return r",
+            "0"
+        ]),
+        vec!["-2", "abc", "xy", "0", "1.0081347363381e-308", "25"]
+    );
+    assert_eq!(
+        c.v(&[
+            "EVAL",
+            "return {struct.unpack('<i3 B', '\\1\\2\\3\\4\\5\\6', 2)}",
+            "0"
+        ]),
+        Value::Array(vec![Value::Int(262914), Value::Int(5), Value::Int(6)])
+    );
+    assert_eq!(c.int(&["EVAL", "return struct.size('!bd')", "0"]), 16);
+    assert_eq!(c.int(&["EVAL", "return struct.size('>i!4bic7')", "0"]), 19);
+}
+
+#[test]
+fn struct_errors_read_as_redis() {
+    let node = Node::start();
+    let mut c = node.client();
+    let cases = [
+        (
+            "return struct.pack('>I2 z', 1)",
+            "bad argument #1 to 'pack' (invalid format option 'z')",
+        ),
+        (
+            "return struct.pack('=i', 1)",
+            "bad argument #1 to 'pack' (invalid format option '=')",
+        ),
+        (
+            "return struct.pack('i33', 1)",
+            "integral size 33 is larger than limit of 32",
+        ),
+        (
+            "return struct.pack('c5', 'ab')",
+            "bad argument #3 to 'pack' (string too short)",
+        ),
+        (
+            "return struct.pack('!4bi', 1)",
+            "bad argument #3 to 'pack' (number expected, got nil)",
+        ),
+        (
+            "return struct.pack('!3')",
+            "alignment 3 is not a power of 2",
+        ),
+        (
+            "return struct.unpack('>I2', 'ab', 2)",
+            "bad argument #2 to 'unpack' (data string too short)",
+        ),
+        (
+            "return struct.unpack('s', 'abc')",
+            "unfinished string in data",
+        ),
+        (
+            "return struct.unpack('c0', 'abc')",
+            "format 'c0' needs a previous size",
+        ),
+        (
+            "return struct.unpack('b', 'abc', 0)",
+            "bad argument #3 to 'unpack' (offset must be 1 or greater)",
+        ),
+        (
+            "return struct.size('s')",
+            "bad argument #1 to 'size' (option 's' has no fixed size)",
+        ),
+        (
+            "return struct.size('c0')",
+            "bad argument #1 to 'size' (option 'c0' has no fixed size)",
+        ),
+    ];
+    for (script, message) in cases {
+        assert_eq!(
+            c.err(&["EVAL", script, "0"]),
+            eval_error(script, message),
+            "{script}"
+        );
+    }
+    let e = c.err(&["EVAL", "struct.pack = nil", "0"]);
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+}

@@ -1,7 +1,7 @@
 //! The extra libraries Redis gives scripts, written here in Rust: `bit`
 //! (LuaBitOp's API: 32-bit operations on Lua numbers) and `cjson`
 //! (encode/decode with lua-cjson's settings for depth and invalid
-//! numbers). `cmsgpack` is in `msgpack.rs`; `struct` is not provided.
+//! numbers). `cmsgpack` is in `msgpack.rs`, `struct` in `structlib.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

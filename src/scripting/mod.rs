@@ -15,6 +15,7 @@
 pub mod convert;
 mod libs;
 mod msgpack;
+mod structlib;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -665,6 +666,7 @@ fn natives(lua: &Lua, rand_state: std::sync::Arc<parking_lot::Mutex<u64>>) -> ml
     t.set("bit", libs::bit(lua)?)?;
     t.set("cjson", libs::cjson(lua)?)?;
     t.set("cmsgpack", msgpack::cmsgpack(lua)?)?;
+    t.set("struct", structlib::structlib(lua)?)?;
     Ok(t)
 }
 
