@@ -36,7 +36,7 @@
 //!
 //! See docs/semantics.md ("Streams").
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -334,7 +334,13 @@ struct Arrivals {
     /// Entries owed to consumer groups (see [`OwedEntries`]); `None`
     /// while none are.
     owed: Option<Box<OwedEntries>>,
+    /// The last few IDs whose entries left after arriving on time (see
+    /// [`Arrivals::arrive`]); `None` until one does.
+    departed: Option<Box<VecDeque<StreamId>>>,
 }
+
+/// How many on-time departures [`Arrivals`] remembers.
+const DEPARTED_KEPT: usize = 16;
 
 /// Per consumer group, the entries that arrived on this node after the
 /// group's last-delivered ID had already passed their IDs (a peer's entry
@@ -372,6 +378,18 @@ impl Arrivals {
             self.high_water = id;
             return;
         }
+        // The same ID was here on time and was deleted (two regions added
+        // one explicit ID; one deleted its claim before the other's
+        // arrived): a reader may hold that ID as its cursor from the first
+        // claim, so the new claim takes the ID's on-time place. Placed
+        // late, the cursor would map to the late place and skip every
+        // on-time entry that came between.
+        if let Some(departed) = &mut self.departed {
+            if let Some(at) = departed.iter().position(|d| *d == id) {
+                departed.remove(at);
+                return;
+            }
+        }
         let late = self.late.get_or_insert_with(Box::default);
         late.counter += 1;
         let pos = ReadPos {
@@ -384,13 +402,22 @@ impl Arrivals {
 
     /// Forgets the arrival of `id`, whose last entry is gone.
     fn depart(&mut self, id: StreamId) {
+        let mut was_late = false;
         if let Some(late) = &mut self.late {
             if let Some(pos) = late.by_id.remove(&id) {
                 late.by_pos.remove(&pos);
+                was_late = true;
             }
             if late.by_id.is_empty() {
                 self.late = None;
             }
+        }
+        if !was_late {
+            let departed = self.departed.get_or_insert_with(Box::default);
+            if departed.len() == DEPARTED_KEPT {
+                departed.pop_front();
+            }
+            departed.push_back(id);
         }
         if let Some(owed) = &mut self.owed {
             let map = owed.0.get_mut();
