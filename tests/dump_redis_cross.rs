@@ -475,3 +475,55 @@ fn streams_move_between_redis_and_cordis_both_ways() {
     assert!(reply(&mut cordis, &truncated).contains("Bad data format"));
     drop(redis_server);
 }
+
+#[test]
+fn a_redis_rdb_file_imports_with_every_type_deadlines_databases_and_functions() {
+    let Some(redis_server) = start_redis() else {
+        return;
+    };
+    let mut r = Conn::open(&format!("redis://127.0.0.1:{}/", redis_server.port));
+    fill(&mut r);
+    fill_stream(&mut r, "stream", true);
+    query(&mut r, &[b"SET", b"ttl", b"x", b"EX", b"100000"]);
+    query(&mut r, &[b"SELECT", b"2"]);
+    query(&mut r, &[b"SET", b"in-db-2", b"y"]);
+    query(&mut r, &[b"SELECT", b"0"]);
+    let lib = b"#!lua name=imported\nredis.register_function('imported_f', function() return 'from redis' end)";
+    query(&mut r, &[b"FUNCTION", b"LOAD", lib]);
+    assert_eq!(query(&mut r, &[b"SAVE"]), Value::Okay);
+    let file = redis_server.dir.join("dump.rdb");
+
+    let node = Node::with(cordis::config::Config {
+        import_rdb: Some(file),
+        ..cordis::config::Config::default()
+    });
+    let mut c = node.client();
+    for key in KEYS.iter().filter(|k| !["hll", "bits"].contains(k)) {
+        assert_eq!(read(&mut c, key), read(&mut r, key), "{key}");
+    }
+    for key in ["hll", "bits"] {
+        assert_eq!(
+            query(&mut c, &[b"GET", key.as_bytes()]),
+            query(&mut r, &[b"GET", key.as_bytes()]),
+            "{key}"
+        );
+    }
+    assert_eq!(stream_info(&mut c, "stream"), stream_info(&mut r, "stream"));
+    assert_eq!(
+        query(&mut c, &[b"XRANGE", b"stream", b"-", b"+"]),
+        query(&mut r, &[b"XRANGE", b"stream", b"-", b"+"])
+    );
+    let Value::Int(ttl) = query(&mut c, &[b"TTL", b"ttl"]) else {
+        panic!("TTL is an integer");
+    };
+    assert!((99_000..=100_000).contains(&ttl), "deadline kept: {ttl}");
+    query(&mut c, &[b"SELECT", b"2"]);
+    assert_eq!(
+        query(&mut c, &[b"GET", b"in-db-2"]),
+        Value::BulkString(b"y".to_vec())
+    );
+    assert_eq!(
+        query(&mut c, &[b"FCALL", b"imported_f", b"0"]),
+        Value::BulkString(b"from redis".to_vec())
+    );
+}

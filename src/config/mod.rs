@@ -68,6 +68,10 @@ pub struct Cli {
     /// environment variable, which stays out of `ps`.
     #[arg(long)]
     pub peer_secret: Option<String>,
+    /// A Redis 7.0 RDB file to load at start, on top of what the node
+    /// holds (see docs/persistence.md, "Importing from Redis").
+    #[arg(long, value_name = "FILE")]
+    pub import_rdb: Option<PathBuf>,
     /// `--<parameter> <value>` pairs for table parameters clap has no flag
     /// for, in command-line order (filled by [`Cli::parse_args`]).
     #[arg(skip)]
@@ -228,6 +232,8 @@ pub struct Config {
     pub requirepass: String,
     /// The node's name (`replica-id` / `node-name`); `None` = generated.
     pub replica_id: Option<String>,
+    /// `--import-rdb`: a Redis RDB file loaded at start.
+    pub import_rdb: Option<PathBuf>,
     pub threads: usize,
     /// A tracing filter; Redis's level words are mapped by
     /// [`Config::log_filter`].
@@ -277,6 +283,7 @@ impl Default for Config {
             timeout: 0,
             requirepass: String::new(),
             replica_id: None,
+            import_rdb: None,
             threads: 1,
             loglevel: "info".into(),
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -355,6 +362,7 @@ impl Config {
             peers.extend(cli.peers.iter().cloned());
             flag("peers", Some(peers.join(" ")));
         }
+        config.import_rdb = cli.import_rdb.clone();
         let given = flags
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))

@@ -15,6 +15,7 @@
 //! and nothing panics (see the `rdb_payload` fuzz target).
 
 pub mod crc64;
+pub mod file;
 pub mod intset;
 pub mod keystate;
 pub mod listpack;

@@ -286,6 +286,10 @@ pub async fn start_with_listeners(
         )
         .map_err(invalid_data)?;
     }
+    let import = state.config.read().import_rdb.clone();
+    if let Some(path) = import {
+        import_rdb(&state, &path).map_err(invalid_data)?;
+    }
     state
         .bound_port
         .store(local_addr.port() as u64, Ordering::Relaxed);
@@ -347,6 +351,78 @@ fn aof_round(state: &ServerState, store: &crate::store::Store) {
             warn!("automatic AOF rewrite did not start: {e}");
         }
     }
+}
+
+/// `--import-rdb FILE`: a Redis RDB file's keys (with their deadlines)
+/// and function libraries become local writes of this node, as RESTORE
+/// REPLACE and FUNCTION LOAD REPLACE would make them, so they replicate to
+/// peers and reach the AOF like any write. Keys already past their
+/// deadline are skipped. A file that does not parse stops the start and
+/// changes nothing.
+fn import_rdb(state: &Arc<ServerState>, path: &std::path::Path) -> Result<(), String> {
+    use crate::crdt::{KeyDelta, KeyState, TtlChange};
+    let started = std::time::Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file =
+        crate::rdb::file::parse_file(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut store = state.store.lock();
+    let now = store.now_ms();
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    // Batches of a thousand keys: each applies atomically at peers.
+    for (i, entry) in file.keys.into_iter().enumerate() {
+        if i % 1000 == 0 {
+            if i > 0 {
+                store.finish_batch();
+            }
+            store.begin_command();
+        }
+        if entry.expire_ms.is_some_and(|d| d <= now) {
+            expired += 1;
+            continue;
+        }
+        let ttl = entry
+            .expire_ms
+            .map_or(TtlChange::Clear, TtlChange::Deadline);
+        let value = entry.value;
+        store.write_key(entry.db, &entry.key, |current, w| {
+            let ts = w.ts();
+            let mut next_dot = || w.next_dot();
+            let delta = if current.is_empty() {
+                KeyDelta::default()
+            } else {
+                current.delta_delete(ts, &mut next_dot)
+            };
+            let delta = delta
+                .then(crate::rdb::keystate::delta_for(value, ts, &mut next_dot))
+                .then(KeyState::new().delta_ttl(ttl, &mut next_dot));
+            (delta, ())
+        });
+        loaded += 1;
+    }
+    store.finish_batch();
+    let libraries = file.functions.len();
+    if libraries > 0 {
+        let mut engine = state.scripting.lock();
+        store.begin_command();
+        for code in file.functions {
+            let name = engine.load_library(code.clone(), true).map_err(|e| {
+                format!("{}: a function library does not load: {e}", path.display())
+            })?;
+            store.write_library(&name, Some(code));
+        }
+        store.finish_batch();
+        crate::commands::scripting::follow_store(&mut engine, &store, &state.script_status);
+    }
+    info!(
+        keys = loaded,
+        expired_skipped = expired,
+        libraries,
+        rdb_version = file.version,
+        ms = started.elapsed().as_millis() as u64,
+        "imported {}",
+        path.display()
+    );
+    Ok(())
 }
 
 /// Where the config puts the AOF: `dir`/`appenddirname`/`appendfilename`.
