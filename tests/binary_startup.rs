@@ -101,12 +101,12 @@ fn the_requirepass_flag_beats_the_environment() {
 #[test]
 fn a_value_asking_for_a_missing_feature_stops_the_start_naming_it() {
     let output = Command::new(env!("CARGO_BIN_EXE_cordis"))
-        .args(["--port", "0", "--appendonly", "yes"])
+        .args(["--port", "0", "--no-appendfsync-on-rewrite", "yes"])
         .output()
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("appendonly"), "{stderr}");
+    assert!(stderr.contains("no-appendfsync-on-rewrite"), "{stderr}");
 }
 
 #[test]
