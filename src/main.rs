@@ -61,7 +61,7 @@ fn main() {
             }
         };
         let identity = handle.state.persist.identity();
-        if generated_id {
+        if generated_id && !handle.state.persist.name_from_disk() {
             println!(
                 "cordis: generated node name {} (pass --node-name {} to keep it)",
                 identity.name, identity.name

@@ -544,6 +544,53 @@ fn a_node_restarted_empty_with_the_same_flags_loses_no_acknowledged_write() {
     }
 }
 
+/// The stdout lines a node prints up to its ready line, and the node.
+fn start_lines(dir: &TempDir) -> (Process, Vec<String>) {
+    let mut child = command(dir, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cordis starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let process = Process(child);
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let mut before = Vec::new();
+    for line in lines.by_ref() {
+        let ready = line.starts_with("cordis ready: ");
+        before.push(line);
+        if ready {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (process, before)
+}
+
+#[test]
+fn a_name_read_back_from_the_snapshot_is_not_announced_as_generated() {
+    let dir = TempDir::new("name-lines");
+    let (node, lines) = start_lines(&dir);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("cordis: generated node name")),
+        "{lines:?}"
+    );
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("cordis ready: listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    conn(&addr).ok(&["SAVE"]);
+    node.kill9();
+    let (_node, lines) = start_lines(&dir);
+    assert!(
+        !lines.iter().any(|l| l.contains("generated")),
+        "the name came from the snapshot: {lines:?}"
+    );
+}
+
 // ----- the append-only file -----
 
 /// The AOF directory of a node started in `dir` with the defaults.

@@ -52,6 +52,9 @@ pub struct Persistence {
     shutdown_mode: AtomicU8,
     /// The open append-only file, with `appendonly yes`.
     aof: Mutex<Option<Arc<aof::Aof>>>,
+    /// Whether the node's name came from its files (not config, not
+    /// generated at this start).
+    name_from_disk: std::sync::atomic::AtomicBool,
 }
 
 /// The store's count of changes: local writes plus batches applied from
@@ -81,7 +84,17 @@ impl Persistence {
             }),
             shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
             aof: Mutex::new(None),
+            name_from_disk: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn set_name_from_disk(&self, yes: bool) {
+        self.name_from_disk.store(yes, Ordering::Relaxed);
+    }
+
+    /// Whether the name was read from a snapshot or AOF at start.
+    pub fn name_from_disk(&self) -> bool {
+        self.name_from_disk.load(Ordering::Relaxed)
     }
 
     pub fn set_aof(&self, aof: Option<Arc<aof::Aof>>) {

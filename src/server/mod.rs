@@ -256,8 +256,14 @@ pub async fn start_with_listeners(
         );
     }
     let repl_config = replication_config(&config).map_err(invalid)?;
+    let name_from_disk = config.replica_id.is_none()
+        && (restored.snapshot.is_some()
+            || aof_found
+                .as_ref()
+                .is_some_and(|f| f.base.is_some() || f.resume.is_some()));
     let state = ServerState::new(config, replica, config_file);
     state.persist.set_identity(restored.identity.clone());
+    state.persist.set_name_from_disk(name_from_disk);
     if let Some((snap, resume)) = restored.snapshot {
         let read_ms = load_started.elapsed().as_millis() as u64;
         let keys = snap.entries.len() as u64;
