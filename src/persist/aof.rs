@@ -859,7 +859,7 @@ struct Transfer {
     ctx: CausalContext,
     applied: VersionVector,
     functions: Option<FunctionLibraries>,
-    mentioned: std::collections::HashSet<(u8, bytes::Bytes)>,
+    mentioned: crate::store::sync::MentionedKeys,
     resumed: bool,
 }
 
@@ -1029,12 +1029,12 @@ fn apply(
             for entry in entries {
                 if (entry.db as usize) < crate::store::DB_COUNT {
                     store.merge_remote_state(entry.db as usize, &entry.key, &entry.state, &ctx);
-                    t.mentioned.insert((entry.db, entry.key));
+                    t.mentioned.insert(entry.db, entry.key);
                 }
             }
         }
         Record::SyncEnd { transfer } => {
-            let Some(t) = transfers.remove(&transfer) else {
+            let Some(mut t) = transfers.remove(&transfer) else {
                 return;
             };
             if let Some(functions) = &t.functions {
@@ -1048,7 +1048,7 @@ fn apply(
             } else {
                 t.scope
             };
-            store.finish_sync(&scope, &t.mentioned, &t.ctx, full.then_some(&t.applied));
+            store.finish_sync(&scope, &mut t.mentioned, &t.ctx, full.then_some(&t.applied));
         }
     }
 }

@@ -20,15 +20,13 @@
 //! 4. `Live`: batches in seq order, acks, heartbeats, anti-entropy digests
 //!    and range repairs.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 use tracing::{info, warn};
 
 use super::auth::{macs_equal, proof, Side};
 use super::codec::{Msg, MAX_FRAME, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION};
 use crate::crdt::{CausalContext, HlcClock, KeyState, Payload, ReplicaId, VersionVector};
-use crate::store::sync::{SyncEntry, SyncScope, BUCKETS};
+use crate::store::sync::{MentionedKeys, SyncEntry, SyncScope, BUCKETS};
 use crate::store::{Store, DB_COUNT};
 
 /// Settings a link reads (from the node's config).
@@ -140,7 +138,7 @@ struct Receiving {
     scope: SyncScope,
     ctx: CausalContext,
     applied: VersionVector,
-    mentioned: HashSet<(u8, Bytes)>,
+    mentioned: MentionedKeys,
     functions: Option<Box<crate::crdt::FunctionLibraries>>,
     /// The transfer's id in the store's journal.
     transfer: u64,
@@ -620,7 +618,7 @@ impl PeerLink {
                 applied,
                 clock,
                 functions,
-                ..
+                keys,
             } => {
                 if self.receiving.is_some() {
                     return self.close("state transfer begun twice");
@@ -654,7 +652,7 @@ impl PeerLink {
                     scope,
                     ctx,
                     applied,
-                    mentioned: HashSet::new(),
+                    mentioned: store.mentioned_keys_for_transfer(keys),
                     functions,
                     transfer,
                 });
@@ -676,12 +674,12 @@ impl PeerLink {
                 }
                 for entry in entries {
                     store.merge_remote_state(entry.db as usize, &entry.key, &entry.state, &ctx);
-                    receiving.mentioned.insert((entry.db, entry.key));
+                    receiving.mentioned.insert(entry.db, entry.key);
                 }
                 Vec::new()
             }
             Msg::SyncEnd => {
-                let Some(receiving) = self.receiving.take() else {
+                let Some(mut receiving) = self.receiving.take() else {
                     return self.close("transfer end outside a transfer");
                 };
                 let full = receiving.scope == SyncScope::All;
@@ -692,7 +690,7 @@ impl PeerLink {
                 }
                 store.finish_sync(
                     &receiving.scope,
-                    &receiving.mentioned,
+                    &mut receiving.mentioned,
                     &receiving.ctx,
                     full.then_some(&receiving.applied),
                 );

@@ -65,6 +65,8 @@ impl Store {
     /// id and starts at seq 0, and the image's own writes are those of
     /// another origin.
     pub fn restore_image(&mut self, header: ImageHeader, entries: Vec<SyncEntry>, resume: bool) {
+        // A transfer under way must not take the image's keys for its own.
+        self.state_merges += 1;
         self.dbs = (0..DB_COUNT).map(|_| Db::default()).collect();
         for (db, floor) in header.flush_floors.into_iter().enumerate().take(DB_COUNT) {
             self.dbs[db].flush_floor = floor;

@@ -122,6 +122,22 @@ impl Keyspace {
         self.occupied_mut(slot).access = access;
     }
 
+    /// Room for `additional` more keys without growing the table (a state
+    /// transfer into an empty node knows how many are coming: growing step
+    /// by step re-hashes every key each time, a cache miss per key).
+    pub fn reserve(&mut self, additional: usize) {
+        let slots = &self.slots;
+        let hasher = &self.hasher;
+        self.index.reserve(additional, |&slot| {
+            use std::hash::BuildHasher;
+            let key = slots[slot as usize]
+                .as_ref()
+                .map_or(&[][..], |o| o.key.as_ref());
+            hasher.hash_one(key)
+        });
+        self.slots.reserve(additional);
+    }
+
     /// Inserts a key that is not present, with its initial access metadata.
     /// The key should own its bytes (not point into a network buffer).
     pub fn insert(&mut self, key: Bytes, state: KeyState, access: u32) -> SlotId {

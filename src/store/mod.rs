@@ -165,6 +165,10 @@ pub struct Store {
     /// on a node with no peers and no peer port; the in-process drivers,
     /// which ship batches by hand, keep it on.
     pub keep_delta_log: bool,
+    /// Key states joined from state transfers ([`Store::merge_remote_state`]),
+    /// counted so a transfer can tell it was the only thing that wrote here
+    /// (see [`sync::MentionedKeys`]).
+    pub(super) state_merges: u64,
     /// Until this Unix ms (CLIENT PAUSE), expired keys are hidden from
     /// reads but not deleted or counted: a pause holds every write, and
     /// deleting an expired key is one (Redis does the same).
@@ -261,6 +265,7 @@ impl Store {
             active_expire: true,
             single_region: false,
             keep_delta_log: true,
+            state_merges: 0,
             expiry_held_until_ms: 0,
             notifier: None,
             eviction: evict::Eviction::default(),

@@ -56,6 +56,101 @@ pub fn bucket_of(db: u8, key: &[u8]) -> u16 {
     ((h ^ (h >> 32) ^ (h >> 16) ^ (h >> 8)) & (BUCKETS as u64 - 1)) as u16
 }
 
+/// The keys a state transfer mentioned so far, per database.
+/// [`Store::finish_sync`] asks it about every key the node holds, to find
+/// those the sender did not mention. Hashing every key twice was the
+/// largest cost of a full sync, so the common case avoids it: a node that
+/// held nothing when the transfer began (a new or emptied node joining)
+/// and that nothing else wrote while it ran holds only mentioned keys, and
+/// needs no question asked. That is checked at the end from the store's
+/// counters (its own sequence, its applied vector, the state merges it
+/// did); until then the names are only listed, and hashed if the check
+/// fails.
+#[derive(Debug, Default)]
+pub struct MentionedKeys {
+    /// The store's counters when the transfer began, if it was empty then.
+    sole_writer_since: Option<StoreCounters>,
+    /// Names listed but not hashed yet.
+    listed: Vec<(u8, Bytes)>,
+    dbs: Vec<HashSet<Bytes, foldhash::fast::RandomState>>,
+}
+
+/// What changes whenever anything but one state transfer writes a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoreCounters {
+    own_seq: u64,
+    applied: VersionVector,
+    state_merges: u64,
+}
+
+impl MentionedKeys {
+    /// Where the names go.
+    fn hash_in(&mut self, db: u8, key: Bytes) {
+        let db = db as usize;
+        if self.dbs.len() <= db {
+            self.dbs.resize_with(db + 1, Default::default);
+        }
+        self.dbs[db].insert(key);
+    }
+
+    pub fn insert(&mut self, db: u8, key: Bytes) {
+        if self.sole_writer_since.is_some() {
+            self.listed.push((db, key));
+        } else {
+            self.hash_in(db, key);
+        }
+    }
+
+    /// Whether a hashed name was mentioned (after [`Self::hash_listed`]).
+    fn contains(&self, db: u8, key: &[u8]) -> bool {
+        self.dbs
+            .get(db as usize)
+            .is_some_and(|set| set.contains(key))
+    }
+
+    /// Hashes what was only listed, for the per-key questions.
+    fn hash_listed(&mut self) {
+        self.sole_writer_since = None;
+        for (db, key) in std::mem::take(&mut self.listed) {
+            self.hash_in(db, key);
+        }
+    }
+}
+
+impl Store {
+    fn counters(&self) -> StoreCounters {
+        StoreCounters {
+            own_seq: self.last_seq,
+            applied: self.applied.clone(),
+            state_merges: self.state_merges,
+        }
+    }
+
+    /// Whether no key or tombstone is held in any database.
+    fn holds_nothing(&self) -> bool {
+        self.dbs
+            .iter()
+            .all(|d| d.keys.is_empty() && d.tombstones.is_empty())
+    }
+
+    /// The record of mentioned keys for a transfer beginning now; `expected`
+    /// is the count the sender announced (a hint, capped: a peer's claim is
+    /// not trusted with memory).
+    /// An empty node also makes room for the keys in its first database,
+    /// where most datasets live.
+    pub fn mentioned_keys_for_transfer(&mut self, expected: u64) -> MentionedKeys {
+        const MOST_RESERVED: u64 = 1 << 22;
+        let mut mentioned = MentionedKeys::default();
+        if self.holds_nothing() {
+            let room = expected.min(MOST_RESERVED) as usize;
+            mentioned.sole_writer_since = Some(self.counters());
+            mentioned.listed = Vec::with_capacity(room);
+            self.dbs[0].keys.reserve(room);
+        }
+        mentioned
+    }
+}
+
 /// What a sender captures at the start of a state transfer.
 pub struct SyncSnapshot {
     /// Every key holding state (value or tombstone) in scope.
@@ -124,6 +219,7 @@ impl Store {
         state: &KeyState,
         sender_ctx: &CausalContext,
     ) {
+        self.state_merges += 1;
         self.ready_keys.note_any(db, key);
         let database = &mut self.dbs[db];
         if let Some(slot) = database.keys.find(key) {
@@ -153,19 +249,34 @@ impl Store {
     pub fn finish_sync(
         &mut self,
         scope: &SyncScope,
-        mentioned: &HashSet<(u8, Bytes)>,
+        mentioned: &mut MentionedKeys,
         sender_ctx: &CausalContext,
         applied: Option<&VersionVector>,
     ) {
         let mut unmentioned = Vec::new();
+        let only_mentioned_keys_here = mentioned.sole_writer_since.as_ref().is_some_and(|then| {
+            let now = self.counters();
+            let others_merged = now.state_merges.checked_sub(mentioned.listed.len() as u64);
+            then.own_seq == now.own_seq
+                && then.applied == now.applied
+                && others_merged == Some(then.state_merges)
+        });
+        if !only_mentioned_keys_here {
+            mentioned.hash_listed();
+        }
         for (db, database) in self.dbs.iter().enumerate() {
+            if only_mentioned_keys_here {
+                break;
+            }
             let db8 = db as u8;
             let names = database.keys.iter().chain(database.tombstones.iter());
             for (key, state) in names {
-                if !scope.contains(db8, key) || mentioned.contains(&(db8, key.clone())) {
-                    continue;
-                }
-                if state.any_dot(|dot| sender_ctx.contains(dot)) {
+                // The dot test first: it needs no hashing, and a key the
+                // sender never saw is kept whether mentioned or not.
+                if state.any_dot(|dot| sender_ctx.contains(dot))
+                    && scope.contains(db8, key)
+                    && !mentioned.contains(db8, key)
+                {
                     unmentioned.push((db, key.clone()));
                 }
             }
@@ -238,6 +349,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::crdt::{ReplicaId, TtlChange};
+    use crate::store::delta::Batch;
 
     fn set(store: &mut Store, key: &str, value: &str) {
         store.begin_command();
@@ -258,13 +370,18 @@ mod tests {
 
     fn full_transfer(from: &Store, to: &mut Store) {
         let snap = from.sync_snapshot(&SyncScope::All);
-        let mut mentioned = HashSet::new();
+        let mut mentioned = MentionedKeys::default();
         for (db, key) in &snap.names {
             let state = from.state_of(*db as usize, key);
             to.merge_remote_state(*db as usize, key, &state, from.causal_context());
-            mentioned.insert((*db, key.clone()));
+            mentioned.insert(*db, key.clone());
         }
-        to.finish_sync(&SyncScope::All, &mentioned, &snap.ctx, Some(&snap.applied));
+        to.finish_sync(
+            &SyncScope::All,
+            &mut mentioned,
+            &snap.ctx,
+            Some(&snap.applied),
+        );
     }
 
     #[test]
@@ -300,6 +417,88 @@ mod tests {
         b.begin_command();
         assert!(!b.exists(0, b"gone"));
         assert_eq!(a.digest(), b.digest());
+    }
+
+    /// A transfer into an empty node, with `during` run on the receiver
+    /// half-way through.
+    fn transfer_into_empty(from: &Store, to: &mut Store, during: impl FnOnce(&mut Store)) {
+        assert!(to.holds_nothing());
+        let snap = from.sync_snapshot(&SyncScope::All);
+        let mut mentioned = to.mentioned_keys_for_transfer(snap.names.len() as u64);
+        assert!(mentioned.sole_writer_since.is_some());
+        let half = snap.names.len() / 2;
+        let mut during = Some(during);
+        for (i, (db, key)) in snap.names.iter().enumerate() {
+            if i == half {
+                (during.take().unwrap())(to);
+            }
+            let state = from.state_of(*db as usize, key);
+            to.merge_remote_state(*db as usize, key, &state, from.causal_context());
+            mentioned.insert(*db, key.clone());
+        }
+        to.finish_sync(
+            &SyncScope::All,
+            &mut mentioned,
+            &snap.ctx,
+            Some(&snap.applied),
+        );
+    }
+
+    /// C writes `x`; A applies it, deletes it and collects the tombstone,
+    /// so A's transfer does not mention `x` though its context covers C's
+    /// write. Returns A and C's batch.
+    fn a_forgot_x() -> (Store, Batch) {
+        let mut c = Store::new(ReplicaId(3));
+        set(&mut c, "x", "from-c");
+        let from_c = c.delta_log().since(0).unwrap().next().unwrap().clone();
+        let mut a = Store::new(ReplicaId(1));
+        a.apply_remote(&from_c).unwrap();
+        for i in 0..10 {
+            set(&mut a, &format!("k{i}"), "v");
+        }
+        a.begin_command();
+        a.delete_key(0, b"x");
+        a.finish_batch();
+        let mut stable = a.version_vector().clone();
+        stable.raise(ReplicaId(2), 0);
+        a.collect_garbage(&stable);
+        assert!(a.state_of(0, b"x").is_empty(), "the tombstone is collected");
+        (a, (*from_c).clone())
+    }
+
+    #[test]
+    fn an_empty_receiver_written_only_by_the_transfer_skips_the_unmentioned_scan() {
+        let (mut a, _) = a_forgot_x();
+        let mut b = Store::new(ReplicaId(2));
+        transfer_into_empty(&a, &mut b, |_| {});
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!(b.version_vector().get(ReplicaId(3)), 1);
+    }
+
+    #[test]
+    fn a_batch_applied_during_a_transfer_into_an_empty_node_is_still_checked_against_the_sender() {
+        let (mut a, from_c) = a_forgot_x();
+        let mut b = Store::new(ReplicaId(2));
+        // C's write reaches B directly while A's transfer runs: A saw it
+        // and deleted it, so the end of the transfer must remove it.
+        transfer_into_empty(&a, &mut b, |b| {
+            assert_eq!(b.apply_remote(&from_c), Ok(true));
+            b.begin_command();
+            assert!(b.exists(0, b"x"));
+        });
+        b.begin_command();
+        assert!(!b.exists(0, b"x"), "A's delete of x holds");
+        assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn a_local_write_during_a_transfer_into_an_empty_node_survives_it() {
+        let (a, _) = a_forgot_x();
+        let mut b = Store::new(ReplicaId(2));
+        transfer_into_empty(&a, &mut b, |b| set(b, "mine", "v"));
+        b.begin_command();
+        assert!(b.exists(0, b"mine"));
+        assert!(b.exists(0, b"k0") && b.exists(0, b"k9"));
     }
 
     #[test]
