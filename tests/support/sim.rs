@@ -146,6 +146,9 @@ struct End {
     /// Frames on their way to this end: (arrival time, item), FIFO.
     incoming: VecDeque<(u64, Item)>,
     last_arrival: u64,
+    /// Messages decoded but not yet handed to the link (`SIM_SERIAL_SYNC`:
+    /// a transfer waits while another one into the same node runs).
+    held: VecDeque<Msg>,
 }
 
 /// A connection: end 0 dialed, end 1 accepted.
@@ -243,6 +246,8 @@ pub struct Sim {
     short_ttl: bool,
     watch_key: Option<(usize, String)>,
     watched: Vec<String>,
+    serial_sync: bool,
+    flushdb: bool,
 }
 
 /// Where node directories go: tmpfs when there is one (saves fsync).
@@ -337,6 +342,8 @@ impl Sim {
                 Some((db.parse().ok()?, key.to_string()))
             }),
             watched: vec![String::new(); n],
+            serial_sync: std::env::var("SIM_SERIAL_SYNC").is_ok_and(|v| v == "1"),
+            flushdb: std::env::var("SIM_FLUSHDB").is_ok_and(|v| v == "1"),
         };
         for i in 0..n {
             sim.boot(i, Restart::CrashEmpty);
@@ -358,16 +365,18 @@ impl Sim {
     }
 
     fn config_for(&self, node: usize) -> Config {
-        let mut config = Config::default();
-        config.replica_id = Some(self.nodes[node].name.clone());
-        // The other nodes, in index order: the peer slots of ReplStatus
-        // (stable vector, trim point, live origins) follow them.
-        config.peers = (0..self.nodes.len())
-            .filter(|&p| p != node)
-            .map(|p| self.nodes[p].name.clone())
-            .collect();
-        config.peer_secret = "sim-secret".into();
-        config.replication_log_bytes = self.log_cap;
+        let mut config = Config {
+            replica_id: Some(self.nodes[node].name.clone()),
+            // The other nodes, in index order: the peer slots of ReplStatus
+            // (stable vector, trim point, live origins) follow them.
+            peers: (0..self.nodes.len())
+                .filter(|&p| p != node)
+                .map(|p| self.nodes[p].name.clone())
+                .collect(),
+            peer_secret: "sim-secret".into(),
+            replication_log_bytes: self.log_cap,
+            ..Config::default()
+        };
         config
             .apply_start("dir", self.nodes[node].dir.to_str().expect("utf-8 dir"))
             .expect("dir");
@@ -415,7 +424,9 @@ impl Sim {
                 Some((snap, resume)) => {
                     let keys = snap.entries.len();
                     store.restore_image(snap.meta.image, snap.entries, resume);
-                    state.persist.note_loaded(keys as u64, persist::changes(&store));
+                    state
+                        .persist
+                        .note_loaded(keys as u64, persist::changes(&store));
                     keys
                 }
                 None => 0,
@@ -563,7 +574,8 @@ impl Sim {
                 }
                 let cap = dial.cap_ms;
                 dial.cap_ms = (dial.cap_ms * 2).min(BACKOFF_MAX);
-                dial.retry_at = self.now + dial.rng.gen_range(BACKOFF_MIN..=cap.max(BACKOFF_MIN + 1));
+                dial.retry_at =
+                    self.now + dial.rng.gen_range(BACKOFF_MIN..=cap.max(BACKOFF_MIN + 1));
             }
         }
         if fin {
@@ -710,11 +722,11 @@ impl Sim {
         if multi {
             cmds.push(vec!["MULTI".to_string()]);
             for _ in 0..self.rng.gen_range(1..5) {
-                cmds.push(chaos_command(&mut self.rng, self.short_ttl));
+                cmds.push(chaos_command(&mut self.rng, self.short_ttl, self.flushdb));
             }
             cmds.push(vec!["EXEC".to_string()]);
         } else {
-            cmds.push(chaos_command(&mut self.rng, self.short_ttl));
+            cmds.push(chaos_command(&mut self.rng, self.short_ttl, self.flushdb));
         }
         for cmd in cmds {
             let live = self.nodes[node].live.as_mut().expect("alive");
@@ -782,6 +794,7 @@ impl Sim {
             buf: BytesMut::new(),
             incoming: VecDeque::new(),
             last_arrival: 0,
+            held: VecDeque::new(),
         };
         let dialer = end(a, Side::Dialer, ra, nonce_a, wall_a);
         let acceptor = end(b, Side::Acceptor, rb, nonce_b, wall_b);
@@ -913,6 +926,24 @@ impl Sim {
     /// Delivers what has arrived at end `e` of conn `c`.
     fn deliver(&mut self, c: usize, e: usize) {
         loop {
+            let Some(end) = &self.conns[c].ends[e] else {
+                return;
+            };
+            let Some(msg) = end.held.front() else {
+                break;
+            };
+            if self.transfer_must_wait(c, e, msg) {
+                return;
+            }
+            let msg = self.conns[c].ends[e]
+                .as_mut()
+                .and_then(|end| end.held.pop_front())
+                .expect("held");
+            if !self.on_message(c, e, msg) {
+                return;
+            }
+        }
+        loop {
             let (a, b) = (self.conns[c].nodes[1 - e], self.conns[c].nodes[e]);
             let Some(end) = &mut self.conns[c].ends[e] else {
                 return;
@@ -951,6 +982,12 @@ impl Sim {
                                 return;
                             }
                         };
+                        let wait = self.transfer_must_wait(c, e, &msg);
+                        let end = self.conns[c].ends[e].as_mut().expect("open");
+                        if wait || !end.held.is_empty() {
+                            end.held.push_back(msg);
+                            continue;
+                        }
                         if !self.on_message(c, e, msg) {
                             return;
                         }
@@ -960,7 +997,52 @@ impl Sim {
         }
     }
 
+    /// With `SIM_SERIAL_SYNC=1`: a transfer into a node waits while
+    /// another transfer into it is under way (a diagnostic schedule; the
+    /// real transport does not serialize them).
+    fn transfer_must_wait(&self, c: usize, e: usize, msg: &Msg) -> bool {
+        if !self.serial_sync || !matches!(msg, Msg::SyncBegin { .. }) {
+            return false;
+        }
+        let node = self.conns[c].nodes[e];
+        let life = self.conns[c].lives[e];
+        self.conns.iter().enumerate().any(|(i, o)| {
+            i != c
+                && o.nodes[1] == node
+                && o.lives[1] == life
+                && o.ends[1].as_ref().is_some_and(|x| x.link.is_syncing())
+        })
+    }
+
     fn on_message(&mut self, c: usize, e: usize, msg: Msg) -> bool {
+        if self.echo {
+            let what = match &msg {
+                Msg::SyncBegin { scope, keys, .. } => {
+                    Some(format!("sync-begin {scope:?} {keys} keys"))
+                }
+                Msg::SyncEnd => Some("sync-end".to_string()),
+                Msg::SyncChunk { entries, .. } => Some(format!(
+                    "sync-chunk {:?}",
+                    entries
+                        .iter()
+                        .map(|e| format!("db{}:{}", e.db, String::from_utf8_lossy(&e.key)))
+                        .collect::<Vec<_>>()
+                )),
+                Msg::Batches(b) => Some(format!(
+                    "batches {}",
+                    b.iter()
+                        .map(|b| format!("{}..{}", b.first_seq, b.last_seq))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                _ => None,
+            };
+            if let Some(what) = what {
+                let (from, to) = (self.conns[c].nodes[1 - e], self.conns[c].nodes[e]);
+                let id = self.conns[c].id;
+                self.note(format!("conn {id} n{from}->n{to}: {what}"));
+            }
+        }
         self.with_link(c, e, |link, state, now| {
             let mut store = state.store.lock();
             let mut outs = link.on_message(msg, &mut store, now);
@@ -1051,7 +1133,14 @@ impl Sim {
                 let dots: Vec<String> = state
                     .versions()
                     .iter()
-                    .map(|v| format!("{:x}:{} {:?}", v.dot.replica.0 & 0xffff, v.dot.seq, v.payload))
+                    .map(|v| {
+                        format!(
+                            "{:x}:{} {:?}",
+                            v.dot.replica.0 & 0xffff,
+                            v.dot.seq,
+                            v.payload
+                        )
+                    })
                     .collect();
                 dots.join(" | ")
             };
@@ -1109,6 +1198,7 @@ impl Sim {
                         || end.link.is_syncing()
                         || !end.incoming.is_empty()
                         || !end.buf.is_empty()
+                        || !end.held.is_empty()
                     {
                         return false;
                     }
@@ -1220,14 +1310,17 @@ impl Sim {
     /// node's state of them.
     fn key_diff(&self) -> String {
         use std::collections::BTreeMap;
-        let mut by_key: BTreeMap<(u8, Vec<u8>), Vec<Option<[u8; 20]>>> = BTreeMap::new();
+        type Digests = Vec<Option<[u8; 20]>>;
+        let mut by_key: BTreeMap<(u8, Vec<u8>), Digests> = BTreeMap::new();
         let n = self.nodes.len();
         for i in 0..n {
             let store = self.state(i).store.lock();
             let now = store.now_ms();
             for (db, key, state) in store.image_keys() {
                 if state.is_visible(now) {
-                    by_key.entry((db, key.to_vec())).or_insert_with(|| vec![None; n])[i] =
+                    by_key
+                        .entry((db, key.to_vec()))
+                        .or_insert_with(|| vec![None; n])[i] =
                         Some(cordis::store::key_digest(db as usize, key, state));
                 }
             }
@@ -1238,12 +1331,11 @@ impl Sim {
                 continue;
             }
             out.push_str(&format!("key db{db} {}:\n", String::from_utf8_lossy(&key)));
-            for i in 0..n {
+            for (i, digest) in digests.iter().enumerate() {
                 let store = self.state(i).store.lock();
                 let state = store.state_of(db as usize, &key);
-                let mut text = format!("{state:?}");
-                text.truncate(3000);
-                out.push_str(&format!("  n{i} visible={}: {text}\n", digests[i].is_some()));
+                let text: String = format!("{state:?}").chars().take(3000).collect();
+                out.push_str(&format!("  n{i} visible={}: {text}\n", digest.is_some()));
             }
         }
         out
@@ -1288,9 +1380,27 @@ impl Sim {
                 continue;
             }
             let last = [
-                self.model.counters.iter().flatten().filter(|w| w.origin == replica).map(|w| w.seq).max(),
-                self.model.sets.iter().flatten().filter(|w| w.origin == replica).map(|w| w.seq).max(),
-                self.model.lists.iter().flatten().filter(|w| w.origin == replica).map(|w| w.seq).max(),
+                self.model
+                    .counters
+                    .iter()
+                    .flatten()
+                    .filter(|w| w.origin == replica)
+                    .map(|w| w.seq)
+                    .max(),
+                self.model
+                    .sets
+                    .iter()
+                    .flatten()
+                    .filter(|w| w.origin == replica)
+                    .map(|w| w.seq)
+                    .max(),
+                self.model
+                    .lists
+                    .iter()
+                    .flatten()
+                    .filter(|w| w.origin == replica)
+                    .map(|w| w.seq)
+                    .max(),
             ]
             .into_iter()
             .flatten()
@@ -1395,7 +1505,7 @@ impl Drop for Sim {
 
 /// A random write of any type (or a read, for lazy expiry) on the chaos
 /// keys of databases 1 and 2.
-fn chaos_command(rng: &mut StdRng, short_ttl: bool) -> Vec<String> {
+fn chaos_command(rng: &mut StdRng, short_ttl: bool, flushdb: bool) -> Vec<String> {
     let key = format!("c{}", rng.gen_range(0..CHAOS_KEYS));
     let other = format!("c{}", rng.gen_range(0..CHAOS_KEYS));
     let v = ["a", "bb", "10", "-3", "2.5", "x y"][rng.gen_range(0..6)].to_string();
@@ -1418,7 +1528,12 @@ fn chaos_command(rng: &mut StdRng, short_ttl: bool) -> Vec<String> {
         5 | 6 => s(&["INCRBY", &key, &num]),
         7 => s(&["INCRBYFLOAT", &key, "0.5"]),
         8 => s(&["SETRANGE", &key, "2", &v]),
-        9 => s(&["SETBIT", &key, &rng.gen_range(0..64).to_string(), &rng.gen_range(0..2).to_string()]),
+        9 => s(&[
+            "SETBIT",
+            &key,
+            &rng.gen_range(0..64).to_string(),
+            &rng.gen_range(0..2).to_string(),
+        ]),
         10 => s(&["BITOP", "OR", &key, &key, &other]),
         11 => s(&["PFADD", &key, &m, &v]),
         12 => s(&["DEL", &key]),
@@ -1459,7 +1574,10 @@ fn chaos_command(rng: &mut StdRng, short_ttl: bool) -> Vec<String> {
             &m,
         ]),
         46 => {
-            if rng.gen_ratio(1, 8) {
+            // FLUSHDB only with `SIM_FLUSHDB=1`: a full transfer does not
+            // carry the sender's flush floors (see the Simulation section
+            // of docs/replication.md).
+            if rng.gen_ratio(1, 8) && flushdb {
                 s(&["FLUSHDB"])
             } else {
                 s(&["GET", &key])
