@@ -1,10 +1,14 @@
 //! A deterministic, seeded simulation of a 3–5 node cluster, in process:
 //! every node is a real `ServerState` (commands through the real
-//! dispatcher), every pair of nodes is joined by two real [`PeerLink`]
-//! state machines per direction of streaming (one dialed by each node), and
-//! the bytes between them are real encoded frames carried by a simulated
-//! network. Time is simulated: the clock moves in [`STEP_MS`] steps and
-//! every store, link deadline and housekeeping round reads it.
+//! dispatcher); for every ordered pair (a, b), a dials b: a dialer
+//! [`PeerLink`] on a streams a's writes to an acceptor `PeerLink` on b,
+//! and the bytes between them are real encoded frames carried by a
+//! simulated network. Each node's `ReplStatus` is fed as `net.rs` feeds it
+//! (peer states, acked vectors, inbound links), and housekeeping (active
+//! expiry, tombstone collection from the stable vector, log trimming) runs
+//! from it as `server::housekeeping_loop` does. Time is simulated: the
+//! clock moves in [`STEP_MS`] steps and every store, link deadline and
+//! housekeeping round reads it.
 //!
 //! The network models what TCP can do and nothing it cannot: frames of one
 //! connection arrive in order (FIFO per direction, a per-direction latency
@@ -35,9 +39,15 @@
 //!
 //! Determinism: every choice the simulation makes comes from the seed
 //! (the schedule, commands, faults, latencies, incarnations; reconnect
-//! jitter from per-pair streams). The stores' hash tables are seeded per
-//! process, so the order of keys inside a state transfer may differ from
-//! one run to the next; the schedule does not depend on it.
+//! jitter and nonces from per-pair streams). The stores' hash tables and
+//! active-expiry sampling are seeded per process, so the order of keys
+//! inside a state transfer may differ from one run to the next; the
+//! schedule does not depend on it.
+//!
+//! Switches (environment): `SIM_TRACE=1` prints every event,
+//! `SIM_WATCH=<db>:<key>` every change of one key's versions;
+//! `SIM_FLUSHDB=1` and `SIM_SHORT_TTL=1` add the commands that reproduce
+//! two known bugs (docs/replication.md, "Simulation").
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -146,9 +156,6 @@ struct End {
     /// Frames on their way to this end: (arrival time, item), FIFO.
     incoming: VecDeque<(u64, Item)>,
     last_arrival: u64,
-    /// Messages decoded but not yet handed to the link (`SIM_SERIAL_SYNC`:
-    /// a transfer waits while another one into the same node runs).
-    held: VecDeque<Msg>,
 }
 
 /// A connection: end 0 dialed, end 1 accepted.
@@ -180,16 +187,20 @@ pub struct Acked<T> {
     pub value: T,
 }
 
-/// The acknowledged checked writes. A write is **kept** when, after the
-/// heal, the cluster's applied version vector covers its dot (origin
-/// replica id, seq): some life of some node held it when the last life
-/// that held it ended, or still holds it. Writes are lost legitimately
-/// only when every node that held them lost its data (a crash without
-/// data, or a crash back to a snapshot older than the write) before
-/// passing them on. Two things are checked independently of that
-/// definition: a life that never lost data (never killed, or only cleanly)
-/// must have every write kept, and nothing that was never acknowledged
-/// may appear.
+/// The acknowledged checked writes (a write is acknowledged when its
+/// command replied with an integer; its dot is the writing life's replica
+/// id and the store's last seq right after it).
+///
+/// A write is **kept** when, after the heal, the cluster's applied version
+/// vector (equal on every node by then) covers its dot. An origin's
+/// batches are applied in seq order everywhere, so this says: some node
+/// life received the write and either still runs or carried it into a
+/// later life (a clean restart, or a snapshot taken after it). A write is
+/// therefore lost only when every node that held it lost it (a crash
+/// without data, or a crash back to an older snapshot, before passing it
+/// on), which is the case the issue allows. Checked independently of that
+/// definition: every write of a life that never lost data (never killed,
+/// or only cleanly) is kept, and nothing never acknowledged appears.
 #[derive(Default)]
 pub struct Model {
     pub counters: Vec<Vec<Acked<i64>>>,
@@ -210,6 +221,7 @@ pub struct SimStats {
     pub checked_writes: u64,
     pub resets: u64,
     pub partitions: u64,
+    /// Kills by [`Restart`]: clean, crash with data, crash empty.
     pub kills: [u64; 3],
     pub saves: u64,
     pub closes: u64,
@@ -246,7 +258,6 @@ pub struct Sim {
     short_ttl: bool,
     watch_key: Option<(usize, String)>,
     watched: Vec<String>,
-    serial_sync: bool,
     flushdb: bool,
 }
 
@@ -342,7 +353,6 @@ impl Sim {
                 Some((db.parse().ok()?, key.to_string()))
             }),
             watched: vec![String::new(); n],
-            serial_sync: std::env::var("SIM_SERIAL_SYNC").is_ok_and(|v| v == "1"),
             flushdb: std::env::var("SIM_FLUSHDB").is_ok_and(|v| v == "1"),
         };
         for i in 0..n {
@@ -794,7 +804,6 @@ impl Sim {
             buf: BytesMut::new(),
             incoming: VecDeque::new(),
             last_arrival: 0,
-            held: VecDeque::new(),
         };
         let dialer = end(a, Side::Dialer, ra, nonce_a, wall_a);
         let acceptor = end(b, Side::Acceptor, rb, nonce_b, wall_b);
@@ -926,24 +935,6 @@ impl Sim {
     /// Delivers what has arrived at end `e` of conn `c`.
     fn deliver(&mut self, c: usize, e: usize) {
         loop {
-            let Some(end) = &self.conns[c].ends[e] else {
-                return;
-            };
-            let Some(msg) = end.held.front() else {
-                break;
-            };
-            if self.transfer_must_wait(c, e, msg) {
-                return;
-            }
-            let msg = self.conns[c].ends[e]
-                .as_mut()
-                .and_then(|end| end.held.pop_front())
-                .expect("held");
-            if !self.on_message(c, e, msg) {
-                return;
-            }
-        }
-        loop {
             let (a, b) = (self.conns[c].nodes[1 - e], self.conns[c].nodes[e]);
             let Some(end) = &mut self.conns[c].ends[e] else {
                 return;
@@ -982,12 +973,6 @@ impl Sim {
                                 return;
                             }
                         };
-                        let wait = self.transfer_must_wait(c, e, &msg);
-                        let end = self.conns[c].ends[e].as_mut().expect("open");
-                        if wait || !end.held.is_empty() {
-                            end.held.push_back(msg);
-                            continue;
-                        }
                         if !self.on_message(c, e, msg) {
                             return;
                         }
@@ -995,23 +980,6 @@ impl Sim {
                 }
             }
         }
-    }
-
-    /// With `SIM_SERIAL_SYNC=1`: a transfer into a node waits while
-    /// another transfer into it is under way (a diagnostic schedule; the
-    /// real transport does not serialize them).
-    fn transfer_must_wait(&self, c: usize, e: usize, msg: &Msg) -> bool {
-        if !self.serial_sync || !matches!(msg, Msg::SyncBegin { .. }) {
-            return false;
-        }
-        let node = self.conns[c].nodes[e];
-        let life = self.conns[c].lives[e];
-        self.conns.iter().enumerate().any(|(i, o)| {
-            i != c
-                && o.nodes[1] == node
-                && o.lives[1] == life
-                && o.ends[1].as_ref().is_some_and(|x| x.link.is_syncing())
-        })
     }
 
     fn on_message(&mut self, c: usize, e: usize, msg: Msg) -> bool {
@@ -1198,7 +1166,6 @@ impl Sim {
                         || end.link.is_syncing()
                         || !end.incoming.is_empty()
                         || !end.buf.is_empty()
-                        || !end.held.is_empty()
                     {
                         return false;
                     }
