@@ -27,12 +27,20 @@ pub struct Node {
 
 impl Node {
     pub fn new(id: u64) -> Node {
-        let state = ServerState::new(Config::default(), ReplicaId(id), None);
+        // A peer port makes the config count as replicating (so the store
+        // keeps its delta log and writes every type in its replicated
+        // form, not the single-region one); `ServerState::new` binds
+        // nothing, and no peers are dialed: batches are shipped by hand.
+        let config = Config {
+            peer_port: Some(0),
+            ..Config::default()
+        };
+        assert!(config.replication_enabled());
+        let state = ServerState::new(config, ReplicaId(id), None);
         {
             let mut store = state.store.lock();
             store.set_time_override(Some(NOW_MS));
-            // Batches are shipped by hand from the log (no peers configured).
-            store.keep_delta_log = true;
+            assert!(store.keep_delta_log && !store.single_region);
         }
         Node {
             state,

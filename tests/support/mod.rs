@@ -9,6 +9,9 @@
 //!   read and write has a timeout, so a silent node fails a test instead of
 //!   hanging it.
 //!
+//! - [`inproc`] runs nodes without sockets for the convergence suites, and
+//!   [`sim`] is the seeded cluster simulation over real peer links
+//!   (`tests/simulation.rs`).
 //! - [`proxy`] is a fault-injecting TCP proxy for links between nodes
 //!   (cut, delay, sever), and [`Node::member`] starts a node of a cluster.
 //!
@@ -20,6 +23,7 @@
 pub mod client;
 pub mod inproc;
 pub mod key_model;
+pub mod sim;
 
 #[allow(dead_code)]
 pub mod proxy;
