@@ -1570,3 +1570,67 @@ fn a_peer_silent_past_the_bound_stops_holding_back_tombstones_and_the_backlog_an
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Delete-heavy load (counter INCRBY + DEL, keys SET with a 20 ms TTL)
+/// pipelined on `c` for `secs`, printing what INFO says is held.
+fn churn_and_report(c: &mut Raw, secs: u64, label: &str) {
+    let start = Instant::now();
+    let mut next_report = 5;
+    let mut i: u64 = 0;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let mut frame = Vec::new();
+        for _ in 0..100 {
+            let key = format!("d{i}");
+            frame.extend(support::multibulk(&[b"INCRBY", key.as_bytes(), b"1"]));
+            frame.extend(support::multibulk(&[b"DEL", key.as_bytes()]));
+            let key = format!("e{i}");
+            frame.extend(support::multibulk(&[
+                b"SET",
+                key.as_bytes(),
+                b"v",
+                b"PX",
+                b"20",
+            ]));
+            i += 1;
+        }
+        c.send(&frame);
+        for _ in 0..300 {
+            c.reply();
+        }
+        if start.elapsed() >= Duration::from_secs(next_report) {
+            let info = c.call_text(&["INFO", "replication"]);
+            println!(
+                "{label} t={next_report}s ops={} tombstones_pending={} tombstones_bytes={} replication_log_bytes={} held_for_silent_peers_bytes={} past_bound={}",
+                i * 3,
+                info_field(&info, "tombstones_pending"),
+                info_field(&info, "tombstones_bytes"),
+                info_field(&info, "replication_log_bytes"),
+                info_field(&info, "held_for_silent_peers_bytes"),
+                peer0_field(&info, "past_bound"),
+            );
+            next_report += 5;
+        }
+    }
+}
+
+#[test]
+#[ignore = "measurement: cargo test --release --test replication measure_held_metadata -- --ignored --nocapture"]
+fn measure_held_metadata_during_a_30_second_partition_with_and_without_the_bound() {
+    for limit_ms in ["0", "5000"] {
+        let cluster = Cluster::start(2, true, |_| {});
+        cluster.await_convergence(Duration::from_secs(10), "start");
+        let mut a = cluster.client(0);
+        a.call_str(&["CONFIG", "SET", "peer-silence-limit-ms", limit_ms]);
+        a.call_str(&["CONFIG", "SET", "peer-silence-limit-bytes", "0"]);
+        cluster.partition(0, 1);
+        churn_and_report(&mut a, 30, &format!("limit-ms={limit_ms}"));
+        let healed = Instant::now();
+        cluster.heal_all();
+        cluster.await_convergence(Duration::from_secs(60), "after the heal");
+        println!(
+            "limit-ms={limit_ms}: converged {:?} after the heal; full_syncs={}",
+            healed.elapsed(),
+            cluster.node(0).state().repl.peers[0].1.lock().full_syncs
+        );
+    }
+}

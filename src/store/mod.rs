@@ -1149,7 +1149,7 @@ impl Stability {
 /// Rough heap size of a tombstone (key, versions, collection leftovers).
 fn approx_tombstone_bytes(key: &[u8], state: &KeyState) -> usize {
     64 + key.len()
-        + state.versions().len() * std::mem::size_of::<crate::crdt::Version>()
+        + std::mem::size_of_val(state.versions())
         + state
             .collections()
             .iter()
