@@ -1634,3 +1634,46 @@ fn measure_held_metadata_during_a_30_second_partition_with_and_without_the_bound
         );
     }
 }
+
+#[test]
+fn a_silent_peer_goes_past_the_byte_bound_once_enough_is_held_for_it() {
+    let cluster = Cluster::start(2, true, |_| {});
+    cluster.await_convergence(Duration::from_secs(10), "start");
+    let mut a = cluster.client(0);
+    a.call_str(&["CONFIG", "SET", "peer-silence-limit-ms", "0"]);
+    a.call_str(&["CONFIG", "SET", "peer-silence-limit-bytes", "200kb"]);
+    cluster.partition(0, 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 0;
+    let mut reported = 0;
+    let held = loop {
+        for _ in 0..200 {
+            let key = format!("d{i}");
+            a.call_str(&["INCRBY", &key, "1"]);
+            a.call_str(&["DEL", &key]);
+            i += 1;
+        }
+        let info = a.call_text(&["INFO", "replication"]);
+        if peer0_field(&info, "past_bound") == "1" {
+            break info;
+        }
+        reported = reported.max(info_field(&info, "held_for_silent_peers_bytes"));
+        assert!(
+            Instant::now() < deadline,
+            "never past the byte bound: {info}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(info_field(&held, "peer_silence_limit_bytes"), 200 * 1024);
+    // Before the mark, what was held for the silent peer was reported.
+    assert!(reported > 0, "nothing reported held: {held}");
+    assert!(i >= 1000, "past the bound after only {i} deletes: {held}");
+    assert_eq!(
+        info_field(&held, "held_for_silent_peers_bytes"),
+        0,
+        "{held}"
+    );
+    cluster.heal_all();
+    cluster.await_convergence(Duration::from_secs(20), "after the heal");
+    assert_eq!(int(&cluster.client(1).call_str(&["EXISTS", "d5"])), Some(0));
+}

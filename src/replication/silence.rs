@@ -30,6 +30,9 @@ pub struct SilenceLimits {
     pub bytes: u64,
 }
 
+/// How long a link must have been down before the byte bound applies.
+pub const BYTE_BOUND_GRACE_MS: u64 = 1000;
+
 /// Wall-clock milliseconds (the silence clock of INFO and [`update`]).
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -61,7 +64,11 @@ pub fn update(status: &ReplStatus, limits: SilenceLimits, held_bytes: u64, now_m
             let since = *p.down_since_ms.get_or_insert(now_ms);
             let silent = now_ms.saturating_sub(since);
             let by_time = limits.ms > 0 && silent >= limits.ms;
-            let by_bytes = limits.bytes > 0 && held_bytes >= limits.bytes;
+            // The byte bound needs the link down for a round at least, so
+            // a node that restarts holding much (or a link that blips)
+            // does not cut its peers off before they can reconnect.
+            let by_bytes =
+                limits.bytes > 0 && held_bytes >= limits.bytes && silent >= BYTE_BOUND_GRACE_MS;
             if !p.past_bound && (by_time || by_bytes) {
                 p.past_bound = true;
                 warn!(
@@ -164,10 +171,12 @@ mod tests {
         let status = ReplStatus::new(ReplicaId(1), &["a:1".into(), "b:1".into()]);
         status.peers[1].1.lock().state = "connected";
         let off = SilenceLimits::default();
-        assert_eq!(update(&status, off, u64::MAX, u64::MAX / 2), 0);
+        assert_eq!(update(&status, off, u64::MAX, 0), 0);
         let limits = SilenceLimits { ms: 0, bytes: 100 };
         assert_eq!(update(&status, limits, 99, 1), 0);
-        assert_eq!(update(&status, limits, 100, 2), 1);
+        assert_eq!(update(&status, limits, 100, 2), 0, "within the grace");
+        assert_eq!(update(&status, limits, 99, 1001), 0);
+        assert_eq!(update(&status, limits, 100, 1001), 1);
         assert!(status.peers[0].1.lock().past_bound);
         assert!(!status.peers[1].1.lock().past_bound);
         // With every silent peer past the bound and no peer that never
