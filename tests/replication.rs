@@ -1455,3 +1455,225 @@ fn two_regions_replacing_one_library_during_a_partition_converge_on_one_code() {
         .collect();
     assert!(lists.windows(2).all(|w| w[0] == w[1]), "{lists:?}");
 }
+
+/// A field of an `INFO replication` line list, e.g. `tombstones_pending`.
+fn info_field(info: &str, name: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+}
+
+/// A `key=value` of INFO's `peer0:` line.
+fn peer0_field(info: &str, name: &str) -> String {
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("peer0:"))
+        .expect("peer0");
+    line.split(',')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        .to_string()
+}
+
+#[test]
+fn a_peer_silent_past_the_bound_stops_holding_back_tombstones_and_the_backlog_and_resyncs_in_full()
+{
+    let cluster = Cluster::start(2, true, |_| {});
+    let mut a = cluster.client(0);
+    let mut b = cluster.client(1);
+    // Shared state, with a counter run of B's that A will delete.
+    for i in 0..20 {
+        a.call_str(&["SADD", "s", &format!("m{i}")]);
+        a.call_str(&["HSET", "h", &format!("f{i}"), "v"]);
+        a.call_str(&["SET", &format!("k{i}"), "v"]);
+    }
+    b.call_str(&["INCRBY", "bc", "5"]);
+    cluster.await_convergence(Duration::from_secs(10), "start");
+    for c in [&mut a, &mut b] {
+        c.call_str(&["CONFIG", "SET", "peer-silence-limit-ms", "1500"]);
+        c.call_str(&["CONFIG", "SET", "peer-silence-limit-bytes", "0"]);
+    }
+    let got = a.call_text(&["CONFIG", "GET", "peer-silence-limit-ms"]);
+    assert!(got.ends_with("$4\r\n1500\r\n"), "{got:?}");
+    cluster.partition(0, 1);
+    // Delete-heavy load on A; B writes concurrently.
+    let churn = |a: &mut Raw, round: usize| {
+        for i in 0..300 {
+            let key = format!("t{round}-{i}");
+            a.call_str(&["INCRBY", &key, "1"]);
+            a.call_str(&["DEL", &key]);
+        }
+    };
+    for i in 1..20 {
+        a.call_str(&["SREM", "s", &format!("m{i}")]);
+        a.call_str(&["HDEL", "h", &format!("f{i}")]);
+        a.call_str(&["DEL", &format!("k{i}")]);
+    }
+    a.call_str(&["SREM", "s", "m0"]);
+    a.call_str(&["DEL", "bc"]);
+    b.call_str(&["INCRBY", "bc", "1"]);
+    b.call_str(&["SADD", "s", "m0"]);
+    churn(&mut a, 0);
+    // Held for the silent peer until the bound passes, then let go.
+    let info = a.call_text(&["INFO", "replication"]);
+    assert_eq!(peer0_field(&info, "past_bound"), "0", "{info}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = a.call_text(&["INFO", "replication"]);
+        if peer0_field(&info, "past_bound") == "1" {
+            assert_eq!(info_field(&info, "peers_past_silence_bound"), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never past the bound: {info}");
+        assert!(info_field(&info, "tombstones_pending") >= 300, "{info}");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Collection and trimming run once a second: after that, more churn
+    // leaves nothing behind but B's counter marker.
+    thread::sleep(Duration::from_millis(1300));
+    let first = a.call_text(&["INFO", "replication"]);
+    churn(&mut a, 1);
+    churn(&mut a, 2);
+    thread::sleep(Duration::from_millis(1300));
+    let second = a.call_text(&["INFO", "replication"]);
+    for info in [&first, &second] {
+        assert!(info_field(info, "tombstones_pending") <= 1, "{info}");
+        assert_eq!(info_field(info, "replication_log_bytes"), 0, "{info}");
+        assert_eq!(info_field(info, "held_for_silent_peers_bytes"), 0, "{info}");
+    }
+    assert!(
+        info_field(&second, "tombstones_collected") >= 900,
+        "{second}"
+    );
+    let full_before = cluster.node(0).state().repl.peers[0].1.lock().full_syncs;
+    cluster.heal_all();
+    cluster.await_convergence(Duration::from_secs(20), "after the heal");
+    for i in 0..2 {
+        let mut c = cluster.client(i);
+        assert_eq!(int(&c.call_str(&["SISMEMBER", "s", "m0"])), Some(1));
+        assert_eq!(int(&c.call_str(&["SCARD", "s"])), Some(1));
+        assert_eq!(int(&c.call_str(&["HLEN", "h"])), Some(1));
+        assert_eq!(int(&c.call_str(&["EXISTS", "k5"])), Some(0));
+        assert_eq!(int(&c.call_str(&["EXISTS", "t0-7"])), Some(0));
+        assert_eq!(bulk(&c.call_str(&["GET", "bc"])).as_deref(), Some("1"));
+    }
+    let full_after = cluster.node(0).state().repl.peers[0].1.lock().full_syncs;
+    assert!(full_after > full_before, "no full sync on return");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = a.call_text(&["INFO", "replication"]);
+        if peer0_field(&info, "past_bound") == "0" && info_field(&info, "tombstones_pending") == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still past the bound: {info}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Delete-heavy load (counter INCRBY + DEL, keys SET with a 20 ms TTL)
+/// pipelined on `c` for `secs`, printing what INFO says is held.
+fn churn_and_report(c: &mut Raw, secs: u64, label: &str) {
+    let start = Instant::now();
+    let mut next_report = 5;
+    let mut i: u64 = 0;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let mut frame = Vec::new();
+        for _ in 0..100 {
+            let key = format!("d{i}");
+            frame.extend(support::multibulk(&[b"INCRBY", key.as_bytes(), b"1"]));
+            frame.extend(support::multibulk(&[b"DEL", key.as_bytes()]));
+            let key = format!("e{i}");
+            frame.extend(support::multibulk(&[
+                b"SET",
+                key.as_bytes(),
+                b"v",
+                b"PX",
+                b"20",
+            ]));
+            i += 1;
+        }
+        c.send(&frame);
+        for _ in 0..300 {
+            c.reply();
+        }
+        if start.elapsed() >= Duration::from_secs(next_report) {
+            let info = c.call_text(&["INFO", "replication"]);
+            println!(
+                "{label} t={next_report}s ops={} tombstones_pending={} tombstones_bytes={} replication_log_bytes={} held_for_silent_peers_bytes={} past_bound={}",
+                i * 3,
+                info_field(&info, "tombstones_pending"),
+                info_field(&info, "tombstones_bytes"),
+                info_field(&info, "replication_log_bytes"),
+                info_field(&info, "held_for_silent_peers_bytes"),
+                peer0_field(&info, "past_bound"),
+            );
+            next_report += 5;
+        }
+    }
+}
+
+#[test]
+#[ignore = "measurement: cargo test --release --test replication measure_held_metadata -- --ignored --nocapture"]
+fn measure_held_metadata_during_a_30_second_partition_with_and_without_the_bound() {
+    for limit_ms in ["0", "5000"] {
+        let cluster = Cluster::start(2, true, |_| {});
+        cluster.await_convergence(Duration::from_secs(10), "start");
+        let mut a = cluster.client(0);
+        a.call_str(&["CONFIG", "SET", "peer-silence-limit-ms", limit_ms]);
+        a.call_str(&["CONFIG", "SET", "peer-silence-limit-bytes", "0"]);
+        cluster.partition(0, 1);
+        churn_and_report(&mut a, 30, &format!("limit-ms={limit_ms}"));
+        let healed = Instant::now();
+        cluster.heal_all();
+        cluster.await_convergence(Duration::from_secs(60), "after the heal");
+        println!(
+            "limit-ms={limit_ms}: converged {:?} after the heal; full_syncs={}",
+            healed.elapsed(),
+            cluster.node(0).state().repl.peers[0].1.lock().full_syncs
+        );
+    }
+}
+
+#[test]
+fn a_silent_peer_goes_past_the_byte_bound_once_enough_is_held_for_it() {
+    let cluster = Cluster::start(2, true, |_| {});
+    cluster.await_convergence(Duration::from_secs(10), "start");
+    let mut a = cluster.client(0);
+    a.call_str(&["CONFIG", "SET", "peer-silence-limit-ms", "0"]);
+    a.call_str(&["CONFIG", "SET", "peer-silence-limit-bytes", "200kb"]);
+    cluster.partition(0, 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 0;
+    let mut reported = 0;
+    let held = loop {
+        for _ in 0..200 {
+            let key = format!("d{i}");
+            a.call_str(&["INCRBY", &key, "1"]);
+            a.call_str(&["DEL", &key]);
+            i += 1;
+        }
+        let info = a.call_text(&["INFO", "replication"]);
+        if peer0_field(&info, "past_bound") == "1" {
+            break info;
+        }
+        reported = reported.max(info_field(&info, "held_for_silent_peers_bytes"));
+        assert!(
+            Instant::now() < deadline,
+            "never past the byte bound: {info}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(info_field(&held, "peer_silence_limit_bytes"), 200 * 1024);
+    // Before the mark, what was held for the silent peer was reported.
+    assert!(reported > 0, "nothing reported held: {held}");
+    assert!(i >= 1000, "past the bound after only {i} deletes: {held}");
+    assert_eq!(
+        info_field(&held, "held_for_silent_peers_bytes"),
+        0,
+        "{held}"
+    );
+    cluster.heal_all();
+    cluster.await_convergence(Duration::from_secs(20), "after the heal");
+    assert_eq!(int(&cluster.client(1).call_str(&["EXISTS", "d5"])), Some(0));
+}

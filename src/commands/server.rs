@@ -470,6 +470,7 @@ fn info_replication(ctx: &mut Context, out: &mut String) {
         store.stats.remote_batches_duplicate
     );
     line!(out, "tombstones_pending:{}", store.tombstones_pending());
+    line!(out, "tombstones_bytes:{}", store.tombstone_bytes());
     line!(
         out,
         "tombstones_collected:{}",

@@ -1579,6 +1579,17 @@ const TABLE: &[Param] = &[
         SUPPORTED,
     )
     .cordis(),
+    // A silent peer stops holding back tombstone collection and log
+    // trimming after this long or once this much is held for it (0 = no
+    // bound); see docs/replication.md "Silent peers".
+    Param::new("peer-silence-limit-ms", int(0, LONG_MAX), "600000", SUPPORTED).cordis(),
+    Param::new(
+        "peer-silence-limit-bytes",
+        memory(0, LONG_MAX),
+        "268435456",
+        SUPPORTED,
+    )
+    .cordis(),
     Param::new("peers", special(parse_peers), "", start_only(READ_AT_START)).cordis(),
     Param::new(
         "peer-port",

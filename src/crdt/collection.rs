@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::causal::{CausalContext, Dot, VersionVector};
+use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::element::{ElementCrdt, Kind};
 use super::list::{List, ListDelta};
@@ -196,6 +196,11 @@ impl Collection {
 
     pub fn collect_garbage(&mut self, stable: &VersionVector) {
         with_collection!(self, c: T => c.collect_garbage(stable))
+    }
+
+    /// See [`super::KeyState::observes_runs_of`].
+    pub fn observes_runs_of(&self, silent: &dyn Fn(ReplicaId) -> bool) -> bool {
+        with_collection!(self, c: T => c.observes_runs_of(silent))
     }
 
     pub fn encoding(&self) -> &'static str {

@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::causal::{CausalContext, Dot, VersionVector};
+use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::collection::{CollDelta, Collection};
 
@@ -103,6 +103,12 @@ pub trait ElementCrdt:
 
     /// Drops internal markers every replica has seen (`stable` covers them).
     fn collect_garbage(&mut self, _stable: &VersionVector) {}
+
+    /// Whether an internal marker records a counter run of an origin
+    /// `silent` accepts (see `KeyState::observes_runs_of`).
+    fn observes_runs_of(&self, _silent: &dyn Fn(ReplicaId) -> bool) -> bool {
+        false
+    }
 
     /// OBJECT ENCODING's answer.
     fn encoding(&self) -> &'static str;

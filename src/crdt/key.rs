@@ -888,6 +888,22 @@ impl KeyState {
         self.colls = None;
     }
 
+    /// Whether a marker in this state (a delete marker's or base write's
+    /// counter marks, at any depth: hash fields, sorted-set members)
+    /// records a run of an origin `silent` accepts. Garbage collection that
+    /// leaves a silent peer out must keep such markers until that peer has
+    /// seen them: it may still be extending the run, and the marker is what
+    /// keeps the increments it observed from counting again.
+    pub fn observes_runs_of(&self, silent: &dyn Fn(ReplicaId) -> bool) -> bool {
+        self.versions.iter().any(|v| match &v.payload {
+            Payload::Str(w) => w.observed.iter().any(|m| silent(m.replica)),
+            _ => false,
+        }) || self
+            .collections()
+            .iter()
+            .any(|c| c.observes_runs_of(silent))
+    }
+
     /// `(replica, start)` of every live increment run.
     fn live_runs(&self) -> SmallVec<[(ReplicaId, u64); 2]> {
         self.versions

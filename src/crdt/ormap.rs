@@ -652,6 +652,14 @@ impl ElementCrdt for OrMap {
         self.full = self.fields.iter().filter(|(_, s)| s.is_full()).count();
     }
 
+    fn observes_runs_of(&self, silent: &dyn Fn(ReplicaId) -> bool) -> bool {
+        self.full > 0
+            && self.fields.iter().any(|(_, state)| match state {
+                FieldState::Full(k) => k.observes_runs_of(silent),
+                FieldState::Plain(_) => false,
+            })
+    }
+
     fn encoding(&self) -> &'static str {
         "hashtable"
     }

@@ -747,6 +747,17 @@ impl ElementCrdt for ZSet {
         }
     }
 
+    fn observes_runs_of(&self, silent: &dyn Fn(ReplicaId) -> bool) -> bool {
+        self.members
+            .iter()
+            .chain(self.hidden.iter().map(|(m, s)| (m.as_ref(), s)))
+            .flat_map(|(_, s)| s.entries.iter())
+            .any(|e| match &e.part {
+                ScorePart::Base { observed, .. } => observed.iter().any(|m| silent(m.replica)),
+                ScorePart::Incr { .. } => false,
+            })
+    }
+
     fn encoding(&self) -> &'static str {
         "skiplist"
     }

@@ -12,6 +12,8 @@
 //! - [`link`]: the per-link state machine, without I/O.
 //! - [`net`]: tokio tasks that move frames (listener, dialers, drivers).
 //! - [`status`]: what INFO, WAIT and housekeeping read.
+//! - [`silence`]: the bound after which a silent peer stops holding back
+//!   tombstone collection and the backlog.
 //! - [`tls`]: the TLS acceptor and connector of peer links, when on.
 //!
 //! See `docs/replication.md` for the protocol and its guarantees.
@@ -20,6 +22,7 @@ pub mod auth;
 pub mod codec;
 pub mod link;
 pub mod net;
+pub mod silence;
 pub mod status;
 pub mod tls;
 

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 
 use crate::crdt::{ReplicaId, VersionVector};
+use crate::store::Stability;
 
 /// One configured peer, as its outbound link (this node → that peer)
 /// sees it.
@@ -30,6 +31,13 @@ pub struct PeerInfo {
     pub repairs: u64,
     pub connects: u64,
     pub id_reuse: bool,
+    /// Since when (ms) the outbound link has not been up; `None` while it
+    /// is (kept by [`super::silence`]).
+    pub down_since_ms: Option<u64>,
+    /// Silent past `peer-silence-limit-ms` or `-bytes`: this peer no longer
+    /// holds back tombstone collection or log trimming, and gets a full
+    /// state transfer when it returns.
+    pub past_bound: bool,
 }
 
 /// One inbound link (a peer streaming to this node).
@@ -59,6 +67,9 @@ pub struct ReplStatus {
     pub handshakes_evicted: AtomicU64,
     /// The address the peer listener bound, if any.
     pub peer_addr: Mutex<Option<SocketAddr>>,
+    /// The silence bound and the bytes (backlog + tombstones) held at its
+    /// last check, for INFO ([`super::silence`]).
+    pub silence: Mutex<(super::silence::SilenceLimits, u64)>,
     acked: Notify,
     writes: watch::Sender<u64>,
 }
@@ -96,6 +107,7 @@ impl ReplStatus {
             handshakes_refused: AtomicU64::new(0),
             handshakes_evicted: AtomicU64::new(0),
             peer_addr: Mutex::new(None),
+            silence: Mutex::new(Default::default()),
             acked: Notify::new(),
             writes: watch::channel(0).0,
         }
@@ -174,9 +186,19 @@ impl ReplStatus {
     /// in that writer's acknowledgement, so once this node has applied
     /// everything its peers acknowledged, none is still on its way.
     pub fn stable(&self, own: &VersionVector) -> VersionVector {
+        self.meet(own, |_| true)
+    }
+
+    fn meet(&self, own: &VersionVector, counts: impl Fn(&PeerInfo) -> bool) -> VersionVector {
         let mut stable = own.clone();
         for (_, p) in &self.peers {
-            match &p.lock().acked {
+            let p = p.lock();
+            // A peer past the silence bound is left out altogether: it
+            // gets a full state transfer when it returns.
+            if !counts(&p) {
+                continue;
+            }
+            match &p.acked {
                 Some(acked) if acked.iter().all(|(r, seq)| own.get(r) >= seq) => {
                     stable = stable.meet(acked)
                 }
@@ -186,12 +208,36 @@ impl ReplStatus {
         stable
     }
 
+    /// What tombstone collection may treat as seen everywhere: the meet
+    /// over the peers within the silence bound, and (for counter markers
+    /// of other origins) the meet over all of them.
+    pub fn stability(&self, own: &VersionVector) -> Stability {
+        let strict = self.stable(own);
+        if !self.peers.iter().any(|(_, p)| p.lock().past_bound) {
+            return Stability::all(strict);
+        }
+        let mut within = vec![self.replica];
+        within.extend(self.peers.iter().filter_map(|(_, p)| {
+            let p = p.lock();
+            (!p.past_bound).then_some(p.replica).flatten()
+        }));
+        Stability {
+            stable: self.meet(own, |p| !p.past_bound),
+            strict,
+            within: Some(within),
+        }
+    }
+
     /// Through which of its own seqs this node may trim its delta log:
-    /// every configured peer has them (`last_seq` with no peers).
+    /// every configured peer within the silence bound has them
+    /// (`last_seq` when there is none).
     pub fn trim_point(&self, last_seq: u64) -> u64 {
         self.peers
             .iter()
-            .map(|(_, p)| p.lock().acked.as_ref().map_or(0, |a| a.get(self.replica)))
+            .filter_map(|(_, p)| {
+                let p = p.lock();
+                (!p.past_bound).then(|| p.acked.as_ref().map_or(0, |a| a.get(self.replica)))
+            })
             .min()
             .unwrap_or(last_seq)
     }
@@ -243,7 +289,7 @@ impl ReplStatus {
             let p = p.lock();
             let _ = write!(
                 out,
-                "peer{i}:addr={addr},id={},state={},acked_seq={},lag_ops={},lag_ms={},bytes_sent={},bytes_received={},full_syncs={},partial_syncs={},repairs={},connects={},id_reuse={}\r\n",
+                "peer{i}:addr={addr},id={},state={},acked_seq={},lag_ops={},lag_ms={},bytes_sent={},bytes_received={},full_syncs={},partial_syncs={},repairs={},connects={},id_reuse={},silent_ms={},past_bound={}\r\n",
                 p.replica.map(|r| r.to_string()).unwrap_or_default(),
                 p.state,
                 p.acked.as_ref().map_or(0, |a| a.get(self.replica)),
@@ -256,6 +302,9 @@ impl ReplStatus {
                 p.repairs,
                 p.connects,
                 p.id_reuse as u8,
+                p.down_since_ms
+                    .map_or(0, |t| super::silence::now_ms().saturating_sub(t)),
+                p.past_bound as u8,
             );
         }
         for (i, (_, l)) in self.inbound.lock().iter().enumerate() {
@@ -271,6 +320,7 @@ impl ReplStatus {
                 l.repairs_requested,
             );
         }
+        super::silence::write_info(self, out);
         let _ = write!(
             out,
             "skew_alarms:{}\r\n",

@@ -661,6 +661,35 @@ fn save_point_round(state: &Arc<ServerState>, store: &crate::store::Store) {
     }
 }
 
+/// Once a second: which silent peers are past `peer-silence-limit-ms` /
+/// `-bytes` (they stop holding back collection and trimming; see
+/// `replication::silence`). Held bytes: the backlog plus the tombstones.
+fn silence_round(state: &ServerState, store: &crate::store::Store) {
+    if state.repl.peers.is_empty() {
+        return;
+    }
+    let limits = {
+        let config = state.config.read();
+        let read = |name: &str| {
+            config
+                .get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        crate::replication::silence::SilenceLimits {
+            ms: read("peer-silence-limit-ms"),
+            bytes: read("peer-silence-limit-bytes"),
+        }
+    };
+    let held = (store.delta_log().bytes() + store.tombstone_bytes()) as u64;
+    crate::replication::silence::update(
+        &state.repl,
+        limits,
+        held,
+        crate::replication::silence::now_ms(),
+    );
+}
+
 async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken) {
     let mut rounds: u64 = 0;
     let mut last_replica_ping = std::time::Instant::now();
@@ -702,8 +731,9 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
             }
         }
         if rounds.is_multiple_of(hz as u64) {
-            let stable = state.repl.stable(store.version_vector());
-            store.collect_garbage(&stable);
+            silence_round(&state, &store);
+            let stability = state.repl.stability(store.version_vector());
+            store.collect_garbage_with(&stability);
             let through = state.repl.trim_point(store.last_seq());
             store.delta_log_mut().trim_through(through);
             save_point_round(&state, &store);

@@ -148,6 +148,8 @@ pub struct Store {
     rng: SmallRng,
     watches: Watches,
     pub stats: StoreStats,
+    /// Estimated tombstone bytes as of the last collection pass.
+    tombstone_bytes: usize,
     /// Keys blocked clients wait on that received list elements.
     pub ready_keys: ready::ReadyKeys,
     /// Per-command statistics, error counts, the slow log and latency
@@ -260,6 +262,7 @@ impl Store {
             rng: SmallRng::from_entropy(),
             watches: Watches::default(),
             stats: StoreStats::default(),
+            tombstone_bytes: 0,
             ready_keys: ready::ReadyKeys::default(),
             introspection: Default::default(),
             active_expire: true,
@@ -1042,27 +1045,57 @@ impl Store {
     /// node's applied vector and every peer's acknowledged one; with no
     /// peers, [`Store::version_vector`]).
     pub fn collect_garbage(&mut self, stable: &VersionVector) -> usize {
+        self.collect_garbage_with(&Stability::all(stable.clone()))
+    }
+
+    /// Garbage collection that may leave silent peers out (replication's
+    /// silence bound): tombstones are judged against `stability.stable`,
+    /// except those holding a counter marker that records a run of a
+    /// silent origin, judged against `stability.strict` (which counts
+    /// every peer). Also recounts [`Store::tombstone_bytes`].
+    pub fn collect_garbage_with(&mut self, stability: &Stability) -> usize {
         let mut collected = 0;
+        let mut bytes = 0;
+        let within = stability.within.as_deref();
+        let silent = |r: ReplicaId| within.is_some_and(|w| !w.contains(&r));
         for database in &mut self.dbs {
-            database.tombstones.retain(|_, state| {
+            database.tombstones.retain(|key, state| {
+                let stable = if within.is_some() && state.observes_runs_of(&silent) {
+                    &stability.strict
+                } else {
+                    &stability.stable
+                };
                 let empty = state.collect_garbage(stable);
                 if empty {
                     collected += 1;
+                } else {
+                    bytes += approx_tombstone_bytes(key, state);
                 }
                 !empty
             });
-            // Floors the local vector has caught up with are no longer needed.
+            // Floors the local vector has caught up with are no longer
+            // needed. (A floor only matters for versions this node has not
+            // received; `stable` is at most its own vector, so leaving a
+            // silent peer out is safe here too.)
             let mut kept = VersionVector::new();
             for (r, s) in database.flush_floor.iter() {
-                if stable.get(r) < s {
+                if stability.stable.get(r) < s {
                     kept.raise(r, s);
                 }
             }
             database.flush_floor = kept;
         }
-        self.functions.collect_garbage(stable);
+        // Library tombstones are few and small: they wait for every peer.
+        self.functions.collect_garbage(&stability.strict);
         self.stats.tombstones_collected += collected as u64;
+        self.tombstone_bytes = bytes;
         collected
+    }
+
+    /// Estimated bytes of the tombstones left by the last collection pass
+    /// (INFO, and the silence bound's byte count).
+    pub fn tombstone_bytes(&self) -> usize {
+        self.tombstone_bytes
     }
 
     /// Tombstones held across all databases (INFO).
@@ -1088,6 +1121,45 @@ impl Store {
         }
         acc
     }
+}
+
+/// What garbage collection may treat as seen by every replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stability {
+    /// The meet of this node's applied vector and the acknowledged vectors
+    /// of the peers that hold collection back (silent peers past the
+    /// bound left out).
+    pub stable: VersionVector,
+    /// The same meet over every configured peer.
+    pub strict: VersionVector,
+    /// `None` when no peer is left out. Otherwise the origins known to
+    /// hold collection back (this node and the peers within the bound): a
+    /// tombstone with a counter marker recording a run of any other origin
+    /// is judged against `strict`, since that origin may still extend the
+    /// run without having seen the marker.
+    pub within: Option<Vec<ReplicaId>>,
+}
+
+impl Stability {
+    /// No peer left out: `stable` for everything.
+    pub fn all(stable: VersionVector) -> Stability {
+        Stability {
+            strict: stable.clone(),
+            stable,
+            within: None,
+        }
+    }
+}
+
+/// Rough heap size of a tombstone (key, versions, collection leftovers).
+fn approx_tombstone_bytes(key: &[u8], state: &KeyState) -> usize {
+    64 + key.len()
+        + std::mem::size_of_val(state.versions())
+        + state
+            .collections()
+            .iter()
+            .map(|c| 64 + c.len() * 64)
+            .sum::<usize>()
 }
 
 /// The digest of one visible key: what DEBUG DIGEST and the replication
