@@ -90,17 +90,17 @@ fn full_transfer(from: &Node, to: &Node) {
     };
     let mut target = to.state.store.lock();
     target.observe_clock(snapshot.clock);
-    let mut mentioned: HashSet<(u8, Bytes)> = HashSet::new();
+    let mut mentioned = target.mentioned_keys_for_transfer(entries.len() as u64);
     for (db, key, state) in entries {
         target.merge_remote_state(db as usize, &key, &state, &chunk_ctx);
-        mentioned.insert((db, key));
+        mentioned.insert(db, key);
     }
     if let Some(functions) = &snapshot.functions {
         target.merge_remote_libraries(functions, &snapshot.ctx);
     }
     target.finish_sync(
         &SyncScope::All,
-        &mentioned,
+        &mut mentioned,
         &snapshot.ctx,
         Some(&snapshot.applied),
     );
