@@ -103,4 +103,20 @@ fn a_claimed_length_cannot_reserve_more_than_the_frame_carries() {
         MAX_HANDSHAKE_FRAME,
     );
     assert!(!refused, "the untampered frame decodes");
+
+    // A stream consumer group's change claiming 2^53 removed dots in a
+    // 48-byte batch (found by fuzz/batch_decode: the list was read with
+    // smallvec's own deserializer, which reserved what the input claimed,
+    // 2^57 bytes). Read through `Vec`, a list reserves at most serde's
+    // cautious 1 MiB before its elements arrive.
+    let group_change = include_bytes!("fixtures/batch-decode-group-removes.bin");
+    LARGEST.store(0, Ordering::Relaxed);
+    let refused = Batch::decode(group_change).is_err();
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(refused, "the forged group change is refused");
+    assert!(
+        largest <= 1 << 20,
+        "a {}-byte batch made the decoder reserve {largest} bytes",
+        group_change.len()
+    );
 }

@@ -275,6 +275,7 @@ pub struct GroupVersion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupChange {
     pub name: Bytes,
+    #[serde(deserialize_with = "super::bounded::smallvec")]
     pub removes: SmallVec<[Dot; 1]>,
     pub add: Option<GroupVersion>,
 }

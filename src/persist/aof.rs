@@ -96,6 +96,11 @@ enum RecordRef<'a> {
     SyncEnd {
         transfer: u64,
     },
+    /// A full transfer's FLUSHDB floors, adopted (last, so files written
+    /// before it existed read the same).
+    FlushFloors {
+        floors: &'a [VersionVector],
+    },
 }
 
 /// One journaled change, as read back (same shape as [`RecordRef`]).
@@ -117,6 +122,9 @@ enum Record {
     },
     SyncEnd {
         transfer: u64,
+    },
+    FlushFloors {
+        floors: Vec<VersionVector>,
     },
 }
 
@@ -766,6 +774,10 @@ impl Journal for AofJournal {
     fn sync_end(&self, transfer: u64) {
         self.0.append(&RecordRef::SyncEnd { transfer });
     }
+
+    fn flush_floors(&self, floors: &[VersionVector]) {
+        self.0.append(&RecordRef::FlushFloors { floors });
+    }
 }
 
 // ----- loading -----
@@ -1050,5 +1062,6 @@ fn apply(
             };
             store.finish_sync(&scope, &mut t.mentioned, &t.ctx, full.then_some(&t.applied));
         }
+        Record::FlushFloors { floors } => store.apply_flush_floors(&floors),
     }
 }

@@ -17,7 +17,7 @@ use crate::store::Batch;
 
 /// Version of this vocabulary; bumped on any incompatible change.
 /// 2: function libraries (batch op `Library`, `SyncBegin::functions`).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted before a peer has authenticated.
 pub const MAX_HANDSHAKE_FRAME: usize = 4 * 1024;
@@ -60,6 +60,10 @@ pub enum Msg {
         /// The dialer's function libraries at that instant (full
         /// transfers), joined at `SyncEnd`.
         functions: Option<Box<FunctionLibraries>>,
+        /// Per database, the dialer's FLUSHDB floors (full transfers;
+        /// since protocol 3): the receiver adopts them at once, so writes
+        /// a flush removed that reach it late are removed again.
+        flush_floors: Vec<VersionVector>,
     },
     /// Key states, read when the dialer's context was `ctx`.
     SyncChunk {

@@ -65,8 +65,11 @@ impl Default for LinkSettings {
     }
 }
 
-/// What the machine asks its driver to do.
+/// What the machine asks its driver to do. Outs live only until the driver
+/// encodes them, a few at a time, so the size of a message held inline
+/// does not matter.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Out {
     Send(Msg),
     /// Close the connection; the reason is logged.
@@ -430,6 +433,7 @@ impl PeerLink {
             clock: snapshot.clock,
             keys: snapshot.names.len() as u64,
             functions: snapshot.functions.map(Box::new),
+            flush_floors: snapshot.flush_floors,
         };
         self.sending = Some(Sending {
             scope,
@@ -619,6 +623,7 @@ impl PeerLink {
                 clock,
                 functions,
                 keys,
+                flush_floors,
             } => {
                 if self.receiving.is_some() {
                     return self.close("state transfer begun twice");
@@ -645,14 +650,21 @@ impl PeerLink {
                 let scope_is_full = scope == SyncScope::All;
                 let functions = functions.filter(|_| scope_is_full);
                 let transfer = store.next_transfer_id();
+                if flush_floors.len() > DB_COUNT {
+                    return self.close("transfer names a database that does not exist");
+                }
                 if let Some(journal) = store.journal() {
                     journal.sync_begin(transfer, &scope, &ctx, &applied, functions.as_deref());
+                }
+                let mentioned = store.mentioned_keys_for_transfer(keys);
+                if scope_is_full {
+                    store.adopt_flush_floors(&flush_floors);
                 }
                 self.receiving = Some(Receiving {
                     scope,
                     ctx,
                     applied,
-                    mentioned: store.mentioned_keys_for_transfer(keys),
+                    mentioned,
                     functions,
                     transfer,
                 });

@@ -30,6 +30,9 @@ pub trait Journal: Send + Sync {
     fn sync_chunk(&self, transfer: u64, ctx: &CausalContext, entries: &[SyncEntry]);
     /// The transfer ended and was finished (see `Store::finish_sync`).
     fn sync_end(&self, transfer: u64);
+    /// A full transfer's FLUSHDB floors were adopted
+    /// (`Store::adopt_flush_floors`).
+    fn flush_floors(&self, floors: &[VersionVector]);
 }
 
 impl Store {

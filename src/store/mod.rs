@@ -963,7 +963,7 @@ impl Store {
         }
     }
 
-    fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
+    pub(super) fn apply_remote_flush(&mut self, db: usize, seen: &VersionVector) {
         let (keys, now) = (&self.dbs[db].keys, self.now_ms);
         self.watches.touch_db(db, |key| {
             keys.find(key)

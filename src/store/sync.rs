@@ -161,6 +161,9 @@ pub struct SyncSnapshot {
     /// The function libraries at that instant (full transfers only: they
     /// are small and not in any key range).
     pub functions: Option<FunctionLibraries>,
+    /// Per database, its FLUSHDB floor (full transfers only; empty
+    /// otherwise).
+    pub flush_floors: Vec<VersionVector>,
 }
 
 impl Store {
@@ -192,6 +195,35 @@ impl Store {
             applied: self.applied.clone(),
             clock: self.clock.last(),
             functions: (*scope == SyncScope::All).then(|| self.functions.clone()),
+            flush_floors: if *scope == SyncScope::All {
+                self.dbs.iter().map(|d| d.flush_floor.clone()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Adopts a full transfer's FLUSHDB floors, as if each flush arrived
+    /// here: a floor covers writes of other origins the flush removed that
+    /// this node has not applied yet (they may still reach it, late, from
+    /// their origin), and whatever this node holds of them already goes.
+    /// Journaled. Extra databases are ignored.
+    pub fn adopt_flush_floors(&mut self, floors: &[VersionVector]) {
+        if floors.iter().all(|f| f.is_empty()) {
+            return;
+        }
+        if let Some(journal) = &self.journal {
+            journal.flush_floors(floors);
+        }
+        self.apply_flush_floors(floors);
+    }
+
+    /// [`Store::adopt_flush_floors`] without the journal (replay).
+    pub fn apply_flush_floors(&mut self, floors: &[VersionVector]) {
+        for (db, floor) in floors.iter().enumerate().take(self.dbs.len()) {
+            if !floor.is_empty() {
+                self.apply_remote_flush(db, floor);
+            }
         }
     }
 
@@ -370,6 +402,7 @@ mod tests {
 
     fn full_transfer(from: &Store, to: &mut Store) {
         let snap = from.sync_snapshot(&SyncScope::All);
+        to.adopt_flush_floors(&snap.flush_floors);
         let mut mentioned = MentionedKeys::default();
         for (db, key) in &snap.names {
             let state = from.state_of(*db as usize, key);
@@ -499,6 +532,32 @@ mod tests {
         b.begin_command();
         assert!(b.exists(0, b"mine"));
         assert!(b.exists(0, b"k0") && b.exists(0, b"k9"));
+    }
+
+    #[test]
+    fn a_write_a_flush_removed_stays_removed_at_a_node_that_joined_by_full_sync() {
+        // C writes x; F sees it and flushes db 0; A applies F's flush before
+        // C's write, so A keeps a floor for it. B joins by a full transfer
+        // from A, then C's write reaches A and B late.
+        let mut c = Store::new(ReplicaId(3));
+        set(&mut c, "x", "from-c");
+        let from_c = c.delta_log().since(0).unwrap().next().unwrap().clone();
+        let mut f = Store::new(ReplicaId(4));
+        f.apply_remote(&from_c).unwrap();
+        f.begin_command();
+        f.flush_db(0);
+        f.finish_batch();
+        let flush = f.delta_log().since(0).unwrap().next().unwrap().clone();
+        let mut a = Store::new(ReplicaId(1));
+        a.apply_remote(&flush).unwrap();
+        let mut b = Store::new(ReplicaId(2));
+        full_transfer(&a, &mut b);
+        for node in [&mut a, &mut b] {
+            node.apply_remote(&from_c).unwrap();
+            node.begin_command();
+            assert!(!node.exists(0, b"x"), "the flush removed x");
+        }
+        assert_eq!(a.digest(), b.digest());
     }
 
     #[test]
