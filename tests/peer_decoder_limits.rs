@@ -119,4 +119,18 @@ fn a_claimed_length_cannot_reserve_more_than_the_frame_carries() {
         "a {}-byte batch made the decoder reserve {largest} bytes",
         group_change.len()
     );
+
+    // A sorted set's member claiming 2^48 score entries in a 44-byte
+    // frame before authentication (found by fuzz/peer_frame: the
+    // replicated form read them with smallvec's own deserializer).
+    let zset_frame = include_bytes!("fixtures/peer-frame-zset-entries.bin");
+    let (_, largest) = decode_recording_the_largest_allocation(
+        BytesMut::from(&zset_frame[..]),
+        MAX_HANDSHAKE_FRAME,
+    );
+    assert!(
+        largest <= 1 << 20,
+        "a {}-byte frame made the decoder reserve {largest} bytes",
+        zset_frame.len()
+    );
 }

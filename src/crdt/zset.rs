@@ -160,9 +160,17 @@ impl PartialEq for ZSet {
 type Entries = SmallVec<[ScoreEntry; 1]>;
 
 /// The replicated form: entries only (scores and the index are derived).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct ZSetRepr {
     members: Vec<(Box<[u8]>, Entries)>,
+}
+
+/// [`ZSetRepr`] as read: the same bytes, each member's entries through
+/// [`ScoreState`]'s bounded deserializer (smallvec's own reserves whatever
+/// length a peer claims; fuzz/peer_frame found it).
+#[derive(Deserialize)]
+struct ZSetReprIn {
+    members: Vec<(Box<[u8]>, ScoreState)>,
 }
 
 impl Serialize for ZSet {
@@ -179,9 +187,9 @@ impl Serialize for ZSet {
 
 impl<'de> Deserialize<'de> for ZSet {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = ZSetRepr::deserialize(deserializer)?;
+        let repr = ZSetReprIn::deserialize(deserializer)?;
         let mut out = ZSet::default();
-        for (member, mut entries) in repr.members {
+        for (member, ScoreState { mut entries }) in repr.members {
             entries.sort_by_key(|e| e.dot);
             entries.dedup_by_key(|e| e.dot);
             if entries.iter().any(|e| e.part.has_nan()) {
