@@ -105,21 +105,10 @@ fn command(dir: &TempDir, args: &[&str]) -> Command {
 
 /// Starts a node; returns it and its client address (from the ready line).
 fn start(dir: &TempDir, args: &[&str]) -> (Process, String) {
-    let mut child = command(dir, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cordis starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let process = Process(child);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let ready = lines
-        .find(|line| line.starts_with("cordis ready: "))
-        .expect("a ready line");
-    // Keep draining stdout so the node never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let addr = ready
-        .strip_prefix("cordis ready: listening on ")
+    let (process, lines) = start_lines(dir, args);
+    let addr = lines
+        .last()
+        .and_then(|ready| ready.strip_prefix("cordis ready: listening on "))
         .and_then(|rest| rest.split_whitespace().next())
         .expect("an address")
         .to_string();
@@ -544,9 +533,11 @@ fn a_node_restarted_empty_with_the_same_flags_loses_no_acknowledged_write() {
     }
 }
 
-/// The stdout lines a node prints up to its ready line, and the node.
-fn start_lines(dir: &TempDir) -> (Process, Vec<String>) {
-    let mut child = command(dir, &[])
+/// Starts a node; returns it and the stdout lines it printed up to and
+/// including its ready line (stdout keeps draining, so the node never
+/// blocks on a full pipe).
+fn start_lines(dir: &TempDir, args: &[&str]) -> (Process, Vec<String>) {
+    let mut child = command(dir, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -562,6 +553,12 @@ fn start_lines(dir: &TempDir) -> (Process, Vec<String>) {
             break;
         }
     }
+    assert!(
+        before
+            .last()
+            .is_some_and(|l| l.starts_with("cordis ready: ")),
+        "a ready line: {before:?}"
+    );
     std::thread::spawn(move || for _ in lines {});
     (process, before)
 }
@@ -569,7 +566,7 @@ fn start_lines(dir: &TempDir) -> (Process, Vec<String>) {
 #[test]
 fn a_name_read_back_from_the_snapshot_is_not_announced_as_generated() {
     let dir = TempDir::new("name-lines");
-    let (node, lines) = start_lines(&dir);
+    let (node, lines) = start_lines(&dir, &[]);
     assert!(
         lines
             .iter()
@@ -584,7 +581,7 @@ fn a_name_read_back_from_the_snapshot_is_not_announced_as_generated() {
         .to_string();
     conn(&addr).ok(&["SAVE"]);
     node.kill9();
-    let (_node, lines) = start_lines(&dir);
+    let (_node, lines) = start_lines(&dir, &[]);
     assert!(
         !lines.iter().any(|l| l.contains("generated")),
         "the name came from the snapshot: {lines:?}"

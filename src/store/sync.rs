@@ -403,8 +403,24 @@ mod tests {
     fn full_transfer(from: &Store, to: &mut Store) {
         let snap = from.sync_snapshot(&SyncScope::All);
         to.adopt_flush_floors(&snap.flush_floors);
-        let mut mentioned = MentionedKeys::default();
-        for (db, key) in &snap.names {
+        transfer_keys(from, to, snap, MentionedKeys::default(), |_| {});
+    }
+
+    /// Ships `snap`'s keys from `from` to `to` and finishes the transfer,
+    /// running `during` on the receiver half-way through.
+    fn transfer_keys(
+        from: &Store,
+        to: &mut Store,
+        snap: SyncSnapshot,
+        mut mentioned: MentionedKeys,
+        during: impl FnOnce(&mut Store),
+    ) {
+        let half = snap.names.len() / 2;
+        let mut during = Some(during);
+        for (i, (db, key)) in snap.names.iter().enumerate() {
+            if i == half {
+                (during.take().unwrap())(to);
+            }
             let state = from.state_of(*db as usize, key);
             to.merge_remote_state(*db as usize, key, &state, from.causal_context());
             mentioned.insert(*db, key.clone());
@@ -457,24 +473,9 @@ mod tests {
     fn transfer_into_empty(from: &Store, to: &mut Store, during: impl FnOnce(&mut Store)) {
         assert!(to.holds_nothing());
         let snap = from.sync_snapshot(&SyncScope::All);
-        let mut mentioned = to.mentioned_keys_for_transfer(snap.names.len() as u64);
+        let mentioned = to.mentioned_keys_for_transfer(snap.names.len() as u64);
         assert!(mentioned.sole_writer_since.is_some());
-        let half = snap.names.len() / 2;
-        let mut during = Some(during);
-        for (i, (db, key)) in snap.names.iter().enumerate() {
-            if i == half {
-                (during.take().unwrap())(to);
-            }
-            let state = from.state_of(*db as usize, key);
-            to.merge_remote_state(*db as usize, key, &state, from.causal_context());
-            mentioned.insert(*db, key.clone());
-        }
-        to.finish_sync(
-            &SyncScope::All,
-            &mut mentioned,
-            &snap.ctx,
-            Some(&snap.applied),
-        );
+        transfer_keys(from, to, snap, mentioned, during);
     }
 
     /// C writes `x`; A applies it, deletes it and collects the tombstone,
