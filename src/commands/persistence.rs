@@ -73,7 +73,11 @@ fn bgsave(ctx: &mut Context, args: &mut Args) -> CmdResult {
         }
     }
     let path = snapshot_path(ctx);
-    match ctx.server.persist.bgsave(ctx.store, path) {
+    match ctx
+        .server
+        .persist
+        .bgsave(ctx.store, ctx.server.store.clone(), path)
+    {
         Ok(()) => Ok(Reply::Simple(Bytes::from_static(
             b"Background saving started",
         ))),
@@ -107,8 +111,8 @@ pub fn debug_reload(ctx: &mut Context, args: &mut Args) -> CmdResult {
         }
     }
     if !nosave {
-        // A background save finishes first (bounded by its own write).
-        ctx.server.persist.wait_for_bgsave();
+        // A running background save stops: this save replaces it.
+        ctx.server.persist.stop_bgsave(ctx.store);
         save_now(ctx)?;
     }
     let path = snapshot_path(ctx);
@@ -126,8 +130,10 @@ pub fn debug_reload(ctx: &mut Context, args: &mut Args) -> CmdResult {
             ));
         }
     };
-    let keys = snap.entries.len() as u64;
-    ctx.store.restore_image(snap.meta.image, snap.entries, true);
+    let (keys, _) = persist::load_snapshot(ctx.store, snap, true).map_err(|e| {
+        tracing::error!("DEBUG RELOAD: {e}");
+        err("ERR Error trying to load the RDB dump, check server logs.")
+    })?;
     ctx.server
         .persist
         .note_loaded(keys, persist::changes(ctx.store));
@@ -149,7 +155,10 @@ pub fn info_persistence(ctx: &mut Context, out: &mut String) {
     put("current_cow_size:0".into());
     put("current_cow_size_age:0".into());
     put("current_fork_perc:0.00".into());
-    put("current_save_keys_processed:0".into());
+    put(format!(
+        "current_save_keys_processed:{}",
+        ctx.server.persist.bgsave_keys_processed()
+    ));
     put(format!(
         "current_save_keys_total:{}",
         if in_progress { s.bgsave_keys_total } else { 0 }

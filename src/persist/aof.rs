@@ -314,6 +314,22 @@ pub struct Aof {
     stopping: AtomicBool,
 }
 
+/// A record framed for a tail file: length, CRC-32C, payload.
+fn frame(record: &RecordRef) -> Option<Vec<u8>> {
+    let payload = match bincode::serde::encode_to_vec(record, bincode::config::standard()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("AOF: cannot encode a record: {e}");
+            return None;
+        }
+    };
+    let mut out = Vec::with_capacity(8 + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32c(&payload).to_be_bytes());
+    out.extend_from_slice(&payload);
+    Some(out)
+}
+
 fn new_tail(path: &Path) -> std::io::Result<File> {
     let mut f = OpenOptions::new()
         .create_new(true)
@@ -405,24 +421,8 @@ impl Aof {
         s
     }
 
-    /// A record framed for a tail file: length, CRC-32C, payload.
-    fn frame(record: &RecordRef) -> Option<Vec<u8>> {
-        let payload = match bincode::serde::encode_to_vec(record, bincode::config::standard()) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("AOF: cannot encode a record: {e}");
-                return None;
-            }
-        };
-        let mut out = Vec::with_capacity(8 + payload.len());
-        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        out.extend_from_slice(&crc32c(&payload).to_be_bytes());
-        out.extend_from_slice(&payload);
-        Some(out)
-    }
-
     fn append(&self, record: &RecordRef) {
-        let Some(framed) = Self::frame(record) else {
+        let Some(framed) = frame(record) else {
             self.status.lock().last_write_ok = false;
             return;
         };
@@ -434,7 +434,7 @@ impl Aof {
                 applied,
                 functions,
                 ..
-            } => Self::frame(&RecordRef::SyncBegin {
+            } => frame(&RecordRef::SyncBegin {
                 transfer: *transfer,
                 scope,
                 ctx,
@@ -752,6 +752,7 @@ impl Journal for AofJournal {
         ctx: &CausalContext,
         applied: &VersionVector,
         functions: Option<&FunctionLibraries>,
+        resumed: bool,
     ) {
         self.0.append(&RecordRef::SyncBegin {
             transfer,
@@ -759,7 +760,7 @@ impl Journal for AofJournal {
             ctx,
             applied,
             functions,
-            resumed: false,
+            resumed,
         });
     }
 
@@ -915,33 +916,8 @@ pub fn replay(
                 path.display()
             ));
         }
-        let mut at = HEADER;
-        while at < bytes.len() {
-            let incomplete = |need: usize| at + need > bytes.len();
-            if incomplete(8) {
-                return truncated(&path, &bytes, at, last_file, truncate_ok, &mut out).map(|_| out);
-            }
-            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
-            let crc = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
-            if len > MAX_RECORD {
-                return Err(format!("{}: record length {len} is impossible", where_(at)));
-            }
-            if incomplete(8 + len) {
-                truncated(&path, &bytes, at, last_file, truncate_ok, &mut out)?;
-                break;
-            }
-            let payload = &bytes[at + 8..at + 8 + len];
-            if crc32c(payload) != crc {
-                return Err(format!("{}: record checksum mismatch", where_(at)));
-            }
-            let (record, used): (Record, usize) = decode_untrusted(payload)
-                .map_err(|e| format!("{}: bad record: {e}", where_(at)))?;
-            if used != len {
-                return Err(format!("{}: record has trailing bytes", where_(at)));
-            }
-            apply(store, record, &mut transfers, &mut out);
-            out.records += 1;
-            at += 8 + len;
+        if let Some(at) = replay_from(&bytes, HEADER, store, &mut transfers, &mut out, &where_)? {
+            truncated(&path, &bytes, at, last_file, truncate_ok, &mut out)?;
         }
     }
     if !transfers.is_empty() {
@@ -951,6 +927,133 @@ pub fn replay(
         );
     }
     Ok(out)
+}
+
+/// Replays the framed records in `bytes` from `at` on. `Ok(Some(at))`: an
+/// incomplete record starts at `at` (the caller decides whether that is a
+/// truncation to cut); a bad length, checksum or record is an error.
+fn replay_from(
+    bytes: &[u8],
+    mut at: usize,
+    store: &mut Store,
+    transfers: &mut HashMap<u64, Transfer>,
+    out: &mut Replayed,
+    where_: &dyn Fn(usize) -> String,
+) -> Result<Option<usize>, String> {
+    while at < bytes.len() {
+        let incomplete = |need: usize| at + need > bytes.len();
+        if incomplete(8) {
+            return Ok(Some(at));
+        }
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+        let crc = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+        if len > MAX_RECORD {
+            return Err(format!("{}: record length {len} is impossible", where_(at)));
+        }
+        if incomplete(8 + len) {
+            return Ok(Some(at));
+        }
+        let payload = &bytes[at + 8..at + 8 + len];
+        if crc32c(payload) != crc {
+            return Err(format!("{}: record checksum mismatch", where_(at)));
+        }
+        let (record, used): (Record, usize) =
+            decode_untrusted(payload).map_err(|e| format!("{}: bad record: {e}", where_(at)))?;
+        if used != len {
+            return Err(format!("{}: record has trailing bytes", where_(at)));
+        }
+        apply(store, record, transfers, out);
+        out.records += 1;
+        at += 8 + len;
+    }
+    Ok(None)
+}
+
+/// Replays records a background save captured (framed as in a tail file)
+/// into `store`, which holds the save's keys already. The whole file was
+/// checksummed, so an incomplete record is corruption, not a crash's cut.
+pub fn replay_captured(store: &mut Store, bytes: &[u8]) -> Result<Replayed, String> {
+    let mut out = Replayed::default();
+    let mut transfers = HashMap::new();
+    let where_ = |at: usize| format!("the snapshot's change records at byte {at}");
+    if let Some(at) = replay_from(bytes, 0, store, &mut transfers, &mut out, &where_)? {
+        return Err(format!("{}: an incomplete record", where_(at)));
+    }
+    Ok(out)
+}
+
+/// A journal that keeps its records in memory, framed as in a tail file:
+/// what changed while a background save scanned the keyspace in steps.
+#[derive(Default)]
+pub struct CapturedRecords {
+    bytes: Mutex<Vec<u8>>,
+    /// A record that could not be encoded: the save must fail.
+    failed: AtomicBool,
+}
+
+impl CapturedRecords {
+    fn put(&self, record: &RecordRef) {
+        match frame(record) {
+            Some(framed) => self.bytes.lock().extend_from_slice(&framed),
+            None => self.failed.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// The records so far (emptied), or `None` if one was lost.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        let bytes = std::mem::take(&mut *self.bytes.lock());
+        (!self.failed.load(Ordering::Relaxed)).then_some(bytes)
+    }
+
+    /// Bytes held now.
+    pub fn len(&self) -> usize {
+        self.bytes.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Journal for CapturedRecords {
+    fn batch(&self, batch: &Batch) {
+        self.put(&RecordRef::Batch(batch));
+    }
+
+    fn sync_begin(
+        &self,
+        transfer: u64,
+        scope: &SyncScope,
+        ctx: &CausalContext,
+        applied: &VersionVector,
+        functions: Option<&FunctionLibraries>,
+        resumed: bool,
+    ) {
+        self.put(&RecordRef::SyncBegin {
+            transfer,
+            scope,
+            ctx,
+            applied,
+            functions,
+            resumed,
+        });
+    }
+
+    fn sync_chunk(&self, transfer: u64, ctx: &CausalContext, entries: &[SyncEntry]) {
+        self.put(&RecordRef::SyncChunk {
+            transfer,
+            ctx,
+            entries,
+        });
+    }
+
+    fn sync_end(&self, transfer: u64) {
+        self.put(&RecordRef::SyncEnd { transfer });
+    }
+
+    fn flush_floors(&self, floors: &[VersionVector]) {
+        self.put(&RecordRef::FlushFloors { floors });
+    }
 }
 
 fn truncated(

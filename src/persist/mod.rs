@@ -1,5 +1,6 @@
 //! Persistence: the node's identity across restarts ([`identity`]), the
 //! snapshot file ([`snapshot`]: format, checksum, atomic writes), the
+//! background save's steps ([`bgsave`]), the
 //! append-only file ([`aof`]: records, fsync policies, rewrite, replay), and what
 //! SAVE, BGSAVE, save points, SHUTDOWN SAVE, LASTSAVE and INFO persistence
 //! share ([`Persistence`]). Knows neither RESP nor the command table: the
@@ -8,6 +9,7 @@
 //! See `docs/persistence.md` for the formats, guarantees and recovery.
 
 pub mod aof;
+pub mod bgsave;
 pub mod crc;
 pub mod identity;
 pub mod snapshot;
@@ -55,6 +57,24 @@ pub struct Persistence {
     /// Whether the node's name came from its files (not config, not
     /// generated at this start).
     name_from_disk: std::sync::atomic::AtomicBool,
+    /// The background save running now.
+    bgsave_run: Mutex<Option<Arc<BgsaveRun>>>,
+}
+
+/// Keys a background save step encodes at most while holding the lock.
+pub const STEP_KEYS: usize = 4096;
+/// How long a step holds the lock at most (checked every 64 keys; one key
+/// is never split, so a huge value takes its own time).
+pub const STEP_TIME: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// One background save's flags, shared with its thread.
+#[derive(Default)]
+struct BgsaveRun {
+    /// Set (with the store locked) to end the run without writing.
+    stopped: std::sync::atomic::AtomicBool,
+    /// Set by the thread as it ends, whichever way.
+    finished: std::sync::atomic::AtomicBool,
+    processed: std::sync::atomic::AtomicU64,
 }
 
 /// The store's count of changes: local writes plus batches applied from
@@ -85,6 +105,7 @@ impl Persistence {
             shutdown_mode: AtomicU8::new(SHUTDOWN_DEFAULT),
             aof: Mutex::new(None),
             name_from_disk: std::sync::atomic::AtomicBool::new(false),
+            bgsave_run: Mutex::new(None),
         }
     }
 
@@ -181,13 +202,22 @@ impl Persistence {
         result
     }
 
-    /// BGSAVE: encodes the whole state into memory under the caller's lock
-    /// (the consistent cut: one instant, like Redis's fork), then writes
-    /// and fsyncs it on a thread of its own while the node serves.
-    /// Encoding measured faster than copying the key states (no per-key
-    /// allocation), so the pause is the encode alone. `Err` when one is
-    /// already running.
-    pub fn bgsave(self: &Arc<Self>, store: &Store, path: PathBuf) -> Result<(), &'static str> {
+    /// BGSAVE, called with the store locked (`store`, the guard of
+    /// `handle`). Lists every key name and installs a capture of every
+    /// change from now on; a thread then encodes the keys in steps of at
+    /// most [`STEP_KEYS`] keys or [`STEP_TIME`], taking the lock for each
+    /// and handing it on fairly, so clients wait at most a step. At the end
+    /// the capture comes off and the file is the header as of now, the
+    /// keys as of their steps, and the captured changes (see
+    /// `snapshot`'s module docs): loading it gives the state at the last
+    /// step. `Err` when one is already running.
+    pub fn bgsave(
+        self: &Arc<Self>,
+        store: &mut Store,
+        handle: Arc<Mutex<Store>>,
+        path: PathBuf,
+    ) -> Result<(), &'static str> {
+        let run = Arc::new(BgsaveRun::default());
         {
             let mut s = self.status.lock();
             if s.bgsave_started.is_some() {
@@ -197,45 +227,121 @@ impl Persistence {
             s.bgsave_keys_total = store.image_key_count() as u64;
             s.last_attempt = Some(Instant::now());
         }
-        let meta = self.meta(store);
-        let changes_at_cut = changes(store);
-        let encoded = snapshot::encode_to_vec(&meta, store.image_keys());
+        let save = bgsave::SteppedSave::begin(store, self.meta(store));
+        *self.bgsave_run.lock() = Some(run.clone());
         let me = self.clone();
+        let thread_run = run.clone();
         let spawned = std::thread::Builder::new()
             .name("cordis-bgsave".into())
-            .spawn(move || {
-                let result = encoded.and_then(|(bytes, written)| {
-                    snapshot::write_bytes(&path, &bytes).map(|()| written)
-                });
-                let mut s = me.status.lock();
-                let started = s.bgsave_started.take();
-                s.last_bgsave_secs = started.map_or(0, |t| t.elapsed().as_secs() as i64);
-                match result {
-                    Ok(w) => {
-                        s.last_bgsave_ok = true;
-                        s.last_save_unix = unix_secs();
-                        s.saves += 1;
-                        s.changes_at_last_save = changes_at_cut;
-                        tracing::info!(bytes = w.bytes, "background save done: {}", path.display());
-                    }
-                    Err(e) => {
-                        s.last_bgsave_ok = false;
-                        tracing::error!("background save to {} failed: {e}", path.display());
-                    }
-                }
-            });
+            .spawn(move || me.bgsave_steps(&thread_run, &handle, save, path));
         if spawned.is_err() {
+            store.set_capture(None);
+            *self.bgsave_run.lock() = None;
             self.status.lock().bgsave_started = None;
             return Err("ERR cannot start the background save thread");
         }
         Ok(())
     }
 
-    /// Blocks until no background save runs (bounded by the save itself).
-    pub fn wait_for_bgsave(&self) {
-        while self.bgsave_in_progress() {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+    /// The background save's thread: the steps, then the write.
+    fn bgsave_steps(
+        &self,
+        run: &BgsaveRun,
+        handle: &Mutex<Store>,
+        mut save: bgsave::SteppedSave,
+        path: PathBuf,
+    ) {
+        // The lock, unless the run was stopped meanwhile (whoever stopped
+        // it holds the store and has taken the capture off).
+        let lock = || loop {
+            if run.stopped.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(guard) = handle.try_lock_for(std::time::Duration::from_millis(10)) {
+                if run.stopped.load(Ordering::Acquire) {
+                    return None;
+                }
+                return Some(guard);
+            }
+        };
+        let mut stepped: std::io::Result<bool> = Ok(true);
+        while matches!(stepped, Ok(true)) {
+            let Some(guard) = lock() else {
+                return self.bgsave_done(run, None, 0);
+            };
+            stepped = save.step(&guard, STEP_KEYS, STEP_TIME);
+            run.processed.store(save.processed(), Ordering::Relaxed);
+            parking_lot::MutexGuard::unlock_fair(guard);
         }
+        let Some(mut guard) = lock() else {
+            return self.bgsave_done(run, None, 0);
+        };
+        let changes_at_end = changes(&guard);
+        let ended = match stepped {
+            Ok(_) => save.end(&mut guard),
+            Err(e) => {
+                save.abandon(&mut guard);
+                Err(e)
+            }
+        };
+        drop(guard);
+        *self.bgsave_run.lock() = None;
+        let written = ended.and_then(|ended| {
+            let records = ended.records_len();
+            ended.write(&path).map(|w| (w, records))
+        });
+        match &written {
+            Ok((w, records)) => tracing::info!(
+                bytes = w.bytes,
+                change_records_bytes = records,
+                "background save done: {}",
+                path.display()
+            ),
+            Err(e) => tracing::error!("background save to {} failed: {e}", path.display()),
+        }
+        self.bgsave_done(run, Some(written.is_ok()), changes_at_end);
+    }
+
+    /// Records how a run ended: `Some(ok)`, or `None` when it was stopped
+    /// (then the last status stands, as for a save Redis cancels).
+    fn bgsave_done(&self, run: &BgsaveRun, ok: Option<bool>, changes_at_cut: u64) {
+        let mut s = self.status.lock();
+        let started = s.bgsave_started.take();
+        if let Some(ok) = ok {
+            s.last_bgsave_secs = started.map_or(0, |t| t.elapsed().as_secs() as i64);
+            s.last_bgsave_ok = ok;
+            if ok {
+                s.last_save_unix = unix_secs();
+                s.saves += 1;
+                s.changes_at_last_save = changes_at_cut;
+            }
+        }
+        run.finished.store(true, Ordering::Release);
+    }
+
+    /// Keys a running background save has encoded so far.
+    pub fn bgsave_keys_processed(&self) -> u64 {
+        self.bgsave_run
+            .lock()
+            .as_ref()
+            .map_or(0, |r| r.processed.load(Ordering::Relaxed))
+    }
+
+    /// Stops a running background save (SHUTDOWN, DEBUG RELOAD: a SAVE
+    /// follows), called with the store locked: its capture comes off here
+    /// and its thread ends without writing. Returns at once when none runs.
+    pub fn stop_bgsave(&self, store: &mut Store) {
+        let Some(run) = self.bgsave_run.lock().take() else {
+            return;
+        };
+        run.stopped.store(true, Ordering::Release);
+        store.set_capture(None);
+        // The thread is between steps (the caller holds the lock): it sees
+        // the flag within one try-lock wait.
+        while !run.finished.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        tracing::info!("background save stopped");
     }
 
     /// Whether a save point is due: some `(seconds, changes)` pair with at
@@ -306,10 +412,35 @@ pub fn write_clean_marker(snapshot: &Path, store: &Store, checksum: u32) -> std:
 /// SHUTDOWN with save points configured), then the clean-shutdown marker.
 /// The caller holds the store and keeps holding it until the process
 /// exits, so no write can follow the marker.
-pub fn save_at_shutdown(persist: &Persistence, store: &Store, path: &Path) -> std::io::Result<()> {
-    persist.wait_for_bgsave();
+pub fn save_at_shutdown(
+    persist: &Persistence,
+    store: &mut Store,
+    path: &Path,
+) -> std::io::Result<()> {
+    persist.stop_bgsave(store);
     let written = persist.save(store, path)?;
     write_clean_marker(path, store, written.checksum)
+}
+
+/// Installs a snapshot read from disk: its keys, then the changes a
+/// background save recorded while it encoded them. Returns how many keys
+/// the file held and how many changes were replayed.
+pub fn load_snapshot(
+    store: &mut Store,
+    snap: snapshot::Snapshot,
+    resume: bool,
+) -> Result<(u64, u64), String> {
+    let keys = snap.entries.len() as u64;
+    store.restore_image(snap.meta.image, snap.entries, resume);
+    if snap.records.is_empty() {
+        return Ok((keys, 0));
+    }
+    store.cover_held_dots();
+    let replayed = aof::replay_captured(store, &snap.records)?;
+    if resume {
+        store.resume_own_sequence();
+    }
+    Ok((keys, replayed.records))
 }
 
 /// What a start found on disk and decided.

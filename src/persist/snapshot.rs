@@ -10,7 +10,17 @@
 //! | 4 + n | length, then bincode 2 (serde, standard) of [`SnapshotMeta`] |
 //! | (4 + n)* | chunks: length (> 0), then bincode of a sequence of [`SyncEntry`] |
 //! | 4 | zero: the end of the chunks |
+//! | (4 + n)* | change records (version 3): pieces of one byte string of records framed as in an AOF tail (`super::aof`) |
+//! | 4 | zero: the end of the records |
 //! | 4 | CRC-32C of every byte before it |
+//!
+//! A SAVE writes no change records: its keys are one instant. A BGSAVE
+//! encodes the keys in bounded steps while the node serves, so each key is
+//! as of its own step; the header is the state before the first step, and
+//! the records are every change applied from then until the last step.
+//! Loading replays them over the keys, and since applying a change is a
+//! join (idempotent), a key that already held it is unchanged: the result
+//! is the state at the last step.
 //!
 //! Chunks keep the writer's and the reader's buffers small and let a reader
 //! refuse a bad length before it reserves anything. A file is written to a
@@ -33,9 +43,13 @@ use crate::store::image::ImageHeader;
 use crate::store::sync::SyncEntry;
 
 pub const MAGIC: &[u8; 8] = b"CORDISSN";
-/// 2 added the function libraries to the header; version 1 files are
-/// still read (with no libraries).
-pub const FORMAT_VERSION: u32 = 2;
+/// 2 added the function libraries to the header, 3 the change records
+/// after the keys; versions 1 and 2 are still read (no libraries, no
+/// records).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Largest piece of the change records written in one section.
+const RECORD_PIECE: usize = 16 << 20;
 
 /// Entries per chunk.
 const CHUNK_ENTRIES: usize = 4096;
@@ -61,6 +75,9 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     pub meta: SnapshotMeta,
     pub entries: Vec<SyncEntry>,
+    /// Changes to replay over the entries (AOF-framed records; empty but
+    /// for a background save's file).
+    pub records: Vec<u8>,
     /// The file's CRC-32C (the clean-shutdown marker names it).
     pub checksum: u32,
 }
@@ -214,6 +231,8 @@ fn encode_into<'a, W: Write>(
         )));
     }
     sink.put(&0u32.to_be_bytes())?;
+    // No change records.
+    sink.put(&0u32.to_be_bytes())?;
     let checksum = sink.crc.finish();
     sink.out.write_all(&checksum.to_be_bytes())?;
     let written = Written {
@@ -221,6 +240,102 @@ fn encode_into<'a, W: Write>(
         checksum,
     };
     Ok((sink.out, written))
+}
+
+/// A snapshot encoded in steps (BGSAVE): key chunks as each step encodes
+/// them, then, at the end, the header and the change records captured
+/// since the first step.
+#[derive(Default)]
+pub struct SteppedSnapshot {
+    /// Key chunk sections, each with its length.
+    body: Vec<u8>,
+    keys: u64,
+}
+
+impl SteppedSnapshot {
+    /// Encodes one chunk of keys (at most [`CHUNK_ENTRIES`] make sense).
+    pub fn push_chunk<'a>(
+        &mut self,
+        keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+    ) -> std::io::Result<()> {
+        let chunk: Vec<EntryRef<'a>> = keys
+            .map(|(db, key, state)| EntryRef { db, key, state })
+            .collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let encoded = encode(&chunk)?;
+        self.body
+            .extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        self.body.extend_from_slice(&encoded);
+        self.keys += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Keys encoded so far.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// The whole file in memory: `meta` (its key count is set here), the
+    /// chunks, then `records`.
+    pub fn finish(self, meta: SnapshotMeta, records: &[u8]) -> std::io::Result<(Vec<u8>, Written)> {
+        let capacity = self.body.len() + records.len() + 4096;
+        self.assemble(Vec::with_capacity(capacity), meta, records)
+    }
+
+    /// Writes the whole file atomically at `path` (as [`write`] does).
+    pub fn write(
+        self,
+        path: &Path,
+        meta: SnapshotMeta,
+        records: &[u8],
+    ) -> std::io::Result<Written> {
+        let tmp = temp_path(path);
+        let result = File::create(&tmp)
+            .and_then(|file| self.assemble(BufWriter::with_capacity(1 << 20, file), meta, records))
+            .and_then(|(out, written)| {
+                let file = out.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, path)?;
+                sync_dir(path)?;
+                Ok(written)
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn assemble<W: Write>(
+        self,
+        out: W,
+        mut meta: SnapshotMeta,
+        records: &[u8],
+    ) -> std::io::Result<(W, Written)> {
+        meta.keys = self.keys;
+        let mut sink = Sink {
+            out,
+            crc: Crc32c::default(),
+            written: 0,
+        };
+        sink.put(MAGIC)?;
+        sink.put(&FORMAT_VERSION.to_be_bytes())?;
+        sink.section(&encode(&meta)?)?;
+        sink.put(&self.body)?;
+        sink.put(&0u32.to_be_bytes())?;
+        for piece in records.chunks(RECORD_PIECE) {
+            sink.section(piece)?;
+        }
+        sink.put(&0u32.to_be_bytes())?;
+        let checksum = sink.crc.finish();
+        sink.out.write_all(&checksum.to_be_bytes())?;
+        let written = Written {
+            bytes: sink.written + 4,
+            checksum,
+        };
+        Ok((sink.out, written))
+    }
 }
 
 /// The temporary name a save writes before it renames.
@@ -289,7 +404,7 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, Bad> {
         return Err(corrupt("ends inside the header"));
     }
     let version = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION && version != 1 {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(Bad::Version(version));
     }
     if bytes.len() < 12 + 4 + 4 + 4 {
@@ -333,6 +448,12 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, Bad> {
         let part: Vec<SyncEntry> = decode_exact(chunk, "key chunk")?;
         entries.extend(part);
     }
+    let mut records = Vec::new();
+    if version >= 3 {
+        while let Some(piece) = section(&mut at)? {
+            records.extend_from_slice(piece);
+        }
+    }
     if at != body.len() {
         return Err(corrupt(format!(
             "{} bytes after the last chunk",
@@ -349,6 +470,7 @@ fn decode(bytes: &[u8]) -> Result<Snapshot, Bad> {
     Ok(Snapshot {
         meta,
         entries,
+        records,
         checksum,
     })
 }

@@ -653,9 +653,7 @@ impl PeerLink {
                 if flush_floors.len() > DB_COUNT {
                     return self.close("transfer names a database that does not exist");
                 }
-                if let Some(journal) = store.journal() {
-                    journal.sync_begin(transfer, &scope, &ctx, &applied, functions.as_deref());
-                }
+                store.journal_sync_begin(transfer, &scope, &ctx, &applied, functions.as_deref());
                 let mentioned = store.mentioned_keys_for_transfer(keys);
                 if scope_is_full {
                     store.adopt_flush_floors(&flush_floors);
@@ -681,9 +679,7 @@ impl PeerLink {
                         return self.close("state chunk names a key outside the transfer");
                     }
                 }
-                if let Some(journal) = store.journal() {
-                    journal.sync_chunk(receiving.transfer, &ctx, &entries);
-                }
+                store.journal_sync_chunk(receiving.transfer, &ctx, &entries);
                 for entry in entries {
                     store.merge_remote_state(entry.db as usize, &entry.key, &entry.state, &ctx);
                     receiving.mentioned.insert(entry.db, entry.key);
@@ -706,9 +702,7 @@ impl PeerLink {
                     &receiving.ctx,
                     full.then_some(&receiving.applied),
                 );
-                if let Some(journal) = store.journal() {
-                    journal.sync_end(receiving.transfer);
-                }
+                store.journal_sync_end(receiving.transfer);
                 if full {
                     self.stats.syncs_received += 1;
                 }

@@ -110,9 +110,9 @@ impl ServerHandle {
         if !wanted && aof.is_none() {
             return;
         }
-        let store = self.state.store.lock();
+        let mut store = self.state.store.lock();
         if wanted {
-            match crate::persist::save_at_shutdown(&self.state.persist, &store, &path) {
+            match crate::persist::save_at_shutdown(&self.state.persist, &mut store, &path) {
                 Ok(()) => info!("saved {} before exiting", path.display()),
                 Err(e) => tracing::error!("saving {} at shutdown failed: {e}", path.display()),
             }
@@ -266,14 +266,15 @@ pub async fn start_with_listeners(
     state.persist.set_name_from_disk(name_from_disk);
     if let Some((snap, resume)) = restored.snapshot {
         let read_ms = load_started.elapsed().as_millis() as u64;
-        let keys = snap.entries.len() as u64;
         let mut store = state.store.lock();
-        store.restore_image(snap.meta.image, snap.entries, resume);
+        let (keys, records) = crate::persist::load_snapshot(&mut store, snap, resume)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         state
             .persist
             .note_loaded(keys, crate::persist::changes(&store));
         info!(
             keys,
+            records,
             resumed = resume,
             read_ms,
             total_ms = load_started.elapsed().as_millis() as u64,
@@ -465,7 +466,7 @@ fn open_aof(
             if let Some(base) = found.base {
                 // Never "resume" from the base alone: the tail says how far
                 // this node's own sequence went.
-                store.restore_image(base.meta.image, base.entries, false);
+                crate::persist::load_snapshot(&mut store, base, false)?;
             }
             let replayed = aof::replay(&paths, &found.manifest, &mut store, truncate_ok)?;
             if resumes {
@@ -640,7 +641,7 @@ async fn reject(mut socket: TcpStream) {
 /// what every peer acked. Each round holds the store lock only for a
 /// bounded amount of work.
 /// Starts a background save when a `save` point is due.
-fn save_point_round(state: &Arc<ServerState>, store: &crate::store::Store) {
+fn save_point_round(state: &Arc<ServerState>, store: &mut crate::store::Store) {
     let (points, path) = {
         let config = state.config.read();
         (
@@ -656,7 +657,7 @@ fn save_point_round(state: &Arc<ServerState>, store: &crate::store::Store) {
         return;
     }
     info!("save point reached: saving in the background");
-    if let Err(e) = state.persist.bgsave(store, path) {
+    if let Err(e) = state.persist.bgsave(store, state.store.clone(), path) {
         warn!("background save not started: {e}");
     }
 }
@@ -736,7 +737,7 @@ async fn housekeeping_loop(state: Arc<ServerState>, shutdown: CancellationToken)
             store.collect_garbage_with(&stability);
             let through = state.repl.trim_point(store.last_seq());
             store.delta_log_mut().trim_through(through);
-            save_point_round(&state, &store);
+            save_point_round(&state, &mut store);
             aof_round(&state, &store);
         }
     }

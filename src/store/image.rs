@@ -51,6 +51,38 @@ impl Store {
         })
     }
 
+    /// The name of every key [`Store::image_keys`] yields: what a
+    /// background save lists at its start and encodes in steps.
+    pub fn image_names(&self) -> Vec<(u8, Bytes)> {
+        let mut names = Vec::with_capacity(self.image_key_count());
+        names.extend(self.image_keys().map(|(db, key, _)| (db, key.clone())));
+        names
+    }
+
+    /// The state a key holds now, value or tombstone (`None`: neither, as
+    /// after its tombstone was collected).
+    pub fn image_state(&self, db: u8, key: &[u8]) -> Option<&crate::crdt::KeyState> {
+        let database = self.dbs.get(db as usize)?;
+        match database.keys.find(key) {
+            Some(slot) => Some(database.keys.state(slot)),
+            None => database.tombstones.get(key),
+        }
+    }
+
+    /// Puts every dot the keys hold into the causal context. A background
+    /// save's keys are each as of their own step, so they may hold dots the
+    /// header's context (taken before the first step) lacks; replaying the
+    /// save's changes needs the context to cover them, or a change the key
+    /// already holds would be applied to it twice.
+    pub fn cover_held_dots(&mut self) {
+        let ctx = &mut self.ctx;
+        for database in &self.dbs {
+            for (_, state) in database.keys.iter().chain(database.tombstones.iter()) {
+                state.for_each_dot(&mut |dot| ctx.insert(dot));
+            }
+        }
+    }
+
     /// How many keys [`Store::image_keys`] yields.
     pub fn image_key_count(&self) -> usize {
         self.dbs

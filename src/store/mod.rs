@@ -180,8 +180,9 @@ pub struct Store {
     notifier: Option<std::sync::Arc<dyn Notifier>>,
     /// `maxmemory` settings, the eviction pool and its timers.
     eviction: evict::Eviction,
-    /// Where every applied change is also written (the append-only file).
-    journal: Option<std::sync::Arc<dyn journal::Journal>>,
+    /// Where every applied change is also written (the append-only file,
+    /// a background save's capture).
+    journals: journal::Journals,
     /// State transfers journaled so far (their ids).
     transfers_started: u64,
     /// While true, every key that leaves this node's dataset without a
@@ -276,7 +277,7 @@ impl Store {
             removals: Vec::new(),
             functions: Default::default(),
             functions_generation: 0,
-            journal: None,
+            journals: Default::default(),
             transfers_started: 0,
         }
     }
@@ -788,9 +789,7 @@ impl Store {
             hlc: self.open.hlc,
             ops,
         });
-        if let Some(journal) = &self.journal {
-            journal.batch(&batch);
-        }
+        self.journals.batch(&batch);
         if !self.keep_delta_log {
             // No peer can ever ask for it (peers are fixed at start), so
             // keeping it would only cost memory and time.
@@ -838,9 +837,7 @@ impl Store {
         }
         let applied = self.apply_batch(batch)?;
         if applied {
-            if let Some(journal) = &self.journal {
-                journal.batch(batch);
-            }
+            self.journals.batch(batch);
         }
         Ok(applied)
     }

@@ -212,9 +212,7 @@ impl Store {
         if floors.iter().all(|f| f.is_empty()) {
             return;
         }
-        if let Some(journal) = &self.journal {
-            journal.flush_floors(floors);
-        }
+        self.journals.flush_floors(floors);
         self.apply_flush_floors(floors);
     }
 

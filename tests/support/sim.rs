@@ -433,11 +433,9 @@ impl Sim {
             store.set_time_override(Some(wall));
             match restored.snapshot {
                 Some((snap, resume)) => {
-                    let keys = snap.entries.len();
-                    store.restore_image(snap.meta.image, snap.entries, resume);
-                    state
-                        .persist
-                        .note_loaded(keys as u64, persist::changes(&store));
+                    let (keys, _) = persist::load_snapshot(&mut store, snap, resume)
+                        .expect("the snapshot's records replay");
+                    state.persist.note_loaded(keys, persist::changes(&store));
                     keys
                 }
                 None => 0,
@@ -484,12 +482,12 @@ impl Sim {
         };
         let replica = live.state.replica;
         {
-            let store = live.state.store.lock();
+            let mut store = live.state.store.lock();
             match how {
                 Restart::Clean => {
                     persist::save_at_shutdown(
                         &live.state.persist,
-                        &store,
+                        &mut store,
                         &self.nodes[node].snapshot_path(),
                     )
                     .expect("shutdown save");
