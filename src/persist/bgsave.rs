@@ -62,7 +62,7 @@ impl SteppedSave {
         let mut end = first;
         while end < self.names.len() && end - first < max_keys.max(1) {
             end += 1;
-            if (end - first) % 64 == 0 && started.elapsed() >= max_time {
+            if (end - first).is_multiple_of(64) && started.elapsed() >= max_time {
                 break;
             }
         }
