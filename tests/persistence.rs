@@ -1069,7 +1069,7 @@ fn a_stepped_background_save_loads_to_the_state_at_its_end() {
     for seed in 0..support::inproc::seeds(40) {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut nodes = vec![InprocNode::new(0x100), InprocNode::new(0x200)];
-        let mut write = |nodes: &mut Vec<InprocNode>, rng: &mut StdRng| {
+        let write = |nodes: &mut Vec<InprocNode>, rng: &mut StdRng| {
             let who = rng.gen_range(0..2);
             let k = |rng: &mut StdRng, p: &str| format!("{p}{}", rng.gen_range(0..4));
             // Multi-key writes too: each key of one batch gets its own dot.
