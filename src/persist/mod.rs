@@ -67,6 +67,9 @@ pub const STEP_KEYS: usize = 4096;
 /// is never split, so a huge value takes its own time).
 pub const STEP_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// The least pause between two steps.
+const STEP_PAUSE_MIN: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// One background save's flags, shared with its thread.
 #[derive(Default)]
 struct BgsaveRun {
@@ -227,7 +230,13 @@ impl Persistence {
             s.bgsave_keys_total = store.image_key_count() as u64;
             s.last_attempt = Some(Instant::now());
         }
+        let listing = Instant::now();
         let save = bgsave::SteppedSave::begin(store, self.meta(store));
+        tracing::info!(
+            keys = save.total(),
+            listed_ms = listing.elapsed().as_millis() as u64,
+            "background save started"
+        );
         *self.bgsave_run.lock() = Some(run.clone());
         let me = self.clone();
         let thread_run = run.clone();
@@ -235,7 +244,7 @@ impl Persistence {
             .name("cordis-bgsave".into())
             .spawn(move || me.bgsave_steps(&thread_run, &handle, save, path));
         if spawned.is_err() {
-            store.set_capture(None);
+            bgsave::finish_hooks(store);
             *self.bgsave_run.lock() = None;
             self.status.lock().bgsave_started = None;
             return Err("ERR cannot start the background save thread");
@@ -266,14 +275,21 @@ impl Persistence {
         };
         let mut stepped: std::io::Result<bool> = Ok(true);
         while matches!(stepped, Ok(true)) {
-            let Some(guard) = lock() else {
+            let Some(mut guard) = lock() else {
                 return self.bgsave_done(run, None, 0);
             };
-            stepped = save.step(&guard, STEP_KEYS, STEP_TIME);
+            let held = Instant::now();
+            stepped = save.step(&mut guard, STEP_KEYS, STEP_TIME);
             run.processed.store(save.processed(), Ordering::Relaxed);
             parking_lot::MutexGuard::unlock_fair(guard);
+            // Leave the lock free for as long as the step held it, so the
+            // save takes at most half of the store's time while it runs
+            // (the event loop re-takes the lock per command and would
+            // otherwise see it back in the save's hands at once).
+            std::thread::sleep(held.elapsed().max(STEP_PAUSE_MIN));
         }
         let Some(mut guard) = lock() else {
+            tracing::info!("background save stopped");
             return self.bgsave_done(run, None, 0);
         };
         let changes_at_end = changes(&guard);
@@ -285,7 +301,6 @@ impl Persistence {
             }
         };
         drop(guard);
-        *self.bgsave_run.lock() = None;
         let written = ended.and_then(|ended| {
             let records = ended.records_len();
             ended.write(&path).map(|w| (w, records))
@@ -316,6 +331,11 @@ impl Persistence {
                 s.changes_at_last_save = changes_at_cut;
             }
         }
+        drop(s);
+        let mut current = self.bgsave_run.lock();
+        if current.as_ref().is_some_and(|r| std::ptr::eq(&**r, run)) {
+            *current = None;
+        }
         run.finished.store(true, Ordering::Release);
     }
 
@@ -329,19 +349,20 @@ impl Persistence {
 
     /// Stops a running background save (SHUTDOWN, DEBUG RELOAD: a SAVE
     /// follows), called with the store locked: its capture comes off here
-    /// and its thread ends without writing. Returns at once when none runs.
+    /// and its thread ends without writing, or, past its last step,
+    /// once its file is written. Returns at once when none runs.
     pub fn stop_bgsave(&self, store: &mut Store) {
-        let Some(run) = self.bgsave_run.lock().take() else {
+        let Some(run) = self.bgsave_run.lock().clone() else {
             return;
         };
         run.stopped.store(true, Ordering::Release);
-        store.set_capture(None);
-        // The thread is between steps (the caller holds the lock): it sees
-        // the flag within one try-lock wait.
+        bgsave::finish_hooks(store);
+        // The thread is between steps (the caller holds the lock) and sees
+        // the flag within one try-lock wait, or is past its last step and
+        // writing the file, which it finishes first (bounded by the write).
         while !run.finished.load(Ordering::Acquire) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        tracing::info!("background save stopped");
     }
 
     /// Whether a save point is due: some `(seconds, changes)` pair with at
@@ -431,10 +452,13 @@ pub fn load_snapshot(
     resume: bool,
 ) -> Result<(u64, u64), String> {
     let keys = snap.entries.len() as u64;
-    store.restore_image(snap.meta.image, snap.entries, resume);
     if snap.records.is_empty() {
+        // Nothing changed while it was written: every key once, as of one
+        // instant.
+        store.restore_image(snap.meta.image, snap.entries, resume);
         return Ok((keys, 0));
     }
+    store.restore_stepped_image(snap.meta.image, snap.entries, resume);
     store.cover_held_dots();
     let replayed = aof::replay_captured(store, &snap.records)?;
     if resume {

@@ -86,8 +86,18 @@ pub struct Snapshot {
 #[derive(Serialize)]
 struct EntryRef<'a> {
     db: u8,
-    key: &'a Bytes,
+    key: KeyBytes<'a>,
     state: &'a KeyState,
+}
+
+/// A key's bytes, serialized as `Bytes` is (a byte string, not a sequence
+/// of numbers).
+struct KeyBytes<'a>(&'a [u8]);
+
+impl Serialize for KeyBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
 }
 
 /// Why a snapshot could not be read.
@@ -214,7 +224,11 @@ fn encode_into<'a, W: Write>(
     let mut chunk: Vec<EntryRef<'a>> = Vec::with_capacity(CHUNK_ENTRIES);
     let mut count = 0u64;
     for (db, key, state) in keys {
-        chunk.push(EntryRef { db, key, state });
+        chunk.push(EntryRef {
+            db,
+            key: KeyBytes(key),
+            state,
+        });
         count += 1;
         if chunk.len() == CHUNK_ENTRIES {
             sink.section(&encode(&chunk)?)?;
@@ -256,10 +270,14 @@ impl SteppedSnapshot {
     /// Encodes one chunk of keys (at most [`CHUNK_ENTRIES`] make sense).
     pub fn push_chunk<'a>(
         &mut self,
-        keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+        keys: impl Iterator<Item = (u8, &'a [u8], &'a KeyState)>,
     ) -> std::io::Result<()> {
         let chunk: Vec<EntryRef<'a>> = keys
-            .map(|(db, key, state)| EntryRef { db, key, state })
+            .map(|(db, key, state)| EntryRef {
+                db,
+                key: KeyBytes(key),
+                state,
+            })
             .collect();
         if chunk.is_empty() {
             return Ok(());

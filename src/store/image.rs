@@ -51,12 +51,50 @@ impl Store {
         })
     }
 
-    /// The name of every key [`Store::image_keys`] yields: what a
-    /// background save lists at its start and encodes in steps.
-    pub fn image_names(&self) -> Vec<(u8, Bytes)> {
-        let mut names = Vec::with_capacity(self.image_key_count());
-        names.extend(self.image_keys().map(|(db, key, _)| (db, key.clone())));
-        names
+    /// Pins every database's key slots for a background save (see
+    /// `Keyspace::pin`), or ends the pin.
+    pub fn pin_slots(&mut self, on: bool) {
+        for database in &mut self.dbs {
+            if on {
+                database.keys.pin();
+            } else {
+                database.keys.unpin();
+            }
+        }
+    }
+
+    /// Keys that left a pinned key table since the last call.
+    pub fn take_departed(&mut self) -> Vec<(u8, Bytes)> {
+        let mut out = Vec::new();
+        for (db, database) in self.dbs.iter_mut().enumerate() {
+            out.extend(
+                database
+                    .keys
+                    .take_departed()
+                    .into_iter()
+                    .map(|k| (db as u8, k)),
+            );
+        }
+        out
+    }
+
+    /// Slot positions of each database's key table (a background save
+    /// walks them).
+    pub fn slot_counts(&self) -> Vec<usize> {
+        self.dbs.iter().map(|d| d.keys.slot_count()).collect()
+    }
+
+    /// The live key at a slot position, if any.
+    pub fn key_at(&self, db: u8, slot: usize) -> Option<(&Bytes, &crate::crdt::KeyState)> {
+        self.dbs.get(db as usize)?.keys.at(slot)
+    }
+
+    /// Every tombstone's database and name.
+    pub fn tombstone_names(&self) -> impl Iterator<Item = (u8, &Bytes)> {
+        self.dbs
+            .iter()
+            .enumerate()
+            .flat_map(|(db, d)| d.tombstones.keys().map(move |k| (db as u8, k)))
     }
 
     /// The state a key holds now, value or tombstone (`None`: neither, as
@@ -97,6 +135,28 @@ impl Store {
     /// id and starts at seq 0, and the image's own writes are those of
     /// another origin.
     pub fn restore_image(&mut self, header: ImageHeader, entries: Vec<SyncEntry>, resume: bool) {
+        self.restore_image_with(header, entries, resume, false);
+    }
+
+    /// [`Store::restore_image`] for a background save's keys, where a key
+    /// may appear more than once (it moved while the save stepped): the
+    /// later entry is the newer state and replaces the earlier.
+    pub fn restore_stepped_image(
+        &mut self,
+        header: ImageHeader,
+        entries: Vec<SyncEntry>,
+        resume: bool,
+    ) {
+        self.restore_image_with(header, entries, resume, true);
+    }
+
+    fn restore_image_with(
+        &mut self,
+        header: ImageHeader,
+        entries: Vec<SyncEntry>,
+        resume: bool,
+        may_repeat: bool,
+    ) {
         // A transfer under way must not take the image's keys for its own.
         self.state_merges += 1;
         self.dbs = (0..DB_COUNT).map(|_| Db::default()).collect();
@@ -107,7 +167,14 @@ impl Store {
         for entry in entries {
             let db = entry.db as usize;
             if db < DB_COUNT {
-                Self::place(&mut self.dbs[db], entry.key, entry.state, now);
+                let database = &mut self.dbs[db];
+                if may_repeat {
+                    if let Some(slot) = database.keys.find(&entry.key) {
+                        database.keys.remove(slot);
+                    }
+                    database.tombstones.remove(&entry.key);
+                }
+                Self::place(database, entry.key, entry.state, now);
             }
         }
         self.restore_libraries(header.functions);

@@ -35,6 +35,17 @@ pub struct Keyspace {
     hasher: foldhash::fast::RandomState,
     len: usize,
     volatile: Vec<SlotId>,
+    /// Set while a background save steps through the slots.
+    pinned: Option<Pinned>,
+}
+
+/// While pinned, no slot is reused or trimmed, so a slot below the length
+/// at pinning holds the key it held then or nothing; each key that leaves
+/// is listed (a background save encodes it from wherever it went).
+#[derive(Default)]
+struct Pinned {
+    freed: Vec<SlotId>,
+    departed: Vec<Bytes>,
 }
 
 impl Default for Keyspace {
@@ -52,6 +63,7 @@ impl Keyspace {
             hasher: foldhash::fast::RandomState::default(),
             len: 0,
             volatile: Vec::new(),
+            pinned: None,
         }
     }
 
@@ -143,8 +155,9 @@ impl Keyspace {
     pub fn insert(&mut self, key: Bytes, state: KeyState, access: u32) -> SlotId {
         debug_assert!(self.find(&key).is_none());
         let hash = self.hash(&key);
+        let reuse = self.pinned.is_none();
         let slot = loop {
-            match self.free.pop() {
+            match self.free.pop().filter(|_| reuse) {
                 Some(s) if (s as usize) < self.slots.len() && self.slots[s as usize].is_none() => {
                     break s
                 }
@@ -186,6 +199,11 @@ impl Keyspace {
             .take()
             .expect("slot id refers to a live entry");
         self.len -= 1;
+        if let Some(pinned) = &mut self.pinned {
+            pinned.freed.push(slot);
+            pinned.departed.push(occupied.key.clone());
+            return (occupied.key, occupied.state);
+        }
         // Trailing holes are trimmed so the slot vector shrinks after deletes
         // at the end; other holes are reused through the free list.
         if slot as usize == self.slots.len() - 1 {
@@ -327,10 +345,53 @@ impl Keyspace {
     }
 
     pub fn clear(&mut self) {
+        // A pin outlives a flush (the keys it lists as departed still left).
+        let pinned = self.pinned.take().map(|p| Pinned {
+            freed: Vec::new(),
+            departed: p.departed,
+        });
         *self = Keyspace {
             hasher: self.hasher,
+            pinned,
             ..Keyspace::new()
         };
+    }
+
+    /// Pins the slots (see [`Pinned`]) until [`Keyspace::unpin`].
+    pub fn pin(&mut self) {
+        self.pinned.get_or_insert_with(Pinned::default);
+    }
+
+    /// Ends a pin: freed slots become reusable and trailing holes go.
+    pub fn unpin(&mut self) {
+        let Some(pinned) = self.pinned.take() else {
+            return;
+        };
+        self.free.extend(pinned.freed);
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        if self.len == 0 {
+            self.free.clear();
+            self.slots.clear();
+        }
+    }
+
+    /// Keys that left since the pin (or the last take), oldest first.
+    pub fn take_departed(&mut self) -> Vec<Bytes> {
+        self.pinned
+            .as_mut()
+            .map_or_else(Vec::new, |p| std::mem::take(&mut p.departed))
+    }
+
+    /// How many slots there are (live or not): slot positions run below.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The key and state in slot position `slot`, if it holds one.
+    pub fn at(&self, slot: usize) -> Option<(&Bytes, &KeyState)> {
+        self.slots.get(slot)?.as_ref().map(|o| (&o.key, &o.state))
     }
 }
 
@@ -357,6 +418,49 @@ mod tests {
             size_of::<Option<Occupied>>(),
             size_of::<Option<WithoutAccess>>()
         );
+    }
+
+    #[test]
+    fn a_pinned_table_reuses_no_slot_and_lists_what_leaves() {
+        let mut ks = Keyspace::new();
+        let slots: Vec<SlotId> = (0..4)
+            .map(|i| ks.insert(key(&format!("k{i}")), KeyState::new(), 0))
+            .collect();
+        ks.pin();
+        ks.remove(slots[1]);
+        ks.remove(slots[3]);
+        // A new key takes a fresh slot, not the freed ones (nor is the
+        // trailing hole trimmed).
+        let fresh = ks.insert(key("new"), KeyState::new(), 0);
+        assert_eq!(fresh, 4);
+        assert!(ks.at(1).is_none() && ks.at(3).is_none());
+        assert_eq!(ks.at(2).map(|(k, _)| k.clone()), Some(key("k2")));
+        assert_eq!(ks.take_departed(), vec![key("k1"), key("k3")]);
+        assert!(ks.take_departed().is_empty());
+        // A flush keeps the pin; after it, removals are listed still.
+        ks.clear();
+        let again = ks.insert(key("k1"), KeyState::new(), 0);
+        ks.remove(again);
+        assert_eq!(ks.take_departed(), vec![key("k1")]);
+        ks.unpin();
+        let reused = ks.insert(key("x"), KeyState::new(), 0);
+        assert_eq!(reused, 0, "unpinned: the table is empty again");
+        assert!(ks.take_departed().is_empty());
+    }
+
+    #[test]
+    fn unpinning_returns_freed_slots_for_reuse() {
+        let mut ks = Keyspace::new();
+        let slots: Vec<SlotId> = (0..4)
+            .map(|i| ks.insert(key(&format!("k{i}")), KeyState::new(), 0))
+            .collect();
+        ks.pin();
+        ks.remove(slots[1]);
+        ks.remove(slots[3]);
+        ks.unpin();
+        assert_eq!(ks.slot_count(), 3, "the trailing hole is trimmed");
+        assert_eq!(ks.insert(key("a"), KeyState::new(), 0), 1);
+        assert_eq!(ks.find(b"k2"), Some(2));
     }
 
     #[test]
