@@ -292,7 +292,10 @@ fn a_snapshot_of_format_version_1_still_loads() {
     // It saves in the current format and loads again.
     c.ok(&["SAVE"]);
     let bytes = std::fs::read(dir.file()).unwrap();
-    assert_eq!(&bytes[8..12], &2u32.to_be_bytes());
+    assert_eq!(
+        &bytes[8..12],
+        &cordis::persist::snapshot::FORMAT_VERSION.to_be_bytes()
+    );
 }
 
 #[test]
