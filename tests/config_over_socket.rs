@@ -94,8 +94,6 @@ fn values_that_ask_for_missing_features_are_refused_naming_them() {
         ) && refused.contains("evict clients"),
         "{refused}"
     );
-    let refused = c.err(&["CONFIG", "SET", "appendonly", "yes"]);
-    assert!(refused.contains("append-only"), "{refused}");
     // What describes cordis today is accepted.
     c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
     c.ok(&["CONFIG", "SET", "save", ""]);

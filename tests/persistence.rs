@@ -1252,3 +1252,54 @@ fn bgsave_under_writes_then_kill_9_restores_a_prefix_of_the_writes() {
         "BGSAVE under writes: {before_save} writes before BGSAVE, {restored} in the file, {after_stop} in all"
     );
 }
+
+/// CONFIG SET appendonly at run time: `yes` starts an AOF from the data
+/// already there (a kill -9 afterwards loses nothing acknowledged under
+/// `always`), `no` stops it and leaves the files; BGREWRITEAOF with it off
+/// names what is missing.
+#[test]
+fn config_set_appendonly_turns_the_aof_on_and_off_at_run_time() {
+    let dir = TempDir::new("aof-runtime");
+    let (node, addr) = start(&dir, &[]);
+    let mut c = conn(&addr);
+    c.ok(&["SET", "before", "1"]);
+    assert!(c
+        .err(&["BGREWRITEAOF"])
+        .contains("append-only file, which is off"));
+    c.ok(&["CONFIG", "SET", "appendfsync", "always"]);
+    c.ok(&["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "1");
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "appendonly"]),
+        vec!["appendonly".to_string(), "yes".to_string()]
+    );
+    for i in 0..200 {
+        c.int(&["RPUSH", "after", &i.to_string()]);
+    }
+    node.kill9();
+    // `always` on the restarted node too: the kill -9 below must lose nothing.
+    let (node, addr) = start(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = conn(&addr);
+    assert_eq!(c.bulk(&["GET", "before"]).as_deref(), Some("1"));
+    assert_eq!(c.int(&["LLEN", "after"]), 200);
+    c.ok(&["CONFIG", "SET", "appendonly", "no"]);
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "0");
+    c.ok(&["SET", "unlogged", "x"]);
+    assert!(aof_dir(&dir).join("appendonly.aof.manifest").exists());
+    // On again: a fresh AOF from the state now, the earlier files replaced.
+    c.ok(&["CONFIG", "SET", "appendonly", "yes"]);
+    c.ok(&["SET", "logged", "y"]);
+    assert_eq!(
+        manifest_files(&dir)
+            .iter()
+            .filter(|(k, _)| k == "base")
+            .count(),
+        1
+    );
+    node.kill9();
+    let (_node, addr) = start(&dir, &["--appendonly", "yes"]);
+    let mut c = conn(&addr);
+    assert_eq!(c.bulk(&["GET", "unlogged"]).as_deref(), Some("x"));
+    assert_eq!(c.bulk(&["GET", "logged"]).as_deref(), Some("y"));
+    assert_eq!(c.int(&["LLEN", "after"]), 200);
+}

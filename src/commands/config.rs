@@ -96,6 +96,7 @@ fn config_set(ctx: &mut Context, args: &mut Args) -> CmdResult {
     ctx.store
         .delta_log_mut()
         .set_cap_bytes(next.replication_log_bytes);
+    super::persistence::switch_aof(ctx, &next)?;
     // A lower cap takes effect at once, as Redis starts evicting on it.
     super::maxmemory::apply_config(ctx, &next);
     ctx.server.replace_config(next);

@@ -56,6 +56,57 @@ fn bgrewriteaof(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ))
 }
 
+/// CONFIG SET appendonly, called before the new config is installed:
+/// `yes` starts a fresh AOF from this instant's state (the base is encoded
+/// under the lock, a pause like SAVE's; Redis forks a rewrite) and
+/// journals every change from here on; `no` stops journaling, writes and
+/// fsyncs what was handed over, and leaves the files.
+pub fn switch_aof(ctx: &mut Context, next: &crate::config::Config) -> Result<(), Reply> {
+    use persist::aof;
+    let wanted = next.get("appendonly").as_deref() == Some("yes");
+    let running = ctx.server.persist.aof();
+    match (wanted, running) {
+        (true, None) => {
+            let paths = aof::AofPaths::new(
+                &next.get("dir").unwrap_or_default(),
+                &next.get("appenddirname").unwrap_or_default(),
+                &next.get("appendfilename").unwrap_or_default(),
+            );
+            let policy = aof::FsyncPolicy::parse(&next.get("appendfsync").unwrap_or_default());
+            let base = ctx.server.persist.encode_base(ctx.store);
+            let opened = base
+                .and_then(|base| aof::create_fresh(&paths, &base))
+                .and_then(|manifest| aof::Aof::open(paths.clone(), manifest, policy));
+            match opened {
+                Ok(aof) => {
+                    ctx.store
+                        .set_journal(Some(std::sync::Arc::new(aof::AofJournal(aof.clone()))));
+                    ctx.server.persist.set_aof(Some(aof));
+                    tracing::info!("append-only file turned on: {}", paths.manifest().display());
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!("turning the append-only file on failed: {e}");
+                    Err(err_owned(format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'appendonly') - cannot start the append-only file in {}: {e}",
+                        paths.dir.display()
+                    )))
+                }
+            }
+        }
+        (false, Some(aof)) => {
+            ctx.store.set_journal(None);
+            ctx.server.persist.set_aof(None);
+            if !aof.close() {
+                tracing::error!("the append-only file's last records could not be written");
+            }
+            tracing::info!("append-only file turned off");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn save(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     save_now(ctx)?;
     Ok(Reply::ok())

@@ -889,7 +889,10 @@ const TABLE: &[Param] = &[
         "no-appendfsync-on-rewrite",
         BOOL,
         "no",
-        only(NO, "cordis keeps its appendfsync policy during AOF rewrites"),
+        only(
+            NO,
+            "cordis keeps its appendfsync policy during AOF rewrites",
+        ),
     ),
     // Knobs of cluster mode, which is off (cluster-enabled).
     Param::new("cluster-require-full-coverage", BOOL, "yes", DESCRIPTIVE),
@@ -928,12 +931,7 @@ const TABLE: &[Param] = &[
         only(NO, "cordis has no cluster mode"),
     )
     .immutable(),
-    Param::new(
-        "appendonly",
-        BOOL,
-        "no",
-        start_only("cordis opens or closes the append-only file only at start; restart the node with the new appendonly"),
-    ),
+    Param::new("appendonly", BOOL, "no", SUPPORTED),
     Param::new("cluster-allow-reads-when-down", BOOL, "no", DESCRIPTIVE),
     Param::new(
         "cluster-allow-pubsubshard-when-down",
@@ -1582,7 +1580,13 @@ const TABLE: &[Param] = &[
     // A silent peer stops holding back tombstone collection and log
     // trimming after this long or once this much is held for it (0 = no
     // bound); see docs/replication.md "Silent peers".
-    Param::new("peer-silence-limit-ms", int(0, LONG_MAX), "600000", SUPPORTED).cordis(),
+    Param::new(
+        "peer-silence-limit-ms",
+        int(0, LONG_MAX),
+        "600000",
+        SUPPORTED,
+    )
+    .cordis(),
     Param::new(
         "peer-silence-limit-bytes",
         memory(0, LONG_MAX),

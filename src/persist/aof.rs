@@ -15,11 +15,14 @@
 //!   records: length (u32 BE), CRC-32C of the payload (u32 BE), payload
 //!   (bincode 2, serde standard, of [`Record`]).
 //!
-//! Durability: `always` writes and fsyncs each record before the store
-//! lock is released (so before the client's reply); `everysec` hands the
-//! record to the writer thread, which writes at once and fsyncs once a
-//! second; `no` writes and leaves fsync to the OS. See
-//! `docs/persistence.md`.
+//! Durability: every record is handed to the writer thread under the store
+//! lock (so in the order the store applied them). Under `always` the thread
+//! writes and fsyncs whatever has gathered, as one group, and publishes how
+//! far the file is durable; a client's replies wait until the file is
+//! durable up to every record handed over before them, without the store
+//! lock (group commit: one fsync covers every client that wrote
+//! meanwhile). `everysec` writes at once and fsyncs once a second; `no`
+//! writes and leaves fsync to the OS. See `docs/persistence.md`.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -254,6 +257,28 @@ pub fn create_with_base(paths: &AofPaths, base: &[u8]) -> std::io::Result<Manife
     Ok(manifest)
 }
 
+/// Starts a fresh AOF at run time (CONFIG SET appendonly yes): `base` (the
+/// state now) under numbers past any earlier manifest's, a manifest naming
+/// only it, then the earlier manifest's files removed (Redis's rewrite
+/// replaces them the same way).
+pub fn create_fresh(paths: &AofPaths, base: &[u8]) -> std::io::Result<Manifest> {
+    std::fs::create_dir_all(&paths.dir)?;
+    let earlier = read_manifest(paths).ok().flatten().unwrap_or_default();
+    let n = earlier.next_index(paths);
+    let name = paths.base_name(n);
+    snapshot::write_bytes(&paths.dir.join(&name), base)?;
+    let manifest = Manifest {
+        base: Some(name),
+        incrs: Vec::new(),
+    };
+    manifest.write(paths)?;
+    let _ = std::fs::remove_file(paths.clean_marker());
+    for file in earlier.base.iter().chain(earlier.incrs.iter()) {
+        let _ = std::fs::remove_file(paths.dir.join(file));
+    }
+    Ok(manifest)
+}
+
 /// Reads the manifest; `Ok(None)` when there is none (no AOF yet).
 pub fn read_manifest(paths: &AofPaths) -> Result<Option<Manifest>, String> {
     match std::fs::read_to_string(paths.manifest()) {
@@ -290,8 +315,11 @@ struct Writer {
     file: File,
     tail_name: String,
     tail_size: u64,
-    /// Encoded records not yet written (everysec and no).
+    /// Encoded records not yet written.
     pending: Vec<u8>,
+    /// Bytes of records handed over since the file was opened (the
+    /// position a reply waits for under `always`).
+    handed: u64,
     /// Bytes written since the last fsync.
     unsynced: bool,
     last_fsync: Instant,
@@ -312,6 +340,11 @@ pub struct Aof {
     wake: Condvar,
     status: Mutex<AofStatus>,
     stopping: AtomicBool,
+    /// Held by whoever writes to the tail file (the writer thread writes
+    /// a group outside `writer`'s lock, so appenders never wait on I/O).
+    io: Mutex<()>,
+    /// How many handed-over bytes are written and fsynced.
+    durable: tokio::sync::watch::Sender<u64>,
 }
 
 /// A record framed for a tail file: length, CRC-32C, payload.
@@ -378,6 +411,7 @@ impl Aof {
                 tail_name,
                 tail_size: HEADER as u64,
                 pending: Vec::new(),
+                handed: 0,
                 unsynced: false,
                 last_fsync: Instant::now(),
                 open_transfers: Default::default(),
@@ -395,6 +429,8 @@ impl Aof {
                 ..AofStatus::default()
             }),
             stopping: AtomicBool::new(false),
+            io: Mutex::new(()),
+            durable: tokio::sync::watch::channel(0).0,
         });
         let me = aof.clone();
         std::thread::Builder::new()
@@ -459,25 +495,39 @@ impl Aof {
             _ => {}
         }
         let was_empty = w.pending.is_empty();
+        w.handed += framed.len() as u64;
         if was_empty {
             w.pending = framed;
         } else {
             w.pending.extend_from_slice(&framed);
         }
-        if self.policy() == FsyncPolicy::Always {
-            // Durable before the store lock (and so the reply) is released.
-            let ok = Self::write_pending(&mut w) && Self::fsync(&mut w);
-            drop(w);
-            self.note_write(ok);
-        } else {
-            drop(w);
-            // The writer drains everything pending when it wakes: only the
-            // first record after a drain needs to wake it (a wake-up per
-            // record cost a third of SET's throughput).
-            if was_empty {
-                self.wake.notify_one();
-            }
+        drop(w);
+        // The writer drains everything pending when it wakes: only the
+        // first record after a drain needs to wake it (a wake-up per
+        // record cost a third of SET's throughput).
+        if was_empty {
+            self.wake.notify_one();
         }
+    }
+
+    /// Under `always`, the position a reply must wait for: every record
+    /// handed over so far (`None` when nothing is waiting on an fsync, or
+    /// under another policy).
+    pub fn reply_must_wait_for(&self) -> Option<u64> {
+        if self.policy() != FsyncPolicy::Always {
+            return None;
+        }
+        let handed = self.writer.lock().handed;
+        (handed > *self.durable.borrow()).then_some(handed)
+    }
+
+    /// Waits until the file is durable up to `position` (see
+    /// [`Aof::reply_must_wait_for`]). While writes fail the wait goes on
+    /// (the writer retries once a second and INFO reports the failure): an
+    /// `always` reply is never sent for a change that is not on disk.
+    pub async fn durable_up_to(&self, position: u64) {
+        let mut rx = self.durable.subscribe();
+        let _ = rx.wait_for(|&d| d >= position).await;
     }
 
     fn write_pending(w: &mut Writer) -> bool {
@@ -527,48 +577,127 @@ impl Aof {
     }
 
     /// The writer thread: writes what is pending as soon as it is handed
-    /// over, and fsyncs once a second under `everysec`.
+    /// over; under `always` fsyncs each group and publishes the durable
+    /// position, under `everysec` fsyncs once a second.
     fn writer_loop(self: Arc<Self>) {
         loop {
-            let mut w = self.writer.lock();
-            if w.pending.is_empty() && !self.stopping.load(Ordering::Relaxed) {
-                self.wake.wait_for(&mut w, Duration::from_millis(100));
-            }
-            let mut ok = Self::write_pending(&mut w);
-            if self.policy() == FsyncPolicy::EverySec
-                && w.unsynced
-                && w.last_fsync.elapsed() >= Duration::from_secs(1)
             {
-                // fsync on a second handle, so appenders do not wait on it.
-                match w.file.try_clone() {
-                    Ok(handle) => {
-                        w.unsynced = false;
-                        drop(w);
-                        if let Err(e) = handle.sync_data() {
-                            tracing::error!("AOF: fsync failed: {e}");
-                            ok = false;
-                            self.writer.lock().unsynced = true;
-                        }
-                        self.writer.lock().last_fsync = Instant::now();
-                    }
-                    Err(_) => ok = Self::fsync(&mut w) && ok,
+                let mut w = self.writer.lock();
+                if w.pending.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+                    self.wake.wait_for(&mut w, Duration::from_millis(100));
                 }
-            } else {
-                drop(w);
             }
+            let ok = if self.policy() == FsyncPolicy::Always {
+                self.write_group()
+            } else {
+                self.write_and_maybe_fsync()
+            };
             self.note_write(ok);
+            if !ok && !self.stopping.load(Ordering::Relaxed) {
+                // A full or failing disk: retry once a second instead of
+                // spinning (what failed stays pending, in order).
+                std::thread::sleep(Duration::from_secs(1));
+            }
             if self.stopping.load(Ordering::Relaxed) {
                 return;
             }
         }
     }
 
+    /// `always`: takes what is pending, writes and fsyncs it with the
+    /// writer's lock released, then publishes the new durable position.
+    fn write_group(&self) -> bool {
+        let _io = self.io.lock();
+        let (bytes, handed, file) = {
+            let mut w = self.writer.lock();
+            if w.pending.is_empty() && !w.unsynced {
+                return true;
+            }
+            let file = match w.file.try_clone() {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!("AOF: cannot use {}: {e}", w.tail_name);
+                    return false;
+                }
+            };
+            (std::mem::take(&mut w.pending), w.handed, file)
+        };
+        let mut file = file;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+        let mut w = self.writer.lock();
+        match written {
+            Ok(()) => {
+                w.tail_size += bytes.len() as u64;
+                w.unsynced = false;
+                w.last_fsync = Instant::now();
+                drop(w);
+                self.durable.send_replace(handed);
+                true
+            }
+            Err(e) => {
+                tracing::error!("AOF: writing {} failed: {e}", w.tail_name);
+                // Keep the bytes for the next try, ahead of newer ones. (A
+                // partial write leaves a torn record a restart cuts.)
+                let mut back = bytes;
+                back.extend_from_slice(&w.pending);
+                w.pending = back;
+                false
+            }
+        }
+    }
+
+    /// `everysec` and `no`: writes what is pending at once; under
+    /// `everysec`, fsyncs once a second on a second handle, so appenders do
+    /// not wait on it.
+    fn write_and_maybe_fsync(&self) -> bool {
+        let _io = self.io.lock();
+        let mut w = self.writer.lock();
+        let mut ok = Self::write_pending(&mut w);
+        let handed = w.handed;
+        if self.policy() == FsyncPolicy::EverySec
+            && w.unsynced
+            && w.last_fsync.elapsed() >= Duration::from_secs(1)
+        {
+            match w.file.try_clone() {
+                Ok(handle) => {
+                    w.unsynced = false;
+                    drop(w);
+                    if let Err(e) = handle.sync_data() {
+                        tracing::error!("AOF: fsync failed: {e}");
+                        ok = false;
+                        self.writer.lock().unsynced = true;
+                    } else {
+                        self.durable.send_replace(handed);
+                    }
+                    self.writer.lock().last_fsync = Instant::now();
+                }
+                Err(_) => ok = Self::fsync(&mut w) && ok,
+            }
+        }
+        ok
+    }
+
     /// Writes and fsyncs everything handed over so far.
     pub fn flush(&self) -> bool {
+        let _io = self.io.lock();
         let mut w = self.writer.lock();
         let ok = Self::write_pending(&mut w) && Self::fsync(&mut w);
+        let handed = w.handed;
         drop(w);
+        if ok {
+            self.durable.send_replace(handed);
+        }
         self.note_write(ok);
+        ok
+    }
+
+    /// Stops appending (CONFIG SET appendonly no; the caller has taken the
+    /// journal off the store): everything handed over is written and
+    /// fsynced, and the writer thread ends. The files stay.
+    pub fn close(&self) -> bool {
+        let ok = self.flush();
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
         ok
     }
 
@@ -578,8 +707,8 @@ impl Aof {
     pub fn close_clean(&self, identity: &super::NodeIdentity) -> std::io::Result<()> {
         self.stopping.store(true, Ordering::Relaxed);
         self.wake.notify_one();
-        let w = self.writer.lock();
-        let mut w = w;
+        let _io = self.io.lock();
+        let mut w = self.writer.lock();
         if !(Self::write_pending(&mut w) && Self::fsync(&mut w)) {
             return Err(std::io::Error::other("the AOF could not be written"));
         }
@@ -665,6 +794,7 @@ impl Aof {
     /// Everything pending goes to the old tail (fsynced), a new tail opens
     /// and the manifest lists it. Returns its index and name.
     fn switch_tail(&self) -> std::io::Result<(u64, String)> {
+        let _io = self.io.lock();
         let mut w = self.writer.lock();
         if !(Self::write_pending(&mut w) && Self::fsync(&mut w)) {
             return Err(std::io::Error::other(
@@ -684,6 +814,10 @@ impl Aof {
         w.unsynced = false;
         let carried: Vec<u8> = w.open_transfers.values().flatten().copied().collect();
         w.pending = carried;
+        let handed = w.handed;
+        drop(w);
+        // Everything handed over so far is in the old tail, fsynced.
+        self.durable.send_replace(handed);
         Ok((n, name))
     }
 

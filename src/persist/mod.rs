@@ -140,7 +140,7 @@ impl Persistence {
     pub fn rewrite_aof(&self, store: &Store) -> Result<(), String> {
         let aof = self
             .aof()
-            .ok_or("BGREWRITEAOF needs the append-only file, which is off (appendonly no; cordis turns it on only at start)")?;
+            .ok_or("BGREWRITEAOF needs the append-only file, which is off (CONFIG SET appendonly yes turns it on)")?;
         if aof.rewrite_in_progress() {
             return Err("Background append only file rewriting already in progress".into());
         }

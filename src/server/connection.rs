@@ -211,6 +211,9 @@ async fn flush<S: ClientStream>(
     info: &ClientInfo,
 ) -> std::io::Result<()> {
     loop {
+        if !session.output().is_empty() {
+            wait_until_durable(state, info).await?;
+        }
         write_out(socket, session.output(), state, info).await?;
         let Some(queue) = session.push_queue().cloned() else {
             return Ok(());
@@ -227,6 +230,31 @@ async fn flush<S: ClientStream>(
             return Ok(());
         }
         info.omem.store(queue.queued_bytes(), Ordering::Relaxed);
+    }
+}
+
+/// Under `appendfsync always`, holds replies back until the append-only
+/// file is durable up to every change made before them (by this client or
+/// any other it may have read), without the store lock, so one fsync
+/// answers every client that wrote meanwhile. A killed client stops
+/// waiting.
+async fn wait_until_durable(state: &ServerState, info: &ClientInfo) -> std::io::Result<()> {
+    let Some(aof) = state.persist.aof() else {
+        return Ok(());
+    };
+    let Some(position) = aof.reply_must_wait_for() else {
+        return Ok(());
+    };
+    tokio::select! {
+        _ = aof.durable_up_to(position) => Ok(()),
+        _ = async {
+            loop {
+                info.attention.notified().await;
+                if info.is_killed() {
+                    break;
+                }
+            }
+        } => Err(std::io::ErrorKind::ConnectionAborted.into()),
     }
 }
 
