@@ -311,8 +311,9 @@ pub struct AofStatus {
 
 struct Writer {
     manifest: Manifest,
-    /// The tail file records go to now.
-    file: File,
+    /// The tail file records go to now (shared, so a write or fsync can
+    /// run with this lock released).
+    file: Arc<File>,
     tail_name: String,
     tail_size: u64,
     /// Encoded records not yet written.
@@ -320,6 +321,8 @@ struct Writer {
     /// Bytes of records handed over since the file was opened (the
     /// position a reply waits for under `always`).
     handed: u64,
+    /// How much of `handed` is written to the file (maybe not fsynced).
+    written: u64,
     /// Bytes written since the last fsync.
     unsynced: bool,
     last_fsync: Instant,
@@ -328,6 +331,11 @@ struct Writer {
     /// [`OPEN_TRANSFERS`]: a transfer whose link dropped never ends.
     open_transfers: std::collections::BTreeMap<u64, Vec<u8>>,
 }
+
+/// `always` group gathering: one wait step, and the most a group waits
+/// for more clients before its write and fsync (small beside an fsync).
+const GATHER_STEP: Duration = Duration::from_micros(100);
+const GATHER_MAX: Duration = Duration::from_micros(1000);
 
 /// How many unended transfers a tail carries over (far more than peers).
 const OPEN_TRANSFERS: usize = 64;
@@ -407,11 +415,12 @@ impl Aof {
         let aof = Arc::new(Aof {
             writer: Mutex::new(Writer {
                 manifest,
-                file,
+                file: Arc::new(file),
                 tail_name,
                 tail_size: HEADER as u64,
                 pending: Vec::new(),
                 handed: 0,
+                written: 0,
                 unsynced: false,
                 last_fsync: Instant::now(),
                 open_transfers: Default::default(),
@@ -502,27 +511,42 @@ impl Aof {
             w.pending.extend_from_slice(&framed);
         }
         drop(w);
-        // The writer drains everything pending when it wakes: only the
-        // first record after a drain needs to wake it (a wake-up per
-        // record cost a third of SET's throughput).
-        if was_empty {
+        // Under `always` the writer thread does the group's fsync: the
+        // first record after a drain wakes it. Otherwise the replying
+        // connection writes the records itself (`before_reply`), as Redis
+        // writes before it answers, and the thread picks up the rest
+        // (peers' batches) on its 100 ms round: a futex wake-up per record
+        // cost over a third of SET's throughput.
+        if was_empty && self.policy() == FsyncPolicy::Always {
             self.wake.notify_one();
         }
     }
 
-    /// Under `always`, the position a reply must wait for: every record
-    /// handed over so far (`None` when nothing is waiting on an fsync, or
-    /// under another policy).
-    pub fn reply_must_wait_for(&self) -> Option<u64> {
-        if self.policy() != FsyncPolicy::Always {
-            return None;
+    /// Called before a connection sends replies. Under `always`, returns
+    /// the position the replies must wait for (every record handed over so
+    /// far; `None` when all of it is durable). Under `everysec` and `no`,
+    /// writes whatever is pending to the file now (one write for every
+    /// client's records gathered meanwhile), so an acknowledged write
+    /// survives kill -9 of the process, as in Redis, and returns `None`.
+    pub fn before_reply(&self) -> Option<u64> {
+        let w = self.writer.lock();
+        if self.policy() == FsyncPolicy::Always {
+            let handed = w.handed;
+            drop(w);
+            return (handed > *self.durable.borrow()).then_some(handed);
         }
-        let handed = self.writer.lock().handed;
-        (handed > *self.durable.borrow()).then_some(handed)
+        if w.written < w.handed {
+            drop(w);
+            let ok = self.write_out_pending();
+            if !ok {
+                self.note_write(false);
+            }
+        }
+        None
     }
 
     /// Waits until the file is durable up to `position` (see
-    /// [`Aof::reply_must_wait_for`]). While writes fail the wait goes on
+    /// [`Aof::before_reply`]). While writes fail the wait goes on
     /// (the writer retries once a second and INFO reports the failure): an
     /// `always` reply is never sent for a change that is not on disk.
     pub async fn durable_up_to(&self, position: u64) {
@@ -535,10 +559,11 @@ impl Aof {
             return true;
         }
         let bytes = std::mem::take(&mut w.pending);
-        match w.file.write_all(&bytes) {
+        match (&*w.file).write_all(&bytes) {
             Ok(()) => {
                 w.tail_size += bytes.len() as u64;
                 w.unsynced = true;
+                w.written = w.handed;
                 true
             }
             Err(e) => {
@@ -552,10 +577,10 @@ impl Aof {
         }
     }
 
+    /// fsyncs the tail with `w` locked (flush, close, tail switch).
+    /// Unconditional: `unsynced` may be false only because the writer
+    /// thread's own fsync is still running.
     fn fsync(w: &mut Writer) -> bool {
-        if !w.unsynced {
-            return true;
-        }
         match w.file.sync_data() {
             Ok(()) => {
                 w.unsynced = false;
@@ -587,11 +612,10 @@ impl Aof {
                     self.wake.wait_for(&mut w, Duration::from_millis(100));
                 }
             }
-            let ok = if self.policy() == FsyncPolicy::Always {
-                self.write_group()
-            } else {
-                self.write_and_maybe_fsync()
-            };
+            if self.policy() == FsyncPolicy::Always {
+                self.gather_group();
+            }
+            let ok = self.write_out_pending() && self.fsync_if_due();
             self.note_write(ok);
             if !ok && !self.stopping.load(Ordering::Relaxed) {
                 // A full or failing disk: retry once a second instead of
@@ -604,34 +628,43 @@ impl Aof {
         }
     }
 
-    /// `always`: takes what is pending, writes and fsyncs it with the
-    /// writer's lock released, then publishes the new durable position.
-    fn write_group(&self) -> bool {
+    /// Under `always`, lets the group grow while clients are still adding
+    /// to it: the thread is woken by the first record after an fsync, and
+    /// the clients whose replies that fsync released are sending their
+    /// next commands right then. Waits in short steps while the pending
+    /// bytes keep growing, at most [`GATHER_MAX`].
+    fn gather_group(&self) {
+        let started = Instant::now();
+        let mut seen = self.writer.lock().pending.len();
+        while started.elapsed() < GATHER_MAX {
+            std::thread::sleep(GATHER_STEP);
+            let now = self.writer.lock().pending.len();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// Takes what is pending and writes it with the writer's lock released
+    /// (appenders, who hold the store lock, never wait on I/O). `io` keeps
+    /// the writes in order.
+    fn write_out_pending(&self) -> bool {
         let _io = self.io.lock();
-        let (bytes, handed, file) = {
+        let (bytes, upto, file) = {
             let mut w = self.writer.lock();
-            if w.pending.is_empty() && !w.unsynced {
+            if w.pending.is_empty() {
                 return true;
             }
-            let file = match w.file.try_clone() {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!("AOF: cannot use {}: {e}", w.tail_name);
-                    return false;
-                }
-            };
-            (std::mem::take(&mut w.pending), w.handed, file)
+            (std::mem::take(&mut w.pending), w.handed, w.file.clone())
         };
-        let mut file = file;
-        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+        let result = (&*file).write_all(&bytes);
         let mut w = self.writer.lock();
-        match written {
+        match result {
             Ok(()) => {
                 w.tail_size += bytes.len() as u64;
-                w.unsynced = false;
-                w.last_fsync = Instant::now();
-                drop(w);
-                self.durable.send_replace(handed);
+                w.unsynced = true;
+                w.written = w.written.max(upto);
                 true
             }
             Err(e) => {
@@ -646,35 +679,40 @@ impl Aof {
         }
     }
 
-    /// `everysec` and `no`: writes what is pending at once; under
-    /// `everysec`, fsyncs once a second on a second handle, so appenders do
-    /// not wait on it.
-    fn write_and_maybe_fsync(&self) -> bool {
-        let _io = self.io.lock();
+    /// fsyncs what is written when the policy says it is time (each group
+    /// under `always`, once a second under `everysec`, never under `no`),
+    /// with no lock held, and publishes the durable position.
+    fn fsync_if_due(&self) -> bool {
         let mut w = self.writer.lock();
-        let mut ok = Self::write_pending(&mut w);
-        let handed = w.handed;
-        if self.policy() == FsyncPolicy::EverySec
-            && w.unsynced
-            && w.last_fsync.elapsed() >= Duration::from_secs(1)
-        {
-            match w.file.try_clone() {
-                Ok(handle) => {
-                    w.unsynced = false;
-                    drop(w);
-                    if let Err(e) = handle.sync_data() {
-                        tracing::error!("AOF: fsync failed: {e}");
-                        ok = false;
-                        self.writer.lock().unsynced = true;
-                    } else {
-                        self.durable.send_replace(handed);
-                    }
-                    self.writer.lock().last_fsync = Instant::now();
-                }
-                Err(_) => ok = Self::fsync(&mut w) && ok,
+        let due = match self.policy() {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::EverySec => w.last_fsync.elapsed() >= Duration::from_secs(1),
+            FsyncPolicy::No => false,
+        };
+        if !(w.unsynced && due) {
+            return true;
+        }
+        // Everything up to `upto` was written before this fsync starts; a
+        // write meanwhile sets `unsynced` again for the next one.
+        let upto = w.written;
+        let file = w.file.clone();
+        w.unsynced = false;
+        drop(w);
+        let result = file.sync_data();
+        let mut w = self.writer.lock();
+        w.last_fsync = Instant::now();
+        match result {
+            Ok(()) => {
+                drop(w);
+                self.durable.send_modify(|d| *d = (*d).max(upto));
+                true
+            }
+            Err(e) => {
+                tracing::error!("AOF: fsync of {} failed: {e}", w.tail_name);
+                w.unsynced = true;
+                false
             }
         }
-        ok
     }
 
     /// Writes and fsyncs everything handed over so far.
@@ -808,7 +846,7 @@ impl Aof {
         manifest.incrs.push(name.clone());
         manifest.write(&self.paths)?;
         w.manifest = manifest;
-        w.file = file;
+        w.file = Arc::new(file);
         w.tail_name = name.clone();
         w.tail_size = HEADER as u64;
         w.unsynced = false;

@@ -212,7 +212,7 @@ async fn flush<S: ClientStream>(
 ) -> std::io::Result<()> {
     loop {
         if !session.output().is_empty() {
-            wait_until_durable(state, info).await?;
+            aof_before_reply(state, info).await?;
         }
         write_out(socket, session.output(), state, info).await?;
         let Some(queue) = session.push_queue().cloned() else {
@@ -237,12 +237,13 @@ async fn flush<S: ClientStream>(
 /// file is durable up to every change made before them (by this client or
 /// any other it may have read), without the store lock, so one fsync
 /// answers every client that wrote meanwhile. A killed client stops
-/// waiting.
-async fn wait_until_durable(state: &ServerState, info: &ClientInfo) -> std::io::Result<()> {
+/// waiting. Under the other policies, writes the pending records to the
+/// file first (see `Aof::before_reply`).
+async fn aof_before_reply(state: &ServerState, info: &ClientInfo) -> std::io::Result<()> {
     let Some(aof) = state.persist.aof() else {
         return Ok(());
     };
-    let Some(position) = aof.reply_must_wait_for() else {
+    let Some(position) = aof.before_reply() else {
         return Ok(());
     };
     tokio::select! {
