@@ -877,7 +877,7 @@ const TABLE: &[Param] = &[
     Param::new("lazyfree-lazy-expire", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-server-del", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-user-del", BOOL, "no", DESCRIPTIVE),
-    Param::new("lazyfree-lazy-user-flush", BOOL, "no", DESCRIPTIVE),
+    Param::new("lazyfree-lazy-user-flush", BOOL, "no", SUPPORTED),
     // Knobs of Redis's primary/replica replication, which cordis does not
     // speak (its peers replicate active-active): moot.
     Param::new("repl-disable-tcp-nodelay", BOOL, "no", DESCRIPTIVE),

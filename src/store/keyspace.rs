@@ -326,6 +326,18 @@ impl Keyspace {
         self.slots.iter().flatten().map(|o| (&o.key, &o.state))
     }
 
+    /// Empties the table and returns what it held (same hasher kept).
+    pub fn take(&mut self) -> Keyspace {
+        let hasher = self.hasher;
+        std::mem::replace(
+            self,
+            Keyspace {
+                hasher,
+                ..Keyspace::new()
+            },
+        )
+    }
+
     pub fn clear(&mut self) {
         *self = Keyspace {
             hasher: self.hasher,
