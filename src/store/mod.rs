@@ -794,6 +794,13 @@ impl Store {
             notifier.end_of_batch();
         }
         self.open.presence.clear();
+        // A huge command (DEBUG POPULATE, a big MULTI) would otherwise leave
+        // its batch's capacity allocated for good.
+        const KEPT_OPS: usize = 1024;
+        if self.open.ops.capacity() > KEPT_OPS {
+            self.open.ops.shrink_to(KEPT_OPS);
+            self.open.presence.shrink_to(KEPT_OPS);
+        }
         if ops.is_empty() {
             // Dots are only drawn for deltas, and non-empty deltas become
             // ops: a command that wrote nothing drew none.
