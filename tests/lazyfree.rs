@@ -201,7 +201,9 @@ fn lazyfree_lazy_user_flush_decides_the_plain_forms() {
     // Anything else is a syntax error, and flushes nothing.
     populate(&mut c, "0", 10, "s");
     assert!(c.err(&["FLUSHALL", "LATER"]).contains("syntax error"));
-    assert!(c.err(&["FLUSHDB", "ASYNC", "SYNC"]).contains("syntax error"));
+    assert!(c
+        .err(&["FLUSHDB", "ASYNC", "SYNC"])
+        .contains("syntax error"));
     assert_eq!(c.int(&["DBSIZE"]), 10);
 }
 

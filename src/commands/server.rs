@@ -327,11 +327,7 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
         "allocator_rss_bytes:{}",
         diff(alloc.resident, alloc.active)
     );
-    line!(
-        out,
-        "rss_overhead_ratio:{:.2}",
-        ratio(rss, alloc.resident)
-    );
+    line!(out, "rss_overhead_ratio:{:.2}", ratio(rss, alloc.resident));
     line!(out, "rss_overhead_bytes:{}", diff(rss, alloc.resident));
     line!(out, "mem_fragmentation_ratio:{:.2}", ratio(rss, used));
     line!(out, "mem_fragmentation_bytes:{}", diff(rss, used));

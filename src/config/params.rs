@@ -872,7 +872,8 @@ const TABLE: &[Param] = &[
     Param::new("set-proc-title", BOOL, "yes", DESCRIPTIVE).immutable(),
     // Only how often background work runs, never what a command returns.
     Param::new("dynamic-hz", BOOL, "yes", DESCRIPTIVE),
-    // Freeing is synchronous or not with no visible difference to clients.
+    // Freeing is synchronous or not with no visible difference to clients;
+    // only the flushes have a lazyfree path so far (store::lazyfree).
     Param::new("lazyfree-lazy-eviction", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-expire", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-server-del", BOOL, "no", DESCRIPTIVE),

@@ -108,7 +108,10 @@ mod tests {
         free_later(Flag(dropped_on.clone()), 3);
         let deadline = Instant::now() + Duration::from_secs(10);
         while dropped_on.lock().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the lazyfree thread never dropped it");
+            assert!(
+                Instant::now() < deadline,
+                "the lazyfree thread never dropped it"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         let thread = dropped_on.lock().unwrap().unwrap();
