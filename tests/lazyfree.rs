@@ -1,4 +1,4 @@
-//! covers: flushall, flushdb, unlink
+//! covers: flushall flushdb unlink
 //!
 //! Lazy freeing and the allocator's figures on a real node over a socket:
 //! FLUSHALL/FLUSHDB ASYNC (and the plain forms under
@@ -150,6 +150,9 @@ fn flushall_async_frees_the_keys_on_the_lazyfree_thread() {
     // Every flushed key went through the lazyfree thread.
     let freed = info_num(&mut c, "lazyfreed_objects") - freed_before;
     assert_eq!(freed, 250_000);
+    // CONFIG RESETSTAT starts the count again, as in Redis.
+    c.ok(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_num(&mut c, "lazyfreed_objects"), 0);
     // The node still writes and reads.
     c.ok(&["SET", "after", "1"]);
     assert_eq!(c.bulk(&["GET", "after"]).as_deref(), Some("1"));
