@@ -4,10 +4,14 @@
 use cordis::config::{Cli, Config};
 use cordis::store::memory::CountingAllocator;
 
+// Counts what the allocator hands out (INFO's used_memory, maxmemory) over
+// the build's allocator: jemalloc by default, chosen on measurements (see
+// docs/performance.md, "Allocator, 2026-12-03").
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() {
+    cordis::store::memory::start_allocator_upkeep();
     let cli = Cli::parse_or_exit();
     let config = match Config::load(&cli) {
         Ok(c) => c,

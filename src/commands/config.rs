@@ -107,6 +107,7 @@ fn config_resetstat(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     ctx.server.stats.reset();
     ctx.store.introspection.reset();
     ctx.store.stats = Default::default();
+    crate::store::lazyfree::reset_stats();
     Ok(Reply::ok())
 }
 

@@ -414,25 +414,53 @@ fn dbsize(ctx: &mut Context, _args: &mut Args) -> CmdResult {
     Ok(Reply::Integer(ctx.store.dbsize(ctx.client.db) as i64))
 }
 
-/// FLUSHDB/FLUSHALL accept ASYNC or SYNC (both run at once here), and
-/// nothing else.
-fn read_flush_mode(args: &mut Args) -> Result<(), Reply> {
-    if !args.is_done() {
-        args.one_of(&[("async", ()), ("sync", ())])?;
+/// FLUSHDB/FLUSHALL accept ASYNC or SYNC, and nothing else. Returns
+/// whether the flushed memory is freed lazily: ASYNC, or neither word and
+/// `lazyfree-lazy-user-flush yes`, as in Redis.
+fn read_flush_mode(ctx: &Context, args: &mut Args) -> Result<bool, Reply> {
+    let lazy = if args.is_done() {
+        None
+    } else {
+        Some(args.one_of(&[("async", true), ("sync", false)])?)
+    };
+    args.finish()?;
+    Ok(lazy.unwrap_or_else(|| {
+        ctx.server
+            .config
+            .read()
+            .get("lazyfree-lazy-user-flush")
+            .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+    }))
+}
+
+/// Frees what a flush removed: on the lazyfree thread, or here and then
+/// hands the freed pages back to the OS from that thread.
+fn dispose_flushed(flushed: Vec<crate::store::FlushedDb>, lazy: bool) {
+    use crate::store::lazyfree;
+    let objects: usize = flushed.iter().map(|f| f.objects()).sum();
+    if objects == 0 {
+        return;
     }
-    args.finish()
+    if lazy {
+        lazyfree::free_later(flushed, objects);
+    } else {
+        drop(flushed);
+        lazyfree::release_memory_later();
+    }
 }
 
 fn flushdb(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    read_flush_mode(args)?;
-    ctx.store.flush_db(ctx.client.db);
+    let lazy = read_flush_mode(ctx, args)?;
+    let flushed = ctx.store.flush_db_detached(ctx.client.db);
+    dispose_flushed(vec![flushed], lazy);
     Ok(Reply::ok())
 }
 
 fn flushall(ctx: &mut Context, args: &mut Args) -> CmdResult {
-    read_flush_mode(args)?;
-    for db in 0..DB_COUNT {
-        ctx.store.flush_db(db);
-    }
+    let lazy = read_flush_mode(ctx, args)?;
+    let flushed = (0..DB_COUNT)
+        .map(|db| ctx.store.flush_db_detached(db))
+        .collect();
+    dispose_flushed(flushed, lazy);
     Ok(Reply::ok())
 }

@@ -255,9 +255,17 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
         "used_memory_dataset_perc:{:.2}%",
         dataset as f64 * 100.0 / net as f64
     );
-    line!(out, "allocator_allocated:{used}");
-    line!(out, "allocator_active:{used}");
-    line!(out, "allocator_resident:{rss}");
+    // The allocator's own figures where it gives them (jemalloc), else the
+    // counted bytes and the RSS.
+    let alloc = memory::allocator_stats().unwrap_or(memory::AllocatorStats {
+        allocated: used,
+        active: used,
+        resident: rss,
+        retained: 0,
+    });
+    line!(out, "allocator_allocated:{}", alloc.allocated);
+    line!(out, "allocator_active:{}", alloc.active);
+    line!(out, "allocator_resident:{}", alloc.resident);
     line!(out, "total_system_memory:{total_system}");
     line!(out, "total_system_memory_human:{}", human(total_system));
     // The Lua engine's figures, as of its last run (read without its lock:
@@ -294,15 +302,35 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
     line!(out, "maxmemory:{maxmemory}");
     line!(out, "maxmemory_human:{}", human(maxmemory));
     line!(out, "maxmemory_policy:{policy}");
-    line!(out, "allocator_frag_ratio:1.00");
-    line!(out, "allocator_frag_bytes:0");
-    let rss_ratio = rss as f64 / used.max(1) as f64;
-    line!(out, "allocator_rss_ratio:{rss_ratio:.2}");
-    line!(out, "allocator_rss_bytes:{}", rss as i64 - used as i64);
-    line!(out, "rss_overhead_ratio:1.00");
-    line!(out, "rss_overhead_bytes:0");
-    line!(out, "mem_fragmentation_ratio:{rss_ratio:.2}");
-    line!(out, "mem_fragmentation_bytes:{}", rss as i64 - used as i64);
+    // Redis's breakdown: fragmentation inside the allocator's active pages,
+    // then resident pages the allocator holds beyond those, then RSS beyond
+    // what the allocator holds (code, stacks, other libraries).
+    let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    let diff = |a: usize, b: usize| a as i64 - b as i64;
+    line!(
+        out,
+        "allocator_frag_ratio:{:.2}",
+        ratio(alloc.active, alloc.allocated)
+    );
+    line!(
+        out,
+        "allocator_frag_bytes:{}",
+        diff(alloc.active, alloc.allocated)
+    );
+    line!(
+        out,
+        "allocator_rss_ratio:{:.2}",
+        ratio(alloc.resident, alloc.active)
+    );
+    line!(
+        out,
+        "allocator_rss_bytes:{}",
+        diff(alloc.resident, alloc.active)
+    );
+    line!(out, "rss_overhead_ratio:{:.2}", ratio(rss, alloc.resident));
+    line!(out, "rss_overhead_bytes:{}", diff(rss, alloc.resident));
+    line!(out, "mem_fragmentation_ratio:{:.2}", ratio(rss, used));
+    line!(out, "mem_fragmentation_bytes:{}", diff(rss, used));
     line!(out, "mem_not_counted_for_evict:0");
     line!(out, "mem_replication_backlog:{log}");
     line!(out, "mem_total_replication_buffers:{log}");
@@ -310,11 +338,18 @@ fn info_memory(ctx: &mut Context, out: &mut String) {
     line!(out, "mem_clients_normal:0");
     line!(out, "mem_cluster_links:0");
     line!(out, "mem_aof_buffer:0");
-    line!(out, "mem_allocator:libc");
+    line!(out, "mem_allocator:{}", memory::allocator_name());
     line!(out, "active_defrag_running:0");
-    // Deletes free at once: nothing is ever pending.
-    line!(out, "lazyfree_pending_objects:0");
-    line!(out, "lazyfreed_objects:0");
+    line!(
+        out,
+        "lazyfree_pending_objects:{}",
+        crate::store::lazyfree::pending_objects()
+    );
+    line!(
+        out,
+        "lazyfreed_objects:{}",
+        crate::store::lazyfree::freed_objects()
+    );
     line!(out, "replication_log_bytes:{log}");
 }
 

@@ -872,12 +872,13 @@ const TABLE: &[Param] = &[
     Param::new("set-proc-title", BOOL, "yes", DESCRIPTIVE).immutable(),
     // Only how often background work runs, never what a command returns.
     Param::new("dynamic-hz", BOOL, "yes", DESCRIPTIVE),
-    // Freeing is synchronous or not with no visible difference to clients.
+    // Freeing is synchronous or not with no visible difference to clients;
+    // only the flushes have a lazyfree path so far (store::lazyfree).
     Param::new("lazyfree-lazy-eviction", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-expire", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-server-del", BOOL, "no", DESCRIPTIVE),
     Param::new("lazyfree-lazy-user-del", BOOL, "no", DESCRIPTIVE),
-    Param::new("lazyfree-lazy-user-flush", BOOL, "no", DESCRIPTIVE),
+    Param::new("lazyfree-lazy-user-flush", BOOL, "no", SUPPORTED),
     // Knobs of Redis's primary/replica replication, which cordis does not
     // speak (its peers replicate active-active): moot.
     Param::new("repl-disable-tcp-nodelay", BOOL, "no", DESCRIPTIVE),

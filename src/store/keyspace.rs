@@ -344,6 +344,23 @@ impl Keyspace {
         self.slots.iter().flatten().map(|o| (&o.key, &o.state))
     }
 
+    /// Empties the table as [`Keyspace::clear`] does (whatever `clear`
+    /// keeps, it keeps) and returns the entries it held, still allocated,
+    /// for the caller to drop elsewhere (see `super::lazyfree`).
+    pub fn take(&mut self) -> Keyspace {
+        let taken = Keyspace {
+            index: std::mem::take(&mut self.index),
+            slots: std::mem::take(&mut self.slots),
+            free: std::mem::take(&mut self.free),
+            volatile: std::mem::take(&mut self.volatile),
+            len: self.len,
+            hasher: self.hasher,
+            ..Keyspace::new()
+        };
+        self.clear();
+        taken
+    }
+
     pub fn clear(&mut self) {
         // A pin outlives a flush (the keys it lists as departed still left).
         let pinned = self.pinned.take().map(|p| Pinned {
@@ -401,6 +418,23 @@ mod tests {
 
     fn key(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn take_empties_the_table_and_hands_over_its_entries() {
+        let mut ks = Keyspace::new();
+        for i in 0..100 {
+            ks.insert(key(&format!("k{i}")), KeyState::new(), 0);
+        }
+        let taken = ks.take();
+        assert_eq!(taken.len(), 100);
+        assert!(taken.find(b"k7").is_some());
+        assert!(ks.is_empty());
+        assert_eq!(ks.find(b"k7"), None);
+        assert_eq!(ks.iter().count(), 0);
+        let slot = ks.insert(key("again"), KeyState::new(), 0);
+        assert_eq!(ks.key(slot).as_ref(), b"again");
+        assert_eq!(ks.len(), 1);
     }
 
     #[test]

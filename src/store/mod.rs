@@ -20,6 +20,7 @@ pub mod functions;
 pub mod image;
 pub mod journal;
 pub mod keyspace;
+pub mod lazyfree;
 pub mod memory;
 pub mod pattern;
 pub mod ready;
@@ -53,6 +54,21 @@ pub struct Db {
     /// FLUSHDB contexts received ahead of what this node has seen: arriving
     /// versions they cover were flushed before they got here.
     flush_floor: VersionVector,
+}
+
+/// What a flush removed from one database, still allocated: dropping it
+/// frees the memory (see [`lazyfree`]).
+pub struct FlushedDb {
+    keys: Keyspace,
+    tombstones: HashMap<Bytes, KeyState, foldhash::fast::RandomState>,
+}
+
+impl FlushedDb {
+    /// Keys and tombstones it holds (Redis counts a flushed database's
+    /// keys as its lazyfree objects).
+    pub fn objects(&self) -> usize {
+        self.keys.len() + self.tombstones.len()
+    }
 }
 
 /// Counters reported by INFO.
@@ -723,6 +739,13 @@ impl Store {
 
     /// FLUSHDB: removes everything this node has seen in `db`.
     pub fn flush_db(&mut self, db: usize) {
+        drop(self.flush_db_detached(db));
+    }
+
+    /// FLUSHDB that leaves the freeing to the caller: `db` is emptied and
+    /// the flush recorded exactly as [`Store::flush_db`] does, and the
+    /// removed contents are returned (to be dropped off the serving path).
+    pub fn flush_db_detached(&mut self, db: usize) -> FlushedDb {
         self.open_batch();
         let seen = self.ctx.version_vector().clone();
         let (keys, now) = (&self.dbs[db].keys, self.now_ms);
@@ -732,10 +755,13 @@ impl Store {
         });
         self.ready_keys.note_db(db);
         let database = &mut self.dbs[db];
-        database.keys.clear();
-        database.tombstones.clear();
+        let flushed = FlushedDb {
+            keys: database.keys.take(),
+            tombstones: std::mem::take(&mut database.tombstones),
+        };
         self.open.ops.push(Op::Flush { db: db as u8, seen });
         self.open.presence.push(Presence::default());
+        flushed
     }
 
     /// Closes the open batch: its deltas leave as one unit for the peers.
@@ -769,6 +795,13 @@ impl Store {
             notifier.end_of_batch();
         }
         self.open.presence.clear();
+        // A huge command (DEBUG POPULATE, a big MULTI) would otherwise leave
+        // its batch's capacity allocated for good.
+        const KEPT_OPS: usize = 1024;
+        if self.open.ops.capacity() > KEPT_OPS {
+            self.open.ops.shrink_to(KEPT_OPS);
+            self.open.presence.shrink_to(KEPT_OPS);
+        }
         if ops.is_empty() {
             // Dots are only drawn for deltas, and non-empty deltas become
             // ops: a command that wrote nothing drew none.
