@@ -337,6 +337,30 @@ struct Writer {
 const GATHER_STEP: Duration = Duration::from_micros(100);
 const GATHER_MAX: Duration = Duration::from_micros(1000);
 
+impl Writer {
+    /// Books a write of `bytes` (taken from `pending`, covering records up
+    /// to `upto`): on success the tail grows and needs an fsync; on failure
+    /// the bytes go back ahead of newer ones for the next try (a partial
+    /// write leaves a torn record a restart cuts).
+    fn after_write(&mut self, bytes: Vec<u8>, upto: u64, result: std::io::Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                self.tail_size += bytes.len() as u64;
+                self.unsynced = true;
+                self.written = self.written.max(upto);
+                true
+            }
+            Err(e) => {
+                tracing::error!("AOF: writing {} failed: {e}", self.tail_name);
+                let mut back = bytes;
+                back.extend_from_slice(&self.pending);
+                self.pending = back;
+                false
+            }
+        }
+    }
+}
+
 /// How many unended transfers a tail carries over (far more than peers).
 const OPEN_TRANSFERS: usize = 64;
 
@@ -559,22 +583,9 @@ impl Aof {
             return true;
         }
         let bytes = std::mem::take(&mut w.pending);
-        match (&*w.file).write_all(&bytes) {
-            Ok(()) => {
-                w.tail_size += bytes.len() as u64;
-                w.unsynced = true;
-                w.written = w.handed;
-                true
-            }
-            Err(e) => {
-                tracing::error!("AOF: writing {} failed: {e}", w.tail_name);
-                // Keep the bytes for the next try.
-                let mut back = bytes;
-                back.extend_from_slice(&w.pending);
-                w.pending = back;
-                false
-            }
-        }
+        let result = (&*w.file).write_all(&bytes);
+        let upto = w.handed;
+        w.after_write(bytes, upto, result)
     }
 
     /// fsyncs the tail with `w` locked (flush, close, tail switch).
@@ -659,24 +670,7 @@ impl Aof {
             (std::mem::take(&mut w.pending), w.handed, w.file.clone())
         };
         let result = (&*file).write_all(&bytes);
-        let mut w = self.writer.lock();
-        match result {
-            Ok(()) => {
-                w.tail_size += bytes.len() as u64;
-                w.unsynced = true;
-                w.written = w.written.max(upto);
-                true
-            }
-            Err(e) => {
-                tracing::error!("AOF: writing {} failed: {e}", w.tail_name);
-                // Keep the bytes for the next try, ahead of newer ones. (A
-                // partial write leaves a torn record a restart cuts.)
-                let mut back = bytes;
-                back.extend_from_slice(&w.pending);
-                w.pending = back;
-                false
-            }
-        }
+        self.writer.lock().after_write(bytes, upto, result)
     }
 
     /// fsyncs what is written when the policy says it is time (each group
