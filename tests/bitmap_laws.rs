@@ -345,7 +345,7 @@ fn ttl_change() -> impl Strategy<Value = TtlChange> {
 fn amount() -> impl Strategy<Value = Amount> {
     prop_oneof![
         (-3i64..=5).prop_map(Amount::from_int),
-        (-25i128..=25).prop_map(|tenths| Amount(tenths * 10i128.pow(16))),
+        (-25i128..=25).prop_map(|tenths| Amount::new(tenths * 10i128.pow(16))),
     ]
 }
 

@@ -349,7 +349,7 @@ fn ttl_change() -> impl Strategy<Value = TtlChange> {
 fn amount() -> impl Strategy<Value = Amount> {
     prop_oneof![
         (-3i64..=5).prop_map(Amount::from_int),
-        (-25i128..=25).prop_map(|tenths| Amount(tenths * 10i128.pow(16))),
+        (-25i128..=25).prop_map(|tenths| Amount::new(tenths * 10i128.pow(16))),
     ]
 }
 
@@ -581,7 +581,7 @@ fn delete_keeps_a_concurrent_unobserved_write_to_a_former_counter() {
 fn concurrent_increments_all_count() {
     let mut cluster = Cluster::new(3);
     cluster.write(A, K, incr(5), 10);
-    cluster.write(A, K, Op::Incr(Amount(15 * 10i128.pow(16))), 11); // 1.5
+    cluster.write(A, K, Op::Incr(Amount::new(15 * 10i128.pow(16))), 11); // 1.5
     cluster.write(B, K, incr(-2), 10);
     cluster.write(C, K, incr(10), 10);
     cluster.write(C, K, incr(1), 12);

@@ -1014,11 +1014,11 @@ fn snapshot_round_trip_changes_no_read_digest_or_merge() {
             assert_eq!(a.image_header(), b.image_header(), "seed {seed}");
             let mut keys_a: Vec<_> = a
                 .image_keys()
-                .map(|(d, k, s)| (d, k.clone(), format!("{s:?}")))
+                .map(|(d, k, s)| (d, k.to_vec(), format!("{s:?}")))
                 .collect();
             let mut keys_b: Vec<_> = b
                 .image_keys()
-                .map(|(d, k, s)| (d, k.clone(), format!("{s:?}")))
+                .map(|(d, k, s)| (d, k.to_vec(), format!("{s:?}")))
                 .collect();
             keys_a.sort();
             keys_b.sort();
@@ -1052,7 +1052,7 @@ fn key_states(node: &InprocNode) -> Vec<(u8, bytes::Bytes, cordis::crdt::KeyStat
     let store = node.state.store.lock();
     let mut keys: Vec<_> = store
         .image_keys()
-        .map(|(d, k, s)| (d, k.clone(), s.clone()))
+        .map(|(d, k, s)| (d, bytes::Bytes::copy_from_slice(k), s.clone()))
         .collect();
     keys.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     keys

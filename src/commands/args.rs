@@ -120,9 +120,10 @@ pub fn strict_float(arg: &[u8]) -> Option<f64> {
 }
 
 /// Copies an argument into its own allocation, so a stored value does not
-/// keep a whole network read buffer alive.
+/// keep a whole network read buffer alive (short values in one block with
+/// their reference count, see [`crate::crdt::compact::stored_bytes`]).
 pub fn owned(arg: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(arg)
+    crate::crdt::compact::stored_bytes(arg)
 }
 
 /// Lossy UTF-8 text of an argument, for error messages.

@@ -48,8 +48,45 @@ use super::number::{parse_decimal, Amount};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StrWrite {
     pub ts: Hlc,
+    /// Decoded (from a peer or a file) into a stored form of its own.
+    #[serde(deserialize_with = "super::compact::stored_value")]
     pub value: Option<Bytes>,
-    pub observed: Box<[RunMark]>,
+    pub observed: RunMarks,
+}
+
+/// The run marks of a base write, sorted by `(replica, start)`. Most writes
+/// observe no counter, so the empty list costs one word (a string key's
+/// version, and with it every key slot, is a word shorter than with a
+/// boxed slice). Serialized as the sequence it holds.
+// The box is the point: one word when empty, where a `Vec` takes three.
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunMarks(Option<Box<Vec<RunMark>>>);
+
+impl From<Vec<RunMark>> for RunMarks {
+    fn from(marks: Vec<RunMark>) -> RunMarks {
+        RunMarks((!marks.is_empty()).then(|| Box::new(marks)))
+    }
+}
+
+impl std::ops::Deref for RunMarks {
+    type Target = [RunMark];
+
+    fn deref(&self) -> &[RunMark] {
+        self.0.as_deref().map_or(&[], |marks| marks.as_slice())
+    }
+}
+
+impl Serialize for RunMarks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunMarks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RunMarks, D::Error> {
+        Vec::<RunMark>::deserialize(deserializer).map(RunMarks::from)
+    }
 }
 
 /// "Replica `replica`'s increment run started at `start` had reached `total`
@@ -635,7 +672,7 @@ impl KeyState {
     /// The counter totals a base write made now would observe: every live
     /// run, plus the marks of the live base writes it supersedes (their runs
     /// may still be live elsewhere).
-    fn observed_marks(&self) -> Box<[RunMark]> {
+    fn observed_marks(&self) -> RunMarks {
         let mut marks: Vec<RunMark> = Vec::new();
         let mut note = |mark: RunMark| match marks
             .iter_mut()
@@ -661,7 +698,7 @@ impl KeyState {
             }
         }
         marks.sort_by_key(|m| (m.replica, m.start));
-        marks.into_boxed_slice()
+        marks.into()
     }
 
     fn ttl_delta(

@@ -21,6 +21,8 @@
 //! - [`functions`]: the replicated function libraries (causal LWW per
 //!   name, DELETE tombstones, observed-remove FLUSH).
 //! - [`hll`]: HyperLogLog values in Redis's layout and their writes.
+//! - [`compact`]: key names and values stored in as few heap blocks as
+//!   their sizes allow.
 //! - [`bounded`]: deserializers that keep untrusted peer input from
 //!   reserving unbounded memory or breaking sort invariants.
 //!
@@ -31,6 +33,7 @@ pub mod bounded;
 pub mod causal;
 pub mod clock;
 pub mod collection;
+pub mod compact;
 pub mod element;
 pub mod functions;
 pub mod hll;

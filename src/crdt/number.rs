@@ -11,45 +11,82 @@
 
 use serde::{Deserialize, Serialize};
 
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.units().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
+        i128::deserialize(deserializer).map(Amount::new)
+    }
+}
+
+impl std::fmt::Debug for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Amount({})", self.units())
+    }
+}
+
 /// Fractional digits kept.
 pub const FRACTION_DIGITS: u32 = 17;
 const SCALE: i128 = 100_000_000_000_000_000; // 10^17
 
 /// A fixed-point decimal amount (units of 10^-17).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct Amount(pub i128);
+///
+/// Held as two words rather than an `i128`, whose 16-byte alignment would
+/// pad every key version that holds a counter (and so every key slot) to a
+/// multiple of 16. The order of `(high, low)` is the order of the number.
+/// Serialized as the `i128` it stands for.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount {
+    high: i64,
+    low: u64,
+}
 
 impl Amount {
-    pub const ZERO: Amount = Amount(0);
+    pub const ZERO: Amount = Amount::new(0);
+
+    /// The amount of `units` (10^-17 each).
+    pub const fn new(units: i128) -> Amount {
+        Amount {
+            high: (units >> 64) as i64,
+            low: units as u64,
+        }
+    }
+
+    /// The number of 10^-17 units.
+    pub const fn units(self) -> i128 {
+        ((self.high as i128) << 64) | self.low as i128
+    }
 
     pub fn from_int(value: i64) -> Amount {
-        Amount(value as i128 * SCALE)
+        Amount::new(value as i128 * SCALE)
     }
 
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
-        self.0.checked_add(other.0).map(Amount)
+        self.units().checked_add(other.units()).map(Amount::new)
     }
 
     /// Addition used when merging concurrent contributions: saturates instead
     /// of failing, so every replica computes the same (clamped) value.
     pub fn saturating_add(self, other: Amount) -> Amount {
-        Amount(self.0.saturating_add(other.0))
+        Amount::new(self.units().saturating_add(other.units()))
     }
 
     pub fn saturating_sub(self, other: Amount) -> Amount {
-        Amount(self.0.saturating_sub(other.0))
+        Amount::new(self.units().saturating_sub(other.units()))
     }
 
     pub fn is_integral(self) -> bool {
-        self.0 % SCALE == 0
+        self.units() % SCALE == 0
     }
 
     /// The value as an `i64` when it is a whole number in range.
     pub fn to_i64(self) -> Option<i64> {
         if self.is_integral() {
-            i64::try_from(self.0 / SCALE).ok()
+            i64::try_from(self.units() / SCALE).ok()
         } else {
             None
         }
@@ -58,8 +95,8 @@ impl Amount {
     /// Renders like Redis's human-friendly number output: an integer when the
     /// value is whole, else the decimal with trailing zeros trimmed.
     pub fn write_to(self, out: &mut Vec<u8>) {
-        let negative = self.0 < 0;
-        let magnitude = self.0.unsigned_abs();
+        let negative = self.units() < 0;
+        let magnitude = self.units().unsigned_abs();
         let scale = SCALE as u128;
         let whole = magnitude / scale;
         let mut fraction = magnitude % scale;
@@ -186,7 +223,7 @@ pub fn parse_decimal(bytes: &[u8]) -> Result<Amount, DecimalError> {
         }
         value
     };
-    Ok(Amount(if negative { -scaled } else { scaled }))
+    Ok(Amount::new(if negative { -scaled } else { scaled }))
 }
 
 fn push_digit(
@@ -213,6 +250,34 @@ fn push_digit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_word_amounts_keep_the_value_order_and_wire_form_of_i128() {
+        let samples = [
+            i128::MIN,
+            -(1i128 << 64) - 1,
+            -(1i128 << 64),
+            -1,
+            0,
+            1,
+            u64::MAX as i128,
+            1i128 << 64,
+            i128::MAX,
+        ];
+        for &a in &samples {
+            assert_eq!(Amount::new(a).units(), a);
+            for &b in &samples {
+                assert_eq!(Amount::new(a).cmp(&Amount::new(b)), a.cmp(&b), "{a} vs {b}");
+            }
+            let config = bincode::config::standard();
+            let wire = bincode::serde::encode_to_vec(Amount::new(a), config).unwrap();
+            assert_eq!(wire, bincode::serde::encode_to_vec(a, config).unwrap());
+            let (back, _): (Amount, usize) =
+                bincode::serde::decode_from_slice(&wire, config).unwrap();
+            assert_eq!(back, Amount::new(a));
+        }
+        assert_eq!(std::mem::align_of::<Amount>(), 8);
+    }
 
     fn render(a: Amount) -> String {
         String::from_utf8(a.to_bytes()).unwrap()

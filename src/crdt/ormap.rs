@@ -79,7 +79,7 @@ fn base_write(dot: Dot, ts: Hlc, value: Bytes) -> Version {
         payload: Payload::Str(StrWrite {
             ts,
             value: Some(value),
-            observed: Box::new([]),
+            observed: Default::default(),
         }),
     }
 }

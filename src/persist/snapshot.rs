@@ -34,7 +34,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::crc::{crc32c, Crc32c};
@@ -157,7 +156,7 @@ pub struct Written {
 pub fn write<'a>(
     path: &Path,
     meta: &SnapshotMeta,
-    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+    keys: impl Iterator<Item = (u8, &'a [u8], &'a KeyState)>,
 ) -> std::io::Result<Written> {
     let tmp = temp_path(path);
     let result = write_to(&tmp, meta, keys).and_then(|written| {
@@ -174,7 +173,7 @@ pub fn write<'a>(
 fn write_to<'a>(
     tmp: &Path,
     meta: &SnapshotMeta,
-    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+    keys: impl Iterator<Item = (u8, &'a [u8], &'a KeyState)>,
 ) -> std::io::Result<Written> {
     let file = File::create(tmp)?;
     let (out, written) = encode_into(BufWriter::with_capacity(1 << 20, file), meta, keys)?;
@@ -187,7 +186,7 @@ fn write_to<'a>(
 /// cut) before a thread writes it.
 pub fn encode_to_vec<'a>(
     meta: &SnapshotMeta,
-    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+    keys: impl Iterator<Item = (u8, &'a [u8], &'a KeyState)>,
 ) -> std::io::Result<(Vec<u8>, Written)> {
     encode_into(Vec::new(), meta, keys)
 }
@@ -211,7 +210,7 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn encode_into<'a, W: Write>(
     out: W,
     meta: &SnapshotMeta,
-    keys: impl Iterator<Item = (u8, &'a Bytes, &'a KeyState)>,
+    keys: impl Iterator<Item = (u8, &'a [u8], &'a KeyState)>,
 ) -> std::io::Result<(W, Written)> {
     let mut sink = Sink {
         out,
@@ -555,6 +554,7 @@ mod tests {
     use super::*;
     use crate::crdt::ReplicaId;
     use crate::store::Store;
+    use bytes::Bytes;
 
     fn meta(keys: u64) -> SnapshotMeta {
         SnapshotMeta {
@@ -575,7 +575,8 @@ mod tests {
     #[test]
     fn a_stepped_file_without_changes_holds_what_a_save_holds() {
         let keys = states();
-        let (whole, _) = encode_to_vec(&meta(10), keys.iter().map(|(d, k, s)| (*d, k, s))).unwrap();
+        let (whole, _) =
+            encode_to_vec(&meta(10), keys.iter().map(|(d, k, s)| (*d, &k[..], s))).unwrap();
         let mut stepped = SteppedSnapshot::default();
         for part in keys.chunks(3) {
             stepped
@@ -604,7 +605,7 @@ mod tests {
     fn a_version_2_file_still_reads() {
         let keys = states();
         let (mut bytes, _) =
-            encode_to_vec(&meta(10), keys.iter().map(|(d, k, s)| (*d, k, s))).unwrap();
+            encode_to_vec(&meta(10), keys.iter().map(|(d, k, s)| (*d, &k[..], s))).unwrap();
         // Version 2 had no change records: drop their terminator.
         bytes.truncate(bytes.len() - 8);
         bytes[8..12].copy_from_slice(&2u32.to_be_bytes());

@@ -284,14 +284,14 @@ impl Eviction {
 
     /// Offers a sampled key to the pool: kept if the pool has room or the
     /// key scores above the worst candidate (which then leaves).
-    fn offer(&mut self, score: u64, db: usize, key: &Bytes) {
+    fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
         if self.pool.len() >= POOL_SIZE && self.pool[0].score >= score {
             return;
         }
         if self
             .pool
             .iter()
-            .any(|c| c.db as usize == db && c.key == *key)
+            .any(|c| c.db as usize == db && c.key == key)
         {
             return;
         }
@@ -301,7 +301,7 @@ impl Eviction {
             Candidate {
                 score,
                 db: db as u8,
-                key: key.clone(),
+                key: Bytes::copy_from_slice(key),
             },
         );
         if self.pool.len() > POOL_SIZE {
@@ -555,7 +555,7 @@ impl Store {
             self.expire_slot(db, slot);
             return;
         }
-        let key = self.dbs[db].keys.key(slot).clone();
+        let key = Bytes::copy_from_slice(self.dbs[db].keys.key(slot));
         let from = self.open_ops_len();
         self.write_key(db, &key, |state, w| {
             let ts = w.ts();

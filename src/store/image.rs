@@ -41,12 +41,12 @@ impl Store {
     }
 
     /// Every key holding state, values then tombstones, database by database.
-    pub fn image_keys(&self) -> impl Iterator<Item = (u8, &Bytes, &crate::crdt::KeyState)> {
+    pub fn image_keys(&self) -> impl Iterator<Item = (u8, &[u8], &crate::crdt::KeyState)> {
         self.dbs.iter().enumerate().flat_map(|(db, database)| {
             database
                 .keys
                 .iter()
-                .chain(database.tombstones.iter())
+                .chain(database.tombstones.iter().map(|(k, s)| (k.as_ref(), s)))
                 .map(move |(k, s)| (db as u8, k, s))
         })
     }
@@ -85,7 +85,7 @@ impl Store {
     }
 
     /// The live key at a slot position, if any.
-    pub fn key_at(&self, db: u8, slot: usize) -> Option<(&Bytes, &crate::crdt::KeyState)> {
+    pub fn key_at(&self, db: u8, slot: usize) -> Option<(&[u8], &crate::crdt::KeyState)> {
         self.dbs.get(db as usize)?.keys.at(slot)
     }
 
@@ -115,7 +115,8 @@ impl Store {
     pub fn cover_held_dots(&mut self) {
         let ctx = &mut self.ctx;
         for database in &self.dbs {
-            for (_, state) in database.keys.iter().chain(database.tombstones.iter()) {
+            let tombstones = database.tombstones.values();
+            for state in database.keys.iter().map(|(_, s)| s).chain(tombstones) {
                 state.for_each_dot(&mut |dot| ctx.insert(dot));
             }
         }

@@ -7,18 +7,23 @@
 //! Keys with a deadline are also listed in `volatile` for expiry sampling.
 //! Each slot also packs the key's access metadata for eviction into one
 //! `u32` (see [`super::evict`]), in what would otherwise be padding.
+//!
+//! Memory: a slot holds a short key name inline ([`KeyBytes`]), and the
+//! slots live in fixed-size chunks, so the table never holds more than one
+//! chunk of growth slack and never copies every slot to grow.
 
 use bytes::Bytes;
 use hashbrown::HashTable;
 use rand::Rng;
 
+use crate::crdt::compact::KeyBytes;
 use crate::crdt::KeyState;
 
 /// Marks a slot that is not in the volatile list.
 const NOT_VOLATILE: u32 = u32::MAX;
 
 struct Occupied {
-    key: Bytes,
+    key: KeyBytes,
     state: KeyState,
     volatile_at: u32,
     /// LRU clock and LFU counter, packed by [`super::evict::Access`].
@@ -30,7 +35,7 @@ pub type SlotId = u32;
 
 pub struct Keyspace {
     index: HashTable<SlotId>,
-    slots: Vec<Option<Occupied>>,
+    slots: Slots,
     free: Vec<SlotId>,
     hasher: foldhash::fast::RandomState,
     len: usize,
@@ -58,7 +63,7 @@ impl Keyspace {
     pub fn new() -> Self {
         Keyspace {
             index: HashTable::new(),
-            slots: Vec::new(),
+            slots: Slots::default(),
             free: Vec::new(),
             hasher: foldhash::fast::RandomState::default(),
             len: 0,
@@ -92,7 +97,7 @@ impl Keyspace {
             .find(hash, |&slot| {
                 slots[slot as usize]
                     .as_ref()
-                    .is_some_and(|o| o.key.as_ref() == key)
+                    .is_some_and(|o| o.key.as_slice() == key)
             })
             .copied()
     }
@@ -109,8 +114,8 @@ impl Keyspace {
             .expect("slot id refers to a live entry")
     }
 
-    pub fn key(&self, slot: SlotId) -> &Bytes {
-        &self.occupied(slot).key
+    pub fn key(&self, slot: SlotId) -> &[u8] {
+        self.occupied(slot).key.as_slice()
     }
 
     pub fn state(&self, slot: SlotId) -> &KeyState {
@@ -144,7 +149,7 @@ impl Keyspace {
             use std::hash::BuildHasher;
             let key = slots[slot as usize]
                 .as_ref()
-                .map_or(&[][..], |o| o.key.as_ref());
+                .map_or(&[][..], |o| o.key.as_slice());
             hasher.hash_one(key)
         });
         self.slots.reserve(additional);
@@ -152,9 +157,10 @@ impl Keyspace {
 
     /// Inserts a key that is not present, with its initial access metadata.
     /// The key should own its bytes (not point into a network buffer).
-    pub fn insert(&mut self, key: Bytes, state: KeyState, access: u32) -> SlotId {
-        debug_assert!(self.find(&key).is_none());
-        let hash = self.hash(&key);
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, state: KeyState, access: u32) -> SlotId {
+        let key = key.as_ref();
+        debug_assert!(self.find(key).is_none());
+        let hash = self.hash(key);
         let reuse = self.pinned.is_none();
         let slot = loop {
             match self.free.pop().filter(|_| reuse) {
@@ -169,7 +175,7 @@ impl Keyspace {
             }
         };
         self.slots[slot as usize] = Some(Occupied {
-            key,
+            key: KeyBytes::new(key),
             state,
             volatile_at: NOT_VOLATILE,
             access,
@@ -181,7 +187,7 @@ impl Keyspace {
             hasher.hash_one(
                 slots[s as usize]
                     .as_ref()
-                    .map_or(&[][..], |o| o.key.as_ref()),
+                    .map_or(&[][..], |o| o.key.as_slice()),
             )
         });
         self.len += 1;
@@ -199,10 +205,11 @@ impl Keyspace {
             .take()
             .expect("slot id refers to a live entry");
         self.len -= 1;
+        let key = occupied.key.to_bytes();
         if let Some(pinned) = &mut self.pinned {
             pinned.freed.push(slot);
-            pinned.departed.push(occupied.key.clone());
-            return (occupied.key, occupied.state);
+            pinned.departed.push(key.clone());
+            return (key, occupied.state);
         }
         // Trailing holes are trimmed so the slot vector shrinks after deletes
         // at the end; other holes are reused through the free list.
@@ -217,7 +224,7 @@ impl Keyspace {
             self.free.clear();
             self.slots.clear();
         }
-        (occupied.key, occupied.state)
+        (key, occupied.state)
     }
 
     /// Brings the volatile list in line with the slot's current deadline.
@@ -340,8 +347,11 @@ impl Keyspace {
             .collect()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &KeyState)> {
-        self.slots.iter().flatten().map(|o| (&o.key, &o.state))
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &KeyState)> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|o| (o.key.as_slice(), &o.state))
     }
 
     /// Empties the table as [`Keyspace::clear`] does (whatever `clear`
@@ -407,8 +417,122 @@ impl Keyspace {
     }
 
     /// The key and state in slot position `slot`, if it holds one.
-    pub fn at(&self, slot: usize) -> Option<(&Bytes, &KeyState)> {
-        self.slots.get(slot)?.as_ref().map(|o| (&o.key, &o.state))
+    pub fn at(&self, slot: usize) -> Option<(&[u8], &KeyState)> {
+        self.slots
+            .get(slot)?
+            .as_ref()
+            .map(|o| (o.key.as_slice(), &o.state))
+    }
+
+    /// Heap bytes the table itself holds: slot chunks, index, free and
+    /// volatile lists, and key names too long for their slot.
+    pub fn table_bytes(&self) -> usize {
+        self.slots.allocated_bytes()
+            + self.index.capacity() * (std::mem::size_of::<SlotId>() + 1)
+            + (self.free.capacity() + self.volatile.capacity()) * std::mem::size_of::<SlotId>()
+    }
+}
+
+/// Slots per chunk: 1024 slots of about 120 bytes, so a chunk is ~120 KB.
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// The slot vector, in chunks of [`CHUNK`] slots. Growing adds a chunk
+/// (no copy of the slots before it, and at most one chunk of slack, where a
+/// doubling vector copies everything and may hold twice what it needs);
+/// the first chunk grows as a vector does, so a nearly empty database
+/// costs little.
+#[derive(Default)]
+struct Slots {
+    chunks: Vec<Vec<Option<Occupied>>>,
+    len: usize,
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, at: usize) -> Option<&Option<Occupied>> {
+        (at < self.len).then(|| &self.chunks[at >> CHUNK_BITS][at & (CHUNK - 1)])
+    }
+
+    fn push(&mut self, slot: Option<Occupied>) {
+        let chunk = self.len >> CHUNK_BITS;
+        if chunk == self.chunks.len() {
+            let capacity = if chunk == 0 { 0 } else { CHUNK };
+            self.chunks.push(Vec::with_capacity(capacity));
+        }
+        self.chunks[chunk].push(slot);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<Option<Occupied>> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        let chunk = self.len >> CHUNK_BITS;
+        let slot = self.chunks[chunk].pop();
+        // Keep one emptied chunk, so pushes and pops across a chunk boundary
+        // do not allocate and free a chunk each time.
+        if self.chunks.len() > chunk + 2 {
+            self.chunks.truncate(chunk + 2);
+        }
+        slot
+    }
+
+    fn last(&self) -> Option<&Option<Occupied>> {
+        self.len.checked_sub(1).and_then(|at| self.get(at))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<Occupied>> {
+        self.chunks.iter().flatten()
+    }
+
+    fn clear(&mut self) {
+        *self = Slots::default();
+    }
+
+    /// Room for the chunk list to reach `additional` more slots (the chunks
+    /// themselves come as they fill).
+    fn reserve(&mut self, additional: usize) {
+        let chunks = (self.len + additional).div_ceil(CHUNK);
+        self.chunks
+            .reserve(chunks.saturating_sub(self.chunks.len()));
+    }
+
+    fn allocated_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Vec<Option<Occupied>>>()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.capacity() * std::mem::size_of::<Option<Occupied>>())
+                .sum::<usize>()
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = Option<Occupied>;
+
+    fn index(&self, at: usize) -> &Option<Occupied> {
+        assert!(
+            at < self.len,
+            "slot {at} past the table's {} slots",
+            self.len
+        );
+        &self.chunks[at >> CHUNK_BITS][at & (CHUNK - 1)]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    fn index_mut(&mut self, at: usize) -> &mut Option<Occupied> {
+        assert!(
+            at < self.len,
+            "slot {at} past the table's {} slots",
+            self.len
+        );
+        &mut self.chunks[at >> CHUNK_BITS][at & (CHUNK - 1)]
     }
 }
 
@@ -433,8 +557,44 @@ mod tests {
         assert_eq!(ks.find(b"k7"), None);
         assert_eq!(ks.iter().count(), 0);
         let slot = ks.insert(key("again"), KeyState::new(), 0);
-        assert_eq!(ks.key(slot).as_ref(), b"again");
+        assert_eq!(ks.key(slot), b"again");
         assert_eq!(ks.len(), 1);
+    }
+
+    #[test]
+    fn a_string_key_slot_stays_small() {
+        // A key written once holds one version inline: dot, HLC, value
+        // handle, no run marks. Growing any of these grows every key.
+        use std::mem::size_of;
+        assert_eq!(size_of::<crate::crdt::key::Version>(), 72);
+        assert_eq!(size_of::<KeyState>(), 88);
+        assert_eq!(size_of::<Option<Occupied>>(), 120);
+    }
+
+    #[test]
+    fn slots_grow_and_shrink_across_chunks() {
+        let mut ks = Keyspace::new();
+        let n = 3 * CHUNK + 5;
+        let ids: Vec<SlotId> = (0..n)
+            .map(|i| ks.insert(format!("k{i}").as_bytes(), KeyState::new(), 0))
+            .collect();
+        assert_eq!(ks.slot_count(), n);
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(ks.key(id), format!("k{i}").as_bytes());
+        }
+        // Removing from the end trims the slots, keeping one spare chunk.
+        for &id in ids.iter().rev().take(2 * CHUNK) {
+            ks.remove(id);
+        }
+        assert_eq!(ks.slot_count(), CHUNK + 5);
+        assert!(ks.slots.chunks.len() <= 3);
+        assert_eq!(ks.find(b"k0"), Some(0));
+        assert_eq!(
+            ks.find(format!("k{}", CHUNK + 4).as_bytes()),
+            Some((CHUNK + 4) as SlotId)
+        );
+        assert_eq!(ks.find(format!("k{}", CHUNK + 5).as_bytes()), None);
+        assert_eq!(ks.iter().count(), CHUNK + 5);
     }
 
     #[test]
@@ -443,7 +603,7 @@ mod tests {
         // data sits in what was padding after `volatile_at`.
         #[allow(dead_code)]
         struct WithoutAccess {
-            key: Bytes,
+            key: KeyBytes,
             state: KeyState,
             volatile_at: u32,
         }
@@ -468,7 +628,7 @@ mod tests {
         let fresh = ks.insert(key("new"), KeyState::new(), 0);
         assert_eq!(fresh, 4);
         assert!(ks.at(1).is_none() && ks.at(3).is_none());
-        assert_eq!(ks.at(2).map(|(k, _)| k.clone()), Some(key("k2")));
+        assert_eq!(ks.at(2).map(|(k, _)| k), Some(&b"k2"[..]));
         assert_eq!(ks.take_departed(), vec![key("k1"), key("k3")]);
         assert!(ks.take_departed().is_empty());
         // A flush keeps the pin; after it, removals are listed still.
@@ -543,7 +703,7 @@ mod tests {
             let mut batch = Vec::new();
             cursor = ks.scan(cursor, 7, |s| batch.push(s));
             for s in batch {
-                seen.insert(ks.key(s).clone());
+                seen.insert(ks.key(s).to_vec());
             }
             // Churn during the scan: delete an even key, add a new one.
             let victim = format!("k{}", (round * 2) % 100);
@@ -557,7 +717,7 @@ mod tests {
             }
         }
         for i in (1..100).step_by(2) {
-            assert!(seen.contains(&key(&format!("k{i}"))), "k{i} missed");
+            assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missed");
         }
     }
 }

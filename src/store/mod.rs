@@ -577,7 +577,7 @@ impl Store {
         for _ in 0..100 {
             let slot = self.dbs[db].keys.random_slot(&mut self.rng)?;
             if self.dbs[db].keys.state(slot).is_visible(self.now_ms) {
-                return Some(self.dbs[db].keys.key(slot).clone());
+                return Some(Bytes::copy_from_slice(self.dbs[db].keys.key(slot)));
             }
             self.expire_slot(db, slot);
         }
@@ -590,7 +590,7 @@ impl Store {
         db: usize,
         cursor: u64,
         count: usize,
-        mut keep: impl FnMut(&Bytes, &KeyState) -> bool,
+        mut keep: impl FnMut(&[u8], &KeyState) -> bool,
     ) -> (u64, Vec<Bytes>) {
         let mut slots = Vec::with_capacity(count.min(1024));
         let next = self.dbs[db].keys.scan(cursor, count, |s| slots.push(s));
@@ -603,14 +603,14 @@ impl Store {
                 continue;
             }
             if keep(keys.key(slot), keys.state(slot)) {
-                out.push(keys.key(slot).clone());
+                out.push(Bytes::copy_from_slice(keys.key(slot)));
             }
         }
         (next, out)
     }
 
     /// Every visible key accepted by `keep` (KEYS).
-    pub fn keys_where(&mut self, db: usize, mut keep: impl FnMut(&Bytes) -> bool) -> Vec<Bytes> {
+    pub fn keys_where(&mut self, db: usize, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
         let now = self.now_ms;
         let mut out = Vec::new();
         let mut expired = Vec::new();
@@ -619,7 +619,7 @@ impl Store {
             if !keys.state(slot).is_visible(now) {
                 expired.push(slot);
             } else if keep(keys.key(slot)) {
-                out.push(keys.key(slot).clone());
+                out.push(Bytes::copy_from_slice(keys.key(slot)));
             }
         }
         for slot in expired {
@@ -667,7 +667,7 @@ impl Store {
                     .eviction
                     .touched(database.keys.access(slot), now, &mut self.rng);
                 database.keys.set_access(slot, access);
-                let owned_key = database.keys.key(slot).clone();
+                let owned_key = Bytes::copy_from_slice(database.keys.key(slot));
                 database.keys.state_mut(slot).apply(&delta, &mut self.ctx);
                 presence.removed = !database.keys.state(slot).has_value();
                 Self::settle(database, slot);

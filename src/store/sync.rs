@@ -173,14 +173,14 @@ impl Store {
     }
 
     /// Names of the keys in scope with the context and applied vector of
-    /// this instant (one lock hold; cloning names is a refcount each).
+    /// this instant (one lock hold; a copy of each name).
     pub fn sync_snapshot(&self, scope: &SyncScope) -> SyncSnapshot {
         let mut names = Vec::new();
         for (db, database) in self.dbs.iter().enumerate() {
             let db = db as u8;
             for (key, _) in database.keys.iter() {
                 if scope.contains(db, key) {
-                    names.push((db, key.clone()));
+                    names.push((db, Bytes::copy_from_slice(key)));
                 }
             }
             for key in database.tombstones.keys() {
@@ -299,7 +299,8 @@ impl Store {
                 break;
             }
             let db8 = db as u8;
-            let names = database.keys.iter().chain(database.tombstones.iter());
+            let tombstones = database.tombstones.iter().map(|(k, s)| (k.as_ref(), s));
+            let names = database.keys.iter().chain(tombstones);
             for (key, state) in names {
                 // The dot test first: it needs no hashing, and a key the
                 // sender never saw is kept whether mentioned or not.
@@ -307,7 +308,7 @@ impl Store {
                     && scope.contains(db8, key)
                     && !mentioned.contains(db8, key)
                 {
-                    unmentioned.push((db, key.clone()));
+                    unmentioned.push((db, Bytes::copy_from_slice(key)));
                 }
             }
         }

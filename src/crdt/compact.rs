@@ -1,0 +1,161 @@
+//! Compact byte storage for what the keyspace keeps per key: key names
+//! inline in the key table's slot, and values in one exact allocation.
+//!
+//! A `Bytes` made from a `Vec` allocates again the first time it is cloned
+//! (its shared header), and applying a delta clones every value it stores,
+//! so a plain copy cost a short value two heap blocks. [`stored_bytes`]
+//! puts the reference count in the same block as the bytes, so a stored
+//! value is one block whose clones only count. [`KeyBytes`] keeps a short
+//! key name in the slot itself: most keys are short, and a name the table
+//! owns is never shared.
+
+use bytes::Bytes;
+
+/// The longest value [`stored_bytes`] keeps in one block with its count
+/// (the count and a length byte make the block 128 bytes, a jemalloc size
+/// class); longer values take a block for the bytes and one for the count.
+pub const INLINE_VALUE_MAX: usize = 119;
+
+/// `len` bytes inline, for a `Bytes` owner: `8 + 1 + N` bytes in all.
+struct InlineValue<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> AsRef<[u8]> for InlineValue<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+fn inline_value<const N: usize>(data: &[u8]) -> Bytes {
+    debug_assert!(data.len() <= N && N <= u8::MAX as usize);
+    let mut owner = InlineValue {
+        len: data.len() as u8,
+        bytes: [0; N],
+    };
+    owner.bytes[..data.len()].copy_from_slice(data);
+    Bytes::from_owner(owner)
+}
+
+/// An owned copy of `data` to store, in as few heap blocks as the sizes
+/// allow: one (count and bytes together, at the smallest of the 32, 48,
+/// 64, 96 or 128-byte size classes that fits) up to [`INLINE_VALUE_MAX`]
+/// bytes, else the bytes exactly sized. Never points into `data`'s buffer.
+pub fn stored_bytes(data: &[u8]) -> Bytes {
+    match data.len() {
+        0 => Bytes::new(),
+        1..=23 => inline_value::<23>(data),
+        24..=39 => inline_value::<39>(data),
+        40..=55 => inline_value::<55>(data),
+        56..=87 => inline_value::<87>(data),
+        88..=INLINE_VALUE_MAX => inline_value::<INLINE_VALUE_MAX>(data),
+        _ => Bytes::from(data.to_vec()),
+    }
+}
+
+/// Deserializes an optional byte string into [`stored_bytes`] form, for
+/// values that go into the keyspace from a peer's batch or a file.
+pub fn stored_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Bytes>, D::Error> {
+    let value: Option<Bytes> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.map(|v| match v.len() {
+        0..=INLINE_VALUE_MAX => stored_bytes(&v),
+        _ => v,
+    }))
+}
+
+/// Key names up to this long live in the slot (24 bytes with the tag and
+/// length, the size of a boxed slice plus a word).
+pub const INLINE_KEY_MAX: usize = 22;
+
+/// A key name owned by the key table: inline when short, else one exact
+/// heap block.
+#[derive(Clone)]
+pub enum KeyBytes {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY_MAX],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl KeyBytes {
+    pub fn new(name: &[u8]) -> KeyBytes {
+        if name.len() <= INLINE_KEY_MAX {
+            let mut bytes = [0; INLINE_KEY_MAX];
+            bytes[..name.len()].copy_from_slice(name);
+            KeyBytes::Inline {
+                len: name.len() as u8,
+                bytes,
+            }
+        } else {
+            KeyBytes::Heap(name.into())
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBytes::Inline { len, bytes } => &bytes[..*len as usize],
+            KeyBytes::Heap(bytes) => bytes,
+        }
+    }
+
+    /// The name as a `Bytes` of its own (for deltas, replies and lists
+    /// that outlive the slot).
+    pub fn to_bytes(&self) -> Bytes {
+        Bytes::copy_from_slice(self.as_slice())
+    }
+
+    /// Heap bytes beyond the slot.
+    pub fn heap_len(&self) -> usize {
+        match self {
+            KeyBytes::Inline { .. } => 0,
+            KeyBytes::Heap(bytes) => bytes.len(),
+        }
+    }
+}
+
+impl std::fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bytes_round_trip_at_every_length_around_the_classes() {
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let stored = stored_bytes(&data);
+            assert_eq!(stored.as_ref(), &data[..], "length {len}");
+            let clone = stored.clone();
+            drop(stored);
+            assert_eq!(clone.as_ref(), &data[..], "a clone outlives the original");
+            assert_eq!(clone.slice(len / 2..).as_ref(), &data[len / 2..]);
+        }
+    }
+
+    #[test]
+    fn stored_bytes_never_points_into_the_source() {
+        let source = Bytes::from(vec![9u8; 64]);
+        let stored = stored_bytes(&source[..40]);
+        assert_ne!(stored.as_ptr(), source.as_ptr());
+    }
+
+    #[test]
+    fn key_bytes_inline_up_to_the_limit_then_heap() {
+        assert_eq!(std::mem::size_of::<KeyBytes>(), 24);
+        for len in 0..64 {
+            let name: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let key = KeyBytes::new(&name);
+            assert_eq!(key.as_slice(), &name[..]);
+            assert_eq!(key.to_bytes().as_ref(), &name[..]);
+            assert_eq!(key.heap_len() == 0, len <= INLINE_KEY_MAX, "length {len}");
+        }
+    }
+}
