@@ -266,7 +266,7 @@ impl KeyState {
     /// The live bit patches with their dots.
     pub fn bit_patches(&self) -> impl Iterator<Item = (Dot, &BitPatch)> + '_ {
         self.versions().iter().filter_map(|v| match &v.payload {
-            Payload::Bits(p) => Some((v.dot, p)),
+            Payload::Bits(p) => Some((v.dot, &**p)),
             _ => None,
         })
     }
@@ -354,12 +354,12 @@ impl KeyState {
             };
             delta.adds.push(Version {
                 dot: next_dot(),
-                payload: Payload::Bits(BitPatch {
+                payload: Payload::Bits(Box::new(BitPatch {
                     ts,
                     field: write.field,
                     op,
                     reach: write.reach,
-                }),
+                })),
             });
         }
         delta

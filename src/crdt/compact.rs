@@ -54,16 +54,113 @@ pub fn stored_bytes(data: &[u8]) -> Bytes {
     }
 }
 
-/// Deserializes an optional byte string into [`stored_bytes`] form, for
-/// values that go into the keyspace from a peer's batch or a file.
-pub fn stored_value<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Bytes>, D::Error> {
-    let value: Option<Bytes> = serde::Deserialize::deserialize(deserializer)?;
-    Ok(value.map(|v| match v.len() {
-        0..=INLINE_VALUE_MAX => stored_bytes(&v),
-        _ => v,
-    }))
+/// String values up to this long live inside the key's version itself.
+pub const INLINE_STRING_MAX: usize = 22;
+
+/// A string value as a key version stores it: inline when short (no heap
+/// block at all), else a boxed `Bytes` (one word in the version; reads
+/// clone it rather than copy). 24 bytes, and `Option<StoredValue>` too.
+/// Serialized as the byte string it holds, as `Bytes` is.
+#[derive(Clone)]
+pub enum StoredValue {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_STRING_MAX],
+    },
+    Shared(Box<Bytes>),
+}
+
+impl StoredValue {
+    pub fn new(value: &[u8]) -> StoredValue {
+        if value.len() <= INLINE_STRING_MAX {
+            let mut bytes = [0; INLINE_STRING_MAX];
+            bytes[..value.len()].copy_from_slice(value);
+            StoredValue::Inline {
+                len: value.len() as u8,
+                bytes,
+            }
+        } else {
+            StoredValue::Shared(Box::new(stored_bytes(value)))
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            StoredValue::Inline { len, bytes } => &bytes[..*len as usize],
+            StoredValue::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The value as `Bytes`: a copy when inline, else a clone of the
+    /// stored handle (no copy of a big value).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            StoredValue::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
+            StoredValue::Shared(bytes) => Bytes::clone(bytes),
+        }
+    }
+
+    /// Heap bytes it holds beyond the version (estimated at the blocks).
+    pub fn heap_len(&self) -> usize {
+        match self {
+            StoredValue::Inline { .. } => 0,
+            StoredValue::Shared(bytes) => std::mem::size_of::<Bytes>() + bytes.len() + 8,
+        }
+    }
+}
+
+/// Takes over a value already stored on its own (as `args::owned` and
+/// [`stored_bytes`] make them): no copy unless it is short enough to go
+/// inline.
+impl From<Bytes> for StoredValue {
+    fn from(value: Bytes) -> StoredValue {
+        if value.len() <= INLINE_STRING_MAX {
+            StoredValue::new(&value)
+        } else {
+            StoredValue::Shared(Box::new(value))
+        }
+    }
+}
+
+impl std::ops::Deref for StoredValue {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for StoredValue {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for StoredValue {
+    fn eq(&self, other: &StoredValue) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::fmt::Debug for StoredValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_slice()))
+    }
+}
+
+impl serde::Serialize for StoredValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.as_slice())
+    }
+}
+
+/// Decoded (from a peer's batch or a file) into a stored form of its own,
+/// never pointing into the decoder's buffer.
+impl<'de> serde::Deserialize<'de> for StoredValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<StoredValue, D::Error> {
+        let value: Bytes = serde::Deserialize::deserialize(deserializer)?;
+        Ok(StoredValue::new(&value))
+    }
 }
 
 /// Key names up to this long live in the slot (24 bytes with the tag and
@@ -145,6 +242,26 @@ mod tests {
         let source = Bytes::from(vec![9u8; 64]);
         let stored = stored_bytes(&source[..40]);
         assert_ne!(stored.as_ptr(), source.as_ptr());
+    }
+
+    #[test]
+    fn stored_values_read_and_encode_as_bytes_do_at_every_length() {
+        assert_eq!(std::mem::size_of::<Option<StoredValue>>(), 24);
+        let config = bincode::config::standard();
+        for len in 0..200 {
+            let data = Bytes::from((0..len).map(|i| (i * 5 + 1) as u8).collect::<Vec<u8>>());
+            let value = StoredValue::from(data.clone());
+            assert_eq!(value.as_slice(), &data[..]);
+            assert_eq!(value.to_bytes(), data);
+            assert_eq!(value, StoredValue::new(&data));
+            let inline = matches!(value, StoredValue::Inline { .. });
+            assert_eq!(inline, len <= INLINE_STRING_MAX, "length {len}");
+            let wire = bincode::serde::encode_to_vec(&value, config).unwrap();
+            assert_eq!(wire, bincode::serde::encode_to_vec(&data, config).unwrap());
+            let (back, _): (StoredValue, usize) =
+                bincode::serde::decode_from_slice(&wire, config).unwrap();
+            assert_eq!(back, value);
+        }
     }
 
     #[test]

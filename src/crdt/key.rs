@@ -39,6 +39,7 @@ use super::bitmap::{self, BitPatch};
 use super::causal::{CausalContext, Dot, ReplicaId, VersionVector};
 use super::clock::Hlc;
 use super::collection::{CollDelta, Collection};
+use super::compact::StoredValue;
 use super::element::{ElementCrdt, Kind};
 use super::hll::HllWrite;
 use super::number::{parse_decimal, Amount};
@@ -48,9 +49,7 @@ use super::number::{parse_decimal, Amount};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StrWrite {
     pub ts: Hlc,
-    /// Decoded (from a peer or a file) into a stored form of its own.
-    #[serde(deserialize_with = "super::compact::stored_value")]
-    pub value: Option<Bytes>,
+    pub value: Option<StoredValue>,
     pub observed: RunMarks,
 }
 
@@ -124,7 +123,9 @@ pub enum Payload {
     /// register-wise (see [`super::hll`]).
     Hll(HllWrite),
     /// A bitmap write rendered over the base value (see [`super::bitmap`]).
-    Bits(BitPatch),
+    /// Boxed: bit writes are rare, and the largest payload sets the size
+    /// of every key's version.
+    Bits(Box<BitPatch>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,7 +192,7 @@ pub enum TtlChange {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StrValue<'a> {
     /// Bytes as written (no increments on top).
-    Raw(&'a Bytes),
+    Raw(&'a StoredValue),
     /// A number: base plus increments.
     Number(Amount),
     /// Bytes computed from several live writes: the register-wise max of
@@ -204,7 +205,7 @@ pub enum StrValue<'a> {
 impl StrValue<'_> {
     pub fn to_bytes(&self) -> Bytes {
         match self {
-            StrValue::Raw(b) => (*b).clone(),
+            StrValue::Raw(b) => b.to_bytes(),
             StrValue::Number(n) => Bytes::from(n.to_bytes()),
             StrValue::Merged(b) | StrValue::Rendered(b) => b.clone(),
         }
@@ -399,7 +400,7 @@ impl KeyState {
     /// base writes that hold a value. Delete markers never win: a live value
     /// write was not observed by a live marker, so it is concurrent with it
     /// and survives (add-wins).
-    fn base_value(&self) -> Option<&Bytes> {
+    fn base_value(&self) -> Option<&StoredValue> {
         self.versions
             .iter()
             .filter_map(|v| match &v.payload {
@@ -416,8 +417,8 @@ impl KeyState {
 
     /// The winning base value's bytes, before bit patches and increments
     /// (for point reads of a bitmap, `super::bitmap`).
-    pub(super) fn base_bytes(&self) -> Option<&Bytes> {
-        self.base_value()
+    pub(super) fn base_bytes(&self) -> Option<&[u8]> {
+        self.base_value().map(|v| v.as_slice())
     }
 
     /// The latest observation of run `(replica, start)` by any live base
@@ -493,7 +494,7 @@ impl KeyState {
             })
             .collect();
         if let [(_, _, only)] = writes.as_slice() {
-            return Some(StrValue::Raw(only));
+            return Some(StrValue::Merged(Bytes::clone(only)));
         }
         writes.sort_by_key(|w| std::cmp::Reverse((w.0, w.1)));
         let values: SmallVec<[&Bytes; 2]> = writes.iter().map(|w| w.2).collect();
@@ -828,7 +829,7 @@ impl KeyState {
             dot: next_dot(),
             payload: Payload::Str(StrWrite {
                 ts,
-                value: Some(value),
+                value: Some(value.into()),
                 observed: self.observed_marks(),
             }),
         });

@@ -78,7 +78,7 @@ fn base_write(dot: Dot, ts: Hlc, value: Bytes) -> Version {
         dot,
         payload: Payload::Str(StrWrite {
             ts,
-            value: Some(value),
+            value: Some(value.into()),
             observed: Default::default(),
         }),
     }
@@ -200,7 +200,7 @@ impl FieldChange {
 
     /// The plain write this change leaves behind when applied to a plain or
     /// absent field whose dot it removes (HSET's usual delta).
-    fn plain_add(&self) -> Option<(Dot, Hlc, &Bytes)> {
+    fn plain_add(&self) -> Option<(Dot, Hlc, &super::compact::StoredValue)> {
         match self.adds.as_slice() {
             [Version {
                 dot,

@@ -566,9 +566,9 @@ mod tests {
         // A key written once holds one version inline: dot, HLC, value
         // handle, no run marks. Growing any of these grows every key.
         use std::mem::size_of;
-        assert_eq!(size_of::<crate::crdt::key::Version>(), 72);
-        assert_eq!(size_of::<KeyState>(), 88);
-        assert_eq!(size_of::<Option<Occupied>>(), 120);
+        assert_eq!(size_of::<crate::crdt::key::Version>(), 64);
+        assert_eq!(size_of::<KeyState>(), 80);
+        assert_eq!(size_of::<Option<Occupied>>(), 112);
     }
 
     #[test]
