@@ -29,13 +29,8 @@ impl<const N: usize> AsRef<[u8]> for InlineValue<N> {
 }
 
 fn inline_value<const N: usize>(data: &[u8]) -> Bytes {
-    debug_assert!(data.len() <= N && N <= u8::MAX as usize);
-    let mut owner = InlineValue {
-        len: data.len() as u8,
-        bytes: [0; N],
-    };
-    owner.bytes[..data.len()].copy_from_slice(data);
-    Bytes::from_owner(owner)
+    let (len, bytes) = inline_array::<N>(data);
+    Bytes::from_owner(InlineValue { len, bytes })
 }
 
 /// An owned copy of `data` to store, in as few heap blocks as the sizes
@@ -52,6 +47,15 @@ pub fn stored_bytes(data: &[u8]) -> Bytes {
         88..=INLINE_VALUE_MAX => inline_value::<INLINE_VALUE_MAX>(data),
         _ => Bytes::from(data.to_vec()),
     }
+}
+
+/// `data` (at most `N` bytes) as a length and a zero-padded array, the
+/// inline form of [`KeyBytes`] and [`StoredValue`].
+fn inline_array<const N: usize>(data: &[u8]) -> (u8, [u8; N]) {
+    debug_assert!(data.len() <= N && N <= u8::MAX as usize);
+    let mut bytes = [0; N];
+    bytes[..data.len()].copy_from_slice(data);
+    (data.len() as u8, bytes)
 }
 
 /// String values up to this long live inside the key's version itself.
@@ -73,12 +77,8 @@ pub enum StoredValue {
 impl StoredValue {
     pub fn new(value: &[u8]) -> StoredValue {
         if value.len() <= INLINE_STRING_MAX {
-            let mut bytes = [0; INLINE_STRING_MAX];
-            bytes[..value.len()].copy_from_slice(value);
-            StoredValue::Inline {
-                len: value.len() as u8,
-                bytes,
-            }
+            let (len, bytes) = inline_array(value);
+            StoredValue::Inline { len, bytes }
         } else {
             StoredValue::Shared(Box::new(stored_bytes(value)))
         }
@@ -97,14 +97,6 @@ impl StoredValue {
         match self {
             StoredValue::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
             StoredValue::Shared(bytes) => Bytes::clone(bytes),
-        }
-    }
-
-    /// Heap bytes it holds beyond the version (estimated at the blocks).
-    pub fn heap_len(&self) -> usize {
-        match self {
-            StoredValue::Inline { .. } => 0,
-            StoredValue::Shared(bytes) => std::mem::size_of::<Bytes>() + bytes.len() + 8,
         }
     }
 }
@@ -181,12 +173,8 @@ pub enum KeyBytes {
 impl KeyBytes {
     pub fn new(name: &[u8]) -> KeyBytes {
         if name.len() <= INLINE_KEY_MAX {
-            let mut bytes = [0; INLINE_KEY_MAX];
-            bytes[..name.len()].copy_from_slice(name);
-            KeyBytes::Inline {
-                len: name.len() as u8,
-                bytes,
-            }
+            let (len, bytes) = inline_array(name);
+            KeyBytes::Inline { len, bytes }
         } else {
             KeyBytes::Heap(name.into())
         }
@@ -203,14 +191,6 @@ impl KeyBytes {
     /// that outlive the slot).
     pub fn to_bytes(&self) -> Bytes {
         Bytes::copy_from_slice(self.as_slice())
-    }
-
-    /// Heap bytes beyond the slot.
-    pub fn heap_len(&self) -> usize {
-        match self {
-            KeyBytes::Inline { .. } => 0,
-            KeyBytes::Heap(bytes) => bytes.len(),
-        }
     }
 }
 
@@ -272,7 +252,8 @@ mod tests {
             let key = KeyBytes::new(&name);
             assert_eq!(key.as_slice(), &name[..]);
             assert_eq!(key.to_bytes().as_ref(), &name[..]);
-            assert_eq!(key.heap_len() == 0, len <= INLINE_KEY_MAX, "length {len}");
+            let inline = matches!(key, KeyBytes::Inline { .. });
+            assert_eq!(inline, len <= INLINE_KEY_MAX, "length {len}");
         }
     }
 }

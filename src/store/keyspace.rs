@@ -423,14 +423,6 @@ impl Keyspace {
             .as_ref()
             .map(|o| (o.key.as_slice(), &o.state))
     }
-
-    /// Heap bytes the table itself holds: slot chunks, index, free and
-    /// volatile lists, and key names too long for their slot.
-    pub fn table_bytes(&self) -> usize {
-        self.slots.allocated_bytes()
-            + self.index.capacity() * (std::mem::size_of::<SlotId>() + 1)
-            + (self.free.capacity() + self.volatile.capacity()) * std::mem::size_of::<SlotId>()
-    }
 }
 
 /// Slots per chunk: 1024 slots of about 120 bytes, so a chunk is ~120 KB.
@@ -500,15 +492,6 @@ impl Slots {
         let chunks = (self.len + additional).div_ceil(CHUNK);
         self.chunks
             .reserve(chunks.saturating_sub(self.chunks.len()));
-    }
-
-    fn allocated_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Vec<Option<Occupied>>>()
-            + self
-                .chunks
-                .iter()
-                .map(|c| c.capacity() * std::mem::size_of::<Option<Occupied>>())
-                .sum::<usize>()
     }
 }
 
